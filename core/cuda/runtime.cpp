@@ -1,0 +1,139 @@
+// The CUDA runtime layer (built only with SLIDEGRADE_CUDA=ON).
+#include "core/cuda/runtime.h"
+
+#include <cuda_runtime_api.h>
+
+#include <mutex>
+
+#include "core/error.h"
+
+namespace sg::cuda {
+namespace {
+
+[[noreturn]] void fail(cudaError_t status, const char* call) {
+  // Clear the sticky "last error" so a later check does not report this failure twice.
+  (void)cudaGetLastError();
+  throw Error(detail::concat("CUDA error in ", call, ": ", cudaGetErrorName(status), " (",
+                             cudaGetErrorString(status), ")"));
+}
+
+void check(cudaError_t status, const char* call) {
+  if (status != cudaSuccess) fail(status, call);
+}
+
+struct Probe {
+  int count = 0;
+  std::string reason;
+};
+
+// Probed once: a binary built with CUDA must run on a machine without a driver or a GPU.
+const Probe& probe() {
+  static const Probe result = [] {
+    Probe p;
+    const cudaError_t status = cudaGetDeviceCount(&p.count);
+    if (status != cudaSuccess) {
+      (void)cudaGetLastError();
+      p.count = 0;
+      p.reason = detail::concat("cudaGetDeviceCount: ", cudaGetErrorString(status));
+    } else if (p.count == 0) {
+      p.reason = "no CUDA device found";
+    }
+    return p;
+  }();
+  return result;
+}
+
+}  // namespace
+
+int device_count() { return probe().count; }
+std::string unavailable_reason() { return probe().reason; }
+
+std::string device_name(int index) {
+  cudaDeviceProp prop{};
+  check(cudaGetDeviceProperties(&prop, index), "cudaGetDeviceProperties");
+  return detail::concat(prop.name, " (sm_", prop.major, prop.minor, ")");
+}
+
+void set_device(int index) { check(cudaSetDevice(index), "cudaSetDevice"); }
+
+void* device_malloc(size_t bytes, int device) {
+  set_device(device);
+  void* ptr = nullptr;
+  const cudaError_t status = cudaMalloc(&ptr, bytes);
+  if (status == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    throw OutOfMemoryError(detail::concat("cudaMalloc of ", bytes, " bytes on cuda:", device,
+                                          " failed: the GPU is out of memory"));
+  }
+  check(status, "cudaMalloc");
+  return ptr;
+}
+
+void device_free(void* ptr, int device) noexcept {
+  if (cudaSetDevice(device) == cudaSuccess) (void)cudaFree(ptr);
+}
+
+void* host_malloc_pinned(size_t bytes) {
+  void* ptr = nullptr;
+  const cudaError_t status = cudaMallocHost(&ptr, bytes);
+  if (status == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    throw OutOfMemoryError(detail::concat("cudaMallocHost of ", bytes, " bytes failed"));
+  }
+  check(status, "cudaMallocHost");
+  return ptr;
+}
+
+void host_free_pinned(void* ptr) noexcept { (void)cudaFreeHost(ptr); }
+
+void memcpy_async(void* dst, const void* src, size_t bytes, StreamHandle stream) {
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream), "cudaMemcpyAsync");
+}
+
+void memset_async(void* dst, int value, size_t bytes, StreamHandle stream) {
+  check(cudaMemsetAsync(dst, value, bytes, stream), "cudaMemsetAsync");
+}
+
+StreamHandle stream_create(int device) {
+  set_device(device);
+  cudaStream_t stream = nullptr;
+  check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+  return stream;
+}
+
+void stream_destroy(StreamHandle stream) noexcept { (void)cudaStreamDestroy(stream); }
+void stream_synchronize(StreamHandle stream) { check(cudaStreamSynchronize(stream), "cudaStreamSynchronize"); }
+void stream_wait_event(StreamHandle stream, EventHandle event) {
+  check(cudaStreamWaitEvent(stream, event, 0), "cudaStreamWaitEvent");
+}
+
+EventHandle event_create(int device, bool timing) {
+  set_device(device);
+  cudaEvent_t event = nullptr;
+  check(cudaEventCreateWithFlags(&event, timing ? cudaEventDefault : cudaEventDisableTiming),
+        "cudaEventCreateWithFlags");
+  return event;
+}
+
+void event_destroy(EventHandle event) noexcept { (void)cudaEventDestroy(event); }
+void event_record(EventHandle event, StreamHandle stream) { check(cudaEventRecord(event, stream), "cudaEventRecord"); }
+void event_synchronize(EventHandle event) { check(cudaEventSynchronize(event), "cudaEventSynchronize"); }
+float event_elapsed_ms(EventHandle start, EventHandle end) {
+  float ms = 0;
+  check(cudaEventElapsedTime(&ms, start, end), "cudaEventElapsedTime");
+  return ms;
+}
+
+void device_synchronize(int device) {
+  set_device(device);
+  check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+}
+
+void check_last_error(const char* what) {
+  const cudaError_t status = cudaGetLastError();
+  if (status != cudaSuccess)
+    throw Error(detail::concat(what, ": CUDA kernel launch failed: ", cudaGetErrorName(status), " (",
+                               cudaGetErrorString(status), ")"));
+}
+
+}  // namespace sg::cuda

@@ -1,0 +1,44 @@
+#pragma once
+// The small CUDA runtime layer: the only place outside kernels/cuda/ that talks to CUDA.
+// Declared without CUDA headers so that every other file compiles in a CPU-only build, where
+// runtime_off.cpp implements these functions.
+#include <cstddef>
+#include <string>
+
+struct CUstream_st;  // cudaStream_t is CUstream_st*
+struct CUevent_st;   // cudaEvent_t is CUevent_st*
+
+namespace sg::cuda {
+
+using StreamHandle = CUstream_st*;
+using EventHandle = CUevent_st*;
+
+int device_count();                 // 0 when CUDA cannot be used; never throws
+std::string unavailable_reason();   // "" when device_count() > 0
+std::string device_name(int index);
+
+// All of these throw sg::Error (OutOfMemoryError for allocations) naming the call.
+void set_device(int index);
+void* device_malloc(size_t bytes, int device);  // throws OutOfMemoryError when the GPU is full
+void device_free(void* ptr, int device) noexcept;
+void* host_malloc_pinned(size_t bytes);
+void host_free_pinned(void* ptr) noexcept;
+void memcpy_async(void* dst, const void* src, size_t bytes, StreamHandle stream);  // any direction
+void memset_async(void* dst, int value, size_t bytes, StreamHandle stream);
+
+StreamHandle stream_create(int device);
+void stream_destroy(StreamHandle stream) noexcept;
+void stream_synchronize(StreamHandle stream);
+void stream_wait_event(StreamHandle stream, EventHandle event);
+
+EventHandle event_create(int device, bool timing);
+void event_destroy(EventHandle event) noexcept;
+void event_record(EventHandle event, StreamHandle stream);
+void event_synchronize(EventHandle event);
+float event_elapsed_ms(EventHandle start, EventHandle end);
+
+void device_synchronize(int device);
+// Throws sg::Error when an earlier asynchronous launch failed; `what` names the op.
+void check_last_error(const char* what);
+
+}  // namespace sg::cuda

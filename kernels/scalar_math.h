@@ -1,0 +1,79 @@
+#pragma once
+// Scalar formulas shared by the CPU reference, the fast CPU path and the CUDA kernels, so
+// that every device computes the same function. F is float, or double in the reference that
+// the finite-difference tests run. PyTorch's definitions throughout.
+#include <cmath>
+
+#include "core/hd.h"
+
+namespace sg::math {
+
+SG_HD_INLINE float exp_(float x) { return expf(x); }
+SG_HD_INLINE double exp_(double x) { return exp(x); }
+SG_HD_INLINE float log1p_(float x) { return log1pf(x); }
+SG_HD_INLINE double log1p_(double x) { return log1p(x); }
+SG_HD_INLINE float tanh_(float x) { return tanhf(x); }
+SG_HD_INLINE double tanh_(double x) { return tanh(x); }
+SG_HD_INLINE float log_(float x) { return logf(x); }
+SG_HD_INLINE double log_(double x) { return log(x); }
+SG_HD_INLINE float sqrt_(float x) { return sqrtf(x); }
+SG_HD_INLINE double sqrt_(double x) { return sqrt(x); }
+SG_HD_INLINE float pow_(float x, float y) { return powf(x, y); }
+SG_HD_INLINE double pow_(double x, double y) { return pow(x, y); }
+SG_HD_INLINE float abs_(float x) { return fabsf(x); }
+SG_HD_INLINE double abs_(double x) { return fabs(x); }
+template <class F>
+SG_HD_INLINE F max_(F a, F b) { return a > b ? a : b; }
+template <class F>
+SG_HD_INLINE F min_(F a, F b) { return a < b ? a : b; }
+
+template <class F>
+SG_HD_INLINE F sigmoid(F x) {
+  return F(1) / (F(1) + exp_(-x));
+}
+
+// softplus with PyTorch's threshold: linear above 20, where log1p(exp(x)) == x in float.
+template <class F>
+SG_HD_INLINE F softplus(F x) {
+  return x > F(20) ? x : log1p_(exp_(x));
+}
+
+enum class Activation : int { identity = 0, relu, relu6, sigmoid, swish, mish };
+
+template <class F>
+SG_HD_INLINE F activation(Activation kind, F x) {
+  switch (kind) {
+    case Activation::identity: return x;
+    case Activation::relu: return x > F(0) ? x : F(0);
+    case Activation::relu6: return min_(max_(x, F(0)), F(6));
+    case Activation::sigmoid: return sigmoid(x);
+    case Activation::swish: return x * sigmoid(x);
+    case Activation::mish: return x * tanh_(softplus(x));
+  }
+  return x;
+}
+
+// d activation(x) / dx. ReLU and ReLU6 take gradient 0 at their kinks, like PyTorch.
+template <class F>
+SG_HD_INLINE F activation_derivative(Activation kind, F x) {
+  switch (kind) {
+    case Activation::identity: return F(1);
+    case Activation::relu: return x > F(0) ? F(1) : F(0);
+    case Activation::relu6: return (x > F(0) && x < F(6)) ? F(1) : F(0);
+    case Activation::sigmoid: {
+      const F s = sigmoid(x);
+      return s * (F(1) - s);
+    }
+    case Activation::swish: {
+      const F s = sigmoid(x);
+      return s * (F(1) + x * (F(1) - s));
+    }
+    case Activation::mish: {
+      const F t = tanh_(softplus(x));
+      return t + x * (F(1) - t * t) * sigmoid(x);
+    }
+  }
+  return F(1);
+}
+
+}  // namespace sg::math
