@@ -107,7 +107,16 @@ Tolerance tolerance_for(DType dtype) {
   return result;
 }
 
-GoldenFile::GoldenFile(const std::string& name) : path_(std::string(SG_GOLDEN_DIR) + "/" + name + ".h5") {
+namespace {
+// The golden folder: SG_GOLDEN_DIR from the environment (a build carried to another machine),
+// else the source tree's, fixed at build time.
+std::string golden_dir() {
+  const char* from_env = std::getenv("SG_GOLDEN_DIR");
+  return from_env ? from_env : SG_GOLDEN_DIR;
+}
+}  // namespace
+
+GoldenFile::GoldenFile(const std::string& name) : path_(golden_dir() + "/" + name + ".h5") {
   Hdf5File file(path_, Hdf5File::Mode::read);
   SG_CHECK(file.read_int_attribute("/", "format_version") == 1, path_,
            ": golden format_version is not 1; rerun tests/golden/make_golden.py");

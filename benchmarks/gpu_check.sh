@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The GPU check: CUDA tests and CUDA benchmarks on a GPU machine, then a short table.
+#
+# The lent GPU machine has nvcc, CMake and a Python with PyTorch, but none of our Debian
+# libraries (OpenBLAS, HDF5, GoogleTest, Google Benchmark), so the programs are built here
+# for the card and carried there with the libraries `ldd` names:
+#
+#   here:   benchmarks/gpu_check.sh prepare [ARCH]   # builds for sm_ARCH (default 90) into .gpu_bundle/
+#   there:  benchmarks/gpu_check.sh run              # tests + benchmarks + table, well inside 8 minutes
+#
+# On a machine that has both a GPU and the Debian libraries, `benchmarks/gpu_check.sh all`
+# does both. Results go to $OUT (the device tool's output folder) or benchmarks/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bundle=.gpu_bundle
+
+prepare() {
+  local arch=${1:-90}
+  BUILD_DIR=build-gpu CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=$arch -DCMAKE_BUILD_TYPE=Release" scripts/setup.sh
+  rm -rf "$bundle" && mkdir -p "$bundle/lib"
+  cp build-gpu/sg_tests build-gpu/sg_bench_cuda "$bundle/"
+  # Every non-system, non-CUDA library the programs load (CUDA's own come from the GPU machine).
+  ldd build-gpu/sg_tests build-gpu/sg_bench_cuda | awk '/=> \// {print $3}' | sort -u |
+    grep -vE '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux)[.-]|libcuda|libcublas|libcudnn|libcudart' |
+    xargs -r -I{} cp -L {} "$bundle/lib/"
+  git rev-parse --short HEAD >"$bundle/commit"
+  du -sh "$bundle"
+}
+
+run() {
+  local out=${OUT:-benchmarks/results}
+  mkdir -p "$out"
+  # cuDNN and cuBLAS on the GPU machine: the toolkit's, or the Python wheels' (nvidia/*/lib).
+  local extra
+  extra=$(python3 - <<'PY' 2>/dev/null || true
+import glob, os, site
+dirs = []
+for base in site.getsitepackages() + [site.getusersitepackages()]:
+    dirs += glob.glob(os.path.join(base, "nvidia", "*", "lib"))
+print(":".join(dirs))
+PY
+)
+  export LD_LIBRARY_PATH="$PWD/$bundle/lib:/usr/local/cuda/lib64:${extra}:${LD_LIBRARY_PATH:-}"
+  export SG_GOLDEN_DIR="$PWD/tests/golden/data"
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt" || true
+  local commit
+  commit=$(cat "$bundle/commit" 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  echo "commit $commit, $(date -u +%Y-%m-%dT%H:%MZ)" | tee -a "$out/gpu.txt"
+
+  echo "== CUDA tests"
+  set +e
+  timeout 240 "$bundle/sg_tests" --gtest_brief=1 2>&1 | tee "$out/tests.log" | tail -n 40
+  local test_status=${PIPESTATUS[0]}
+  echo "== CUDA benchmarks"
+  timeout 300 "$bundle/sg_bench_cuda" --benchmark_min_time=0.05 --benchmark_out="$out/bench_cuda.json" \
+    --benchmark_out_format=json >"$out/bench_cuda.log" 2>&1
+  local bench_status=$?
+  set -e
+  python3 benchmarks/bench_table.py "$out/bench_cuda.json" | tee "$out/table.md"
+  echo "tests exit $test_status, benchmarks exit $bench_status"
+  [ "$test_status" -eq 0 ] && [ "$bench_status" -eq 0 ]
+}
+
+case "${1:-}" in
+  prepare) prepare "${2:-90}" ;;
+  run) run ;;
+  all) prepare "${2:-90}" && run ;;
+  *) echo "usage: $0 prepare [ARCH] | run | all [ARCH]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what is missing on Debian 12, then configures and builds slidegrade.
+#   BUILD_DIR   build folder (default: build)
+#   CMAKE_ARGS  extra configure arguments, e.g. -DSLIDEGRADE_CUDA=OFF
+# CUDA is used when nvcc is found (PATH or /usr/local/cuda/bin); the binary still runs, on the
+# CPU, where there is no GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake ninja-build pkg-config libopenblas-dev libhdf5-dev libgtest-dev libgmock-dev
+          libbenchmark-dev libcli11-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH=/usr/local/cuda/bin:$PATH
+fi
+
+build_dir=${BUILD_DIR:-build}
+# shellcheck disable=SC2086  # CMAKE_ARGS is a list of arguments
+cmake -S . -B "$build_dir" -G Ninja ${CMAKE_ARGS:-} >"${build_dir}.configure.log" 2>&1 ||
+  { cat "${build_dir}.configure.log"; exit 1; }
+grep -E "slidegrade:" "${build_dir}.configure.log" || true
+cmake --build "$build_dir" -j "$(nproc)"

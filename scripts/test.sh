@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs the whole test suite (ctest).
+# With nvcc present this builds twice: the CUDA build (its GPU tests skip, visibly, without a
+# GPU) and the CPU-only build (-DSLIDEGRADE_CUDA=OFF), which must pass every test too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD_DIR=build scripts/setup.sh
+ctest --test-dir build --output-on-failure -j "$(nproc)"
+
+if grep -q "SLIDEGRADE_CUDA:BOOL=ON" build/CMakeCache.txt; then
+  echo "test: CPU-only build (SLIDEGRADE_CUDA=OFF)"
+  BUILD_DIR=build-cpu CMAKE_ARGS="-DSLIDEGRADE_CUDA=OFF -DSLIDEGRADE_BENCHMARKS=OFF" scripts/setup.sh
+  ctest --test-dir build-cpu --output-on-failure -j "$(nproc)"
+fi
