@@ -128,5 +128,19 @@ TEST(CudaRuntime, CopiesRoundTripAndCapApplies) {
   EXPECT_GE(Event::elapsed_ms(start, end), 0.0f);
 }
 
+TEST(CudaRuntime, ErrorsNameTheCall) {
+  SG_REQUIRE_CUDA();
+  // A copy from a host address CUDA does not know into an invalid device address must throw
+  // an sg::Error naming the call, not crash or pass silently.
+  float host[4] = {1, 2, 3, 4};
+  try {
+    cuda::memcpy_async(reinterpret_cast<void*>(uintptr_t(0x10)), host, sizeof host, nullptr);
+    cuda::stream_synchronize(nullptr);
+    FAIL() << "copy to an invalid device address did not fail";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("CUDA error in cuda"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace sg
