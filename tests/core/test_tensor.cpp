@@ -130,16 +130,17 @@ TEST(CudaRuntime, CopiesRoundTripAndCapApplies) {
 
 TEST(CudaRuntime, ErrorsNameTheCall) {
   SG_REQUIRE_CUDA();
-  // A copy from a host address CUDA does not know into an invalid device address must throw
-  // an sg::Error naming the call, not crash or pass silently.
-  float host[4] = {1, 2, 3, 4};
+  // An invalid device index is a recoverable (non-sticky) CUDA error: it must throw an
+  // sg::Error naming the call, and leave the context usable.
   try {
-    cuda::memcpy_async(reinterpret_cast<void*>(uintptr_t(0x10)), host, sizeof host, nullptr);
-    cuda::stream_synchronize(nullptr);
-    FAIL() << "copy to an invalid device address did not fail";
+    cuda::set_device(cuda_device_count() + 5);
+    FAIL() << "cudaSetDevice on a missing device did not fail";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("CUDA error in cuda"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("CUDA error in cudaSetDevice"), std::string::npos) << e.what();
   }
+  cuda::set_device(0);
+  Tensor still_works = Tensor::zeros({16}, DType::f32, Device::cuda(0));
+  EXPECT_EQ(still_works.to_floats(), std::vector<float>(16, 0.0f));
 }
 
 }  // namespace
