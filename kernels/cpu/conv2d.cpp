@@ -10,6 +10,13 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define SG_CONV2D_F16C 1
+#else
+#define SG_CONV2D_F16C 0
+#endif
+
 namespace sg::cpu {
 namespace {
 
@@ -19,16 +26,62 @@ Buffer make_buffer(int64_t n) { return std::make_unique_for_overwrite<float[]>(s
 template <class T>
 constexpr bool kIsFloat = std::is_same_v<T, float>;
 
+#if SG_CONV2D_F16C
+// The portable f16 conversions of core/half.h cost several ns per element; F16C converts 8 per
+// instruction with the same round-to-nearest-even (only NaN payload bits may differ). The
+// build targets x86-64-v2, so F16C is chosen at run time.
+bool have_f16c() {
+  static const bool yes = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  return yes;
+}
+
+__attribute__((target("avx,f16c"))) void half_to_float_f16c(const Half* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+  for (; i < n; ++i) dst[i] = to_acc(src[i]);
+}
+
+__attribute__((target("avx,f16c"))) void float_to_half_f16c(const float* src, Half* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  for (; i < n; ++i) dst[i] = from_acc<Half>(src[i]);
+}
+#endif
+
+// Calls fn(begin, count) over [0, n) in blocks, in parallel when n is large.
+template <class Fn>
+void for_blocks(int64_t n, Fn&& fn) {
+  constexpr int64_t kBlock = 8192;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (blocks > 4)
+  for (int64_t b = 0; b < blocks; ++b) fn(b * kBlock, std::min(kBlock, n - b * kBlock));
+}
+
 template <class T>
 void to_f32(const T* src, float* dst, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 32768)
-  for (int64_t i = 0; i < n; ++i) dst[i] = to_acc(src[i]);
+#if SG_CONV2D_F16C
+  if constexpr (std::is_same_v<T, Half>)
+    if (have_f16c()) return for_blocks(n, [&](int64_t i, int64_t count) { half_to_float_f16c(src + i, dst + i, count); });
+#endif
+  for_blocks(n, [&](int64_t i0, int64_t count) {
+#pragma omp simd
+    for (int64_t i = i0; i < i0 + count; ++i) dst[i] = to_acc(src[i]);
+  });
 }
 
 template <class T>
 void from_f32(const float* src, T* dst, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 32768)
-  for (int64_t i = 0; i < n; ++i) dst[i] = from_acc<T>(src[i]);
+#if SG_CONV2D_F16C
+  if constexpr (std::is_same_v<T, Half>)
+    if (have_f16c()) return for_blocks(n, [&](int64_t i, int64_t count) { float_to_half_f16c(src + i, dst + i, count); });
+#endif
+  for_blocks(n, [&](int64_t i0, int64_t count) {
+#pragma omp simd
+    for (int64_t i = i0; i < i0 + count; ++i) dst[i] = from_acc<T>(src[i]);
+  });
 }
 
 void fill_zero(float* dst, int64_t n) {
@@ -344,7 +397,10 @@ void dense_backward_weight(const Conv2dParams& p, const Conv2dShape& s, const T*
 }
 
 // ---- depthwise (groups == Cin == Cout): direct NHWC loops over channels ------------------
-// Weights are transposed once to [kh, kw, C] so the innermost loop runs over contiguous channels.
+// The loops work on f32 with weights transposed once to taps [kh, kw, C], so the innermost
+// loop runs over contiguous channels. 16-bit tensors go through them in blocks of whole
+// images converted to f32 (bounded scratch); the conversion is cheap next to a scalar
+// per-element conversion inside the tap loops.
 template <class T>
 std::vector<float> depthwise_taps(const Conv2dParams& p, const Conv2dShape& s, const T* w) {
   const int64_t taps = p.kernel_h * p.kernel_w, c_count = s.c_in;
@@ -354,105 +410,75 @@ std::vector<float> depthwise_taps(const Conv2dParams& p, const Conv2dShape& s, c
   return wt;
 }
 
-template <class T>
-void depthwise_forward(const Conv2dParams& p, const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
-  const int64_t c_count = s.c_in;
-  const std::vector<float> wt = depthwise_taps(p, s, w);  // [kh, kw, C]
-  std::vector<float> bias32(size_t(c_count), 0.0f);
-  if (bias)
-    for (int64_t c = 0; c < c_count; ++c) bias32[size_t(c)] = to_acc(bias[c]);
-  const int64_t rows = s.n * s.out_h;
-#pragma omp parallel
-  {
-    Buffer acc_buffer = make_buffer(c_count);
-    float* acc = acc_buffer.get();
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t n = r / s.out_h, oh = r % s.out_h;
-      for (int64_t ow = 0; ow < s.out_w; ++ow) {
-        std::copy(bias32.begin(), bias32.end(), acc);
-        for (int64_t i = 0; i < p.kernel_h; ++i) {
-          const int64_t ih = oh * p.stride_h - p.pad_top + i;
-          if (ih < 0 || ih >= s.h) continue;
-          for (int64_t j = 0; j < p.kernel_w; ++j) {
-            const int64_t iw = ow * p.stride_w - p.pad_left + j;
-            if (iw < 0 || iw >= s.w) continue;
-            const T* xp = x + ((n * s.h + ih) * s.w + iw) * c_count;
-            const float* wp = wt.data() + (i * p.kernel_w + j) * c_count;
+// y [s.n, Ho, Wo, C] = depthwise(x [s.n, H, W, C]) + bias (bias32 [C], zeros when none).
+void depthwise_forward_f32(const Conv2dParams& p, const Conv2dShape& s, const float* x, const float* taps,
+                           const float* bias32, float* y) {
+  const int64_t c_count = s.c_in, rows = s.n * s.out_h;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t n = r / s.out_h, oh = r % s.out_h;
+    for (int64_t ow = 0; ow < s.out_w; ++ow) {
+      float* acc = y + (r * s.out_w + ow) * c_count;  // accumulate in place: y is f32 here
+      std::copy(bias32, bias32 + c_count, acc);
+      for (int64_t i = 0; i < p.kernel_h; ++i) {
+        const int64_t ih = oh * p.stride_h - p.pad_top + i;
+        if (ih < 0 || ih >= s.h) continue;
+        for (int64_t j = 0; j < p.kernel_w; ++j) {
+          const int64_t iw = ow * p.stride_w - p.pad_left + j;
+          if (iw < 0 || iw >= s.w) continue;
+          const float* xp = x + ((n * s.h + ih) * s.w + iw) * c_count;
+          const float* wp = taps + (i * p.kernel_w + j) * c_count;
 #pragma omp simd
-            for (int64_t c = 0; c < c_count; ++c) acc[c] += to_acc(xp[c]) * wp[c];
-          }
+          for (int64_t c = 0; c < c_count; ++c) acc[c] += xp[c] * wp[c];
         }
-        T* yp = y + (r * s.out_w + ow) * c_count;
-#pragma omp simd
-        for (int64_t c = 0; c < c_count; ++c) yp[c] = from_acc<T>(acc[c]);
       }
     }
   }
 }
 
 // dx[n, ih, iw, c] = sum over the taps (i, j) whose output (oh, ow) reads (ih, iw) of
-// dy[n, oh, ow, c] * w[c, i, j]; one dx row per iteration, so no two threads write one pixel.
-template <class T>
-void depthwise_backward_input(const Conv2dParams& p, const Conv2dShape& s, const T* dy, const T* w, T* dx) {
-  const int64_t c_count = s.c_in;
-  const std::vector<float> wt = depthwise_taps(p, s, w);  // [kh, kw, C]
-  const int64_t rows = s.n * s.h;
-#pragma omp parallel
-  {
-    Buffer acc_buffer = make_buffer(c_count);
-    float* acc = acc_buffer.get();
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t n = r / s.h, ih = r % s.h;
-      for (int64_t iw = 0; iw < s.w; ++iw) {
-        std::fill(acc, acc + c_count, 0.0f);
-        for (int64_t i = 0; i < p.kernel_h; ++i) {
-          const int64_t th = ih + p.pad_top - i;
-          if (th < 0 || th % p.stride_h != 0 || th / p.stride_h >= s.out_h) continue;
-          const int64_t oh = th / p.stride_h;
-          for (int64_t j = 0; j < p.kernel_w; ++j) {
-            const int64_t tw = iw + p.pad_left - j;
-            if (tw < 0 || tw % p.stride_w != 0 || tw / p.stride_w >= s.out_w) continue;
-            const int64_t ow = tw / p.stride_w;
-            const T* gp = dy + ((n * s.out_h + oh) * s.out_w + ow) * c_count;
-            const float* wp = wt.data() + (i * p.kernel_w + j) * c_count;
+// dy[n, oh, ow, c] * w[c, i, j]; a gather per dx pixel, so no two threads write one pixel.
+void depthwise_backward_input_f32(const Conv2dParams& p, const Conv2dShape& s, const float* dy, const float* taps,
+                                  float* dx) {
+  const int64_t c_count = s.c_in, rows = s.n * s.h;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t n = r / s.h, ih = r % s.h;
+    for (int64_t iw = 0; iw < s.w; ++iw) {
+      float* acc = dx + (r * s.w + iw) * c_count;
+      std::fill(acc, acc + c_count, 0.0f);
+      for (int64_t i = 0; i < p.kernel_h; ++i) {
+        const int64_t th = ih + p.pad_top - i;
+        if (th < 0 || th % p.stride_h != 0 || th / p.stride_h >= s.out_h) continue;
+        const int64_t oh = th / p.stride_h;
+        for (int64_t j = 0; j < p.kernel_w; ++j) {
+          const int64_t tw = iw + p.pad_left - j;
+          if (tw < 0 || tw % p.stride_w != 0 || tw / p.stride_w >= s.out_w) continue;
+          const int64_t ow = tw / p.stride_w;
+          const float* gp = dy + ((n * s.out_h + oh) * s.out_w + ow) * c_count;
+          const float* wp = taps + (i * p.kernel_w + j) * c_count;
 #pragma omp simd
-            for (int64_t c = 0; c < c_count; ++c) acc[c] += to_acc(gp[c]) * wp[c];
-          }
+          for (int64_t c = 0; c < c_count; ++c) acc[c] += gp[c] * wp[c];
         }
-        T* dp = dx + (r * s.w + iw) * c_count;
-#pragma omp simd
-        for (int64_t c = 0; c < c_count; ++c) dp[c] = from_acc<T>(acc[c]);
       }
     }
   }
 }
 
-// dw[c, i, j] = sum over n, oh, ow of x[n, ih, iw, c] * dy[n, oh, ow, c]. Each thread sums its
-// own static share of output rows; the partial sums are then added in thread order, so the
-// result is the same on every run with the same thread count.
-template <class T>
-void depthwise_backward_weight(const Conv2dParams& p, const Conv2dShape& s, const T* x, const T* dy, T* dw,
-                               T* dbias) {
-  const int64_t c_count = s.c_in, taps = p.kernel_h * p.kernel_w;
-  const int64_t stride = (taps + 1) * c_count;  // per thread: [taps, C] weights then [C] bias
-  const int threads = omp_get_max_threads();
-  std::vector<float> partial(size_t(threads) * size_t(stride), 0.0f);
-  const int64_t rows = s.n * s.out_h;
+// partial [threads, taps + 1, C] += per thread: x * dy under every tap, and dy (for dbias).
+// Each thread sums its static share of output rows into its own slice.
+void depthwise_weight_partials_f32(const Conv2dParams& p, const Conv2dShape& s, const float* x, const float* dy,
+                                   float* partial, int threads) {
+  const int64_t c_count = s.c_in, taps = p.kernel_h * p.kernel_w, rows = s.n * s.out_h;
 #pragma omp parallel num_threads(threads)
   {
-    float* dwp = partial.data() + int64_t(omp_get_thread_num()) * stride;
+    float* dwp = partial + int64_t(omp_get_thread_num()) * (taps + 1) * c_count;
     float* dbp = dwp + taps * c_count;
-    Buffer grad_buffer = make_buffer(c_count);
-    float* grad = grad_buffer.get();
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t n = r / s.out_h, oh = r % s.out_h;
       for (int64_t ow = 0; ow < s.out_w; ++ow) {
-        const T* gp = dy + (r * s.out_w + ow) * c_count;
-#pragma omp simd
-        for (int64_t c = 0; c < c_count; ++c) grad[c] = to_acc(gp[c]);
+        const float* grad = dy + (r * s.out_w + ow) * c_count;
 #pragma omp simd
         for (int64_t c = 0; c < c_count; ++c) dbp[c] += grad[c];
         for (int64_t i = 0; i < p.kernel_h; ++i) {
@@ -461,17 +487,94 @@ void depthwise_backward_weight(const Conv2dParams& p, const Conv2dShape& s, cons
           for (int64_t j = 0; j < p.kernel_w; ++j) {
             const int64_t iw = ow * p.stride_w - p.pad_left + j;
             if (iw < 0 || iw >= s.w) continue;
-            const T* xp = x + ((n * s.h + ih) * s.w + iw) * c_count;
+            const float* xp = x + ((n * s.h + ih) * s.w + iw) * c_count;
             float* dst = dwp + (i * p.kernel_w + j) * c_count;
 #pragma omp simd
-            for (int64_t c = 0; c < c_count; ++c) dst[c] += to_acc(xp[c]) * grad[c];
+            for (int64_t c = 0; c < c_count; ++c) dst[c] += xp[c] * grad[c];
           }
         }
       }
     }
   }
+}
+
+// Images per block when 16-bit tensors are converted: `floats_per_image` of scratch each.
+int64_t images_per_block(const Conv2dShape& s, int64_t floats_per_image, int64_t scratch_bytes) {
+  return std::clamp<int64_t>(scratch_bytes / std::max<int64_t>(1, floats_per_image * int64_t(sizeof(float))), 1,
+                             std::max<int64_t>(1, s.n));
+}
+
+template <class T>
+void depthwise_forward(const Conv2dParams& p, const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y,
+                       int64_t scratch_bytes) {
+  const int64_t c_count = s.c_in;
+  const std::vector<float> taps = depthwise_taps(p, s, w);  // [kh, kw, C]
+  std::vector<float> bias32(size_t(c_count), 0.0f);
+  if (bias)
+    for (int64_t c = 0; c < c_count; ++c) bias32[size_t(c)] = to_acc(bias[c]);
+  if constexpr (kIsFloat<T>) {
+    depthwise_forward_f32(p, s, x, taps.data(), bias32.data(), y);
+  } else {
+    const int64_t in = s.h * s.w * c_count, out = s.out_h * s.out_w * c_count;
+    const int64_t block = images_per_block(s, in + out, scratch_bytes);
+    Buffer xb = make_buffer(block * in), yb = make_buffer(block * out);
+    for (int64_t n0 = 0; n0 < s.n; n0 += block) {
+      Conv2dShape sub = s;
+      sub.n = std::min(s.n, n0 + block) - n0;
+      to_f32(x + n0 * in, xb.get(), sub.n * in);
+      depthwise_forward_f32(p, sub, xb.get(), taps.data(), bias32.data(), yb.get());
+      from_f32(yb.get(), y + n0 * out, sub.n * out);
+    }
+  }
+}
+
+template <class T>
+void depthwise_backward_input(const Conv2dParams& p, const Conv2dShape& s, const T* dy, const T* w, T* dx,
+                              int64_t scratch_bytes) {
+  const int64_t c_count = s.c_in;
+  const std::vector<float> taps = depthwise_taps(p, s, w);  // [kh, kw, C]
+  if constexpr (kIsFloat<T>) {
+    depthwise_backward_input_f32(p, s, dy, taps.data(), dx);
+  } else {
+    const int64_t in = s.h * s.w * c_count, out = s.out_h * s.out_w * c_count;
+    const int64_t block = images_per_block(s, in + out, scratch_bytes);
+    Buffer dyb = make_buffer(block * out), dxb = make_buffer(block * in);
+    for (int64_t n0 = 0; n0 < s.n; n0 += block) {
+      Conv2dShape sub = s;
+      sub.n = std::min(s.n, n0 + block) - n0;
+      to_f32(dy + n0 * out, dyb.get(), sub.n * out);
+      depthwise_backward_input_f32(p, sub, dyb.get(), taps.data(), dxb.get());
+      from_f32(dxb.get(), dx + n0 * in, sub.n * in);
+    }
+  }
+}
+
+// dw[c, i, j] = sum over n, oh, ow of x[n, ih, iw, c] * dy[n, oh, ow, c]. The per-thread
+// partial sums are added in thread order, so the result is the same on every run with the
+// same thread count.
+template <class T>
+void depthwise_backward_weight(const Conv2dParams& p, const Conv2dShape& s, const T* x, const T* dy, T* dw, T* dbias,
+                               int64_t scratch_bytes) {
+  const int64_t c_count = s.c_in, taps = p.kernel_h * p.kernel_w;
+  const int64_t slice = (taps + 1) * c_count;  // per thread: [taps, C] weights then [C] bias
+  const int threads = omp_get_max_threads();
+  std::vector<float> partial(size_t(threads) * size_t(slice), 0.0f);
+  if constexpr (kIsFloat<T>) {
+    depthwise_weight_partials_f32(p, s, x, dy, partial.data(), threads);
+  } else {
+    const int64_t in = s.h * s.w * c_count, out = s.out_h * s.out_w * c_count;
+    const int64_t block = images_per_block(s, in + out, scratch_bytes);
+    Buffer xb = make_buffer(block * in), dyb = make_buffer(block * out);
+    for (int64_t n0 = 0; n0 < s.n; n0 += block) {
+      Conv2dShape sub = s;
+      sub.n = std::min(s.n, n0 + block) - n0;
+      to_f32(x + n0 * in, xb.get(), sub.n * in);
+      to_f32(dy + n0 * out, dyb.get(), sub.n * out);
+      depthwise_weight_partials_f32(p, sub, xb.get(), dyb.get(), partial.data(), threads);
+    }
+  }
   for (int t = 1; t < threads; ++t)
-    for (int64_t k = 0; k < stride; ++k) partial[size_t(k)] += partial[size_t(int64_t(t) * stride + k)];
+    for (int64_t k = 0; k < slice; ++k) partial[size_t(k)] += partial[size_t(int64_t(t) * slice + k)];
   for (int64_t c = 0; c < c_count; ++c)
     for (int64_t t = 0; t < taps; ++t) dw[c * taps + t] = from_acc<T>(partial[size_t(t * c_count + c)]);
   if (dbias)
@@ -489,7 +592,7 @@ void conv2d_forward(const Conv2dParams& p, const Conv2dShape& s, DType dtype, co
     const auto* bt = static_cast<const T*>(bias);
     auto* yt = static_cast<T*>(y);
     if (is_depthwise(p, s))
-      depthwise_forward(p, s, xt, wt, bt, yt);
+      depthwise_forward(p, s, xt, wt, bt, yt, scratch_bytes);
     else
       dense_forward(p, s, xt, wt, bt, yt, scratch_bytes);
   });
@@ -503,7 +606,7 @@ void conv2d_backward_input(const Conv2dParams& p, const Conv2dShape& s, DType dt
     const auto* wt = static_cast<const T*>(w);
     auto* dxt = static_cast<T*>(dx);
     if (is_depthwise(p, s))
-      depthwise_backward_input(p, s, dyt, wt, dxt);
+      depthwise_backward_input(p, s, dyt, wt, dxt, scratch_bytes);
     else
       dense_backward_input(p, s, dyt, wt, dxt, scratch_bytes);
   });
@@ -518,7 +621,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const Conv2dShape& s, DType d
     auto* dwt = static_cast<T*>(dw);
     auto* dbt = static_cast<T*>(dbias);
     if (is_depthwise(p, s))
-      depthwise_backward_weight(p, s, xt, dyt, dwt, dbt);
+      depthwise_backward_weight(p, s, xt, dyt, dwt, dbt, scratch_bytes);
     else
       dense_backward_weight(p, s, xt, dyt, dwt, dbt, scratch_bytes);
   });

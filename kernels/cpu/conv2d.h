@@ -11,8 +11,9 @@
 
 namespace sg::cpu {
 
-// Bound on the scratch memory of one call (im2col columns, f32 copies of 16-bit chunks), per
-// chunk of output rows. Tests pass a tiny bound to exercise the chunking on small shapes.
+// Bound on the scratch memory of one call: im2col columns and f32 copies of 16-bit data are
+// made per chunk of output rows (at least one row) or per block of images (at least one image).
+// Tests pass a tiny bound to exercise the chunking on small shapes.
 inline constexpr int64_t kConv2dScratchBytes = int64_t(64) << 20;
 
 void conv2d_forward(const Conv2dParams& p, const Conv2dShape& s, DType dtype, const void* x, const void* w,

@@ -200,6 +200,8 @@ TEST(Conv2d, FastCpuMatchesReferenceInSmallChunks) {
   for (DType dtype : kFloatTypes) {
     compare_fast_with_reference({3, 9, 7, 5, 6, 5, 1, 1, Padding::symmetric}, dtype, rng, true);
     compare_fast_with_reference({3, 10, 9, 4, 6, 3, 2, 2, Padding::tf_same}, dtype, rng, true);
+    compare_fast_with_reference({3, 9, 8, 6, 6, 3, 2, 6, Padding::tf_same}, dtype, rng, true);  // depthwise
+    compare_fast_with_reference({3, 5, 6, 10, 7, 1, 1, 1, Padding::symmetric}, dtype, rng, true);  // pointwise
   }
 }
 
