@@ -1,0 +1,630 @@
+#include "kernels/cpu/conv2d.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <memory>
+#include <type_traits>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define SG_CONV2D_F16C 1
+#else
+#define SG_CONV2D_F16C 0
+#endif
+
+namespace sg::cpu {
+namespace {
+
+using Buffer = std::unique_ptr<float[]>;
+Buffer make_buffer(int64_t n) { return std::make_unique_for_overwrite<float[]>(size_t(std::max<int64_t>(n, 1))); }
+
+template <class T>
+constexpr bool kIsFloat = std::is_same_v<T, float>;
+
+#if SG_CONV2D_F16C
+// The portable f16 conversions of core/half.h cost several ns per element; F16C converts 8 per
+// instruction with the same round-to-nearest-even (only NaN payload bits may differ). The
+// build targets x86-64-v2, so F16C is chosen at run time.
+bool have_f16c() {
+  static const bool yes = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  return yes;
+}
+
+__attribute__((target("avx,f16c"))) void half_to_float_f16c(const Half* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+  for (; i < n; ++i) dst[i] = to_acc(src[i]);
+}
+
+__attribute__((target("avx,f16c"))) void float_to_half_f16c(const float* src, Half* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  for (; i < n; ++i) dst[i] = from_acc<Half>(src[i]);
+}
+#endif
+
+// Calls fn(begin, count) over [0, n) in blocks, in parallel when n is large.
+template <class Fn>
+void for_blocks(int64_t n, Fn&& fn) {
+  constexpr int64_t kBlock = 8192;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (blocks > 4)
+  for (int64_t b = 0; b < blocks; ++b) fn(b * kBlock, std::min(kBlock, n - b * kBlock));
+}
+
+template <class T>
+void to_f32(const T* src, float* dst, int64_t n) {
+#if SG_CONV2D_F16C
+  if constexpr (std::is_same_v<T, Half>)
+    if (have_f16c()) return for_blocks(n, [&](int64_t i, int64_t count) { half_to_float_f16c(src + i, dst + i, count); });
+#endif
+  for_blocks(n, [&](int64_t i0, int64_t count) {
+#pragma omp simd
+    for (int64_t i = i0; i < i0 + count; ++i) dst[i] = to_acc(src[i]);
+  });
+}
+
+template <class T>
+void from_f32(const float* src, T* dst, int64_t n) {
+#if SG_CONV2D_F16C
+  if constexpr (std::is_same_v<T, Half>)
+    if (have_f16c()) return for_blocks(n, [&](int64_t i, int64_t count) { float_to_half_f16c(src + i, dst + i, count); });
+#endif
+  for_blocks(n, [&](int64_t i0, int64_t count) {
+#pragma omp simd
+    for (int64_t i = i0; i < i0 + count; ++i) dst[i] = from_acc<T>(src[i]);
+  });
+}
+
+void fill_zero(float* dst, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 32768)
+  for (int64_t i = 0; i < n; ++i) dst[i] = 0.0f;
+}
+
+// An f32 view of a read-only array: the array itself for float, a converted copy otherwise.
+template <class T>
+class F32View {
+ public:
+  F32View(const T* src, int64_t n) {
+    if constexpr (kIsFloat<T>) {
+      data_ = src;
+      (void)n;
+    } else {
+      owned_ = make_buffer(n);
+      to_f32(src, owned_.get(), n);
+      data_ = owned_.get();
+    }
+  }
+  const float* get() const { return data_; }
+
+ private:
+  Buffer owned_;
+  const float* data_ = nullptr;
+};
+
+int to_blas_int(int64_t v) {
+  SG_CHECK(v >= 0 && v <= INT_MAX, "conv2d: GEMM dimension ", v, " does not fit OpenBLAS's int");
+  return int(v);
+}
+
+// Row-major C[m, n] = alpha * op(A)[m, k] * op(B)[k, n] + beta * C. Called from serial code
+// only: OpenBLAS (pthread build) threads itself.
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+           int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, to_blas_int(m),
+              to_blas_int(n), to_blas_int(k), 1.0f, a, to_blas_int(lda), b, to_blas_int(ldb), beta, c,
+              to_blas_int(ldc));
+}
+
+bool is_depthwise(const Conv2dParams& p, const Conv2dShape& s) {
+  return p.groups == s.c_in && s.c_in == s.c_out && p.groups > 1;
+}
+
+// A 1x1 stride-1 unpadded convolution is a plain GEMM on the activations: x [N*H*W, Cin].
+bool is_pointwise_direct(const Conv2dParams& p) {
+  return p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
+         p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
+}
+
+// Output rows (one row = Wo pixels) per chunk so that `floats_per_pixel` of scratch stays bounded.
+int64_t rows_per_chunk(const Conv2dShape& s, int64_t floats_per_pixel, int64_t scratch_bytes) {
+  const int64_t per_row = std::max<int64_t>(1, s.out_w * floats_per_pixel * int64_t(sizeof(float)));
+  return std::clamp<int64_t>(scratch_bytes / per_row, 1, std::max<int64_t>(1, s.n * s.out_h));
+}
+
+// ---- dense / grouped / pointwise: implicit GEMM -------------------------------------------
+// A chunk is output rows [r0, r1) with r = n * Ho + oh, i.e. pixels [r0 * Wo, r1 * Wo) of y.
+// The GEMM of group g: y[:, g*cout_g : (g+1)*cout_g] = cols_g [M, k_g] * w_g^T, with
+// k = (i, j, c) matching OHWI, so w_g is w[g*cout_g : (g+1)*cout_g] as a [cout_g, k_g] matrix.
+
+struct GemmGeometry {
+  int64_t cin_g, cout_g, k_g;
+  GemmGeometry(const Conv2dParams& p, const Conv2dShape& s)
+      : cin_g(s.c_in / p.groups), cout_g(s.c_out / p.groups), k_g(p.kernel_h * p.kernel_w * (s.c_in / p.groups)) {}
+};
+
+// cols [(r1 - r0) * Wo, k_g]: the input channels of group g under every tap, zero outside.
+template <class T>
+void im2col(const Conv2dParams& p, const Conv2dShape& s, const T* x, int64_t g, int64_t r0, int64_t r1,
+            float* cols) {
+  const GemmGeometry geo(p, s);
+  const int64_t pixels = (r1 - r0) * s.out_w;
+#pragma omp parallel for schedule(static)
+  for (int64_t m = 0; m < pixels; ++m) {
+    const int64_t r = r0 + m / s.out_w, ow = m % s.out_w;
+    const int64_t n = r / s.out_h, oh = r % s.out_h;
+    float* col = cols + m * geo.k_g;
+    for (int64_t i = 0; i < p.kernel_h; ++i) {
+      const int64_t ih = oh * p.stride_h - p.pad_top + i;
+      for (int64_t j = 0; j < p.kernel_w; ++j) {
+        const int64_t iw = ow * p.stride_w - p.pad_left + j;
+        float* dst = col + (i * p.kernel_w + j) * geo.cin_g;
+        if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) {
+          std::fill(dst, dst + geo.cin_g, 0.0f);
+          continue;
+        }
+        const T* src = x + ((n * s.h + ih) * s.w + iw) * s.c_in + g * geo.cin_g;
+        for (int64_t c = 0; c < geo.cin_g; ++c) dst[c] = to_acc(src[c]);
+      }
+    }
+  }
+}
+
+// The adjoint of im2col for group g: dx[n, ih, iw, g*cin_g + c] += dcols[pixel, (i, j, c)] over
+// the chunk's pixels that read (ih, iw). A gather per dx row, so threads never share a row.
+// dx points at image n0 ([*, H, W, Cin] f32).
+void col2im_add(const Conv2dParams& p, const Conv2dShape& s, int64_t g, int64_t r0, int64_t r1, int64_t n0,
+                const float* dcols, float* dx) {
+  const GemmGeometry geo(p, s);
+  const int64_t n_first = r0 / s.out_h, n_last = (r1 - 1) / s.out_h;
+  const int64_t dx_rows = (n_last - n_first + 1) * s.h;
+#pragma omp parallel for schedule(static)
+  for (int64_t q = 0; q < dx_rows; ++q) {
+    const int64_t n = n_first + q / s.h, ih = q % s.h;
+    for (int64_t i = 0; i < p.kernel_h; ++i) {
+      const int64_t th = ih + p.pad_top - i;  // = oh * stride_h
+      if (th < 0 || th % p.stride_h != 0) continue;
+      const int64_t oh = th / p.stride_h;
+      const int64_t r = n * s.out_h + oh;
+      if (oh >= s.out_h || r < r0 || r >= r1) continue;
+      for (int64_t iw = 0; iw < s.w; ++iw) {
+        float* dst = dx + (((n - n0) * s.h + ih) * s.w + iw) * s.c_in + g * geo.cin_g;
+        for (int64_t j = 0; j < p.kernel_w; ++j) {
+          const int64_t tw = iw + p.pad_left - j;
+          if (tw < 0 || tw % p.stride_w != 0 || tw / p.stride_w >= s.out_w) continue;
+          const int64_t ow = tw / p.stride_w;
+          const float* src = dcols + ((r - r0) * s.out_w + ow) * geo.k_g + (i * p.kernel_w + j) * geo.cin_g;
+          for (int64_t c = 0; c < geo.cin_g; ++c) dst[c] += src[c];
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void dense_forward(const Conv2dParams& p, const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y,
+                   int64_t scratch_bytes) {
+  const GemmGeometry geo(p, s);
+  const F32View<T> w32(w, s.c_out * geo.k_g);  // [Cout, k_g]
+  std::vector<float> bias32;
+  if (bias) {
+    bias32.resize(size_t(s.c_out));
+    for (int64_t c = 0; c < s.c_out; ++c) bias32[size_t(c)] = to_acc(bias[c]);
+  }
+  const bool direct = is_pointwise_direct(p);
+  // cols: none for float pointwise; x converted [M, Cin] for 16-bit pointwise; else [M, k_g].
+  const int64_t cols_width = direct ? (kIsFloat<T> ? 0 : s.c_in) : geo.k_g;
+  const int64_t y_width = kIsFloat<T> ? 0 : s.c_out;
+  const int64_t rows = s.n * s.out_h;
+  const int64_t chunk = rows_per_chunk(s, cols_width + y_width, scratch_bytes);
+  Buffer cols = make_buffer(cols_width ? chunk * s.out_w * cols_width : 0);
+  Buffer y_scratch = make_buffer(y_width ? chunk * s.out_w * y_width : 0);
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t r1 = std::min(rows, r0 + chunk), m = (r1 - r0) * s.out_w;
+    float* yc;  // [m, Cout]
+    if constexpr (kIsFloat<T>)
+      yc = y + r0 * s.out_w * s.c_out;
+    else
+      yc = y_scratch.get();
+    float beta = 0.0f;
+    if (bias) {
+#pragma omp parallel for schedule(static) if (m * s.c_out > 32768)
+      for (int64_t q = 0; q < m; ++q) std::copy(bias32.begin(), bias32.end(), yc + q * s.c_out);
+      beta = 1.0f;
+    }
+    if (direct) {
+      const float* a;  // [m, Cin]; for a 1x1 stride-1 conv the pixels of x and y coincide
+      if constexpr (kIsFloat<T>) {
+        a = x + r0 * s.out_w * s.c_in;
+      } else {
+        to_f32(x + r0 * s.out_w * s.c_in, cols.get(), m * s.c_in);
+        a = cols.get();
+      }
+      for (int64_t g = 0; g < p.groups; ++g)
+        sgemm(false, true, m, geo.cout_g, geo.cin_g, a + g * geo.cin_g, s.c_in, w32.get() + g * geo.cout_g * geo.k_g,
+              geo.k_g, beta, yc + g * geo.cout_g, s.c_out);
+    } else {
+      for (int64_t g = 0; g < p.groups; ++g) {
+        im2col(p, s, x, g, r0, r1, cols.get());
+        sgemm(false, true, m, geo.cout_g, geo.k_g, cols.get(), geo.k_g, w32.get() + g * geo.cout_g * geo.k_g, geo.k_g,
+              beta, yc + g * geo.cout_g, s.c_out);
+      }
+    }
+    if constexpr (!kIsFloat<T>) from_f32(yc, y + r0 * s.out_w * s.c_out, m * s.c_out);
+  }
+}
+
+template <class T>
+void dense_backward_input(const Conv2dParams& p, const Conv2dShape& s, const T* dy, const T* w, T* dx,
+                          int64_t scratch_bytes) {
+  const GemmGeometry geo(p, s);
+  const F32View<T> w32(w, s.c_out * geo.k_g);  // [Cout, k_g]
+  const int64_t rows = s.n * s.out_h;
+  const int64_t dy_width = kIsFloat<T> ? 0 : s.c_out;
+
+  if (is_pointwise_direct(p)) {
+    // dx [M, Cin] group g = dy_g [M, cout_g] * w_g [cout_g, cin_g]: no scatter needed.
+    const int64_t dx_width = kIsFloat<T> ? 0 : s.c_in;
+    const int64_t chunk = rows_per_chunk(s, dy_width + dx_width, scratch_bytes);
+    Buffer dy_scratch = make_buffer(dy_width ? chunk * s.out_w * dy_width : 0);
+    Buffer dx_scratch = make_buffer(dx_width ? chunk * s.out_w * dx_width : 0);
+    for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+      const int64_t r1 = std::min(rows, r0 + chunk), m = (r1 - r0) * s.out_w;
+      const float* dyc;
+      float* dxc;
+      if constexpr (kIsFloat<T>) {
+        dyc = dy + r0 * s.out_w * s.c_out;
+        dxc = dx + r0 * s.out_w * s.c_in;
+      } else {
+        to_f32(dy + r0 * s.out_w * s.c_out, dy_scratch.get(), m * s.c_out);
+        dyc = dy_scratch.get();
+        dxc = dx_scratch.get();
+      }
+      for (int64_t g = 0; g < p.groups; ++g)
+        sgemm(false, false, m, geo.cin_g, geo.cout_g, dyc + g * geo.cout_g, s.c_out,
+              w32.get() + g * geo.cout_g * geo.k_g, geo.k_g, 0.0f, dxc + g * geo.cin_g, s.c_in);
+      if constexpr (!kIsFloat<T>) from_f32(dxc, dx + r0 * s.out_w * s.c_in, m * s.c_in);
+    }
+    return;
+  }
+
+  // General: dcols [M, k_g] = dy_g * w_g, then col2im into an f32 accumulator. For float that
+  // is dx itself; for 16-bit storage it is a block of whole images, converted when complete.
+  const int64_t image = s.h * s.w * s.c_in;
+  const int64_t images_per_block =
+      kIsFloat<T> ? std::max<int64_t>(s.n, 1)
+                  : std::clamp<int64_t>(scratch_bytes / std::max<int64_t>(1, image * int64_t(sizeof(float))), 1,
+                                        std::max<int64_t>(s.n, 1));
+  Buffer acc_scratch = make_buffer(kIsFloat<T> ? 0 : images_per_block * image);
+  const int64_t chunk = rows_per_chunk(s, geo.k_g + dy_width, scratch_bytes);
+  Buffer dcols = make_buffer(chunk * s.out_w * geo.k_g);
+  Buffer dy_scratch = make_buffer(dy_width ? chunk * s.out_w * dy_width : 0);
+  for (int64_t n0 = 0; n0 < s.n; n0 += images_per_block) {
+    const int64_t n1 = std::min(s.n, n0 + images_per_block);
+    float* acc;  // [n1 - n0, H, W, Cin]
+    if constexpr (kIsFloat<T>)
+      acc = dx + n0 * image;
+    else
+      acc = acc_scratch.get();
+    fill_zero(acc, (n1 - n0) * image);
+    for (int64_t r0 = n0 * s.out_h; r0 < n1 * s.out_h; r0 += chunk) {
+      const int64_t r1 = std::min(n1 * s.out_h, r0 + chunk), m = (r1 - r0) * s.out_w;
+      const float* dyc;
+      if constexpr (kIsFloat<T>) {
+        dyc = dy + r0 * s.out_w * s.c_out;
+      } else {
+        to_f32(dy + r0 * s.out_w * s.c_out, dy_scratch.get(), m * s.c_out);
+        dyc = dy_scratch.get();
+      }
+      for (int64_t g = 0; g < p.groups; ++g) {
+        sgemm(false, false, m, geo.k_g, geo.cout_g, dyc + g * geo.cout_g, s.c_out,
+              w32.get() + g * geo.cout_g * geo.k_g, geo.k_g, 0.0f, dcols.get(), geo.k_g);
+        col2im_add(p, s, g, r0, r1, n0, dcols.get(), acc);
+      }
+    }
+    if constexpr (!kIsFloat<T>) from_f32(acc, dx + n0 * image, (n1 - n0) * image);
+  }
+}
+
+template <class T>
+void dense_backward_weight(const Conv2dParams& p, const Conv2dShape& s, const T* x, const T* dy, T* dw, T* dbias,
+                           int64_t scratch_bytes) {
+  const GemmGeometry geo(p, s);
+  Buffer dw_scratch = make_buffer(kIsFloat<T> ? 0 : s.c_out * geo.k_g);
+  float* dw32;  // [Cout, k_g]
+  if constexpr (kIsFloat<T>)
+    dw32 = dw;
+  else
+    dw32 = dw_scratch.get();
+  std::vector<float> dbias32(size_t(s.c_out), 0.0f);
+  const bool direct = is_pointwise_direct(p);
+  const int64_t cols_width = direct ? (kIsFloat<T> ? 0 : s.c_in) : geo.k_g;
+  const int64_t dy_width = kIsFloat<T> ? 0 : s.c_out;
+  const int64_t rows = s.n * s.out_h;
+  const int64_t chunk = rows_per_chunk(s, cols_width + dy_width, scratch_bytes);
+  Buffer cols = make_buffer(cols_width ? chunk * s.out_w * cols_width : 0);
+  Buffer dy_scratch = make_buffer(dy_width ? chunk * s.out_w * dy_width : 0);
+  if (rows == 0) fill_zero(dw32, s.c_out * geo.k_g);
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t r1 = std::min(rows, r0 + chunk), m = (r1 - r0) * s.out_w;
+    const float beta = r0 == 0 ? 0.0f : 1.0f;  // the first chunk overwrites dw
+    const float* dyc;  // [m, Cout]
+    if constexpr (kIsFloat<T>) {
+      dyc = dy + r0 * s.out_w * s.c_out;
+    } else {
+      to_f32(dy + r0 * s.out_w * s.c_out, dy_scratch.get(), m * s.c_out);
+      dyc = dy_scratch.get();
+    }
+    if (dbias)
+      for (int64_t q = 0; q < m; ++q) {
+        const float* row = dyc + q * s.c_out;
+        float* sum = dbias32.data();
+#pragma omp simd
+        for (int64_t c = 0; c < s.c_out; ++c) sum[c] += row[c];
+      }
+    if (direct) {
+      const float* a;  // [m, Cin]
+      if constexpr (kIsFloat<T>) {
+        a = x + r0 * s.out_w * s.c_in;
+      } else {
+        to_f32(x + r0 * s.out_w * s.c_in, cols.get(), m * s.c_in);
+        a = cols.get();
+      }
+      // dw_g [cout_g, cin_g] (+)= dy_g^T [cout_g, m] * x_g [m, cin_g]
+      for (int64_t g = 0; g < p.groups; ++g)
+        sgemm(true, false, geo.cout_g, geo.cin_g, m, dyc + g * geo.cout_g, s.c_out, a + g * geo.cin_g, s.c_in, beta,
+              dw32 + g * geo.cout_g * geo.k_g, geo.k_g);
+    } else {
+      for (int64_t g = 0; g < p.groups; ++g) {
+        im2col(p, s, x, g, r0, r1, cols.get());
+        sgemm(true, false, geo.cout_g, geo.k_g, m, dyc + g * geo.cout_g, s.c_out, cols.get(), geo.k_g, beta,
+              dw32 + g * geo.cout_g * geo.k_g, geo.k_g);
+      }
+    }
+  }
+  if constexpr (!kIsFloat<T>) from_f32(dw32, dw, s.c_out * geo.k_g);
+  if (dbias)
+    for (int64_t c = 0; c < s.c_out; ++c) dbias[c] = from_acc<T>(dbias32[size_t(c)]);
+}
+
+// ---- depthwise (groups == Cin == Cout): direct NHWC loops over channels ------------------
+// The loops work on f32 with weights transposed once to taps [kh, kw, C], so the innermost
+// loop runs over contiguous channels. 16-bit tensors go through them in blocks of whole
+// images converted to f32 (bounded scratch); the conversion is cheap next to a scalar
+// per-element conversion inside the tap loops.
+template <class T>
+std::vector<float> depthwise_taps(const Conv2dParams& p, const Conv2dShape& s, const T* w) {
+  const int64_t taps = p.kernel_h * p.kernel_w, c_count = s.c_in;
+  std::vector<float> wt(size_t(taps * c_count));
+  for (int64_t c = 0; c < c_count; ++c)
+    for (int64_t t = 0; t < taps; ++t) wt[size_t(t * c_count + c)] = to_acc(w[c * taps + t]);
+  return wt;
+}
+
+// y [s.n, Ho, Wo, C] = depthwise(x [s.n, H, W, C]) + bias (bias32 [C], zeros when none).
+void depthwise_forward_f32(const Conv2dParams& p, const Conv2dShape& s, const float* x, const float* taps,
+                           const float* bias32, float* y) {
+  const int64_t c_count = s.c_in, rows = s.n * s.out_h;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t n = r / s.out_h, oh = r % s.out_h;
+    for (int64_t ow = 0; ow < s.out_w; ++ow) {
+      float* acc = y + (r * s.out_w + ow) * c_count;  // accumulate in place: y is f32 here
+      std::copy(bias32, bias32 + c_count, acc);
+      for (int64_t i = 0; i < p.kernel_h; ++i) {
+        const int64_t ih = oh * p.stride_h - p.pad_top + i;
+        if (ih < 0 || ih >= s.h) continue;
+        for (int64_t j = 0; j < p.kernel_w; ++j) {
+          const int64_t iw = ow * p.stride_w - p.pad_left + j;
+          if (iw < 0 || iw >= s.w) continue;
+          const float* xp = x + ((n * s.h + ih) * s.w + iw) * c_count;
+          const float* wp = taps + (i * p.kernel_w + j) * c_count;
+#pragma omp simd
+          for (int64_t c = 0; c < c_count; ++c) acc[c] += xp[c] * wp[c];
+        }
+      }
+    }
+  }
+}
+
+// dx[n, ih, iw, c] = sum over the taps (i, j) whose output (oh, ow) reads (ih, iw) of
+// dy[n, oh, ow, c] * w[c, i, j]; a gather per dx pixel, so no two threads write one pixel.
+void depthwise_backward_input_f32(const Conv2dParams& p, const Conv2dShape& s, const float* dy, const float* taps,
+                                  float* dx) {
+  const int64_t c_count = s.c_in, rows = s.n * s.h;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t n = r / s.h, ih = r % s.h;
+    for (int64_t iw = 0; iw < s.w; ++iw) {
+      float* acc = dx + (r * s.w + iw) * c_count;
+      std::fill(acc, acc + c_count, 0.0f);
+      for (int64_t i = 0; i < p.kernel_h; ++i) {
+        const int64_t th = ih + p.pad_top - i;
+        if (th < 0 || th % p.stride_h != 0 || th / p.stride_h >= s.out_h) continue;
+        const int64_t oh = th / p.stride_h;
+        for (int64_t j = 0; j < p.kernel_w; ++j) {
+          const int64_t tw = iw + p.pad_left - j;
+          if (tw < 0 || tw % p.stride_w != 0 || tw / p.stride_w >= s.out_w) continue;
+          const int64_t ow = tw / p.stride_w;
+          const float* gp = dy + ((n * s.out_h + oh) * s.out_w + ow) * c_count;
+          const float* wp = taps + (i * p.kernel_w + j) * c_count;
+#pragma omp simd
+          for (int64_t c = 0; c < c_count; ++c) acc[c] += gp[c] * wp[c];
+        }
+      }
+    }
+  }
+}
+
+// partial [threads, taps + 1, C] += per thread: x * dy under every tap, and dy (for dbias).
+// Each thread sums its static share of output rows into its own slice.
+void depthwise_weight_partials_f32(const Conv2dParams& p, const Conv2dShape& s, const float* x, const float* dy,
+                                   float* partial, int threads) {
+  const int64_t c_count = s.c_in, taps = p.kernel_h * p.kernel_w, rows = s.n * s.out_h;
+#pragma omp parallel num_threads(threads)
+  {
+    float* dwp = partial + int64_t(omp_get_thread_num()) * (taps + 1) * c_count;
+    float* dbp = dwp + taps * c_count;
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t n = r / s.out_h, oh = r % s.out_h;
+      for (int64_t ow = 0; ow < s.out_w; ++ow) {
+        const float* grad = dy + (r * s.out_w + ow) * c_count;
+#pragma omp simd
+        for (int64_t c = 0; c < c_count; ++c) dbp[c] += grad[c];
+        for (int64_t i = 0; i < p.kernel_h; ++i) {
+          const int64_t ih = oh * p.stride_h - p.pad_top + i;
+          if (ih < 0 || ih >= s.h) continue;
+          for (int64_t j = 0; j < p.kernel_w; ++j) {
+            const int64_t iw = ow * p.stride_w - p.pad_left + j;
+            if (iw < 0 || iw >= s.w) continue;
+            const float* xp = x + ((n * s.h + ih) * s.w + iw) * c_count;
+            float* dst = dwp + (i * p.kernel_w + j) * c_count;
+#pragma omp simd
+            for (int64_t c = 0; c < c_count; ++c) dst[c] += xp[c] * grad[c];
+          }
+        }
+      }
+    }
+  }
+}
+
+// Images per block when 16-bit tensors are converted: `floats_per_image` of scratch each.
+int64_t images_per_block(const Conv2dShape& s, int64_t floats_per_image, int64_t scratch_bytes) {
+  return std::clamp<int64_t>(scratch_bytes / std::max<int64_t>(1, floats_per_image * int64_t(sizeof(float))), 1,
+                             std::max<int64_t>(1, s.n));
+}
+
+template <class T>
+void depthwise_forward(const Conv2dParams& p, const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y,
+                       int64_t scratch_bytes) {
+  const int64_t c_count = s.c_in;
+  const std::vector<float> taps = depthwise_taps(p, s, w);  // [kh, kw, C]
+  std::vector<float> bias32(size_t(c_count), 0.0f);
+  if (bias)
+    for (int64_t c = 0; c < c_count; ++c) bias32[size_t(c)] = to_acc(bias[c]);
+  if constexpr (kIsFloat<T>) {
+    depthwise_forward_f32(p, s, x, taps.data(), bias32.data(), y);
+  } else {
+    const int64_t in = s.h * s.w * c_count, out = s.out_h * s.out_w * c_count;
+    const int64_t block = images_per_block(s, in + out, scratch_bytes);
+    Buffer xb = make_buffer(block * in), yb = make_buffer(block * out);
+    for (int64_t n0 = 0; n0 < s.n; n0 += block) {
+      Conv2dShape sub = s;
+      sub.n = std::min(s.n, n0 + block) - n0;
+      to_f32(x + n0 * in, xb.get(), sub.n * in);
+      depthwise_forward_f32(p, sub, xb.get(), taps.data(), bias32.data(), yb.get());
+      from_f32(yb.get(), y + n0 * out, sub.n * out);
+    }
+  }
+}
+
+template <class T>
+void depthwise_backward_input(const Conv2dParams& p, const Conv2dShape& s, const T* dy, const T* w, T* dx,
+                              int64_t scratch_bytes) {
+  const int64_t c_count = s.c_in;
+  const std::vector<float> taps = depthwise_taps(p, s, w);  // [kh, kw, C]
+  if constexpr (kIsFloat<T>) {
+    depthwise_backward_input_f32(p, s, dy, taps.data(), dx);
+  } else {
+    const int64_t in = s.h * s.w * c_count, out = s.out_h * s.out_w * c_count;
+    const int64_t block = images_per_block(s, in + out, scratch_bytes);
+    Buffer dyb = make_buffer(block * out), dxb = make_buffer(block * in);
+    for (int64_t n0 = 0; n0 < s.n; n0 += block) {
+      Conv2dShape sub = s;
+      sub.n = std::min(s.n, n0 + block) - n0;
+      to_f32(dy + n0 * out, dyb.get(), sub.n * out);
+      depthwise_backward_input_f32(p, sub, dyb.get(), taps.data(), dxb.get());
+      from_f32(dxb.get(), dx + n0 * in, sub.n * in);
+    }
+  }
+}
+
+// dw[c, i, j] = sum over n, oh, ow of x[n, ih, iw, c] * dy[n, oh, ow, c]. The per-thread
+// partial sums are added in thread order, so the result is the same on every run with the
+// same thread count.
+template <class T>
+void depthwise_backward_weight(const Conv2dParams& p, const Conv2dShape& s, const T* x, const T* dy, T* dw, T* dbias,
+                               int64_t scratch_bytes) {
+  const int64_t c_count = s.c_in, taps = p.kernel_h * p.kernel_w;
+  const int64_t slice = (taps + 1) * c_count;  // per thread: [taps, C] weights then [C] bias
+  const int threads = omp_get_max_threads();
+  std::vector<float> partial(size_t(threads) * size_t(slice), 0.0f);
+  if constexpr (kIsFloat<T>) {
+    depthwise_weight_partials_f32(p, s, x, dy, partial.data(), threads);
+  } else {
+    const int64_t in = s.h * s.w * c_count, out = s.out_h * s.out_w * c_count;
+    const int64_t block = images_per_block(s, in + out, scratch_bytes);
+    Buffer xb = make_buffer(block * in), dyb = make_buffer(block * out);
+    for (int64_t n0 = 0; n0 < s.n; n0 += block) {
+      Conv2dShape sub = s;
+      sub.n = std::min(s.n, n0 + block) - n0;
+      to_f32(x + n0 * in, xb.get(), sub.n * in);
+      to_f32(dy + n0 * out, dyb.get(), sub.n * out);
+      depthwise_weight_partials_f32(p, sub, xb.get(), dyb.get(), partial.data(), threads);
+    }
+  }
+  for (int t = 1; t < threads; ++t)
+    for (int64_t k = 0; k < slice; ++k) partial[size_t(k)] += partial[size_t(int64_t(t) * slice + k)];
+  for (int64_t c = 0; c < c_count; ++c)
+    for (int64_t t = 0; t < taps; ++t) dw[c * taps + t] = from_acc<T>(partial[size_t(t * c_count + c)]);
+  if (dbias)
+    for (int64_t c = 0; c < c_count; ++c) dbias[c] = from_acc<T>(partial[size_t(taps * c_count + c)]);
+}
+
+}  // namespace
+
+void conv2d_forward(const Conv2dParams& p, const Conv2dShape& s, DType dtype, const void* x, const void* w,
+                    const void* bias, void* y, int64_t scratch_bytes) {
+  dispatch_floating(dtype, "conv2d_forward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const auto* xt = static_cast<const T*>(x);
+    const auto* wt = static_cast<const T*>(w);
+    const auto* bt = static_cast<const T*>(bias);
+    auto* yt = static_cast<T*>(y);
+    if (is_depthwise(p, s))
+      depthwise_forward(p, s, xt, wt, bt, yt, scratch_bytes);
+    else
+      dense_forward(p, s, xt, wt, bt, yt, scratch_bytes);
+  });
+}
+
+void conv2d_backward_input(const Conv2dParams& p, const Conv2dShape& s, DType dtype, const void* dy, const void* w,
+                           void* dx, int64_t scratch_bytes) {
+  dispatch_floating(dtype, "conv2d_backward_input", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const auto* dyt = static_cast<const T*>(dy);
+    const auto* wt = static_cast<const T*>(w);
+    auto* dxt = static_cast<T*>(dx);
+    if (is_depthwise(p, s))
+      depthwise_backward_input(p, s, dyt, wt, dxt, scratch_bytes);
+    else
+      dense_backward_input(p, s, dyt, wt, dxt, scratch_bytes);
+  });
+}
+
+void conv2d_backward_weight(const Conv2dParams& p, const Conv2dShape& s, DType dtype, const void* x, const void* dy,
+                            void* dw, void* dbias, int64_t scratch_bytes) {
+  dispatch_floating(dtype, "conv2d_backward_weight", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const auto* xt = static_cast<const T*>(x);
+    const auto* dyt = static_cast<const T*>(dy);
+    auto* dwt = static_cast<T*>(dw);
+    auto* dbt = static_cast<T*>(dbias);
+    if (is_depthwise(p, s))
+      depthwise_backward_weight(p, s, xt, dyt, dwt, dbt, scratch_bytes);
+    else
+      dense_backward_weight(p, s, xt, dyt, dwt, dbt, scratch_bytes);
+  });
+}
+
+}  // namespace sg::cpu
