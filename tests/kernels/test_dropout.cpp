@@ -49,7 +49,9 @@ TEST(Dropout, MaskEqualsDirectPhiloxLoop) {
       ASSERT_EQ(out[i], keep ? scale : 0.0f) << "element " << i << " of " << n;
       kept += keep;
     }
-    if (n == 4099) EXPECT_NEAR(double(kept) / double(n), 0.7, 0.05);
+    if (n == 4099) {
+      EXPECT_NEAR(double(kept) / double(n), 0.7, 0.05);
+    }
   }
 }
 
