@@ -1,0 +1,12 @@
+#pragma once
+// Fast CPU casts (OpenMP, one conversion per element).
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace sg::cpu {
+
+// src_dtype is f32/f16/bf16/u8 and dst_dtype f32/f16/bf16; scale applies to u8 sources only.
+void cast(DType src_dtype, DType dst_dtype, const void* src, void* dst, int64_t n, float scale);
+
+}  // namespace sg::cpu
