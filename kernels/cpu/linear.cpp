@@ -11,6 +11,10 @@
 namespace sg::cpu {
 namespace {
 
+// Below this many elements a loop runs on the calling thread: waking the OpenMP team costs
+// more than the work (the heads' small matrices).
+constexpr int64_t kParallelThreshold = 1 << 15;
+
 // f32 data for BLAS: the pointer itself for float, a converted copy for Half/BFloat16.
 template <class T>
 class AsFloat {
@@ -21,7 +25,7 @@ class AsFloat {
     } else {
       copy_.resize(size_t(n));
       const T* src = static_cast<const T*>(data);
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
       for (int64_t i = 0; i < n; ++i) copy_[size_t(i)] = to_acc(src[i]);
       ptr_ = copy_.data();
     }
@@ -49,7 +53,7 @@ class FloatOutput {
       T* dst = static_cast<T*>(data_);
       const float* src = scratch_.data();
       const int64_t n = n_;
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
       for (int64_t i = 0; i < n; ++i) dst[i] = from_acc<T>(src[i]);
     }
   }
@@ -64,7 +68,7 @@ class FloatOutput {
 void column_sums(const float* a, float* sums, int64_t M, int64_t N) {
   constexpr int64_t kBlock = 64;
   const int64_t blocks = (N + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (M * N >= kParallelThreshold)
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t n0 = b * kBlock, n1 = std::min(N, n0 + kBlock);
     float acc[kBlock] = {};
@@ -86,7 +90,7 @@ void forward_typed(const void* x, const void* w, const void* bias, void* y, int6
     // Start from the bias and let the GEMM add into it (beta = 1): one rounding at the end.
     AsFloat<T> bf(bias, N);
     const float* b = bf.get();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (M * N >= kParallelThreshold)
     for (int64_t m = 0; m < M; ++m) std::copy(b, b + N, out + m * N);
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(M), int(N), int(K), 1.0f, xf.get(), int(K), wf.get(),

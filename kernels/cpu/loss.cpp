@@ -5,6 +5,10 @@
 namespace sg::cpu {
 namespace {
 
+// Below this many elements a loop runs on the calling thread: waking the OpenMP team costs
+// more than the work (the heads' losses, B0's many small BN and bias tensors).
+constexpr int64_t kParallelThreshold = 1 << 15;
+
 // One row's max, sum of exp(z - max) and sum of z, in f32.
 struct RowStats {
   float z_max, sum_exp, sum_z;
@@ -28,7 +32,7 @@ template <class T>
 void ce_forward(const T* logits, const int32_t* targets, float* loss, int64_t N, int64_t C, math::Reduction reduction,
                 float eps) {
   double total = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total)
+#pragma omp parallel for schedule(static) reduction(+ : total) if (N * C >= kParallelThreshold)
   for (int64_t i = 0; i < N; ++i) {
     const T* z = logits + i * C;
     const RowStats s = row_stats(z, C);
@@ -45,7 +49,7 @@ template <class T>
 void ce_backward(const T* logits, const int32_t* targets, T* dlogits, int64_t N, int64_t C, math::Reduction reduction,
                  float eps, float grad_scale) {
   const float scale = reduction == math::Reduction::mean ? grad_scale / float(N) : grad_scale;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelThreshold)
   for (int64_t i = 0; i < N; ++i) {
     const T* z = logits + i * C;
     const RowStats s = row_stats(z, C);
@@ -62,12 +66,12 @@ void ce_backward(const T* logits, const int32_t* targets, T* dlogits, int64_t N,
 template <class T, math::PointwiseLoss K>
 void pw_forward(const T* x, const float* t, float* loss, int64_t n, math::Reduction reduction, float beta) {
   if (reduction == math::Reduction::none) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
     for (int64_t i = 0; i < n; ++i) loss[i] = math::pointwise_loss(K, to_acc(x[i]), t[i], beta);
     return;
   }
   double total = 0;
-#pragma omp parallel for simd schedule(static) reduction(+ : total)
+#pragma omp parallel for simd schedule(static) reduction(+ : total) if (n >= kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) total += math::pointwise_loss(K, to_acc(x[i]), t[i], beta);
   loss[0] = float(reduction == math::Reduction::mean ? total / double(n) : total);
 }
@@ -76,7 +80,7 @@ template <class T, math::PointwiseLoss K>
 void pw_backward(const T* x, const float* t, T* dx, int64_t n, math::Reduction reduction, float beta,
                  float grad_scale) {
   const float scale = reduction == math::Reduction::mean ? grad_scale / float(n) : grad_scale;
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) dx[i] = from_acc<T>(scale * math::pointwise_loss_grad(K, to_acc(x[i]), t[i], beta));
 }
 
