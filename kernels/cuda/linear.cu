@@ -1,0 +1,165 @@
+#include <cublas_v2.h>
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/linear.h"
+
+namespace sg::cuda {
+namespace {
+
+void check_cublas(cublasStatus_t status, const char* op, const char* call) {
+  if (status != CUBLAS_STATUS_SUCCESS)
+    throw Error(detail::concat(op, ": ", call, " failed: ", cublasGetStatusString(status), " (status ", int(status), ")"));
+}
+
+// Makes `device` current for its lifetime, then restores the caller's device.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    SG_CUDA_CHECK(cudaGetDevice(&previous_));
+    if (previous_ != device) SG_CUDA_CHECK(cudaSetDevice(device));
+  }
+  ~DeviceGuard() { cudaSetDevice(previous_); }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+
+// One cuBLAS handle (RAII) and the mutex that serialises its users: cublasSetStream and the
+// enqueue of a GEMM must not interleave between threads.
+class CublasContext {
+ public:
+  explicit CublasContext(int device) {
+    DeviceGuard guard(device);  // a handle belongs to the device current at creation
+    check_cublas(cublasCreate(&handle_), "linear", "cublasCreate");
+  }
+  ~CublasContext() {
+    if (handle_) cublasDestroy(handle_);
+  }
+  CublasContext(const CublasContext&) = delete;
+  CublasContext& operator=(const CublasContext&) = delete;
+
+  cublasHandle_t handle() const { return handle_; }
+  std::mutex& mutex() { return mutex_; }
+
+ private:
+  cublasHandle_t handle_ = nullptr;
+  std::mutex mutex_;
+};
+
+// The cuBLAS context of a device. Creating a handle costs milliseconds (it loads kernels and
+// allocates workspace), far too much per GEMM, so each device gets one for the process, built
+// on first use: the same pattern as allocator_for() in core/allocator.cpp. The stream is set
+// per call, so one handle serves every stream.
+CublasContext& cublas_for(int device) {
+  static std::mutex mutex;
+  static std::vector<std::unique_ptr<CublasContext>> contexts;
+  std::lock_guard lock(mutex);
+  int count = 0;
+  SG_CUDA_CHECK(cudaGetDeviceCount(&count));
+  SG_CHECK(device >= 0 && device < count, "linear: cuda:", device, " does not exist (", count, " devices)");
+  if (contexts.empty()) contexts.resize(size_t(count));
+  auto& slot = contexts[size_t(device)];
+  if (!slot) slot = std::make_unique<CublasContext>(device);
+  return *slot;
+}
+
+cudaDataType_t cuda_type(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return CUDA_R_32F;
+    case DType::f16: return CUDA_R_16F;
+    case DType::bf16: return CUDA_R_16BF;
+    default: break;
+  }
+  throw Error(detail::concat("linear: dtype ", dtype_name(dtype), " is not supported (expected f32, f16 or bf16)"));
+}
+
+// C = A op B + beta C in cuBLAS's column-major terms, f32 accumulation for every storage type.
+void gemm(const char* op, DType dtype, int device, cublasOperation_t op_a, cublasOperation_t op_b, int64_t m,
+          int64_t n, int64_t k, const void* a, int64_t lda, const void* b, int64_t ldb, float beta, void* c,
+          int64_t ldc, StreamHandle stream) {
+  CublasContext& context = cublas_for(device);
+  const cudaDataType_t type = cuda_type(dtype);
+  const float alpha = 1.0f;
+  std::lock_guard lock(context.mutex());
+  check_cublas(cublasSetStream(context.handle(), stream), op, "cublasSetStream");
+  check_cublas(cublasGemmEx(context.handle(), op_a, op_b, int(m), int(n), int(k), &alpha, a, type, int(lda), b, type,
+                            int(ldb), &beta, c, type, int(ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+               op, "cublasGemmEx");
+}
+
+// y [M, N] = bias broadcast over the rows; the GEMM then adds x w^T on top (beta = 1), so the
+// f16/bf16 output is rounded once.
+template <class T>
+__global__ void broadcast_bias_kernel(const T* __restrict__ bias, T* __restrict__ y, int64_t M, int64_t N) {
+  const int64_t total = M * N, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) y[i] = bias[i % N];
+}
+
+// dbias[n] = sum over m of dy[m, n]. A block owns 32 columns: each of its 8 rows of threads
+// sums every 8th row of dy (coalesced along a row), then one thread adds the 8 partials in
+// order. Deterministic, no atomics.
+constexpr int kColumnsPerBlock = 32, kRowGroups = 8;
+
+template <class T>
+__global__ void column_sum_kernel(const T* __restrict__ dy, T* __restrict__ dbias, int64_t M, int64_t N) {
+  __shared__ float partial[kRowGroups][kColumnsPerBlock + 1];
+  const int64_t n = int64_t(blockIdx.x) * kColumnsPerBlock + threadIdx.x;
+  float acc = 0;
+  if (n < N)
+    for (int64_t m = threadIdx.y; m < M; m += kRowGroups) acc += to_acc(dy[m * N + n]);
+  partial[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && n < N) {
+    float sum = 0;
+#pragma unroll
+    for (int g = 0; g < kRowGroups; ++g) sum += partial[g][threadIdx.x];
+    dbias[n] = from_acc<T>(sum);
+  }
+}
+
+constexpr int kThreads = 256;
+
+}  // namespace
+
+// Row-major y [M, N] = x [M, K] w^T is column-major y^T [N, M] = (w as [K, N])^T x^T.
+void linear_forward(DType dtype, int device, const void* x, const void* w, const void* bias, void* y, int64_t M,
+                    int64_t K, int64_t N, StreamHandle stream) {
+  if (bias) {
+    dispatch_floating(dtype, "linear_forward", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      broadcast_bias_kernel<T><<<grid_for(M * N, kThreads), kThreads, 0, stream>>>(static_cast<const T*>(bias),
+                                                                                   static_cast<T*>(y), M, N);
+    });
+    SG_CUDA_CHECK_LAUNCH("linear_forward (bias)");
+  }
+  gemm("linear_forward", dtype, device, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, w, K, x, K, bias ? 1.0f : 0.0f, y, N,
+       stream);
+}
+
+// dx [M, K] = dy [M, N] w [N, K]: column-major dx^T [K, M] = (w as [K, N]) (dy as [N, M]).
+void linear_backward_input(DType dtype, int device, const void* dy, const void* w, void* dx, int64_t M, int64_t K,
+                           int64_t N, StreamHandle stream) {
+  gemm("linear_backward_input", dtype, device, CUBLAS_OP_N, CUBLAS_OP_N, K, M, N, w, K, dy, N, 0.0f, dx, K, stream);
+}
+
+// dw [N, K] = dy^T x: column-major dw^T [K, N] = (x as [K, M]) (dy as [N, M])^T.
+void linear_backward_weight(DType dtype, int device, const void* x, const void* dy, void* dw, void* dbias, int64_t M,
+                            int64_t K, int64_t N, StreamHandle stream) {
+  gemm("linear_backward_weight", dtype, device, CUBLAS_OP_N, CUBLAS_OP_T, K, N, M, x, K, dy, N, 0.0f, dw, K, stream);
+  if (!dbias) return;
+  dispatch_floating(dtype, "linear_backward_weight", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const dim3 block(kColumnsPerBlock, kRowGroups);
+    const unsigned blocks = unsigned((N + kColumnsPerBlock - 1) / kColumnsPerBlock);
+    column_sum_kernel<T><<<blocks, block, 0, stream>>>(static_cast<const T*>(dy), static_cast<T*>(dbias), M, N);
+  });
+  SG_CUDA_CHECK_LAUNCH("linear_backward_weight (bias gradient)");
+}
+
+}  // namespace sg::cuda
