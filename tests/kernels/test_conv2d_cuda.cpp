@@ -175,7 +175,9 @@ void check_case(Rng& rng, const Case& c, DType dtype, bool with_bias) {
   std::vector<double> dbias_expected;
   const std::vector<double> dw_expected = naive_backward_weight(c, xd, dyd, dbias_expected);
   EXPECT_TRUE(testing::all_close(host_doubles(dw), dw_expected, tol)) << "backward weight";
-  if (with_bias) EXPECT_TRUE(testing::all_close(host_doubles(db), dbias_expected, tol)) << "backward bias";
+  if (with_bias) {
+    EXPECT_TRUE(testing::all_close(host_doubles(db), dbias_expected, tol)) << "backward bias";
+  }
 }
 
 enum class Kind { dense, pointwise, grouped, depthwise };
