@@ -9,6 +9,7 @@
 
 #include "core/dtype.h"
 #include "core/half.h"
+#include "core/tensor.h"
 #include "kernels/cuda/common.cuh"
 
 namespace sg::cuda::conv2d_detail {
@@ -72,22 +73,23 @@ __device__ __forceinline__ void store_floats(T* __restrict__ p, const float (&in
   }
 }
 
-// ---- Scratch memory, ordered on the stream (freed after the kernels that use it) -------------
+// ---- Scratch memory from the device's caching allocator -----------------------------------
+// Scratch counts against the allocator's cap like every tensor (a capped big card must behave
+// like a 4 GB one). The block returns to the cache when the launcher returns: reuse by later
+// work on the same stream is ordered after these kernels (see core/allocator.cpp).
 class DeviceScratch {
  public:
-  DeviceScratch(size_t bytes, StreamHandle stream) : stream_(stream) {
-    if (bytes > 0) SG_CUDA_CHECK(cudaMallocAsync(&ptr_, bytes, stream));
+  DeviceScratch(size_t bytes, StreamHandle /*stream*/) {
+    if (bytes == 0) return;
+    int device = 0;
+    SG_CUDA_CHECK(cudaGetDevice(&device));
+    tensor_ = Tensor::empty({int64_t((bytes + sizeof(float) - 1) / sizeof(float))}, DType::f32, Device::cuda(device),
+                            "conv2d scratch");
   }
-  ~DeviceScratch() {
-    if (ptr_) (void)cudaFreeAsync(ptr_, stream_);
-  }
-  DeviceScratch(const DeviceScratch&) = delete;
-  DeviceScratch& operator=(const DeviceScratch&) = delete;
-  float* floats() const { return static_cast<float*>(ptr_); }
+  float* floats() const { return static_cast<float*>(tensor_.data()); }
 
  private:
-  void* ptr_ = nullptr;
-  StreamHandle stream_;
+  Tensor tensor_;
 };
 
 // ---- Deterministic column sums ---------------------------------------------------------------
