@@ -26,6 +26,9 @@ SG_HD_INLINE bool dropout_keep(float uniform, float p) { return uniform >= p; }
 inline float dropout_scale(double p) { return p >= 1.0 ? 0.0f : float(1.0 / (1.0 - p)); }
 
 // y = x * (keep ? scale : 0): a product (not a select) so NaN propagates like PyTorch's x * mask.
-SG_HD_INLINE float dropout_apply(float x, bool keep, float scale) { return x * (keep ? scale : 0.0f); }
+template <class F>
+SG_HD_INLINE F dropout_apply(F x, bool keep, float scale) {
+  return x * (keep ? F(scale) : F(0));
+}
 
 }  // namespace sg::math

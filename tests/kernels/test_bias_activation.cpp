@@ -145,6 +145,28 @@ TEST(BiasActivation, CudaMatchesReference) {
       }
 }
 
+TEST(BiasActivation, MatchesPyTorchGolden) {
+  const testing::GoldenFile golden("bias_activation");
+  const Tensor bias = golden.tensor("bias");  // f32 always (a master parameter)
+  for (DType dtype : kFloatTypes)
+    for (Activation kind : {Activation::relu, Activation::relu6, Activation::sigmoid, Activation::swish, Activation::mish}) {
+      const std::string name(activation_name(kind));
+      SCOPED_TRACE(name + " " + std::string(dtype_name(dtype)));
+      const Tensor x = golden.tensor("x", dtype), dy = golden.tensor("dy", dtype);
+      Tensor y = Tensor::empty(x.shape(), dtype), dx = Tensor::empty(x.shape(), dtype);
+      Tensor dbias = Tensor::empty(bias.shape(), DType::f32);
+      bias_activation_forward(kind, x, bias, y);
+      bias_activation_backward(kind, x, bias, dy, dx, dbias);
+      // f16/bf16: the inputs themselves were rounded, so compare at the storage precision; dbias
+      // sums 105 rows of such values.
+      const Tolerance tol = dtype == DType::f32 ? Tolerance{1e-5, 1e-5} : Tolerance{0.06, 0.02};
+      const Tolerance sum_tol = dtype == DType::f32 ? Tolerance{1e-4, 1e-5} : Tolerance{0.5, 0.02};
+      EXPECT_TRUE(all_close(y, golden.doubles(name + "/y"), tol));
+      EXPECT_TRUE(all_close(dx, golden.doubles(name + "/dx"), tol));
+      EXPECT_TRUE(all_close(dbias, golden.doubles(name + "/dbias"), sum_tol));
+    }
+}
+
 TEST(BiasActivation, RejectsBadArguments) {
   Tensor x = Tensor::zeros({2, 3, 4}, DType::f32), y = Tensor::zeros({2, 3, 4}, DType::f32);
   Tensor bias = Tensor::zeros({4}, DType::f32), wrong_bias = Tensor::zeros({3}, DType::f32);

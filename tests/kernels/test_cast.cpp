@@ -255,5 +255,20 @@ TEST(Cast, RejectsBadArguments) {
   EXPECT_THROW(cast_scaled(bytes, integers, 1.0f), Error);
 }
 
+// PyTorch's own rounding (x.half(), x.bfloat16()) on values at every rounding boundary:
+// bit-for-bit the same results.
+TEST(Cast, MatchesPyTorchGolden) {
+  const testing::GoldenFile golden("cast");
+  const Tensor x = golden.tensor("x");
+  for (DType dtype : {DType::f16, DType::bf16}) {
+    SCOPED_TRACE(std::string(dtype_name(dtype)));
+    Tensor narrow = Tensor::empty(x.shape(), dtype), back = Tensor::empty(x.shape(), DType::f32);
+    cast(x, narrow);
+    cast(narrow, back);
+    const std::vector<double> expected = golden.doubles(dtype == DType::f16 ? "f16" : "bf16");
+    EXPECT_TRUE(testing::all_close(back, expected, {0.0, 0.0}));
+  }
+}
+
 }  // namespace
 }  // namespace sg

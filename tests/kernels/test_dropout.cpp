@@ -31,6 +31,38 @@ bool same_bits(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
 }
 
+// Backward (the same mask applied to dy) against central differences of the forward, in
+// double: the mask is a function of (seed, offset, index) only, so the forward is linear in x.
+TEST(Dropout, BackwardMatchesFiniteDifferences) {
+  Rng rng;
+  SG_TRACE_SEED(rng);
+  const DropoutParams params = random_params(rng, 0.4);
+  const float scale = float(1.0 / (1.0 - params.p));
+  for (bool per_sample : {false, true}) {
+    SCOPED_TRACE(per_sample ? "drop-connect" : "dropout");
+    const int64_t N = 5, per = 7, n = N * per;
+    const std::vector<double> x = testing::random_doubles(rng, size_t(n));
+    const std::vector<double> g = testing::random_doubles(rng, size_t(n));
+    auto apply = [&](const std::vector<double>& in, std::vector<double>& out) {
+      out.resize(in.size());
+      if (per_sample)
+        cpu::ref::drop_connect(in.data(), out.data(), N, per, float(params.p), scale, params.seed, params.offset);
+      else
+        cpu::ref::dropout(in.data(), out.data(), n, float(params.p), scale, params.seed, params.offset);
+    };
+    auto loss = [&](const std::vector<double>& in) {
+      std::vector<double> y;
+      apply(in, y);
+      double s = 0;
+      for (size_t i = 0; i < y.size(); ++i) s += y[i] * g[i];
+      return s;
+    };
+    std::vector<double> dx;
+    apply(g, dx);  // backward: dx = mask * scale * dy
+    EXPECT_TRUE(testing::gradient_matches(loss, x, dx));
+  }
+}
+
 // The mask the op applies, read off an all-ones input, equals a direct philox_uniform loop.
 TEST(Dropout, MaskEqualsDirectPhiloxLoop) {
   Rng rng;

@@ -58,8 +58,9 @@ Tolerance tolerance_for(DType dtype) {
   for (size_t i = 0; i < actual.size(); ++i) {
     const double limit = tol.abs + tol.rel * std::fabs(expected[i]);
     const double err = std::fabs(actual[i] - expected[i]);
-    const bool ok = err <= limit && !std::isnan(actual[i]) == !std::isnan(expected[i]);
-    if (!ok && !(std::isnan(actual[i]) && std::isnan(expected[i]))) {
+    // Equal values pass (infinities included); NaN passes only against NaN.
+    const bool ok = actual[i] == expected[i] || err <= limit || (std::isnan(actual[i]) && std::isnan(expected[i]));
+    if (!ok) {
       if (!bad) first_bad = i;
       ++bad;
       const double excess = std::isnan(err) ? 1e300 : err / limit;
