@@ -3,6 +3,7 @@
 // that every device computes the same function. F is float, or double in the reference that
 // the finite-difference tests run. PyTorch's definitions throughout.
 #include <cmath>
+#include <type_traits>
 
 #include "core/hd.h"
 
@@ -74,6 +75,21 @@ SG_HD_INLINE F activation_derivative(Activation kind, F x) {
     }
   }
   return F(1);
+}
+
+// Calls fn(std::integral_constant<Activation, kind>) so that each loop or kernel body is
+// compiled for one formula (the switch happens once per call, not once per element).
+template <class Fn>
+void with_activation(Activation kind, Fn&& fn) {
+  using A = Activation;
+  switch (kind) {
+    case A::identity: return fn(std::integral_constant<A, A::identity>{});
+    case A::relu: return fn(std::integral_constant<A, A::relu>{});
+    case A::relu6: return fn(std::integral_constant<A, A::relu6>{});
+    case A::sigmoid: return fn(std::integral_constant<A, A::sigmoid>{});
+    case A::swish: return fn(std::integral_constant<A, A::swish>{});
+    case A::mish: return fn(std::integral_constant<A, A::mish>{});
+  }
 }
 
 }  // namespace sg::math

@@ -16,32 +16,19 @@ void backward_loop(const T* x, const T* dy, T* dx, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dx[i] = from_acc<T>(to_acc(dy[i]) * math::activation_derivative(K, to_acc(x[i])));
 }
 
-template <class Fn>
-void with_kind(math::Activation kind, Fn&& fn) {
-  using A = math::Activation;
-  switch (kind) {
-    case A::identity: return fn(std::integral_constant<A, A::identity>{});
-    case A::relu: return fn(std::integral_constant<A, A::relu>{});
-    case A::relu6: return fn(std::integral_constant<A, A::relu6>{});
-    case A::sigmoid: return fn(std::integral_constant<A, A::sigmoid>{});
-    case A::swish: return fn(std::integral_constant<A, A::swish>{});
-    case A::mish: return fn(std::integral_constant<A, A::mish>{});
-  }
-}
-
 }  // namespace
 
 void activation_forward(math::Activation kind, DType dtype, const void* x, void* y, int64_t n) {
   dispatch_floating(dtype, "activation_forward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    with_kind(kind, [&](auto k) { forward_loop<T, decltype(k)::value>(static_cast<const T*>(x), static_cast<T*>(y), n); });
+    math::with_activation(kind, [&](auto k) { forward_loop<T, decltype(k)::value>(static_cast<const T*>(x), static_cast<T*>(y), n); });
   });
 }
 
 void activation_backward(math::Activation kind, DType dtype, const void* x, const void* dy, void* dx, int64_t n) {
   dispatch_floating(dtype, "activation_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    with_kind(kind, [&](auto k) {
+    math::with_activation(kind, [&](auto k) {
       backward_loop<T, decltype(k)::value>(static_cast<const T*>(x), static_cast<const T*>(dy), static_cast<T*>(dx), n);
     });
   });

@@ -47,19 +47,6 @@ __global__ void activation_backward_kernel(const T* __restrict__ x, const T* __r
     dx[i] = from_acc<T>(to_acc(dy[i]) * math::activation_derivative(K, to_acc(x[i])));
 }
 
-template <class Fn>
-void with_kind(math::Activation kind, Fn&& fn) {
-  using A = math::Activation;
-  switch (kind) {
-    case A::identity: return fn(std::integral_constant<A, A::identity>{});
-    case A::relu: return fn(std::integral_constant<A, A::relu>{});
-    case A::relu6: return fn(std::integral_constant<A, A::relu6>{});
-    case A::sigmoid: return fn(std::integral_constant<A, A::sigmoid>{});
-    case A::swish: return fn(std::integral_constant<A, A::swish>{});
-    case A::mish: return fn(std::integral_constant<A, A::mish>{});
-  }
-}
-
 constexpr int kThreads = 256;
 
 }  // namespace
@@ -69,7 +56,7 @@ void activation_forward(math::Activation kind, DType dtype, const void* x, void*
   dispatch_floating(dtype, "activation_forward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const bool vectorised = aligned16(x) && aligned16(y);
-    with_kind(kind, [&](auto k) {
+    math::with_activation(kind, [&](auto k) {
       activation_forward_kernel<T, decltype(k)::value><<<grid_for(n / Vec16<T>::size + 1, kThreads), kThreads, 0, stream>>>(
           static_cast<const T*>(x), static_cast<T*>(y), n, vectorised);
     });
@@ -83,7 +70,7 @@ void activation_backward(math::Activation kind, DType dtype, const void* x, cons
   dispatch_floating(dtype, "activation_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const bool vectorised = aligned16(x) && aligned16(dy) && aligned16(dx);
-    with_kind(kind, [&](auto k) {
+    math::with_activation(kind, [&](auto k) {
       activation_backward_kernel<T, decltype(k)::value><<<grid_for(n / Vec16<T>::size + 1, kThreads), kThreads, 0, stream>>>(
           static_cast<const T*>(x), static_cast<const T*>(dy), static_cast<T*>(dx), n, vectorised);
     });

@@ -191,7 +191,7 @@ void apply_forward(const T* x, T* y, const float* mean, const float* invstd, con
                    int64_t M, int64_t C, math::Activation act, cudaStream_t stream) {
   with_width<T>(C, {x, y}, [&](auto width) {
     constexpr int V = decltype(width)::value;
-    with_activation_kind(act, [&](auto k) {
+    math::with_activation(act, [&](auto k) {
       launch_channel_elementwise<V>(ApplyOp<T, decltype(k)::value>{x, y, mean, invstd, gamma, beta}, M * C, C,
                                     stream);
     });
@@ -273,7 +273,7 @@ void batch_norm_backward(DType dtype, const void* x_raw, const void* dy_raw, con
       Tensor partial = Tensor::empty({2, int64_t(L.row_blocks) * C}, DType::f32, device, "batch_norm partial sums");
       float* partial_a = partial.data_as<float>();
       float* partial_b = partial_a + int64_t(L.row_blocks) * C;
-      with_activation_kind(act, [&](auto k) {
+      math::with_activation(act, [&](auto k) {
         constexpr math::Activation K = decltype(k)::value;
         launch_channel_partial_sums<V>(GradSumsOp<T, V, K>{x, dy, mean, invstd, gamma, beta, C}, M, C, L, partial_a,
                                        partial_b, stream);

@@ -80,7 +80,7 @@ void bias_activation_forward(math::Activation act, DType dtype, const void* x_ra
     T* y = static_cast<T*>(y_raw);
     with_width<T>(C, {x, y}, [&](auto width) {
       constexpr int V = decltype(width)::value;
-      with_activation_kind(act, [&](auto k) {
+      math::with_activation(act, [&](auto k) {
         launch_channel_elementwise<V>(ForwardOp<T, decltype(k)::value>{x, bias, y}, M * C, C, stream);
       });
     });
@@ -104,7 +104,7 @@ void bias_activation_backward(math::Activation act, DType dtype, const void* x_r
                                      "bias_activation partial sums");
       float* partial_a = partial.data_as<float>();
       float* partial_b = partial_a + int64_t(L.row_blocks) * C;
-      with_activation_kind(act, [&](auto k) {
+      math::with_activation(act, [&](auto k) {
         launch_channel_partial_sums<V>(BackwardOp<T, V, decltype(k)::value>{x, bias, dy, dx, C}, M, C, L, partial_a,
                                        partial_b, stream);
       });

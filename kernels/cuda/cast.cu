@@ -27,11 +27,11 @@ __global__ void cast_kernel(const S* __restrict__ src, D* __restrict__ dst, int6
   if (kVectorised) {
     const int64_t vectors = n / kPerStep;
     for (int64_t i = first; i < vectors; i += stride) {
-      const VecN<S, kPerStep> in = reinterpret_cast<const VecN<S, kPerStep>*>(src)[i];
-      VecN<D, kPerStep> out;
+      const Pack<S, kPerStep> in = reinterpret_cast<const Pack<S, kPerStep>*>(src)[i];
+      Pack<D, kPerStep> out;
 #pragma unroll
       for (int j = 0; j < kPerStep; ++j) out.v[j] = convert<D>(in.v[j], scale);
-      reinterpret_cast<VecN<D, kPerStep>*>(dst)[i] = out;
+      reinterpret_cast<Pack<D, kPerStep>*>(dst)[i] = out;
     }
     done = vectors * kPerStep;
   }

@@ -20,28 +20,6 @@
 
 namespace sg::cuda {
 
-// N elements of T, loaded and stored as one access (N * sizeof(T) is a power of two <= 16,
-// or 32 which becomes two 16-byte accesses).
-template <class T, int N>
-struct alignas(sizeof(T) * N) VecN {
-  T v[N];
-};
-
-template <class T, int N>
-__device__ __forceinline__ void load_floats(const T* p, float (&out)[N]) {
-  const VecN<T, N> v = *reinterpret_cast<const VecN<T, N>*>(p);
-#pragma unroll
-  for (int j = 0; j < N; ++j) out[j] = to_acc(v.v[j]);
-}
-
-template <class T, int N>
-__device__ __forceinline__ void store_floats(T* p, const float (&in)[N]) {
-  VecN<T, N> v;
-#pragma unroll
-  for (int j = 0; j < N; ++j) v.v[j] = from_acc<T>(in[j]);
-  *reinterpret_cast<VecN<T, N>*>(p) = v;
-}
-
 constexpr int kReduceThreads = 256;
 constexpr int64_t kMaxRowBlocks = 512;
 
@@ -68,10 +46,7 @@ inline ChannelLayout channel_layout(int64_t M, int64_t C, int vc) {
 // 16 / sizeof(T) channels per thread when every row starts 16-byte aligned, else 1.
 template <class T>
 inline bool channels_vectorisable(int64_t C, std::initializer_list<const void*> pointers) {
-  if (C % Vec16<T>::size != 0) return false;
-  for (const void* p : pointers)
-    if (p && !aligned16(p)) return false;
-  return true;
+  return C % Vec16<T>::size == 0 && all_aligned16(pointers);
 }
 
 // Op: struct Context; Context context(int64_t c0) const;
@@ -153,19 +128,6 @@ void launch_channel_partial_sums(const Op& op, int64_t M, int64_t C, const Chann
   const dim3 grid(L.row_blocks, L.channel_blocks);
   channel_partial_sums_kernel<VC, Op><<<grid, kReduceThreads, 0, stream>>>(op, M, C, L.lanes, L.rows_per_step,
                                                                            partial_a, partial_b);
-}
-
-template <class Fn>
-void with_activation_kind(math::Activation kind, Fn&& fn) {
-  using A = math::Activation;
-  switch (kind) {
-    case A::identity: return fn(std::integral_constant<A, A::identity>{});
-    case A::relu: return fn(std::integral_constant<A, A::relu>{});
-    case A::relu6: return fn(std::integral_constant<A, A::relu6>{});
-    case A::sigmoid: return fn(std::integral_constant<A, A::sigmoid>{});
-    case A::swish: return fn(std::integral_constant<A, A::swish>{});
-    case A::mish: return fn(std::integral_constant<A, A::mish>{});
-  }
 }
 
 // The device that scratch tensors (partial sums) are allocated on: the current one, which is

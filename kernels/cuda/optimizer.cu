@@ -10,9 +10,7 @@ constexpr int kThreads = 256;
 // Four consecutive elements, loaded and stored as one instruction: 16 bytes of f32 state,
 // 8 bytes of f16/bf16 gradient.
 template <class T>
-struct alignas(4 * sizeof(T)) Vec4 {
-  T v[4];
-};
+using Vec4 = Pack<T, 4>;
 
 // The updates are bandwidth-bound: each thread moves whole Vec4s when every pointer is 16-byte
 // aligned, then a scalar tail covers n % 4 (or everything, for unaligned pointers).

@@ -10,35 +10,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// VW consecutive channels of T, loaded and stored as one instruction (16 bytes when VW is
-// Vec16's size, a scalar when VW is 1).
-template <class T, int VW>
-struct alignas(sizeof(T) * VW) Pack {
-  T v[VW];
-};
-
-template <class T, int VW>
-__device__ __forceinline__ Pack<T, VW> load_pack(const T* p) {
-  return *reinterpret_cast<const Pack<T, VW>*>(p);
-}
-template <class T, int VW>
-__device__ __forceinline__ void store_pack(T* p, const Pack<T, VW>& v) {
-  *reinterpret_cast<Pack<T, VW>*>(p) = v;
-}
-
-// Calls fn(std::integral_constant<int, VW>) with the widest pack all pointers and C allow.
-template <class T, class Fn>
-void with_pack_width(int64_t c, std::initializer_list<const void*> pointers, Fn&& fn) {
-  constexpr int V = Vec16<T>::size;
-  bool vector = c % V == 0;
-  for (const void* p : pointers) vector = vector && (p == nullptr || aligned16(p));
-  if (vector) {
-    fn(std::integral_constant<int, V>{});
-  } else {
-    fn(std::integral_constant<int, 1>{});
-  }
-}
-
 // The output rows [first, last] whose windows cover input row i.
 __device__ __forceinline__ void covering_windows(int64_t i, int64_t k, int64_t s, int64_t pad_before,
                                                  int64_t out_extent, int64_t& first, int64_t& last) {

@@ -10,26 +10,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kTileX = 32, kTileY = 8;
 
-template <class T, int VW>
-struct alignas(sizeof(T) * VW) Pack {
-  T v[VW];
-};
-
-template <class T, int VW>
-__device__ __forceinline__ Pack<T, VW> load_pack(const T* p) {
-  return *reinterpret_cast<const Pack<T, VW>*>(p);
-}
-template <class T, int VW>
-__device__ __forceinline__ void store_pack(T* p, const Pack<T, VW>& v) {
-  *reinterpret_cast<Pack<T, VW>*>(p) = v;
-}
-
-inline bool all_aligned16(std::initializer_list<const void*> pointers) {
-  for (const void* p : pointers)
-    if (p && !aligned16(p)) return false;
-  return true;
-}
-
 // ---- Elementwise: 16-byte vectors plus a scalar tail, grid-stride -------------------------------
 // Op::apply(a, b) -> float. `b` may be null for unary ops (Op ignores it).
 
