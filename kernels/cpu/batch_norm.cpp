@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/float_convert.h"
 #include "kernels/cpu/rows.h"
 
 namespace sg::cpu {
@@ -26,7 +27,7 @@ void channel_moments(const T* x, int64_t M, int64_t C, std::vector<double>& mean
       for (int64_t c = 0; c < C; ++c) s1[size_t(c)] = s2[size_t(c)] = 0.0f;
       const int64_t end = std::min(M, (chunk + 1) * rows_per_chunk);
       for (int64_t m = chunk * rows_per_chunk; m < end; ++m) {
-        const float* row = rows::load(x + m * C, scratch.data(), C);
+        const float* row = f32_row(x + m * C, scratch.data(), C);
         float* __restrict a = s1.data();
         float* __restrict b = s2.data();
         const float* __restrict k = shift.data();
@@ -66,11 +67,11 @@ void apply(const T* x, T* y, const float* mean, const float* invstd, const float
     std::vector<float> in_scratch(static_cast<size_t>(C)), out_scratch(static_cast<size_t>(C));
 #pragma omp for schedule(static)
     for (int64_t m = 0; m < M; ++m) {
-      const float* row = rows::load(x + m * C, in_scratch.data(), C);
-      float* o = rows::out(y + m * C, out_scratch.data());
+      const float* row = f32_row(x + m * C, in_scratch.data(), C);
+      float* o = f32_out_row(y + m * C, out_scratch.data());
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) o[c] = math::activation(K, (row[c] - mean[c]) * invstd[c] * gamma[c] + beta[c]);
-      rows::store(o, y + m * C, C);
+      store_f32_row(o, y + m * C, C);
     }
   }
 }
@@ -106,8 +107,8 @@ void backward_impl(const T* x, const T* dy, const float* gamma, const float* bet
       for (int64_t c = 0; c < C; ++c) s1[size_t(c)] = s2[size_t(c)] = 0.0f;
       const int64_t end = std::min(M, (chunk + 1) * rows_per_chunk);
       for (int64_t m = chunk * rows_per_chunk; m < end; ++m) {
-        const float* xr = rows::load(x + m * C, xs.data(), C);
-        const float* gr = rows::load(dy + m * C, gs.data(), C);
+        const float* xr = f32_row(x + m * C, xs.data(), C);
+        const float* gr = f32_row(dy + m * C, gs.data(), C);
         float* __restrict a = s1.data();
         float* __restrict b = s2.data();
 #pragma omp simd
@@ -150,16 +151,16 @@ void backward_impl(const T* x, const T* dy, const float* gamma, const float* bet
     std::vector<float> xs(static_cast<size_t>(C)), gs(static_cast<size_t>(C)), os(static_cast<size_t>(C));
 #pragma omp for schedule(static)
     for (int64_t m = 0; m < M; ++m) {
-      const float* xr = rows::load(x + m * C, xs.data(), C);
-      const float* gr = rows::load(dy + m * C, gs.data(), C);
-      float* o = rows::out(dx + m * C, os.data());
+      const float* xr = f32_row(x + m * C, xs.data(), C);
+      const float* gr = f32_row(dy + m * C, gs.data(), C);
+      float* o = f32_out_row(dx + m * C, os.data());
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) {
         const float xhat = (xr[c] - mean[c]) * invstd[c];
         const float dz = gr[c] * math::activation_derivative(K, xhat * gamma[c] + beta[c]);
         o[c] = (dz - md[c] - xhat * mdx[c]) * sc[c];
       }
-      rows::store(o, dx + m * C, C);
+      store_f32_row(o, dx + m * C, C);
     }
   }
 }

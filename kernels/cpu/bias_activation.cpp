@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/cpu/float_convert.h"
 #include "kernels/cpu/rows.h"
 
 namespace sg::cpu {
@@ -15,11 +16,11 @@ void forward_rows(const T* x, const float* bias, T* y, int64_t M, int64_t C) {
     std::vector<float> in_scratch(static_cast<size_t>(C)), out_scratch(static_cast<size_t>(C));
 #pragma omp for schedule(static)
     for (int64_t m = 0; m < M; ++m) {
-      const float* row = rows::load(x + m * C, in_scratch.data(), C);
-      float* o = rows::out(y + m * C, out_scratch.data());
+      const float* row = f32_row(x + m * C, in_scratch.data(), C);
+      float* o = f32_out_row(y + m * C, out_scratch.data());
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) o[c] = math::activation(K, row[c] + bias[c]);
-      rows::store(o, y + m * C, C);
+      store_f32_row(o, y + m * C, C);
     }
   }
 }
@@ -39,9 +40,9 @@ void backward_rows(const T* x, const float* bias, const T* dy, T* dx, float* dbi
       std::fill(sum.begin(), sum.end(), 0.0f);
       const int64_t end = std::min(M, (chunk + 1) * rows_per_chunk);
       for (int64_t m = chunk * rows_per_chunk; m < end; ++m) {
-        const float* xr = rows::load(x + m * C, xs.data(), C);
-        const float* gr = rows::load(dy + m * C, gs.data(), C);
-        float* o = rows::out(dx + m * C, os.data());
+        const float* xr = f32_row(x + m * C, xs.data(), C);
+        const float* gr = f32_row(dy + m * C, gs.data(), C);
+        float* o = f32_out_row(dx + m * C, os.data());
         float* __restrict s = sum.data();
 #pragma omp simd
         for (int64_t c = 0; c < C; ++c) {
@@ -49,7 +50,7 @@ void backward_rows(const T* x, const float* bias, const T* dy, T* dx, float* dbi
           o[c] = dz;
           s[c] += dz;
         }
-        rows::store(o, dx + m * C, C);
+        store_f32_row(o, dx + m * C, C);
       }
       for (int64_t c = 0; c < C; ++c) partial[size_t(chunk * C + c)] = sum[size_t(c)];
     }

@@ -2,21 +2,38 @@
 
 #include <type_traits>
 
-#include "core/half.h"
+#include "kernels/cpu/float_convert.h"
 
 namespace sg::cpu {
 namespace {
 
+// Every cast goes through f32, exactly as from_acc<D>(to_acc(s)) (so 16-bit NaNs come back as
+// core/half.h's quiet NaN even for a same-type cast): fixed blocks of kConvertBlock elements,
+// parallel for large arrays, converted through a stack buffer when neither side is f32.
 template <class S, class D>
 void cast_loop(const S* src, D* dst, int64_t n, float scale) {
-  if constexpr (std::is_same_v<S, uint8_t>) {
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; ++i) dst[i] = from_acc<D>(float(src[i]) * scale);
-  } else {
-    (void)scale;
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; ++i) dst[i] = from_acc<D>(to_acc(src[i]));
-  }
+  for_convert_blocks(n, [&](int64_t i0, int64_t count) {
+    if constexpr (std::is_same_v<S, uint8_t> && std::is_same_v<D, float>) {
+#pragma omp simd
+      for (int64_t i = i0; i < i0 + count; ++i) dst[i] = float(src[i]) * scale;
+    } else if constexpr (std::is_same_v<S, uint8_t>) {
+      float values[kConvertBlock];
+#pragma omp simd
+      for (int64_t i = 0; i < count; ++i) values[i] = float(src[i0 + i]) * scale;
+      from_f32(values, dst + i0, count);
+    } else if constexpr (std::is_same_v<S, float>) {
+      (void)scale;
+      from_f32(src + i0, dst + i0, count);
+    } else if constexpr (std::is_same_v<D, float>) {
+      (void)scale;
+      to_f32(src + i0, dst + i0, count);
+    } else {
+      (void)scale;
+      float values[kConvertBlock];
+      to_f32(src + i0, values, count);
+      from_f32(values, dst + i0, count);
+    }
+  });
 }
 
 template <class S>

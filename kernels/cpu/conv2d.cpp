@@ -10,12 +10,7 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define SG_CONV2D_F16C 1
-#else
-#define SG_CONV2D_F16C 0
-#endif
+#include "kernels/cpu/float_convert.h"
 
 namespace sg::cpu {
 namespace {
@@ -26,89 +21,10 @@ Buffer make_buffer(int64_t n) { return std::make_unique_for_overwrite<float[]>(s
 template <class T>
 constexpr bool kIsFloat = std::is_same_v<T, float>;
 
-#if SG_CONV2D_F16C
-// The portable f16 conversions of core/half.h cost several ns per element; F16C converts 8 per
-// instruction with the same round-to-nearest-even (only NaN payload bits may differ). The
-// build targets x86-64-v2, so F16C is chosen at run time.
-bool have_f16c() {
-  static const bool yes = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
-  return yes;
-}
-
-__attribute__((target("avx,f16c"))) void half_to_float_f16c(const Half* src, float* dst, int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
-  for (; i < n; ++i) dst[i] = to_acc(src[i]);
-}
-
-__attribute__((target("avx,f16c"))) void float_to_half_f16c(const float* src, Half* dst, int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
-                     _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-  for (; i < n; ++i) dst[i] = from_acc<Half>(src[i]);
-}
-#endif
-
-// Calls fn(begin, count) over [0, n) in blocks, in parallel when n is large.
-template <class Fn>
-void for_blocks(int64_t n, Fn&& fn) {
-  constexpr int64_t kBlock = 8192;
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (blocks > 4)
-  for (int64_t b = 0; b < blocks; ++b) fn(b * kBlock, std::min(kBlock, n - b * kBlock));
-}
-
-template <class T>
-void to_f32(const T* src, float* dst, int64_t n) {
-#if SG_CONV2D_F16C
-  if constexpr (std::is_same_v<T, Half>)
-    if (have_f16c()) return for_blocks(n, [&](int64_t i, int64_t count) { half_to_float_f16c(src + i, dst + i, count); });
-#endif
-  for_blocks(n, [&](int64_t i0, int64_t count) {
-#pragma omp simd
-    for (int64_t i = i0; i < i0 + count; ++i) dst[i] = to_acc(src[i]);
-  });
-}
-
-template <class T>
-void from_f32(const float* src, T* dst, int64_t n) {
-#if SG_CONV2D_F16C
-  if constexpr (std::is_same_v<T, Half>)
-    if (have_f16c()) return for_blocks(n, [&](int64_t i, int64_t count) { float_to_half_f16c(src + i, dst + i, count); });
-#endif
-  for_blocks(n, [&](int64_t i0, int64_t count) {
-#pragma omp simd
-    for (int64_t i = i0; i < i0 + count; ++i) dst[i] = from_acc<T>(src[i]);
-  });
-}
-
 void fill_zero(float* dst, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > 32768)
   for (int64_t i = 0; i < n; ++i) dst[i] = 0.0f;
 }
-
-// An f32 view of a read-only array: the array itself for float, a converted copy otherwise.
-template <class T>
-class F32View {
- public:
-  F32View(const T* src, int64_t n) {
-    if constexpr (kIsFloat<T>) {
-      data_ = src;
-      (void)n;
-    } else {
-      owned_ = make_buffer(n);
-      to_f32(src, owned_.get(), n);
-      data_ = owned_.get();
-    }
-  }
-  const float* get() const { return data_; }
-
- private:
-  Buffer owned_;
-  const float* data_ = nullptr;
-};
 
 int to_blas_int(int64_t v) {
   SG_CHECK(v >= 0 && v <= INT_MAX, "conv2d: GEMM dimension ", v, " does not fit OpenBLAS's int");
@@ -173,7 +89,7 @@ void im2col(const Conv2dParams& p, const Conv2dShape& s, const T* x, int64_t g, 
           continue;
         }
         const T* src = x + ((n * s.h + ih) * s.w + iw) * s.c_in + g * geo.cin_g;
-        for (int64_t c = 0; c < geo.cin_g; ++c) dst[c] = to_acc(src[c]);
+        to_f32(src, dst, geo.cin_g);
       }
     }
   }
@@ -214,11 +130,11 @@ template <class T>
 void dense_forward(const Conv2dParams& p, const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y,
                    int64_t scratch_bytes) {
   const GemmGeometry geo(p, s);
-  const F32View<T> w32(w, s.c_out * geo.k_g);  // [Cout, k_g]
+  const F32Input<T> w32(w, s.c_out * geo.k_g);  // [Cout, k_g]
   std::vector<float> bias32;
   if (bias) {
     bias32.resize(size_t(s.c_out));
-    for (int64_t c = 0; c < s.c_out; ++c) bias32[size_t(c)] = to_acc(bias[c]);
+    to_f32(bias, bias32.data(), s.c_out);
   }
   const bool direct = is_pointwise_direct(p);
   // cols: none for float pointwise; x converted [M, Cin] for 16-bit pointwise; else [M, k_g].
@@ -246,7 +162,7 @@ void dense_forward(const Conv2dParams& p, const Conv2dShape& s, const T* x, cons
       if constexpr (kIsFloat<T>) {
         a = x + r0 * s.out_w * s.c_in;
       } else {
-        to_f32(x + r0 * s.out_w * s.c_in, cols.get(), m * s.c_in);
+        to_f32_parallel(x + r0 * s.out_w * s.c_in, cols.get(), m * s.c_in);
         a = cols.get();
       }
       for (int64_t g = 0; g < p.groups; ++g)
@@ -259,7 +175,7 @@ void dense_forward(const Conv2dParams& p, const Conv2dShape& s, const T* x, cons
               beta, yc + g * geo.cout_g, s.c_out);
       }
     }
-    if constexpr (!kIsFloat<T>) from_f32(yc, y + r0 * s.out_w * s.c_out, m * s.c_out);
+    if constexpr (!kIsFloat<T>) from_f32_parallel(yc, y + r0 * s.out_w * s.c_out, m * s.c_out);
   }
 }
 
@@ -267,7 +183,7 @@ template <class T>
 void dense_backward_input(const Conv2dParams& p, const Conv2dShape& s, const T* dy, const T* w, T* dx,
                           int64_t scratch_bytes) {
   const GemmGeometry geo(p, s);
-  const F32View<T> w32(w, s.c_out * geo.k_g);  // [Cout, k_g]
+  const F32Input<T> w32(w, s.c_out * geo.k_g);  // [Cout, k_g]
   const int64_t rows = s.n * s.out_h;
   const int64_t dy_width = kIsFloat<T> ? 0 : s.c_out;
 
@@ -285,14 +201,14 @@ void dense_backward_input(const Conv2dParams& p, const Conv2dShape& s, const T* 
         dyc = dy + r0 * s.out_w * s.c_out;
         dxc = dx + r0 * s.out_w * s.c_in;
       } else {
-        to_f32(dy + r0 * s.out_w * s.c_out, dy_scratch.get(), m * s.c_out);
+        to_f32_parallel(dy + r0 * s.out_w * s.c_out, dy_scratch.get(), m * s.c_out);
         dyc = dy_scratch.get();
         dxc = dx_scratch.get();
       }
       for (int64_t g = 0; g < p.groups; ++g)
         sgemm(false, false, m, geo.cin_g, geo.cout_g, dyc + g * geo.cout_g, s.c_out,
               w32.get() + g * geo.cout_g * geo.k_g, geo.k_g, 0.0f, dxc + g * geo.cin_g, s.c_in);
-      if constexpr (!kIsFloat<T>) from_f32(dxc, dx + r0 * s.out_w * s.c_in, m * s.c_in);
+      if constexpr (!kIsFloat<T>) from_f32_parallel(dxc, dx + r0 * s.out_w * s.c_in, m * s.c_in);
     }
     return;
   }
@@ -322,7 +238,7 @@ void dense_backward_input(const Conv2dParams& p, const Conv2dShape& s, const T* 
       if constexpr (kIsFloat<T>) {
         dyc = dy + r0 * s.out_w * s.c_out;
       } else {
-        to_f32(dy + r0 * s.out_w * s.c_out, dy_scratch.get(), m * s.c_out);
+        to_f32_parallel(dy + r0 * s.out_w * s.c_out, dy_scratch.get(), m * s.c_out);
         dyc = dy_scratch.get();
       }
       for (int64_t g = 0; g < p.groups; ++g) {
@@ -331,7 +247,7 @@ void dense_backward_input(const Conv2dParams& p, const Conv2dShape& s, const T* 
         col2im_add(p, s, g, r0, r1, n0, dcols.get(), acc);
       }
     }
-    if constexpr (!kIsFloat<T>) from_f32(acc, dx + n0 * image, (n1 - n0) * image);
+    if constexpr (!kIsFloat<T>) from_f32_parallel(acc, dx + n0 * image, (n1 - n0) * image);
   }
 }
 
@@ -361,7 +277,7 @@ void dense_backward_weight(const Conv2dParams& p, const Conv2dShape& s, const T*
     if constexpr (kIsFloat<T>) {
       dyc = dy + r0 * s.out_w * s.c_out;
     } else {
-      to_f32(dy + r0 * s.out_w * s.c_out, dy_scratch.get(), m * s.c_out);
+      to_f32_parallel(dy + r0 * s.out_w * s.c_out, dy_scratch.get(), m * s.c_out);
       dyc = dy_scratch.get();
     }
     if (dbias)
@@ -376,7 +292,7 @@ void dense_backward_weight(const Conv2dParams& p, const Conv2dShape& s, const T*
       if constexpr (kIsFloat<T>) {
         a = x + r0 * s.out_w * s.c_in;
       } else {
-        to_f32(x + r0 * s.out_w * s.c_in, cols.get(), m * s.c_in);
+        to_f32_parallel(x + r0 * s.out_w * s.c_in, cols.get(), m * s.c_in);
         a = cols.get();
       }
       // dw_g [cout_g, cin_g] (+)= dy_g^T [cout_g, m] * x_g [m, cin_g]
@@ -391,7 +307,7 @@ void dense_backward_weight(const Conv2dParams& p, const Conv2dShape& s, const T*
       }
     }
   }
-  if constexpr (!kIsFloat<T>) from_f32(dw32, dw, s.c_out * geo.k_g);
+  if constexpr (!kIsFloat<T>) from_f32_parallel(dw32, dw, s.c_out * geo.k_g);
   if (dbias)
     for (int64_t c = 0; c < s.c_out; ++c) dbias[c] = from_acc<T>(dbias32[size_t(c)]);
 }
@@ -521,9 +437,9 @@ void depthwise_forward(const Conv2dParams& p, const Conv2dShape& s, const T* x, 
     for (int64_t n0 = 0; n0 < s.n; n0 += block) {
       Conv2dShape sub = s;
       sub.n = std::min(s.n, n0 + block) - n0;
-      to_f32(x + n0 * in, xb.get(), sub.n * in);
+      to_f32_parallel(x + n0 * in, xb.get(), sub.n * in);
       depthwise_forward_f32(p, sub, xb.get(), taps.data(), bias32.data(), yb.get());
-      from_f32(yb.get(), y + n0 * out, sub.n * out);
+      from_f32_parallel(yb.get(), y + n0 * out, sub.n * out);
     }
   }
 }
@@ -542,9 +458,9 @@ void depthwise_backward_input(const Conv2dParams& p, const Conv2dShape& s, const
     for (int64_t n0 = 0; n0 < s.n; n0 += block) {
       Conv2dShape sub = s;
       sub.n = std::min(s.n, n0 + block) - n0;
-      to_f32(dy + n0 * out, dyb.get(), sub.n * out);
+      to_f32_parallel(dy + n0 * out, dyb.get(), sub.n * out);
       depthwise_backward_input_f32(p, sub, dyb.get(), taps.data(), dxb.get());
-      from_f32(dxb.get(), dx + n0 * in, sub.n * in);
+      from_f32_parallel(dxb.get(), dx + n0 * in, sub.n * in);
     }
   }
 }
@@ -568,8 +484,8 @@ void depthwise_backward_weight(const Conv2dParams& p, const Conv2dShape& s, cons
     for (int64_t n0 = 0; n0 < s.n; n0 += block) {
       Conv2dShape sub = s;
       sub.n = std::min(s.n, n0 + block) - n0;
-      to_f32(x + n0 * in, xb.get(), sub.n * in);
-      to_f32(dy + n0 * out, dyb.get(), sub.n * out);
+      to_f32_parallel(x + n0 * in, xb.get(), sub.n * in);
+      to_f32_parallel(dy + n0 * out, dyb.get(), sub.n * out);
       depthwise_weight_partials_f32(p, sub, xb.get(), dyb.get(), partial.data(), threads);
     }
   }

@@ -10,35 +10,7 @@
 namespace sg::cpu {
 namespace {
 
-using detail::from_f32_buffer;
-using detail::load_f32;
-using detail::store_f32;
-using detail::to_f32_buffer;
-
 constexpr int64_t kChannelBlock = 128;  // channels per task in the global pools: a few cache lines
-
-// Calls fn(const float* x) with the input as floats: the pointer itself for f32, else a copy.
-template <class T, class Fn>
-void with_f32_input(const void* x, int64_t count, Fn&& fn) {
-  if constexpr (std::is_same_v<T, float>) {
-    fn(static_cast<const float*>(x));
-  } else {
-    const std::vector<float> buffer = to_f32_buffer(static_cast<const T*>(x), count);
-    fn(buffer.data());
-  }
-}
-
-// Calls fn(float* y) and stores the result into y as T.
-template <class T, class Fn>
-void with_f32_output(void* y, int64_t count, Fn&& fn) {
-  if constexpr (std::is_same_v<T, float>) {
-    fn(static_cast<float*>(y));
-  } else {
-    std::vector<float> buffer(static_cast<size_t>(count));
-    fn(buffer.data());
-    from_f32_buffer(buffer.data(), static_cast<T*>(y), count);
-  }
-}
 
 // The output rows [first, last] whose windows (kernel k, stride s) cover input row i.
 inline void covering_windows(int64_t i, int64_t k, int64_t s, int64_t pad_before, int64_t out_extent, int64_t& first,
@@ -174,7 +146,7 @@ void for_channel_blocks(const T* x, int64_t n_batch, int64_t hw, int64_t c, cons
         const int64_t c0 = b * kChannelBlock, width = std::min(kChannelBlock, c - c0);
         fold(n, c0, width, -1, row);  // start
         for (int64_t i = 0; i < hw; ++i) {
-          load_f32(x + (n * hw + i) * c + c0, row, width);
+          to_f32(x + (n * hw + i) * c + c0, row, width);
           fold(n, c0, width, i, row);
         }
       }
@@ -187,10 +159,10 @@ void max_pool2d_forward(const Pool2dParams& p, const Pool2dShape& s, DType dtype
                         int32_t* argmax) {
   dispatch_floating(dtype, "max_pool2d_forward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    with_f32_input<T>(x, s.n * s.h * s.w * s.c, [&](const float* xf) {
-      with_f32_output<T>(y, s.n * s.out_h * s.out_w * s.c,
-                         [&](float* yf) { max_pool2d_forward_f32(p, s, xf, yf, argmax); });
-    });
+    const F32Input<T> xf(static_cast<const T*>(x), s.n * s.h * s.w * s.c);
+    F32Output<T> yf(static_cast<T*>(y), s.n * s.out_h * s.out_w * s.c);
+    max_pool2d_forward_f32(p, s, xf.get(), yf.get(), argmax);
+    yf.store();
   });
 }
 
@@ -198,28 +170,30 @@ void max_pool2d_backward(const Pool2dParams& p, const Pool2dShape& s, DType dtyp
                          const void* dy, void* dx) {
   dispatch_floating(dtype, "max_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    with_f32_input<T>(dy, s.n * s.out_h * s.out_w * s.c, [&](const float* dyf) {
-      with_f32_output<T>(dx, s.n * s.h * s.w * s.c,
-                         [&](float* dxf) { max_pool2d_backward_f32(p, s, argmax, dyf, dxf); });
-    });
+    const F32Input<T> dyf(static_cast<const T*>(dy), s.n * s.out_h * s.out_w * s.c);
+    F32Output<T> dxf(static_cast<T*>(dx), s.n * s.h * s.w * s.c);
+    max_pool2d_backward_f32(p, s, argmax, dyf.get(), dxf.get());
+    dxf.store();
   });
 }
 
 void avg_pool2d_forward(const Pool2dParams& p, const Pool2dShape& s, DType dtype, const void* x, void* y) {
   dispatch_floating(dtype, "avg_pool2d_forward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    with_f32_input<T>(x, s.n * s.h * s.w * s.c, [&](const float* xf) {
-      with_f32_output<T>(y, s.n * s.out_h * s.out_w * s.c, [&](float* yf) { avg_pool2d_forward_f32(p, s, xf, yf); });
-    });
+    const F32Input<T> xf(static_cast<const T*>(x), s.n * s.h * s.w * s.c);
+    F32Output<T> yf(static_cast<T*>(y), s.n * s.out_h * s.out_w * s.c);
+    avg_pool2d_forward_f32(p, s, xf.get(), yf.get());
+    yf.store();
   });
 }
 
 void avg_pool2d_backward(const Pool2dParams& p, const Pool2dShape& s, DType dtype, const void* dy, void* dx) {
   dispatch_floating(dtype, "avg_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    with_f32_input<T>(dy, s.n * s.out_h * s.out_w * s.c, [&](const float* dyf) {
-      with_f32_output<T>(dx, s.n * s.h * s.w * s.c, [&](float* dxf) { avg_pool2d_backward_f32(p, s, dyf, dxf); });
-    });
+    const F32Input<T> dyf(static_cast<const T*>(dy), s.n * s.out_h * s.out_w * s.c);
+    F32Output<T> dxf(static_cast<T*>(dx), s.n * s.h * s.w * s.c);
+    avg_pool2d_backward_f32(p, s, dyf.get(), dxf.get());
+    dxf.store();
   });
 }
 
@@ -234,7 +208,7 @@ void global_avg_pool_forward(DType dtype, const void* x, void* y, int64_t n, int
                          for (int64_t k = 0; k < width; ++k) sum[size_t(k)] += row[k];
                          if (i == hw - 1) {
                            for (int64_t k = 0; k < width; ++k) sum[size_t(k)] /= float(hw);
-                           store_f32(sum.data(), out + b * c + c0, width);
+                           from_f32(sum.data(), out + b * c + c0, width);
                          }
                        });
   });
@@ -274,7 +248,7 @@ void global_max_pool_forward(DType dtype, const void* x, void* y, int32_t* argma
                            }
                          }
                          if (i == hw - 1) {
-                           store_f32(best.data(), out + b * c + c0, width);
+                           from_f32(best.data(), out + b * c + c0, width);
                            if (argmax) std::copy(index.begin(), index.end(), argmax + b * c + c0);
                          }
                        });
@@ -306,7 +280,7 @@ void gem_pool_forward(DType dtype, const void* x, float p, void* y, int64_t n, i
                          for (int64_t k = 0; k < width; ++k) sum[size_t(k)] += math::pow_(math::gem_clamp(row[k], eps), p);
                          if (i == hw - 1) {
                            for (int64_t k = 0; k < width; ++k) sum[size_t(k)] = math::gem_output(sum[size_t(k)] / float(hw), p);
-                           store_f32(sum.data(), out + b * c + c0, width);
+                           from_f32(sum.data(), out + b * c + c0, width);
                          }
                        });
   });
@@ -331,7 +305,7 @@ void gem_pool_backward(DType dtype, const void* x, float p, const void* dy, void
           const int64_t c0 = blk * kChannelBlock, width = std::min(kChannelBlock, c - c0);
           for (int64_t k = 0; k < width; ++k) sum[k] = sum_log[k] = 0.0f;
           for (int64_t i = 0; i < hw; ++i) {
-            load_f32(xt + (b * hw + i) * c + c0, row, width);
+            to_f32(xt + (b * hw + i) * c + c0, row, width);
             for (int64_t k = 0; k < width; ++k) {
               const float xc = math::gem_clamp(row[k], eps);
               const float xp = math::pow_(xc, p);
@@ -348,11 +322,11 @@ void gem_pool_backward(DType dtype, const void* x, float p, const void* dy, void
           }
           dp_parts[size_t(b * blocks + blk)] = part;
           for (int64_t i = 0; i < hw; ++i) {
-            load_f32(xt + (b * hw + i) * c + c0, row, width);
+            to_f32(xt + (b * hw + i) * c + c0, row, width);
             for (int64_t k = 0; k < width; ++k)
               row[k] = coefficient[k] * math::pow_(math::gem_clamp(row[k], eps), p - 1.0f) *
                        math::gem_clamp_grad_mask(row[k], eps);
-            store_f32(row, out + (b * hw + i) * c + c0, width);
+            from_f32(row, out + (b * hw + i) * c + c0, width);
           }
         }
     }

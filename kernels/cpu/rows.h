@@ -1,48 +1,13 @@
 #pragma once
-// Helpers for the fast CPU paths that walk [M, C] rows (NHWC flattened): f16/bf16 rows are
-// converted to f32 scratch rows and back, and each activation kind gets its own loop body.
+// Helpers for the fast CPU paths that walk [M, C] rows (NHWC flattened): each activation kind
+// gets its own loop body, reductions run over fixed chunks of rows. f16/bf16 rows are converted
+// with f32_row / f32_out_row / store_f32_row of kernels/cpu/float_convert.h.
 #include <cstdint>
 #include <type_traits>
 
-#include "core/half.h"
 #include "kernels/scalar_math.h"
 
 namespace sg::cpu::rows {
-
-// The row as floats: itself for f32, else converted into `scratch` ([C]).
-template <class T>
-inline const float* load(const T* row, float* scratch, int64_t C) {
-  if constexpr (std::is_same_v<T, float>) {
-    (void)scratch;
-    (void)C;
-    return row;
-  } else {
-    for (int64_t c = 0; c < C; ++c) scratch[c] = to_acc(row[c]);
-    return scratch;
-  }
-}
-
-// Where to compute an output row: the row itself for f32, else `scratch`, stored by store().
-template <class T>
-inline float* out(T* row, float* scratch) {
-  if constexpr (std::is_same_v<T, float>) {
-    (void)scratch;
-    return row;
-  } else {
-    return scratch;
-  }
-}
-
-template <class T>
-inline void store(const float* values, T* row, int64_t C) {
-  if constexpr (!std::is_same_v<T, float>)
-    for (int64_t c = 0; c < C; ++c) row[c] = from_acc<T>(values[c]);
-  else {
-    (void)values;
-    (void)row;
-    (void)C;
-  }
-}
 
 // Calls fn(std::integral_constant<Activation, kind>) so loop bodies inline one formula.
 template <class Fn>

@@ -9,8 +9,6 @@
 namespace sg::cpu {
 namespace {
 
-using detail::load_f32;
-
 constexpr int64_t kParallelMin = 32768;  // below this, threads cost more than they save
 constexpr int64_t kChannelBlock = 128;
 
@@ -28,7 +26,7 @@ void channel_scale_forward(DType dtype, const void* x, const void* s, void* y, i
 #pragma omp for collapse(2) schedule(static)
       for (int64_t b = 0; b < n; ++b)
         for (int64_t i = 0; i < hw; ++i) {
-          load_f32(st + b * c, scales.data(), c);  // cheap next to the row: C values
+          to_f32(st + b * c, scales.data(), c);  // cheap next to the row: C values
           const T* in = xt + (b * hw + i) * c;
           T* out = yt + (b * hw + i) * c;
 #pragma omp simd
@@ -57,12 +55,12 @@ void channel_scale_backward(DType dtype, const void* x, const void* s, const voi
       for (int64_t b = 0; b < n; ++b)
         for (int64_t blk = 0; blk < blocks; ++blk) {
           const int64_t c0 = blk * kChannelBlock, width = std::min(kChannelBlock, c - c0);
-          load_f32(st + b * c + c0, scales, width);
+          to_f32(st + b * c + c0, scales, width);
           for (int64_t k = 0; k < width; ++k) sums[k] = 0.0f;
           for (int64_t i = 0; i < hw; ++i) {
             const int64_t row = (b * hw + i) * c + c0;
-            load_f32(xt + row, xs, width);
-            load_f32(gt + row, gs, width);
+            to_f32(xt + row, xs, width);
+            to_f32(gt + row, gs, width);
             for (int64_t k = 0; k < width; ++k) {
               sums[k] += gs[k] * xs[k];
               dxt[row + k] = from_acc<T>(gs[k] * scales[k]);
