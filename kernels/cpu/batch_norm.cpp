@@ -89,7 +89,7 @@ void forward_train(const T* x, const float* gamma, const float* beta, float* run
     running_mean[c] = float((1 - momentum) * double(running_mean[c]) + momentum * mean[i]);
     running_var[c] = float((1 - momentum) * double(running_var[c]) + momentum * var[i] * double(M) / double(M - 1));
   }
-  rows::with_activation(act, [&](auto k) { apply<T, decltype(k)::value>(x, y, saved_mean, saved_invstd, gamma, beta, M, C); });
+  math::with_activation(act, [&](auto k) { apply<T, decltype(k)::value>(x, y, saved_mean, saved_invstd, gamma, beta, M, C); });
 }
 
 template <class T, math::Activation K>
@@ -184,7 +184,7 @@ void batch_norm_forward_eval(DType dtype, const void* x, const float* gamma, con
   for (int64_t c = 0; c < C; ++c) invstd[size_t(c)] = float(1.0 / std::sqrt(double(running_var[c]) + eps));
   dispatch_floating(dtype, "batch_norm_forward_eval", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    rows::with_activation(act, [&](auto k) {
+    math::with_activation(act, [&](auto k) {
       apply<T, decltype(k)::value>(static_cast<const T*>(x), static_cast<T*>(y), running_mean, invstd.data(), gamma,
                                    beta, M, C);
     });
@@ -205,7 +205,7 @@ void batch_norm_backward(DType dtype, const void* x, const void* dy, const float
   }
   dispatch_floating(dtype, "batch_norm_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    rows::with_activation(act, [&](auto k) {
+    math::with_activation(act, [&](auto k) {
       backward_impl<T, decltype(k)::value>(static_cast<const T*>(x), static_cast<const T*>(dy), gamma, beta,
                                            mean_or_running_mean, invstd, training, static_cast<T*>(dx), dgamma, dbeta,
                                            M, C);

@@ -68,7 +68,7 @@ void bias_activation_forward(math::Activation act, DType dtype, const void* x, c
                              int64_t C) {
   dispatch_floating(dtype, "bias_activation_forward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    rows::with_activation(act, [&](auto k) {
+    math::with_activation(act, [&](auto k) {
       forward_rows<T, decltype(k)::value>(static_cast<const T*>(x), bias, static_cast<T*>(y), M, C);
     });
   });
@@ -78,7 +78,7 @@ void bias_activation_backward(math::Activation act, DType dtype, const void* x, 
                               void* dx, float* dbias, int64_t M, int64_t C) {
   dispatch_floating(dtype, "bias_activation_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    rows::with_activation(act, [&](auto k) {
+    math::with_activation(act, [&](auto k) {
       backward_rows<T, decltype(k)::value>(static_cast<const T*>(x), bias, static_cast<const T*>(dy),
                                            static_cast<T*>(dx), dbias, M, C);
     });
