@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake ninja-build pkg-config libopenblas-dev libhdf5-dev libgtest-dev libgmock-dev
+packages=(build-essential cmake ninja-build pkg-config libopenblas-openmp-dev libhdf5-dev libgtest-dev libgmock-dev
           libbenchmark-dev libcli11-dev)
 missing=()
 for p in "${packages[@]}"; do
