@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """The PyTorch baseline for BM_B0TrainingStep / BM_B0Forward: torchvision's efficientnet_b0
-(random weights, channels-last, train mode, dropout off) forward, backward and AdamW, timed the
+(random weights, channels-last, train mode, dropout and stochastic depth off) forward, backward and AdamW, timed the
 same way (median of several steps after a warm-up). Run with Debian's python3-torch on the CPU:
     /usr/bin/python3 benchmarks/pytorch_b0_step.py [--batch 1 8] [--threads 2]
 or on a GPU machine with its PyTorch: python3 benchmarks/pytorch_b0_step.py --device cuda --amp
@@ -41,7 +41,12 @@ def main():
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     for batch in args.batch:
-        model = torchvision.models.efficientnet_b0(dropout=0.0).to(args.device).to(memory_format=torch.channels_last)
+        model = torchvision.models.efficientnet_b0()
+        # Dropout and stochastic depth off, as in BM_B0TrainingStep.
+        for module in model.modules():
+            if isinstance(module, (torch.nn.Dropout, torchvision.ops.StochasticDepth)):
+                module.p = 0.0
+        model = model.to(args.device).to(memory_format=torch.channels_last)
         model.train()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
         x = torch.randn(batch, 3, args.image, args.image, device=args.device).to(memory_format=torch.channels_last)

@@ -37,7 +37,7 @@ class Allocator {
   MemoryStats stats() const;
   void set_limit(size_t bytes);  // 0 removes the cap
   void reset_peak();
-  // Returns cached blocks to the system (the CUDA allocator caches; the CPU one does not).
+  // Returns cached blocks to the system (both allocators keep freed blocks for reuse).
   void release_cached();
   Device device() const { return device_; }
 
@@ -53,7 +53,7 @@ class Allocator {
   Device device_;
   mutable std::mutex mutex_;
   MemoryStats stats_;
-  std::multimap<size_t, void*> free_blocks_;  // cached blocks by size (CUDA only)
+  std::multimap<size_t, void*> free_blocks_;  // cached blocks by rounded size
 };
 
 // The allocator of a device. One per device for the whole process, like the device itself.

@@ -1,5 +1,7 @@
 #include "kernels/cpu/conv2d.h"
 
+#include "core/tensor.h"
+
 #include <cblas.h>
 #include <omp.h>
 
@@ -15,8 +17,18 @@
 namespace sg::cpu {
 namespace {
 
-using Buffer = std::unique_ptr<float[]>;
-Buffer make_buffer(int64_t n) { return std::make_unique_for_overwrite<float[]>(size_t(std::max<int64_t>(n, 1))); }
+// Scratch from the CPU allocator: it counts against the memory cap like any tensor, and the
+// allocator's cache hands the same blocks back every step instead of fresh, page-faulting ones.
+class Buffer {
+ public:
+  explicit Buffer(int64_t n)
+      : tensor_(Tensor::empty({std::max<int64_t>(n, 1)}, DType::f32, Device::cpu(), "conv2d workspace")) {}
+  float* get() const { return static_cast<float*>(tensor_.data()); }
+
+ private:
+  Tensor tensor_;
+};
+Buffer make_buffer(int64_t n) { return Buffer(n); }
 
 template <class T>
 constexpr bool kIsFloat = std::is_same_v<T, float>;
