@@ -7,6 +7,7 @@
 #include "core/allocator.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "kernels/cpu/blas_info.h"
 
 namespace {
 
@@ -17,6 +18,8 @@ int run_info(const std::string& device_text) {
               sg::cuda_available() ? "" : (sg::cuda_unavailable_reason() + ")").c_str());
   for (int i = 0; i < sg::cuda_device_count(); ++i)
     std::printf("  cuda:%d %s\n", i, sg::cuda_device_name(i).c_str());
+  std::printf("CPU GEMM: %s\n", sg::cpu::gemm_library_description().c_str());
+  if (const std::string hint = sg::cpu::gemm_library_hint(); !hint.empty()) std::printf("  note: %s\n", hint.c_str());
   std::printf("selected device: %s\n", device.str().c_str());
   return 0;
 }
