@@ -9,8 +9,9 @@ BUILD_DIR=build scripts/setup.sh
 source scripts/cpu_env.sh
 build/slidegrade info
 if build/slidegrade info 2>/dev/null | grep -q "^  cuda:0" && [ -x build/sg_bench_cuda ]; then
-  build/sg_bench_cuda --benchmark_min_time=0.05
+  # The whole B0 training step, then B0's depthwise layers beside cuDNN.
+  build/sg_bench_cuda --benchmark_filter='B0|Depthwise/224px' --benchmark_min_time=0.05
 else
-  # Every op once, briefly, then the whole B0 training step (forward, backward, AdamW).
+  # B0 layers (convolutions, batch norm, linear), then the whole B0 training step.
   build/sg_bench_cpu --benchmark_filter='B0|Conv2d/./0/1/0|BatchNormForwardTrain|Linear' --benchmark_min_time=0.05
 fi
