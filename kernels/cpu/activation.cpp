@@ -1,19 +1,57 @@
 #include "kernels/cpu/activation.h"
 
+#include <algorithm>
+#include <type_traits>
+
+#include "kernels/cpu/float_convert.h"
+
 namespace sg::cpu {
 namespace {
 
-// Switching on the kind outside the loop lets each loop body inline one formula.
+// Below this many elements one thread is faster than waking the others.
+constexpr int64_t kParallelMin = 32768;
+// f16/bf16 run in blocks converted to f32 (F16C where the CPU has it), then back.
+constexpr int64_t kBlock = 4096;
+
+// Each kind gets its own loop (K is a template argument), so the formula inlines and the
+// loop vectorises (libmvec for exp/tanh/log1p).
 template <class T, math::Activation K>
 void forward_loop(const T* x, T* y, int64_t n) {
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) y[i] = from_acc<T>(math::activation(K, to_acc(x[i])));
+  if constexpr (std::is_same_v<T, float>) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+    for (int64_t i = 0; i < n; ++i) y[i] = math::activation(K, x[i]);
+  } else {
+    const int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+    for (int64_t b = 0; b < blocks; ++b) {
+      float v[kBlock];
+      const int64_t first = b * kBlock, count = std::min(kBlock, n - first);
+      to_f32(x + first, v, count);
+#pragma omp simd
+      for (int64_t i = 0; i < count; ++i) v[i] = math::activation(K, v[i]);
+      from_f32(v, y + first, count);
+    }
+  }
 }
 
 template <class T, math::Activation K>
 void backward_loop(const T* x, const T* dy, T* dx, int64_t n) {
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) dx[i] = from_acc<T>(to_acc(dy[i]) * math::activation_derivative(K, to_acc(x[i])));
+  if constexpr (std::is_same_v<T, float>) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+    for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * math::activation_derivative(K, x[i]);
+  } else {
+    const int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+    for (int64_t b = 0; b < blocks; ++b) {
+      float xv[kBlock], g[kBlock];
+      const int64_t first = b * kBlock, count = std::min(kBlock, n - first);
+      to_f32(x + first, xv, count);
+      to_f32(dy + first, g, count);
+#pragma omp simd
+      for (int64_t i = 0; i < count; ++i) g[i] *= math::activation_derivative(K, xv[i]);
+      from_f32(g, dx + first, count);
+    }
+  }
 }
 
 }  // namespace
