@@ -5,8 +5,11 @@
 # libraries (OpenBLAS, HDF5, GoogleTest, Google Benchmark), so the programs are built here
 # for the card and carried there with the libraries `ldd` names:
 #
-#   here:   benchmarks/gpu_check.sh prepare [ARCH]   # builds for sm_ARCH (default 90) into .gpu_bundle/
+#   here:   benchmarks/gpu_check.sh prepare [ARCH]   # builds for sm_ARCH (default 90): .gpu_bundle.tar.xz
 #   there:  benchmarks/gpu_check.sh run              # tests + benchmarks + table, well inside 8 minutes
+#
+# With the device tool: carry [".gpu_bundle.tar.xz"] and run `bash benchmarks/gpu_check.sh run`.
+# The bundle holds glibc-2.36-era binaries (Debian 12); the GPU machine needs that glibc or newer.
 #
 # On a machine that has both a GPU and the Debian libraries, `benchmarks/gpu_check.sh all`
 # does both. Results go to $OUT (the device tool's output folder) or benchmarks/results/.
@@ -19,15 +22,18 @@ prepare() {
   BUILD_DIR=build-gpu CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=$arch -DCMAKE_BUILD_TYPE=Release" scripts/setup.sh
   rm -rf "$bundle" && mkdir -p "$bundle/lib"
   cp build-gpu/sg_tests build-gpu/sg_bench_cuda "$bundle/"
-  # Every non-system, non-CUDA library the programs load (CUDA's own come from the GPU machine).
+  strip --strip-debug "$bundle/sg_tests" "$bundle/sg_bench_cuda"
+  # Every library the programs load but glibc itself and CUDA's (those come from the GPU machine).
   ldd build-gpu/sg_tests build-gpu/sg_bench_cuda | awk '/=> \// {print $3}' | sort -u |
-    grep -vE '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux)[.-]|libcuda|libcublas|libcudnn|libcudart' |
+    grep -vE '/(libc|libm|libdl|libpthread|librt|ld-linux)[.-]|libcuda|libcublas|libcudnn|libcudart' |
     xargs -r -I{} cp -L {} "$bundle/lib/"
   git rev-parse --short HEAD >"$bundle/commit"
-  du -sh "$bundle"
+  tar -cJf .gpu_bundle.tar.xz "$bundle"
+  du -sh "$bundle" .gpu_bundle.tar.xz
 }
 
 run() {
+  [ -d "$bundle" ] || tar -xJf .gpu_bundle.tar.xz
   local out=${OUT:-benchmarks/results}
   mkdir -p "$out"
   # cuDNN and cuBLAS on the GPU machine: the toolkit's, or the Python wheels' (nvidia/*/lib).

@@ -124,6 +124,9 @@ MemoryStats Allocator::stats() const {
 void Allocator::set_limit(size_t bytes) {
   std::lock_guard lock(mutex_);
   stats_.limit = bytes;
+  // Cached blocks count as reserved: drop them so a later cache hit cannot hand out memory
+  // beyond the new cap.
+  if (bytes && stats_.reserved > bytes) release_cached_locked();
 }
 
 void Allocator::reset_peak() {

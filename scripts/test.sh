@@ -6,10 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_DIR=build scripts/setup.sh
+# Once in one process (catches state one test leaves for the next), then under ctest.
+build/sg_tests --gtest_brief=1
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 
 if grep -q "SLIDEGRADE_CUDA:BOOL=ON" build/CMakeCache.txt; then
   echo "test: CPU-only build (SLIDEGRADE_CUDA=OFF)"
   BUILD_DIR=build-cpu CMAKE_ARGS="-DSLIDEGRADE_CUDA=OFF -DSLIDEGRADE_BENCHMARKS=OFF" scripts/setup.sh
+  build-cpu/sg_tests --gtest_brief=1
   ctest --test-dir build-cpu --output-on-failure -j "$(nproc)"
 fi
