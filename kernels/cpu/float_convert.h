@@ -59,6 +59,37 @@ void from_f32_parallel(const float* src, T* dst, int64_t n) {
   for_convert_blocks(n, [&](int64_t i, int64_t count) { from_f32(src + i, dst + i, count); });
 }
 
+// ---- elementwise maps in f32 ---------------------------------------------------------------
+// y[i] = op(a[i], b[i]) computed in f32 (b may be null for a unary op, which then sees 0;
+// y may alias a or b): float storage directly, f16/bf16 through converted blocks. The blocks
+// are fixed, so results never depend on the number of threads.
+template <class T, class Op>
+void map_f32(const T* a, const T* b, T* y, int64_t n, Op op) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (b) {
+#pragma omp parallel for simd schedule(static) if (n >= kConvertParallelMin)
+      for (int64_t i = 0; i < n; ++i) y[i] = op(a[i], b[i]);
+    } else {
+#pragma omp parallel for simd schedule(static) if (n >= kConvertParallelMin)
+      for (int64_t i = 0; i < n; ++i) y[i] = op(a[i], 0.0f);
+    }
+  } else {
+    for_convert_blocks(n, [&](int64_t first, int64_t count) {
+      float av[kConvertBlock], bv[kConvertBlock];
+      to_f32(a + first, av, count);
+      if (b) {
+        to_f32(b + first, bv, count);
+#pragma omp simd
+        for (int64_t i = 0; i < count; ++i) av[i] = op(av[i], bv[i]);
+      } else {
+#pragma omp simd
+        for (int64_t i = 0; i < count; ++i) av[i] = op(av[i], 0.0f);
+      }
+      from_f32(av, y + first, count);
+    });
+  }
+}
+
 // ---- whole tensors -----------------------------------------------------------------------
 namespace detail {
 using F32Buffer = std::unique_ptr<float[]>;

@@ -22,15 +22,17 @@ void channel_scale_forward(DType dtype, const void* x, const void* s, void* y, i
     T* yt = static_cast<T*>(y);
 #pragma omp parallel if (n * hw * c >= kParallelMin)
     {
-      std::vector<float> scales(static_cast<size_t>(c));
+      std::vector<float> scales(static_cast<size_t>(c)), in_row(static_cast<size_t>(c)), out_row(static_cast<size_t>(c));
 #pragma omp for collapse(2) schedule(static)
       for (int64_t b = 0; b < n; ++b)
         for (int64_t i = 0; i < hw; ++i) {
           to_f32(st + b * c, scales.data(), c);  // cheap next to the row: C values
-          const T* in = xt + (b * hw + i) * c;
-          T* out = yt + (b * hw + i) * c;
+          const int64_t row = (b * hw + i) * c;
+          const float* in = f32_row(xt + row, in_row.data(), c);
+          float* out = f32_out_row(yt + row, out_row.data());
 #pragma omp simd
-          for (int64_t k = 0; k < c; ++k) out[k] = from_acc<T>(to_acc(in[k]) * scales[size_t(k)]);
+          for (int64_t k = 0; k < c; ++k) out[k] = in[k] * scales[size_t(k)];
+          store_f32_row(out, yt + row, c);
         }
     }
   });
@@ -75,49 +77,36 @@ void channel_scale_backward(DType dtype, const void* x, const void* s, const voi
 void add(DType dtype, const void* a, const void* b, void* y, int64_t count) {
   dispatch_floating(dtype, "add", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* at = static_cast<const T*>(a);
-    const T* bt = static_cast<const T*>(b);
-    T* yt = static_cast<T*>(y);
-#pragma omp parallel for simd schedule(static) if (count >= kParallelMin)
-    for (int64_t i = 0; i < count; ++i) yt[i] = from_acc<T>(to_acc(at[i]) + to_acc(bt[i]));
+    map_f32(static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(y), count,
+            [](float u, float v) { return u + v; });
   });
 }
 
 void axpy(DType dtype, float alpha, const void* x, void* y, int64_t count) {
   dispatch_floating(dtype, "axpy", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* xt = static_cast<const T*>(x);
     T* yt = static_cast<T*>(y);
-#pragma omp parallel for simd schedule(static) if (count >= kParallelMin)
-    for (int64_t i = 0; i < count; ++i) yt[i] = from_acc<T>(alpha * to_acc(xt[i]) + to_acc(yt[i]));
+    map_f32(static_cast<const T*>(x), static_cast<const T*>(yt), yt, count,
+            [alpha](float u, float v) { return alpha * u + v; });
   });
 }
 
 void mul(DType dtype, const void* a, const void* b, void* y, int64_t count) {
   dispatch_floating(dtype, "mul", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* at = static_cast<const T*>(a);
-    const T* bt = static_cast<const T*>(b);
-    T* yt = static_cast<T*>(y);
-#pragma omp parallel for simd schedule(static) if (count >= kParallelMin)
-    for (int64_t i = 0; i < count; ++i) yt[i] = from_acc<T>(to_acc(at[i]) * to_acc(bt[i]));
+    map_f32(static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(y), count,
+            [](float u, float v) { return u * v; });
   });
 }
 
 void mul_backward(DType dtype, const void* a, const void* b, const void* dy, void* da, void* db, int64_t count) {
   dispatch_floating(dtype, "mul_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* at = static_cast<const T*>(a);
-    const T* bt = static_cast<const T*>(b);
     const T* gt = static_cast<const T*>(dy);
-    T* dat = static_cast<T*>(da);
-    T* dbt = static_cast<T*>(db);
-#pragma omp parallel for simd schedule(static) if (count >= kParallelMin)
-    for (int64_t i = 0; i < count; ++i) {
-      const float g = to_acc(gt[i]);
-      dat[i] = from_acc<T>(g * to_acc(bt[i]));
-      dbt[i] = from_acc<T>(g * to_acc(at[i]));
-    }
+    const auto product = [](float u, float v) { return u * v; };
+    // da and db alias none of the inputs (checked by the caller): two passes over dy.
+    map_f32(gt, static_cast<const T*>(b), static_cast<T*>(da), count, product);
+    map_f32(gt, static_cast<const T*>(a), static_cast<T*>(db), count, product);
   });
 }
 
@@ -134,10 +123,8 @@ void fill(DType dtype, void* y, float value, int64_t count) {
 void scale(DType dtype, const void* x, float alpha, void* y, int64_t count) {
   dispatch_floating(dtype, "scale", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* xt = static_cast<const T*>(x);
-    T* yt = static_cast<T*>(y);
-#pragma omp parallel for simd schedule(static) if (count >= kParallelMin)
-    for (int64_t i = 0; i < count; ++i) yt[i] = from_acc<T>(alpha * to_acc(xt[i]));
+    map_f32(static_cast<const T*>(x), static_cast<const T*>(nullptr), static_cast<T*>(y), count,
+            [alpha](float u, float) { return alpha * u; });
   });
 }
 
