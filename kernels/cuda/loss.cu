@@ -7,6 +7,9 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kReduceThreads = 1024;  // the one block that sums a reduced loss
+// Kernels launched with kReduceThreads carry __launch_bounds__(kReduceThreads): without it ptxas
+// may use more than 64 registers a thread, and a 1024-thread launch then fails on sm_75
+// (cudaErrorLaunchOutOfResources). cross_entropy_forward_kernel<float> already needs 57 there.
 
 __device__ __forceinline__ float quiet_nan() { return __int_as_float(0x7fc00000); }
 
@@ -31,7 +34,8 @@ __device__ void row_stats(const T* __restrict__ z, int64_t C, int lane, float& z
 // as ONE block; each warp adds up its rows in order, then the block adds the warps in order,
 // and loss[0] = total * out_scale.
 template <class T>
-__global__ void cross_entropy_forward_kernel(const T* __restrict__ logits, const int32_t* __restrict__ targets,
+__global__ void __launch_bounds__(kReduceThreads)
+    cross_entropy_forward_kernel(const T* __restrict__ logits, const int32_t* __restrict__ targets,
                                              float* __restrict__ loss, int64_t N, int64_t C, float eps, bool reduce,
                                              float out_scale) {
   const int lane = int(threadIdx.x) & 31;
@@ -87,7 +91,8 @@ __global__ void pointwise_loss_each_kernel(const T* __restrict__ x, const float*
 // ONE block: thread j adds elements j, j + blockDim, ... then the block adds the threads in
 // order.
 template <class T, math::PointwiseLoss K>
-__global__ void pointwise_loss_reduce_kernel(const T* __restrict__ x, const float* __restrict__ t,
+__global__ void __launch_bounds__(kReduceThreads)
+    pointwise_loss_reduce_kernel(const T* __restrict__ x, const float* __restrict__ t,
                                              float* __restrict__ loss, int64_t n, float beta, float out_scale) {
   float mine = 0;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) mine += math::pointwise_loss(K, float(to_acc(x[i])), t[i], beta);

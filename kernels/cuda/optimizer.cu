@@ -6,6 +6,7 @@ namespace sg::cuda {
 namespace {
 
 constexpr int kThreads = 256;
+constexpr int kFinishThreads = 1024;  // the one block of finish_grad_norm_kernel
 
 // Four consecutive elements, loaded and stored as one instruction: 16 bytes of f32 state,
 // 8 bytes of f16/bf16 gradient.
@@ -90,8 +91,10 @@ __global__ void sum_of_squares_kernel(const G* __restrict__ x, int64_t n, float*
   if (threadIdx.x == 0) partials[blockIdx.x] = total;
 }
 
-// Pass 2, one block: every partial in a fixed order, in double.
-__global__ void finish_grad_norm_kernel(const float* __restrict__ partials, int64_t count, float max_norm,
+// Pass 2, one block: every partial in a fixed order, in double. The launch bound keeps ptxas
+// at <= 64 registers so that the 1024-thread launch fits an SM's register file on sm_75.
+__global__ void __launch_bounds__(kFinishThreads)
+    finish_grad_norm_kernel(const float* __restrict__ partials, int64_t count, float max_norm,
                                         float* __restrict__ norm_and_coef) {
   double mine = 0;
   for (int64_t i = threadIdx.x; i < count; i += blockDim.x) mine += double(partials[i]);
@@ -174,7 +177,7 @@ void sum_of_squares_partials(DType dtype, const void* x, int64_t n, float* parti
 }
 
 void finish_grad_norm(const float* partials, int64_t count, float max_norm, float* norm_and_coef, StreamHandle stream) {
-  finish_grad_norm_kernel<<<1, 1024, 0, stream>>>(partials, count, max_norm, norm_and_coef);
+  finish_grad_norm_kernel<<<1, kFinishThreads, 0, stream>>>(partials, count, max_norm, norm_and_coef);
   SG_CUDA_CHECK_LAUNCH("clip_grad_norm (total)");
 }
 
