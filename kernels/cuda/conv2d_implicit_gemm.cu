@@ -239,7 +239,7 @@ __global__ void __launch_bounds__(kThreads) igemm_simt_kernel(P p, int k_per_spl
 }
 
 // ---- Tensor-core kernel ------------------------------------------------------------------------
-__device__ __forceinline__ uint32_t smem_address(const void* p) {
+[[maybe_unused]] __device__ __forceinline__ uint32_t smem_address(const void* p) {
   return uint32_t(__cvta_generic_to_shared(p));
 }
 
@@ -269,8 +269,16 @@ __device__ __forceinline__ void cp_async_wait() {
 #endif
 }
 
+// ldmatrix and mma.sync exist from sm_75: below that (a Pascal build, -DCMAKE_CUDA_ARCHITECTURES=61)
+// ptxas rejects them, so the tensor-core kernel compiles to a trap there; the launcher never
+// picks it on those GPUs (see choose_path).
 template <bool Transpose>
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 750
+  (void)p;
+  r[0] = r[1] = r[2] = r[3] = 0;
+  __trap();
+#else
   if constexpr (Transpose)
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
@@ -279,6 +287,7 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(smem_address(p)));
+#endif
 }
 
 // d += a (16x16, row) * b (16x8, col), f32 accumulation.
@@ -297,7 +306,7 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
         "{%0, %1, %2, %3};\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-#elif defined(__CUDA_ARCH__)
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 750
   if constexpr (std::is_same_v<T, Half>) {
     // sm_75: k16 as two k8 halves (a0,a1 with b0: k 0-7; a2,a3 with b1: k 8-15).
     asm volatile(
@@ -311,6 +320,9 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
   } else {
     __trap();  // bf16 MMA needs sm_80; the launcher never picks this kernel there
   }
+#elif defined(__CUDA_ARCH__)
+  (void)d, (void)a, (void)b;
+  __trap();  // no mma.sync before sm_75; the launcher never picks this kernel there
 #else
   (void)d, (void)a, (void)b;
 #endif
@@ -443,11 +455,13 @@ __global__ void __launch_bounds__(kThreads) igemm_mma_kernel(P p, int k_per_spli
 }
 
 // ---- Launch ------------------------------------------------------------------------------------
-int compute_capability_major() {
-  int device = 0, major = 0;
+// 10 * major + minor: 61 Pascal, 70 Volta, 75 Turing, 80 Ampere, 90 Hopper.
+int compute_capability() {
+  int device = 0, major = 0, minor = 0;
   SG_CUDA_CHECK(cudaGetDevice(&device));
   SG_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  return major;
+  SG_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  return 10 * major + minor;
 }
 
 bool all_aligned16(std::initializer_list<const void*> pointers) {
@@ -465,8 +479,9 @@ template <class T>
 Path choose_path(bool channels_multiple_of_8, bool channels_multiple_of_4, bool aligned) {
   if constexpr (sizeof(T) == 2) {
     if (channels_multiple_of_8 && aligned) {
-      const int major = compute_capability_major();
-      if (std::is_same_v<T, Half> ? major >= 7 : major >= 8) return Path::mma;
+      // ldmatrix and mma.sync m16n8k8 (f16) need sm_75, m16n8k16 bf16 needs sm_80.
+      const int cc = compute_capability();
+      if (std::is_same_v<T, Half> ? cc >= 75 : cc >= 80) return Path::mma;
     }
     return Path::simt_scalar;
   } else {
