@@ -455,13 +455,14 @@ __global__ void __launch_bounds__(kThreads) igemm_mma_kernel(P p, int k_per_spli
 }
 
 // ---- Launch ------------------------------------------------------------------------------------
-// 10 * major + minor: 61 Pascal, 70 Volta, 75 Turing, 80 Ampere, 90 Hopper.
-int compute_capability() {
-  int device = 0, major = 0, minor = 0;
-  SG_CUDA_CHECK(cudaGetDevice(&device));
-  SG_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  SG_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
-  return 10 * major + minor;
+// The __CUDA_ARCH__ / 10 that the code of `kernel` loaded for the current device was compiled
+// for. Not the device's compute capability: with the default architectures (75;90) an sm_80/86/89
+// GPU has no matching SASS and JIT-compiles the compute_75 PTX, where the bf16 MMA is a trap.
+template <class Kernel>
+int compiled_arch(Kernel* kernel) {
+  cudaFuncAttributes attributes{};
+  SG_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
+  return attributes.ptxVersion;
 }
 
 bool all_aligned16(std::initializer_list<const void*> pointers) {
@@ -475,13 +476,15 @@ bool all_aligned16(std::initializer_list<const void*> pointers) {
 // multiples of 4; single elements otherwise.
 enum class Path { mma, simt_vector, simt_scalar };
 
-template <class T>
+template <class P>
 Path choose_path(bool channels_multiple_of_8, bool channels_multiple_of_4, bool aligned) {
+  using T = typename P::T;
   if constexpr (sizeof(T) == 2) {
     if (channels_multiple_of_8 && aligned) {
-      // ldmatrix and mma.sync m16n8k8 (f16) need sm_75, m16n8k16 bf16 needs sm_80.
-      const int cc = compute_capability();
-      if (std::is_same_v<T, Half> ? cc >= 75 : cc >= 80) return Path::mma;
+      // ldmatrix and mma.sync m16n8k8 (f16) need sm_75, m16n8k16 bf16 needs sm_80: below that
+      // the kernel was compiled to a trap.
+      const int arch = compiled_arch(igemm_mma_kernel<P>);
+      if (std::is_same_v<T, Half> ? arch >= 75 : arch >= 80) return Path::mma;
     }
     return Path::simt_scalar;
   } else {
@@ -533,7 +536,7 @@ void implicit_gemm_forward(const Conv2dParams& p, const Conv2dShape& s, DType dt
                                  g.n * g.ho * g.wo,
                                  g.cog,
                                  g.taps * g.cg};
-    const Path path = choose_path<T>(g.cg % 8 == 0, g.cg % 4 == 0, all_aligned16({x, w}));
+    const Path path = choose_path<ForwardProblem<T>>(g.cg % 8 == 0, g.cg % 4 == 0, all_aligned16({x, w}));
     launch(prob, path, 1, prob.K, stream, "conv2d_forward");
   });
 }
@@ -552,7 +555,7 @@ void implicit_gemm_backward_input(const Conv2dParams& p, const Conv2dShape& s, D
                                        g.cg,
                                        g.taps * g.cog};
     const bool by8 = g.cg % 8 == 0 && g.cog % 8 == 0, by4 = g.cg % 4 == 0 && g.cog % 4 == 0;
-    const Path path = choose_path<T>(by8, by4, all_aligned16({dy, w}));
+    const Path path = choose_path<BackwardInputProblem<T>>(by8, by4, all_aligned16({dy, w}));
     launch(prob, path, 1, prob.K, stream, "conv2d_backward_input");
   });
 }
@@ -566,7 +569,7 @@ void implicit_gemm_backward_weight(const Conv2dParams& p, const Conv2dShape& s, 
     using T = typename decltype(tag)::type;
     const int M = g.cog, N = g.taps * g.cg, K = g.n * g.ho * g.wo;
     const bool by8 = g.cg % 8 == 0 && g.cog % 8 == 0, by4 = g.cg % 4 == 0 && g.cog % 4 == 0;
-    const Path path = choose_path<T>(by8, by4, all_aligned16({x, dy}));
+    const Path path = choose_path<BackwardWeightProblem<T>>(by8, by4, all_aligned16({x, dy}));
     const int bm = path == Path::mma ? kMmaBM : 64, bn = path == Path::mma ? kMmaBN : 64;
     // Split the reduction over pixels until ~512 blocks run (at least 256 pixels each); the
     // split depends on the shapes only, so every run adds the same partial sums in the same order.
