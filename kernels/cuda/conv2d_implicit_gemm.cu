@@ -239,7 +239,7 @@ __global__ void __launch_bounds__(kThreads) igemm_simt_kernel(P p, int k_per_spl
 }
 
 // ---- Tensor-core kernel ------------------------------------------------------------------------
-__device__ __forceinline__ uint32_t smem_address(const void* p) {
+[[maybe_unused]] __device__ __forceinline__ uint32_t smem_address(const void* p) {
   return uint32_t(__cvta_generic_to_shared(p));
 }
 
@@ -269,8 +269,16 @@ __device__ __forceinline__ void cp_async_wait() {
 #endif
 }
 
+// ldmatrix and mma.sync exist from sm_75: below that (a Pascal build, -DCMAKE_CUDA_ARCHITECTURES=61)
+// ptxas rejects them, so the tensor-core kernel compiles to a trap there; the launcher never
+// picks it on those GPUs (see choose_path).
 template <bool Transpose>
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 750
+  (void)p;
+  r[0] = r[1] = r[2] = r[3] = 0;
+  __trap();
+#else
   if constexpr (Transpose)
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
@@ -279,6 +287,7 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(smem_address(p)));
+#endif
 }
 
 // d += a (16x16, row) * b (16x8, col), f32 accumulation.
@@ -297,7 +306,7 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
         "{%0, %1, %2, %3};\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-#elif defined(__CUDA_ARCH__)
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 750
   if constexpr (std::is_same_v<T, Half>) {
     // sm_75: k16 as two k8 halves (a0,a1 with b0: k 0-7; a2,a3 with b1: k 8-15).
     asm volatile(
@@ -311,6 +320,9 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
   } else {
     __trap();  // bf16 MMA needs sm_80; the launcher never picks this kernel there
   }
+#elif defined(__CUDA_ARCH__)
+  (void)d, (void)a, (void)b;
+  __trap();  // no mma.sync before sm_75; the launcher never picks this kernel there
 #else
   (void)d, (void)a, (void)b;
 #endif
@@ -443,11 +455,14 @@ __global__ void __launch_bounds__(kThreads) igemm_mma_kernel(P p, int k_per_spli
 }
 
 // ---- Launch ------------------------------------------------------------------------------------
-int compute_capability_major() {
-  int device = 0, major = 0;
-  SG_CUDA_CHECK(cudaGetDevice(&device));
-  SG_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  return major;
+// The __CUDA_ARCH__ / 10 that the code of `kernel` loaded for the current device was compiled
+// for. Not the device's compute capability: with the default architectures (75;90) an sm_80/86/89
+// GPU has no matching SASS and JIT-compiles the compute_75 PTX, where the bf16 MMA is a trap.
+template <class Kernel>
+int compiled_arch(Kernel* kernel) {
+  cudaFuncAttributes attributes{};
+  SG_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
+  return attributes.ptxVersion;
 }
 
 bool all_aligned16(std::initializer_list<const void*> pointers) {
@@ -461,12 +476,15 @@ bool all_aligned16(std::initializer_list<const void*> pointers) {
 // multiples of 4; single elements otherwise.
 enum class Path { mma, simt_vector, simt_scalar };
 
-template <class T>
+template <class P>
 Path choose_path(bool channels_multiple_of_8, bool channels_multiple_of_4, bool aligned) {
+  using T = typename P::T;
   if constexpr (sizeof(T) == 2) {
     if (channels_multiple_of_8 && aligned) {
-      const int major = compute_capability_major();
-      if (std::is_same_v<T, Half> ? major >= 7 : major >= 8) return Path::mma;
+      // ldmatrix and mma.sync m16n8k8 (f16) need sm_75, m16n8k16 bf16 needs sm_80: below that
+      // the kernel was compiled to a trap.
+      const int arch = compiled_arch(igemm_mma_kernel<P>);
+      if (std::is_same_v<T, Half> ? arch >= 75 : arch >= 80) return Path::mma;
     }
     return Path::simt_scalar;
   } else {
@@ -518,7 +536,7 @@ void implicit_gemm_forward(const Conv2dParams& p, const Conv2dShape& s, DType dt
                                  g.n * g.ho * g.wo,
                                  g.cog,
                                  g.taps * g.cg};
-    const Path path = choose_path<T>(g.cg % 8 == 0, g.cg % 4 == 0, all_aligned16({x, w}));
+    const Path path = choose_path<ForwardProblem<T>>(g.cg % 8 == 0, g.cg % 4 == 0, all_aligned16({x, w}));
     launch(prob, path, 1, prob.K, stream, "conv2d_forward");
   });
 }
@@ -537,7 +555,7 @@ void implicit_gemm_backward_input(const Conv2dParams& p, const Conv2dShape& s, D
                                        g.cg,
                                        g.taps * g.cog};
     const bool by8 = g.cg % 8 == 0 && g.cog % 8 == 0, by4 = g.cg % 4 == 0 && g.cog % 4 == 0;
-    const Path path = choose_path<T>(by8, by4, all_aligned16({dy, w}));
+    const Path path = choose_path<BackwardInputProblem<T>>(by8, by4, all_aligned16({dy, w}));
     launch(prob, path, 1, prob.K, stream, "conv2d_backward_input");
   });
 }
@@ -551,7 +569,7 @@ void implicit_gemm_backward_weight(const Conv2dParams& p, const Conv2dShape& s, 
     using T = typename decltype(tag)::type;
     const int M = g.cog, N = g.taps * g.cg, K = g.n * g.ho * g.wo;
     const bool by8 = g.cg % 8 == 0 && g.cog % 8 == 0, by4 = g.cg % 4 == 0 && g.cog % 4 == 0;
-    const Path path = choose_path<T>(by8, by4, all_aligned16({x, dy}));
+    const Path path = choose_path<BackwardWeightProblem<T>>(by8, by4, all_aligned16({x, dy}));
     const int bm = path == Path::mma ? kMmaBM : 64, bn = path == Path::mma ? kMmaBN : 64;
     // Split the reduction over pixels until ~512 blocks run (at least 256 pixels each); the
     // split depends on the shapes only, so every run adds the same partial sums in the same order.

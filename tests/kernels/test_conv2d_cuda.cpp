@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/cuda/runtime.h"
 #include "core/device.h"
 #include "core/tensor.h"
 #include "kernels/conv2d_params.h"
@@ -75,6 +76,19 @@ Case make_case(int64_t n, int64_t h, int64_t w, int64_t c_in, int64_t c_out, int
   return c;
 }
 
+// Rectangular kernels, different strides per axis and explicit (asymmetric) pads: catches any
+// kh/kw, sh/sw or top/left mix-up that square cases hide.
+Case make_rect_case(int64_t n, int64_t h, int64_t w, int64_t c_in, int64_t c_out, int64_t kh, int64_t kw,
+                    int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t groups) {
+  Case c;
+  c.p.kernel_h = kh, c.p.kernel_w = kw, c.p.stride_h = sh, c.p.stride_w = sw;
+  c.p.pad_top = pt, c.p.pad_bottom = pb, c.p.pad_left = pl, c.p.pad_right = pr, c.p.groups = groups;
+  c.s.n = n, c.s.h = h, c.s.w = w, c.s.c_in = c_in, c.s.c_out = c_out;
+  c.s.out_h = conv2d_output_extent(h, kh, sh, pt, pb);
+  c.s.out_w = conv2d_output_extent(w, kw, sw, pl, pr);
+  return c;
+}
+
 // Calls fn(x index, w index, y index, co) for every (output, tap, input channel) product that
 // lies inside the image: the one loop nest all three reference passes share.
 template <class Fn>
@@ -139,44 +153,68 @@ testing::Tolerance conv_tolerance(DType dtype) {
   }
 }
 
-std::vector<double> host_doubles(const Tensor& t) { return testing::to_doubles(t.to(Device::cpu())); }
+// A device buffer holding a tensor `offset` elements into its allocation: offset 0 is 256-byte
+// aligned, offset 1 breaks the 16-byte alignment the vector and tensor-core paths need, so the
+// launchers must pick their element-wise paths.
+struct DeviceBuffer {
+  Tensor storage;  // flat, numel + offset elements, poisoned
+  void* ptr = nullptr;
+  Shape shape;
+  DType dtype = DType::f32;
 
-// Runs the three CUDA passes on one case and compares them with the reference.
-void check_case(Rng& rng, const Case& c, DType dtype, bool with_bias) {
-  SCOPED_TRACE(::testing::Message() << c.str() << " " << dtype_name(dtype) << (with_bias ? " bias" : ""));
-  const Device gpu = Device::cuda(0);
+  DeviceBuffer(Shape shape_, DType dtype_, int64_t offset) : shape(shape_), dtype(dtype_) {
+    storage = Tensor::empty({shape.numel() + offset}, dtype, Device::cuda(0));
+    testing::poison(storage);
+    ptr = static_cast<char*>(storage.data()) + size_t(offset) * dtype_size(dtype);
+  }
+  void upload(const Tensor& host) {
+    cuda::memcpy_async(ptr, host.data(), host.nbytes(), nullptr);
+    cuda::stream_synchronize(nullptr);
+  }
+  std::vector<double> download() const {
+    Tensor host = Tensor::empty(shape, dtype);
+    cuda::memcpy_async(host.data(), ptr, host.nbytes(), nullptr);
+    cuda::stream_synchronize(nullptr);
+    return testing::to_doubles(host);
+  }
+};
+
+// Runs the three CUDA passes on one case and compares them with the reference; every device
+// pointer starts `offset` elements into its allocation.
+void check_case(Rng& rng, const Case& c, DType dtype, bool with_bias, int64_t offset = 0) {
+  SCOPED_TRACE(::testing::Message() << c.str() << " " << dtype_name(dtype) << (with_bias ? " bias" : "")
+                                    << (offset ? " misaligned" : ""));
   Tensor x = testing::random_tensor(rng, c.x_shape(), dtype);
   Tensor w = testing::random_tensor(rng, c.w_shape(), dtype);
   Tensor b = testing::random_tensor(rng, {c.s.c_out}, dtype);
   Tensor dy = testing::random_tensor(rng, c.y_shape(), dtype);
   const std::vector<double> xd = testing::to_doubles(x), wd = testing::to_doubles(w), bd = testing::to_doubles(b),
                             dyd = testing::to_doubles(dy);
-  Tensor xg = x.to(gpu), wg = w.to(gpu), bg = b.to(gpu), dyg = dy.to(gpu);
+  DeviceBuffer xg(c.x_shape(), dtype, offset), wg(c.w_shape(), dtype, offset), bg({c.s.c_out}, dtype, offset),
+      dyg(c.y_shape(), dtype, offset);
+  xg.upload(x);
+  wg.upload(w);
+  bg.upload(b);
+  dyg.upload(dy);
 
-  Tensor y = Tensor::empty(c.y_shape(), dtype, gpu);
-  Tensor dx = Tensor::empty(c.x_shape(), dtype, gpu);
-  Tensor dw = Tensor::empty(c.w_shape(), dtype, gpu);
-  Tensor db = Tensor::empty({c.s.c_out}, dtype, gpu);
-  testing::poison(y);
-  testing::poison(dx);
-  testing::poison(dw);
-  testing::poison(db);
+  // Outputs are poisoned (NaN bit patterns) by DeviceBuffer.
+  DeviceBuffer y(c.y_shape(), dtype, offset), dx(c.x_shape(), dtype, offset), dw(c.w_shape(), dtype, offset),
+      db({c.s.c_out}, dtype, offset);
 
-  cuda::conv2d_forward(c.p, c.s, dtype, xg.data(), wg.data(), with_bias ? bg.data() : nullptr, y.data(), nullptr);
-  cuda::conv2d_backward_input(c.p, c.s, dtype, dyg.data(), wg.data(), dx.data(), nullptr);
-  cuda::conv2d_backward_weight(c.p, c.s, dtype, xg.data(), dyg.data(), dw.data(), with_bias ? db.data() : nullptr,
-                               nullptr);
+  cuda::conv2d_forward(c.p, c.s, dtype, xg.ptr, wg.ptr, with_bias ? bg.ptr : nullptr, y.ptr, nullptr);
+  cuda::conv2d_backward_input(c.p, c.s, dtype, dyg.ptr, wg.ptr, dx.ptr, nullptr);
+  cuda::conv2d_backward_weight(c.p, c.s, dtype, xg.ptr, dyg.ptr, dw.ptr, with_bias ? db.ptr : nullptr, nullptr);
   cuda::device_synchronize(0);
 
   const testing::Tolerance tol = conv_tolerance(dtype);
-  EXPECT_TRUE(testing::all_close(host_doubles(y), naive_forward(c, xd, wd, with_bias ? &bd : nullptr), tol))
+  EXPECT_TRUE(testing::all_close(y.download(), naive_forward(c, xd, wd, with_bias ? &bd : nullptr), tol))
       << "forward";
-  EXPECT_TRUE(testing::all_close(host_doubles(dx), naive_backward_input(c, dyd, wd), tol)) << "backward input";
+  EXPECT_TRUE(testing::all_close(dx.download(), naive_backward_input(c, dyd, wd), tol)) << "backward input";
   std::vector<double> dbias_expected;
   const std::vector<double> dw_expected = naive_backward_weight(c, xd, dyd, dbias_expected);
-  EXPECT_TRUE(testing::all_close(host_doubles(dw), dw_expected, tol)) << "backward weight";
+  EXPECT_TRUE(testing::all_close(dw.download(), dw_expected, tol)) << "backward weight";
   if (with_bias) {
-    EXPECT_TRUE(testing::all_close(host_doubles(db), dbias_expected, tol)) << "backward bias";
+    EXPECT_TRUE(testing::all_close(db.download(), dbias_expected, tol)) << "backward bias";
   }
 }
 
@@ -256,9 +294,30 @@ TEST(Conv2dCuda, MatchesReferenceOnKernelSelectingShapes) {
       make_case(1, 12, 12, 16, 136, 3, 2, Padding::tf_same, 1),    // dense 3x3 s2, N > 128
       make_case(1, 10, 10, 32, 48, 3, 1, Padding::symmetric, 2),   // grouped, aligned
       make_case(1, 6, 6, 200, 8, 1, 1, Padding::symmetric, 1),     // backward weight N = 200
+      make_case(2, 13, 13, 16, 16, 7, 1, Padding::symmetric, 16),  // depthwise 7x7: generic vector kernel
+      make_case(1, 11, 11, 16, 16, 3, 3, Padding::symmetric, 16),  // depthwise 3x3 s3: generic vector kernel
+      make_case(3, 28, 28, 16, 24, 1, 1, Padding::symmetric, 1),   // 2352 pixels: two-pass dbias sum
+      make_rect_case(2, 12, 15, 24, 24, 3, 5, 2, 1, 1, 0, 2, 1, 24),  // depthwise 3x5, strides 2/1
+      make_rect_case(1, 9, 14, 16, 24, 1, 3, 1, 2, 0, 0, 1, 1, 1),    // dense 1x3, strides 1/2 (MMA)
+      make_rect_case(2, 10, 11, 5, 7, 3, 2, 2, 3, 2, 1, 0, 1, 1),     // dense 3x2, strides 2/3 (scalar)
   };
   for (DType dtype : {DType::f32, DType::f16, DType::bf16})
     for (const Case& c : cases) check_case(rng, c, dtype, true);
+}
+
+// Channels that allow the vector and tensor-core paths, but pointers that are not 16-byte
+// aligned: the launchers must check the pointers and fall back to element-wise access.
+TEST(Conv2dCuda, MisalignedPointersTakeElementwisePaths) {
+  SG_REQUIRE_CUDA();
+  Rng rng;
+  SG_TRACE_SEED(rng);
+  const Case cases[] = {
+      make_case(2, 17, 17, 32, 32, 3, 1, Padding::symmetric, 32),  // depthwise 3x3 s1
+      make_case(3, 20, 20, 24, 144, 1, 1, Padding::symmetric, 1),  // pointwise
+      make_case(1, 12, 12, 16, 136, 3, 2, Padding::tf_same, 1),    // dense 3x3 s2
+  };
+  for (DType dtype : {DType::f32, DType::f16, DType::bf16})
+    for (const Case& c : cases) check_case(rng, c, dtype, true, 1);
 }
 
 // Backward weight adds its partial sums in an order fixed by the shapes: two runs give the
@@ -365,6 +424,7 @@ TEST(Conv2dCuda, ForwardMatchesCudnn) {
 TEST(Conv2dCuda, MatchesReferenceOnRandomShapes) { SG_REQUIRE_CUDA(); }
 TEST(Conv2dCuda, MatchesReferenceOnKernelSelectingShapes) { SG_REQUIRE_CUDA(); }
 TEST(Conv2dCuda, BackwardWeightIsDeterministic) { SG_REQUIRE_CUDA(); }
+TEST(Conv2dCuda, MisalignedPointersTakeElementwisePaths) { SG_REQUIRE_CUDA(); }
 #endif  // SLIDEGRADE_WITH_CUDA
 
 }  // namespace
