@@ -2,6 +2,8 @@
 // Scalar loss formulas shared by the CPU reference, the fast CPU path and the CUDA kernels.
 // F is float, or double in the reference that the finite-difference tests run. PyTorch's
 // definitions throughout.
+#include <type_traits>
+
 #include "core/hd.h"
 #include "kernels/scalar_math.h"
 
@@ -62,6 +64,18 @@ SG_HD_INLINE F cross_entropy_row(F lse, F z_target, F z_mean, F label_smoothing)
 template <class F>
 SG_HD_INLINE F cross_entropy_grad(F p, bool is_target, F label_smoothing, F classes) {
   return p - ((is_target ? F(1) - label_smoothing : F(0)) + label_smoothing / classes);
+}
+
+// Calls fn(std::integral_constant<PointwiseLoss, kind>) so each loop or kernel body is
+// compiled for one formula.
+template <class Fn>
+void with_pointwise_loss(PointwiseLoss kind, Fn&& fn) {
+  using P = PointwiseLoss;
+  switch (kind) {
+    case P::bce_with_logits: return fn(std::integral_constant<P, P::bce_with_logits>{});
+    case P::mse: return fn(std::integral_constant<P, P::mse>{});
+    case P::smooth_l1: return fn(std::integral_constant<P, P::smooth_l1>{});
+  }
 }
 
 }  // namespace sg::math

@@ -84,17 +84,6 @@ void pw_backward(const T* x, const float* t, T* dx, int64_t n, math::Reduction r
   for (int64_t i = 0; i < n; ++i) dx[i] = from_acc<T>(scale * math::pointwise_loss_grad(K, to_acc(x[i]), t[i], beta));
 }
 
-// Switching on the kind outside the loop lets each loop body inline one formula.
-template <class Fn>
-void with_kind(math::PointwiseLoss kind, Fn&& fn) {
-  using P = math::PointwiseLoss;
-  switch (kind) {
-    case P::bce_with_logits: return fn(std::integral_constant<P, P::bce_with_logits>{});
-    case P::mse: return fn(std::integral_constant<P, P::mse>{});
-    case P::smooth_l1: return fn(std::integral_constant<P, P::smooth_l1>{});
-  }
-}
-
 }  // namespace
 
 void cross_entropy_forward(DType dtype, const void* logits, const int32_t* targets, float* loss, int64_t N, int64_t C,
@@ -118,7 +107,7 @@ void pointwise_loss_forward(math::PointwiseLoss kind, DType dtype, const void* x
                             int64_t n, math::Reduction reduction, float beta) {
   dispatch_floating(dtype, "loss_forward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    with_kind(kind, [&](auto k) { pw_forward<T, decltype(k)::value>(static_cast<const T*>(x), t, loss, n, reduction, beta); });
+    math::with_pointwise_loss(kind, [&](auto k) { pw_forward<T, decltype(k)::value>(static_cast<const T*>(x), t, loss, n, reduction, beta); });
   });
 }
 
@@ -126,7 +115,7 @@ void pointwise_loss_backward(math::PointwiseLoss kind, DType dtype, const void* 
                              math::Reduction reduction, float beta, float grad_scale) {
   dispatch_floating(dtype, "loss_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    with_kind(kind, [&](auto k) {
+    math::with_pointwise_loss(kind, [&](auto k) {
       pw_backward<T, decltype(k)::value>(static_cast<const T*>(x), t, static_cast<T*>(dx), n, reduction, beta,
                                          grad_scale);
     });

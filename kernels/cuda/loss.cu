@@ -108,16 +108,6 @@ __global__ void pointwise_loss_backward_kernel(const T* __restrict__ x, const fl
     dx[i] = from_acc<T>(scale * math::pointwise_loss_grad(K, float(to_acc(x[i])), t[i], beta));
 }
 
-template <class Fn>
-void with_kind(math::PointwiseLoss kind, Fn&& fn) {
-  using P = math::PointwiseLoss;
-  switch (kind) {
-    case P::bce_with_logits: return fn(std::integral_constant<P, P::bce_with_logits>{});
-    case P::mse: return fn(std::integral_constant<P, P::mse>{});
-    case P::smooth_l1: return fn(std::integral_constant<P, P::smooth_l1>{});
-  }
-}
-
 }  // namespace
 
 void cross_entropy_forward(DType dtype, const void* logits, const int32_t* targets, float* loss, int64_t N, int64_t C,
@@ -149,7 +139,7 @@ void pointwise_loss_forward(math::PointwiseLoss kind, DType dtype, const void* x
                             int64_t n, math::Reduction reduction, float beta, StreamHandle stream) {
   dispatch_floating(dtype, "loss_forward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    with_kind(kind, [&](auto k) {
+    math::with_pointwise_loss(kind, [&](auto k) {
       constexpr math::PointwiseLoss K = decltype(k)::value;
       if (reduction == math::Reduction::none) {
         pointwise_loss_each_kernel<T, K><<<grid_for(n, kThreads), kThreads, 0, stream>>>(static_cast<const T*>(x), t,
@@ -169,7 +159,7 @@ void pointwise_loss_backward(math::PointwiseLoss kind, DType dtype, const void* 
   const float scale = reduction == math::Reduction::mean ? grad_scale / float(n) : grad_scale;
   dispatch_floating(dtype, "loss_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    with_kind(kind, [&](auto k) {
+    math::with_pointwise_loss(kind, [&](auto k) {
       pointwise_loss_backward_kernel<T, decltype(k)::value><<<grid_for(n, kThreads), kThreads, 0, stream>>>(
           static_cast<const T*>(x), t, static_cast<T*>(dx), n, beta, scale);
     });
