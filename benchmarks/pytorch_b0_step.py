@@ -6,6 +6,7 @@ same way (median of several steps after a warm-up). Run with Debian's python3-to
 or on a GPU machine with its PyTorch: python3 benchmarks/pytorch_b0_step.py --device cuda --amp
 """
 import argparse
+import json
 import statistics
 import time
 
@@ -36,6 +37,7 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--amp", action="store_true", help="autocast f16 (GPU)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="one JSON object per batch size")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -64,9 +66,13 @@ def main():
         with torch.no_grad():
             t_fwd = timed(forward, args.device, args.repeats)
         t_step = timed(step, args.device, args.repeats)
-        print(f"torch {torch.__version__} {args.device} threads={torch.get_num_threads()} batch={batch} "
-              f"{args.image}px: forward {t_fwd * 1e3:.0f} ms ({batch / t_fwd:.2f} img/s), "
-              f"fwd+bwd+AdamW {t_step * 1e3:.0f} ms ({batch / t_step:.2f} img/s)")
+        if args.json:
+            print(json.dumps({"torch": str(torch.__version__), "device": args.device, "batch": batch,
+                              "image": args.image, "forward_ms": t_fwd * 1e3, "step_ms": t_step * 1e3}))
+        else:
+            print(f"torch {torch.__version__} {args.device} threads={torch.get_num_threads()} batch={batch} "
+                  f"{args.image}px: forward {t_fwd * 1e3:.0f} ms ({batch / t_fwd:.2f} img/s), "
+                  f"fwd+bwd+AdamW {t_step * 1e3:.0f} ms ({batch / t_step:.2f} img/s)")
 
 
 if __name__ == "__main__":
