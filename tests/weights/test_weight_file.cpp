@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 
+#include "nn/parameter.h"
 #include "tests/support/testing.h"
 #include "tests/weights/temp_dir.h"
 #include "weights/atomic_hdf5_write.h"
@@ -292,6 +293,27 @@ TEST(WeightFile, InvalidNamesAndAttributesAreRefusedBeforeWriting) {
               "user attribute \"format\" is reserved"));
   EXPECT_FALSE(std::filesystem::exists(path));
   EXPECT_FALSE(std::filesystem::exists(h5::temporary_path_for(path)));
+}
+
+TEST(WeightFile, NamedTensorsShareTheModelsStorage) {
+  testing::TempDir dir;
+  const std::string path = dir.file("params.h5");
+  std::vector<nn::Parameter> parameters(1);
+  parameters[0].name = "head.fc.weight";
+  parameters[0].value = Tensor::from_floats({1, 2, 3, 4, 5, 6}, {2, 3});
+  nn::Buffer buffer{"bn.running_mean", Tensor::from_floats({7, 8}, {2})};
+  std::vector<nn::Buffer*> buffers = {&buffer};
+  save_weights(path, named_tensors(parameters, buffers), {});
+
+  parameters[0].value.zero_();
+  buffer.value.zero_();
+  const std::vector<NamedTensor> view = named_tensors(parameters, buffers);
+  ASSERT_EQ(view.size(), 2u);
+  EXPECT_EQ(view[0].name, "head.fc.weight");
+  EXPECT_EQ(view[1].name, "bn.running_mean");
+  load_weights(path, view);
+  EXPECT_EQ(parameters[0].value.to_floats(), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(buffer.value.to_floats(), (std::vector<float>{7, 8}));
 }
 
 TEST(AtomicWrite, FinalPathAppearsOnlyWhenTheWriteCompletes) {
