@@ -111,6 +111,7 @@ std::string Hdf5File::read_string_attribute(const std::string& object, const std
     char* text = nullptr;
     Hdf5Handle memtype(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(memtype.get(), H5T_VARIABLE);
+    H5Tset_cset(memtype.get(), H5Tget_cset(type.get()));  // HDF5 does not convert ASCII <-> UTF-8
     SG_CHECK(H5Aread(attr.get(), memtype.get(), &text) >= 0, path_, ": cannot read attribute \"", attribute, "\"");
     std::string value = text ? text : "";
     Hdf5Handle space(H5Aget_space(attr.get()), H5Sclose);

@@ -1,0 +1,21 @@
+#pragma once
+// Writing an HDF5 file so that a killed or failing writer never leaves a torn file: the file is
+// written to "<path>.tmp-<pid>", flushed, closed, fsync'ed, then renamed over `path` (atomic on
+// POSIX within one file system), and the folder is fsync'ed so the rename survives a crash.
+// Until the rename, `path` keeps its previous content (or stays absent).
+#include <hdf5.h>
+
+#include <filesystem>
+#include <functional>
+
+namespace sg::h5 {
+
+// The temporary name a write to `path` by this process uses.
+std::filesystem::path temporary_path_for(const std::filesystem::path& path);
+
+// Creates the temporary file, calls fill(file id) to write it, and renames it to `path`. When
+// fill throws (or any step fails) the temporary file is removed and the error is rethrown;
+// `path` is untouched.
+void write_atomically(const std::filesystem::path& path, const std::function<void(hid_t file)>& fill);
+
+}  // namespace sg::h5
