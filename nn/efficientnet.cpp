@@ -152,7 +152,9 @@ EfficientNet::EfficientNet(const EfficientNetConfig& config, Device device)
 std::vector<Module*> EfficientNet::children() {
   std::vector<Module*> out{conv_stem_.get(), bn1_.get()};
   for (auto& block : blocks_) out.push_back(block.get());
-  out.insert(out.end(), {conv_head_.get(), bn2_.get(), head_.get()});
+  out.push_back(conv_head_.get());
+  out.push_back(bn2_.get());
+  out.push_back(head_.get());
   return out;
 }
 

@@ -39,10 +39,12 @@ MBConv::MBConv(std::string name, const MBConvOptions& options, Device device, ui
 std::vector<Module*> MBConv::children() {
   // Forward order (the order of parameters() and of a timm state dict).
   std::vector<Module*> out;
-  if (expand_conv_) out.insert(out.end(), {expand_conv_.get(), expand_bn_.get()});
-  out.insert(out.end(), {depthwise_conv_.get(), depthwise_bn_.get()});
+  if (expand_conv_) { out.push_back(expand_conv_.get()); out.push_back(expand_bn_.get()); }
+  out.push_back(depthwise_conv_.get());
+  out.push_back(depthwise_bn_.get());
   if (se_) out.push_back(se_.get());
-  out.insert(out.end(), {project_conv_.get(), project_bn_.get()});
+  out.push_back(project_conv_.get());
+  out.push_back(project_bn_.get());
   return out;
 }
 

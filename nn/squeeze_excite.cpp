@@ -30,7 +30,10 @@ SqueezeExcite::SqueezeExcite(std::string name, int64_t channels, int64_t reduced
 }
 
 void SqueezeExcite::own_state(std::vector<Parameter*>& params, std::vector<Buffer*>& /*buffers*/) {
-  params.insert(params.end(), {&reduce_weight_, &reduce_bias_, &expand_weight_, &expand_bias_});
+  params.push_back(&reduce_weight_);
+  params.push_back(&reduce_bias_);
+  params.push_back(&expand_weight_);
+  params.push_back(&expand_bias_);
 }
 
 Shape SqueezeExcite::describe(const Shape& input, std::vector<LayerInfo>* layers) const {
