@@ -8,6 +8,8 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "kernels/cpu/blas_info.h"
+#include "nn/efficientnet.h"
+#include "nn/summary.h"
 
 namespace {
 
@@ -24,6 +26,18 @@ int run_info(const std::string& device_text) {
   return 0;
 }
 
+int run_summary(const std::string& arch, int64_t image, int64_t outputs, int64_t batch) {
+  sg::nn::EfficientNetConfig config = sg::nn::efficientnet_config(arch);
+  config.outputs = outputs;
+  if (image <= 0) image = config.resolution;
+  const sg::nn::EfficientNet model(config);
+  const sg::nn::Summary summary = sg::nn::summarize(model, sg::Shape{batch, image, image, 3});
+  std::printf("%s", sg::nn::format_summary(summary, sg::detail::concat("efficientnet-", config.arch, " at ", image, "x",
+                                                                        image, ", batch ", batch, ", ", outputs,
+                                                                        " outputs")).c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -34,9 +48,18 @@ int main(int argc, char** argv) {
   CLI::App* info = app.add_subcommand("info", "Print the devices slidegrade can use");
   info->add_option("--device", device, "cpu, cuda, cuda:N or auto")->capture_default_str();
 
+  std::string arch = "b0";
+  int64_t image = 0, outputs = 1000, batch = 1;
+  CLI::App* summary = app.add_subcommand("summary", "Print every layer of a network: output shape, parameters, FLOPs");
+  summary->add_option("--arch", arch, "b0..b7, lite0..lite4")->capture_default_str();
+  summary->add_option("--image", image, "input side in pixels (default: the arch's resolution)");
+  summary->add_option("--outputs", outputs, "classifier outputs")->capture_default_str()->check(CLI::PositiveNumber);
+  summary->add_option("--batch", batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (info->parsed()) return run_info(device);
+    if (summary->parsed()) return run_summary(arch, image, outputs, batch);
   } catch (const sg::Error& e) {
     std::fprintf(stderr, "slidegrade: error: %s\n", e.what());
     return 1;

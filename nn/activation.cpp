@@ -1,0 +1,28 @@
+#include "nn/activation.h"
+
+#include "kernels/activation.h"
+
+namespace sg::nn {
+
+Shape Activation::describe(const Shape& input, std::vector<LayerInfo>* layers) const {
+  if (layers) layers->push_back(LayerInfo{name(), "Activation " + std::string(activation_name(kind_)), input, 0, 0});
+  return input;
+}
+
+Tensor Activation::forward(Context& ctx, const Tensor& x) {
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device(), "activation output");
+  activation_forward(kind_, x, y, ctx.stream());
+  if (kind_ != math::Activation::identity) ctx.save(this, Saved::of({x}));
+  else ctx.save(this, Saved{});
+  return y;
+}
+
+Tensor Activation::backward(Context& ctx, const Tensor& dy) {
+  const Saved saved = ctx.take(this, name());
+  if (kind_ == math::Activation::identity) return dy;
+  Tensor dx = Tensor::empty(dy.shape(), dy.dtype(), dy.device(), "activation dx");
+  activation_backward(kind_, saved.tensors.at(0), dy, dx, ctx.stream());
+  return dx;
+}
+
+}  // namespace sg::nn

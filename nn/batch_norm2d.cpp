@@ -1,0 +1,85 @@
+#include "nn/batch_norm2d.h"
+
+#include "kernels/activation.h"
+#include "kernels/tensor_ops.h"
+#include "nn/init.h"
+
+namespace sg::nn {
+
+BatchNorm2d::BatchNorm2d(std::string name, int64_t channels, double eps, double momentum,
+                         math::Activation activation, Device device)
+    : Module(std::move(name)), channels_(channels) {
+  SG_CHECK(channels > 0, "'", this->name(), "': channels must be positive, got ", channels);
+  SG_CHECK(eps > 0 && momentum >= 0 && momentum <= 1, "'", this->name(), "': eps ", eps, " must be positive and ",
+           "momentum ", momentum, " in [0, 1] (PyTorch's convention: Keras 0.99 is 0.01)");
+  params_.eps = eps;
+  params_.momentum = momentum;
+  params_.activation = activation;
+  gamma_ = make_parameter(child_name("weight"), init_constant({channels}, 1.0f, device), true);
+  beta_ = make_parameter(child_name("bias"), init_constant({channels}, 0.0f, device), true);
+  running_mean_ = Buffer{child_name("running_mean"), init_constant({channels}, 0.0f, device)};
+  running_var_ = Buffer{child_name("running_var"), init_constant({channels}, 1.0f, device)};
+}
+
+void BatchNorm2d::own_state(std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) {
+  params.push_back(&gamma_);
+  params.push_back(&beta_);
+  buffers.push_back(&running_mean_);
+  buffers.push_back(&running_var_);
+}
+
+Shape BatchNorm2d::describe(const Shape& input, std::vector<LayerInfo>* layers) const {
+  check_input(input, channels_);
+  if (layers) {
+    LayerInfo info;
+    info.name = name();
+    info.kind = params_.activation == math::Activation::identity
+                    ? std::string("BatchNorm2d")
+                    : "BatchNorm2d+" + std::string(activation_name(params_.activation));
+    info.output = input;
+    info.parameters = 2 * channels_;
+    layers->push_back(std::move(info));
+  }
+  return input;
+}
+
+Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
+  describe(x.shape(), nullptr);
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device(), "batch_norm output");
+  if (training()) {
+    SG_CHECK(x.numel() / channels_ >= 2, "'", name(), "': training needs at least 2 values per channel, input ",
+             x.shape().str(), " (batch 1 at 1x1)");
+    Tensor mean = Tensor::empty({channels_}, DType::f32, x.device(), "batch_norm mean");
+    Tensor invstd = Tensor::empty({channels_}, DType::f32, x.device(), "batch_norm invstd");
+    batch_norm_forward_train(params_, x, gamma_.value, beta_.value, running_mean_.value, running_var_.value, y, mean,
+                             invstd, ctx.stream());
+    ctx.save(this, Saved::of({x, mean, invstd}));
+  } else {
+    batch_norm_forward_eval(params_, x, gamma_.value, beta_.value, running_mean_.value, running_var_.value, y,
+                            ctx.stream());
+    ctx.save(this, Saved::of({x}));
+  }
+  return y;
+}
+
+Tensor BatchNorm2d::backward(Context& ctx, const Tensor& dy) {
+  const Saved saved = ctx.take(this, name());
+  const Tensor& x = saved.tensors.at(0);
+  const Stream& stream = ctx.stream();
+  Tensor dx = Tensor::empty(x.shape(), dy.dtype(), dy.device(), "batch_norm dx");
+  Tensor dgamma = Tensor::empty({channels_}, DType::f32, dy.device(), "batch_norm dgamma");
+  Tensor dbeta = Tensor::empty({channels_}, DType::f32, dy.device(), "batch_norm dbeta");
+  // The saved tensors say which forward ran (a mode switch between forward and backward does
+  // not change the maths used).
+  if (saved.tensors.size() == 3)
+    batch_norm_backward(params_, x, dy, gamma_.value, beta_.value, saved.tensors[1], saved.tensors[2], dx, dgamma,
+                        dbeta, stream);
+  else
+    batch_norm_backward_eval(params_, x, dy, gamma_.value, beta_.value, running_mean_.value, running_var_.value, dx,
+                             dgamma, dbeta, stream);
+  add_(gamma_.grad, dgamma, stream);
+  add_(beta_.grad, dbeta, stream);
+  return dx;
+}
+
+}  // namespace sg::nn

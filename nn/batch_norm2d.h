@@ -1,0 +1,35 @@
+#pragma once
+// BatchNorm2d over NHWC channels with an optional fused activation (BN -> act in one pass).
+// Parameters "<name>.weight" (gamma), "<name>.bias" (beta); buffers "<name>.running_mean",
+// "<name>.running_var". momentum is PyTorch's convention (Keras 0.99 = PyTorch 0.01).
+#include "kernels/batch_norm.h"
+#include "nn/module.h"
+
+namespace sg::nn {
+
+class BatchNorm2d final : public Module {
+ public:
+  BatchNorm2d(std::string name, int64_t channels, double eps, double momentum, math::Activation activation,
+              Device device);
+
+  Tensor forward(Context& ctx, const Tensor& x) override;
+  Tensor backward(Context& ctx, const Tensor& dy) override;
+  Shape describe(const Shape& input, std::vector<LayerInfo>* layers) const override;
+
+  const BatchNormParams& params() const { return params_; }
+  Parameter& gamma() { return gamma_; }
+  Parameter& beta() { return beta_; }
+  Buffer& running_mean() { return running_mean_; }
+  Buffer& running_var() { return running_var_; }
+
+ protected:
+  void own_state(std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) override;
+
+ private:
+  int64_t channels_;
+  BatchNormParams params_;
+  Parameter gamma_, beta_;
+  Buffer running_mean_, running_var_;
+};
+
+}  // namespace sg::nn

@@ -1,0 +1,81 @@
+#pragma once
+// The state of one forward/backward pass: the stream, whether backward will follow, the Philox
+// stream for dropout and drop-connect, and what each module kept for its backward.
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/error.h"
+#include "core/stream.h"
+#include "core/tensor.h"
+
+namespace sg::nn {
+
+class Module;
+
+// What one module keeps between its forward and its backward. Only tensors backward reads;
+// shapes and the RNG offset let backward rebuild the rest.
+struct Saved {
+  std::vector<Tensor> tensors;
+  uint64_t rng_offset = 0;
+  bool rng_used = false;  // a dropout / drop-connect mask was drawn at rng_offset
+  Shape input_shape;      // when backward needs only the input's shape
+
+  static Saved of(std::vector<Tensor> tensors) {
+    Saved saved;
+    saved.tensors = std::move(tensors);
+    return saved;
+  }
+};
+
+class Context {
+ public:
+  // keep_for_backward: modules save what their backward needs (training step); false for
+  // inference, and for the first pass of a checkpointed block (hook for gradient checkpointing:
+  // the wrapper keeps the block input, rewinds rng_offset and re-runs forward with saving on).
+  explicit Context(bool keep_for_backward = false, uint64_t seed = 0, uint64_t rng_offset = 0)
+      : keep_for_backward_(keep_for_backward), seed_(seed), rng_offset_(rng_offset) {}
+  Context(bool keep_for_backward, uint64_t seed, uint64_t rng_offset, const Stream& stream)
+      : stream_(&stream), keep_for_backward_(keep_for_backward), seed_(seed), rng_offset_(rng_offset) {}
+
+  const Stream& stream() const { return stream_ ? *stream_ : default_stream_; }
+  bool keep_for_backward() const { return keep_for_backward_; }
+  uint64_t seed() const { return seed_; }
+  // One Philox offset per call site and pass; the trainer carries rng_offset() over to the next
+  // step so successive masks are independent.
+  uint64_t next_rng_offset() { return rng_offset_++; }
+  uint64_t rng_offset() const { return rng_offset_; }
+  void set_rng_offset(uint64_t offset) { rng_offset_ = offset; }
+
+  void save(const Module* module, Saved saved) {
+    if (keep_for_backward_) saved_[module] = std::move(saved);
+  }
+  // Hands back (and forgets) what `module` saved; throws naming the module when nothing was.
+  Saved take(const Module* module, const std::string& name) {
+    auto it = saved_.find(module);
+    SG_CHECK(it != saved_.end(), "backward of '", name,
+             "' without a forward that kept its inputs (Context(keep_for_backward=true) and one forward per module)");
+    Saved saved = std::move(it->second);
+    saved_.erase(it);
+    return saved;
+  }
+  size_t saved_count() const { return saved_.size(); }
+  // Bytes held for backward right now (for the memory plan's checks).
+  size_t saved_bytes() const {
+    size_t total = 0;
+    for (const auto& [module, saved] : saved_)
+      for (const Tensor& t : saved.tensors) total += t.defined() ? t.nbytes() : 0;
+    return total;
+  }
+
+ private:
+  Stream default_stream_;
+  const Stream* stream_ = nullptr;
+  bool keep_for_backward_ = false;
+  uint64_t seed_ = 0;
+  uint64_t rng_offset_ = 0;
+  std::unordered_map<const Module*, Saved> saved_;
+};
+
+}  // namespace sg::nn

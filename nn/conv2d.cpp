@@ -1,0 +1,95 @@
+#include "nn/conv2d.h"
+
+#include <cmath>
+
+#include "kernels/conv2d.h"
+#include "kernels/tensor_ops.h"
+#include "nn/init.h"
+
+namespace sg::nn {
+
+const Tensor& compute_weight(const Parameter& p, const Tensor& x, const std::string& module) {
+  SG_CHECK(x.dtype() == p.value.dtype(), "'", module, "': input ", x.str(), " but weights are ",
+           dtype_name(p.value.dtype()), " (mixed precision is not implemented yet)");
+  SG_CHECK(x.device() == p.value.device(), "'", module, "': input on ", x.device().str(), " but weights on ",
+           p.value.device().str());
+  return p.value;
+}
+
+Conv2d::Conv2d(std::string name, const Conv2dOptions& options, Device device, uint64_t seed)
+    : Module(std::move(name)), options_(options) {
+  const auto& o = options_;
+  SG_CHECK(o.in_channels > 0 && o.out_channels > 0 && o.groups > 0 && o.in_channels % o.groups == 0 &&
+               o.out_channels % o.groups == 0,
+           "'", this->name(), "': ", o.in_channels, " -> ", o.out_channels, " channels in ", o.groups,
+           " groups is not a valid convolution");
+  const Shape shape{o.out_channels, o.kernel, o.kernel, o.in_channels / o.groups};
+  const double fan_out = double(o.out_channels / o.groups * o.kernel * o.kernel);
+  const std::string wname = child_name("weight");
+  weight_ = make_parameter(wname, init_normal(shape, std::sqrt(2.0 / fan_out), seed, init_stream_id(wname), device),
+                           false);
+  if (o.bias) bias_ = make_parameter(child_name("bias"), init_constant({o.out_channels}, 0.0f, device), true);
+}
+
+void Conv2d::own_state(std::vector<Parameter*>& params, std::vector<Buffer*>& /*buffers*/) {
+  params.push_back(&weight_);
+  if (options_.bias) params.push_back(&bias_);
+}
+
+Conv2dParams Conv2d::params_for(const Shape& input) const {
+  check_input(input, options_.in_channels);
+  return make_conv2d_params(options_.kernel, options_.kernel, options_.stride, options_.padding, input[1], input[2],
+                            options_.groups);
+}
+
+Shape Conv2d::describe(const Shape& input, std::vector<LayerInfo>* layers) const {
+  const Conv2dParams p = params_for(input);
+  const int64_t oh = conv2d_output_extent(input[1], p.kernel_h, p.stride_h, p.pad_top, p.pad_bottom);
+  const int64_t ow = conv2d_output_extent(input[2], p.kernel_w, p.stride_w, p.pad_left, p.pad_right);
+  SG_CHECK(oh >= 1 && ow >= 1, "'", name(), "': input ", input.str(), " is too small for a ", p.kernel_h, "x",
+           p.kernel_w, " kernel");
+  const Shape out{input[0], oh, ow, options_.out_channels};
+  if (layers) {
+    const auto& o = options_;
+    LayerInfo info;
+    info.name = name();
+    info.kind = detail::concat(o.groups == 1 ? "Conv2d " : "DepthwiseConv2d ", o.kernel, "x", o.kernel, "/",
+                               o.stride);
+    info.output = out;
+    info.parameters = weight_.value.numel() + (o.bias ? o.out_channels : 0);
+    info.macs = out.numel() * o.kernel * o.kernel * (o.in_channels / o.groups);
+    layers->push_back(std::move(info));
+  }
+  return out;
+}
+
+Tensor Conv2d::forward(Context& ctx, const Tensor& x) {
+  const Shape out = describe(x.shape(), nullptr);
+  const Conv2dParams p = params_for(x.shape());
+  const Tensor& w = compute_weight(weight_, x, name());
+  Tensor y = Tensor::empty(out, x.dtype(), x.device(), "conv2d output");
+  conv2d_forward(p, x, w, options_.bias ? &bias_.value : nullptr, y, ctx.stream());
+  ctx.save(this, Saved::of({x}));
+  return y;
+}
+
+Tensor Conv2d::backward(Context& ctx, const Tensor& dy) {
+  const Saved saved = ctx.take(this, name());
+  const Tensor& x = saved.tensors.at(0);
+  const Conv2dParams p = params_for(x.shape());
+  const Tensor& w = compute_weight(weight_, x, name());
+  const Stream& stream = ctx.stream();
+  // Kernels overwrite; parameter gradients accumulate.
+  Tensor dw = Tensor::empty(weight_.value.shape(), dy.dtype(), dy.device(), "conv2d dw");
+  Tensor db;
+  if (options_.bias) db = Tensor::empty(bias_.value.shape(), dy.dtype(), dy.device(), "conv2d dbias");
+  conv2d_backward_weight(p, x, dy, dw, options_.bias ? &db : nullptr, stream);
+  add_(weight_.grad, dw, stream);
+  if (options_.bias) add_(bias_.grad, db, stream);
+  if (!input_grad_) return {};
+  Tensor dx = Tensor::empty(x.shape(), dy.dtype(), dy.device(), "conv2d dx");
+  conv2d_backward_input(p, dy, w, dx, stream);
+  return dx;
+}
+
+}  // namespace sg::nn

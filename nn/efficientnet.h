@@ -1,0 +1,95 @@
+#pragma once
+// EfficientNet B0-B7 and Lite0-4 built from modules (REFERENCE section 4). Parameter names follow
+// timm: conv_stem, bn1, blocks.{stage}.{j}.*, conv_head, bn2, classifier (+ global_pool.p for GeM).
+#include <array>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kernels/conv2d_params.h"
+#include "kernels/scalar_math.h"
+#include "nn/batch_norm2d.h"
+#include "nn/conv2d.h"
+#include "nn/head.h"
+#include "nn/mbconv.h"
+
+namespace sg::nn {
+
+struct EfficientNetConfig {
+  std::string arch = "b0";  // b0..b7, lite0..lite4
+  // Scaling (from the table; overriding them makes a custom network).
+  double width = 1.0, depth = 1.0;
+  int64_t resolution = 224;  // the paper's input size (a default, not a requirement)
+  bool lite = false;         // no SE, fixed stem 32 / head 1280, first/last stage not depth-scaled
+  // Options.
+  math::Activation activation = math::Activation::swish;
+  Padding padding = Padding::symmetric;
+  double bn_eps = 1e-5, bn_momentum = 0.1;  // PyTorch's momentum convention
+  int64_t outputs = 1000;
+  HeadPooling pooling = HeadPooling::avg;
+  double dropout = 0.2;       // before the classifier
+  double drop_connect = 0.2;  // block i of n gets drop_connect * i / n
+  // Input normalisation, applied by whoever feeds the network (x/255 - mean) / std per channel.
+  std::array<float, 3> mean{0.485f, 0.456f, 0.406f};
+  std::array<float, 3> std{0.229f, 0.224f, 0.225f};
+  uint64_t seed = 0;  // weight initialisation
+};
+
+// The defaults for a named arch ("b0".."b7", "lite0".."lite4", also "efficientnet_b0" /
+// "efficientnet-b0"): torchvision's conventions for B (symmetric padding, BN eps 1e-5 and
+// momentum 0.1 for B0-B4, 1e-3 / 0.01 for B5-B7), TF's for Lite (ReLU6, TF-SAME, eps 1e-3,
+// (x - 127) / 128). Throws naming the arch and the known ones.
+EfficientNetConfig efficientnet_config(std::string_view arch);
+std::vector<std::string> efficientnet_arch_names();
+
+// round_filters / round_repeats exactly as the reference implementations.
+int64_t round_filters(int64_t filters, double width);
+int64_t round_repeats(int64_t repeats, double depth);
+
+// One stage after scaling.
+struct StageSpec {
+  int64_t kernel, repeats, in_channels, out_channels, expand_ratio, stride;
+};
+struct EfficientNetLayout {
+  int64_t stem_channels = 0;
+  std::vector<StageSpec> stages;
+  int64_t head_channels = 0;
+  int64_t block_count() const;
+};
+EfficientNetLayout efficientnet_layout(const EfficientNetConfig& config);
+
+class EfficientNet final : public Module {
+ public:
+  explicit EfficientNet(const EfficientNetConfig& config, Device device = Device::cpu());
+
+  // x [N, H, W, 3] normalised input -> logits [N, outputs].
+  Tensor forward(Context& ctx, const Tensor& x) override;
+  // Returns dx [N, H, W, 3] only after set_input_grad(true); otherwise an undefined tensor.
+  Tensor backward(Context& ctx, const Tensor& dy) override;
+  Shape describe(const Shape& input, std::vector<LayerInfo>* layers) const override;
+
+  const EfficientNetConfig& config() const { return config_; }
+  const EfficientNetLayout& layout() const { return layout_; }
+  void set_input_grad(bool enabled) { conv_stem_->set_input_grad(enabled); }
+  // The blocks in order (hook for gradient checkpointing, which wraps them).
+  const std::vector<std::unique_ptr<MBConv>>& blocks() const { return blocks_; }
+  // Smallest input side accepted (the network downsamples by 32).
+  static constexpr int64_t kMinImageSize = 32;
+
+ protected:
+  std::vector<Module*> children() override;
+
+ private:
+  void check_image(const Shape& input) const;
+  EfficientNetConfig config_;
+  EfficientNetLayout layout_;
+  std::unique_ptr<Conv2d> conv_stem_;
+  std::unique_ptr<BatchNorm2d> bn1_;
+  std::vector<std::unique_ptr<MBConv>> blocks_;
+  std::unique_ptr<Conv2d> conv_head_;
+  std::unique_ptr<BatchNorm2d> bn2_;
+  std::unique_ptr<Head> head_;
+};
+
+}  // namespace sg::nn

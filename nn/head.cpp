@@ -1,0 +1,152 @@
+#include "nn/head.h"
+
+#include <array>
+#include <cmath>
+
+#include "kernels/dropout.h"
+#include "kernels/linear.h"
+#include "kernels/pooling.h"
+#include "kernels/tensor_ops.h"
+#include "nn/conv2d.h"
+#include "nn/init.h"
+
+namespace sg::nn {
+
+HeadPooling parse_head_pooling(std::string_view name) {
+  if (name == "avg") return HeadPooling::avg;
+  if (name == "max") return HeadPooling::max;
+  if (name == "gem") return HeadPooling::gem;
+  if (name == "avgmax" || name == "avg_max" || name == "concat") return HeadPooling::avg_max;
+  throw Error(detail::concat("unknown head pooling '", name, "' (expected avg, max, gem or avgmax)"));
+}
+
+std::string_view head_pooling_name(HeadPooling pooling) {
+  switch (pooling) {
+    case HeadPooling::avg: return "avg";
+    case HeadPooling::max: return "max";
+    case HeadPooling::gem: return "gem";
+    case HeadPooling::avg_max: return "avgmax";
+  }
+  return "?";
+}
+
+Head::Head(std::string name, const HeadOptions& options, Device device, uint64_t seed)
+    : Module(std::move(name)), options_(options) {
+  SG_CHECK(options.in_channels > 0 && options.outputs > 0, "head: ", options.in_channels, " features -> ",
+           options.outputs, " outputs must both be positive");
+  SG_CHECK(options.dropout >= 0 && options.dropout < 1, "head: dropout ", options.dropout, " must be in [0, 1)");
+  if (options_.pooling == HeadPooling::gem)
+    gem_p_ = make_parameter(child_name("global_pool.p"), init_constant({1}, float(options_.gem_p), device), true);
+  // torchvision: Uniform(-1/sqrt(outputs), 1/sqrt(outputs)) weights, zero bias.
+  const std::string wname = child_name("classifier.weight");
+  weight_ = make_parameter(wname,
+                           init_uniform({options_.outputs, features()}, 1.0 / std::sqrt(double(options_.outputs)),
+                                        seed, init_stream_id(wname), device),
+                           false);
+  bias_ = make_parameter(child_name("classifier.bias"), init_constant({options_.outputs}, 0.0f, device), true);
+}
+
+void Head::own_state(std::vector<Parameter*>& params, std::vector<Buffer*>& /*buffers*/) {
+  if (options_.pooling == HeadPooling::gem) params.push_back(&gem_p_);
+  params.push_back(&weight_);
+  params.push_back(&bias_);
+}
+
+Shape Head::describe(const Shape& input, std::vector<LayerInfo>* layers) const {
+  check_input(input, options_.in_channels);
+  const Shape pooled{input[0], features()};
+  const Shape out{input[0], options_.outputs};
+  if (layers) {
+    layers->push_back(LayerInfo{child_name("global_pool"),
+                                "GlobalPool " + std::string(head_pooling_name(options_.pooling)), pooled,
+                                options_.pooling == HeadPooling::gem ? 1 : 0, 0});
+    if (options_.dropout > 0) layers->push_back(LayerInfo{child_name("dropout"),
+                                                          detail::concat("Dropout ", options_.dropout), pooled, 0, 0});
+    layers->push_back(LayerInfo{child_name("classifier"), "Linear", out,
+                                options_.outputs * features() + options_.outputs,
+                                input[0] * options_.outputs * features()});
+  }
+  return out;
+}
+
+Tensor Head::forward(Context& ctx, const Tensor& x) {
+  describe(x.shape(), nullptr);
+  const Stream& stream = ctx.stream();
+  const int64_t n = x.dim(0), c = options_.in_channels;
+  Saved saved;
+  saved.input_shape = x.shape();
+  Tensor features_t = Tensor::empty({n, features()}, x.dtype(), x.device(), "head features");  // [N, F]
+  Tensor argmax;
+  switch (options_.pooling) {
+    case HeadPooling::avg: global_avg_pool_forward(x, features_t, stream); break;
+    case HeadPooling::max:
+      argmax = Tensor::empty({n, c}, DType::i32, x.device(), "head argmax");
+      global_max_pool_forward(x, features_t, &argmax, stream);
+      break;
+    case HeadPooling::gem: gem_pool_forward(x, gem_p_.value, features_t, kGemDefaultEps, stream); break;
+    case HeadPooling::avg_max: {
+      argmax = Tensor::empty({n, c}, DType::i32, x.device(), "head argmax");
+      std::array<Tensor, 2> parts{Tensor::empty({n, c}, x.dtype(), x.device(), "head avg"),
+                                  Tensor::empty({n, c}, x.dtype(), x.device(), "head max")};
+      global_avg_pool_forward(x, parts[0], stream);
+      global_max_pool_forward(x, parts[1], &argmax, stream);
+      concat_channels_forward(parts, features_t, stream);
+      break;
+    }
+  }
+  if (training() && options_.dropout > 0) {
+    saved.rng_used = true;
+    saved.rng_offset = ctx.next_rng_offset();
+    dropout_forward(DropoutParams{options_.dropout, ctx.seed(), saved.rng_offset}, features_t, features_t, stream);
+  }
+  const Tensor& w = compute_weight(weight_, x, name());
+  Tensor y = Tensor::empty({n, options_.outputs}, x.dtype(), x.device(), "head logits");
+  linear_forward(features_t, w, &bias_.value, y, stream);
+  // Saved: the linear layer's input, the max winners, and x only for GeM.
+  saved.tensors = {features_t, argmax, options_.pooling == HeadPooling::gem ? x : Tensor()};
+  ctx.save(this, std::move(saved));
+  return y;
+}
+
+Tensor Head::backward(Context& ctx, const Tensor& dy) {
+  const Saved saved = ctx.take(this, name());
+  const Tensor &features_t = saved.tensors.at(0), &argmax = saved.tensors.at(1), &x = saved.tensors.at(2);
+  const Stream& stream = ctx.stream();
+  const DType dt = dy.dtype();
+  const Device dev = dy.device();
+  const int64_t n = saved.input_shape[0], c = options_.in_channels;
+
+  Tensor dw = Tensor::empty(weight_.value.shape(), dt, dev, "head dw");
+  Tensor db = Tensor::empty(bias_.value.shape(), dt, dev, "head dbias");
+  linear_backward_weight(features_t, dy, dw, &db, stream);
+  add_(weight_.grad, dw, stream);
+  add_(bias_.grad, db, stream);
+  Tensor dfeatures = Tensor::empty({n, features()}, dt, dev, "head dfeatures");
+  linear_backward_input(dy, weight_.value, dfeatures, stream);
+  if (saved.rng_used)
+    dropout_backward(DropoutParams{options_.dropout, ctx.seed(), saved.rng_offset}, dfeatures, dfeatures, stream);
+
+  Tensor dx = Tensor::empty(saved.input_shape, dt, dev, "head dx");
+  switch (options_.pooling) {
+    case HeadPooling::avg: global_avg_pool_backward(dfeatures, dx, stream); break;
+    case HeadPooling::max: global_max_pool_backward(argmax, dfeatures, dx, stream); break;
+    case HeadPooling::gem: {
+      Tensor dp = Tensor::empty({1}, DType::f32, dev, "head dp");
+      gem_pool_backward(x, gem_p_.value, dfeatures, dx, dp, kGemDefaultEps, stream);
+      add_(gem_p_.grad, dp, stream);
+      break;
+    }
+    case HeadPooling::avg_max: {
+      std::array<Tensor, 2> parts{Tensor::empty({n, c}, dt, dev, "head davg"), Tensor::empty({n, c}, dt, dev, "head dmax")};
+      concat_channels_backward(dfeatures, parts, stream);
+      global_avg_pool_backward(parts[0], dx, stream);
+      Tensor dx_max = Tensor::empty(saved.input_shape, dt, dev, "head dx max");
+      global_max_pool_backward(argmax, parts[1], dx_max, stream);
+      add_(dx, dx_max, stream);
+      break;
+    }
+  }
+  return dx;
+}
+
+}  // namespace sg::nn

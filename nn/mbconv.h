@@ -1,0 +1,55 @@
+#pragma once
+// The EfficientNet block. With expansion (timm InvertedResidual):
+//   conv_pw 1x1 -> bn1+act -> conv_dw kxk/s -> bn2+act -> se -> conv_pwl 1x1 -> bn3
+// without (expand ratio 1, timm DepthwiseSeparableConv, the first stage):
+//   conv_dw kxk/s -> bn1+act -> se -> conv_pw 1x1 -> bn2
+// then, when stride 1 and in == out: drop-connect (training) and the residual add.
+#include <memory>
+
+#include "kernels/conv2d_params.h"
+#include "kernels/scalar_math.h"
+#include "nn/batch_norm2d.h"
+#include "nn/conv2d.h"
+#include "nn/squeeze_excite.h"
+
+namespace sg::nn {
+
+struct MBConvOptions {
+  int64_t in_channels = 0, out_channels = 0;
+  int64_t kernel = 3, stride = 1, expand_ratio = 1;
+  double se_ratio = 0.25;  // of the block's INPUT channels; 0 = no SE (Lite)
+  double drop_connect = 0.0;
+  math::Activation activation = math::Activation::swish;
+  Padding padding = Padding::symmetric;
+  double bn_eps = 1e-5, bn_momentum = 0.1;
+};
+
+class MBConv final : public Module {
+ public:
+  MBConv(std::string name, const MBConvOptions& options, Device device, uint64_t seed);
+
+  Tensor forward(Context& ctx, const Tensor& x) override;
+  Tensor backward(Context& ctx, const Tensor& dy) override;
+  Shape describe(const Shape& input, std::vector<LayerInfo>* layers) const override;
+
+  const MBConvOptions& options() const { return options_; }
+  bool has_residual() const { return residual_; }
+  int64_t hidden_channels() const { return options_.in_channels * options_.expand_ratio; }
+
+ protected:
+  std::vector<Module*> children() override;
+
+ private:
+  MBConvOptions options_;
+  bool residual_ = false;
+  // Expansion (absent for expand ratio 1).
+  std::unique_ptr<Conv2d> expand_conv_;
+  std::unique_ptr<BatchNorm2d> expand_bn_;
+  std::unique_ptr<Conv2d> depthwise_conv_;
+  std::unique_ptr<BatchNorm2d> depthwise_bn_;
+  std::unique_ptr<SqueezeExcite> se_;  // absent in Lite
+  std::unique_ptr<Conv2d> project_conv_;
+  std::unique_ptr<BatchNorm2d> project_bn_;
+};
+
+}  // namespace sg::nn

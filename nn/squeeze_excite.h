@@ -1,0 +1,30 @@
+#pragma once
+// Squeeze-and-excitation: s = sigmoid(W_e act(W_r mean_hw(x) + b_r) + b_e), y = x * s per channel.
+// The two 1x1 convolutions run as linear layers on [N, C]; their weights keep the conv layout
+// [out, 1, 1, in] and timm's names "<name>.conv_reduce.{weight,bias}", "<name>.conv_expand.{weight,bias}".
+#include "kernels/scalar_math.h"
+#include "nn/module.h"
+
+namespace sg::nn {
+
+class SqueezeExcite final : public Module {
+ public:
+  // reduced_channels: int(0.25 * the block's input channels) in EfficientNet.
+  SqueezeExcite(std::string name, int64_t channels, int64_t reduced_channels, math::Activation activation,
+                Device device, uint64_t seed);
+
+  Tensor forward(Context& ctx, const Tensor& x) override;
+  Tensor backward(Context& ctx, const Tensor& dy) override;
+  Shape describe(const Shape& input, std::vector<LayerInfo>* layers) const override;
+  int64_t reduced_channels() const { return reduced_; }
+
+ protected:
+  void own_state(std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) override;
+
+ private:
+  int64_t channels_, reduced_;
+  math::Activation activation_;
+  Parameter reduce_weight_, reduce_bias_, expand_weight_, expand_bias_;
+};
+
+}  // namespace sg::nn
