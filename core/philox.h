@@ -41,17 +41,24 @@ SG_HD_INLINE PhiloxOutput philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, u
   return PhiloxOutput{{c0, c1, c2, c3}};
 }
 
-// Four 32-bit words per counter: element `index` uses word index % 4 of block index / 4.
-SG_HD_INLINE uint32_t philox_uint32(uint64_t seed, uint64_t offset, uint64_t index) {
-  const uint64_t block = index >> 2;
-  const PhiloxOutput out = philox4x32_10(uint32_t(block), uint32_t(block >> 32), uint32_t(offset),
-                                         uint32_t(offset >> 32), uint32_t(seed), uint32_t(seed >> 32));
-  return out.v[index & 3];
+// The four 32-bit words of counter block `block` (elements 4*block .. 4*block+3) of stream
+// (seed, offset). Fast paths draw one block per four elements.
+SG_HD_INLINE PhiloxOutput philox_block(uint64_t seed, uint64_t offset, uint64_t block) {
+  return philox4x32_10(uint32_t(block), uint32_t(block >> 32), uint32_t(offset), uint32_t(offset >> 32),
+                       uint32_t(seed), uint32_t(seed >> 32));
 }
 
-// Uniform in [0, 1) with 24 random bits: exactly representable, identical on host and device.
+// Element `index` uses word index % 4 of block index / 4.
+SG_HD_INLINE uint32_t philox_uint32(uint64_t seed, uint64_t offset, uint64_t index) {
+  return philox_block(seed, offset, index >> 2).v[index & 3];
+}
+
+// 32 random bits to a uniform in [0, 1) with 24 bits: exactly representable, identical on host
+// and device.
+SG_HD_INLINE float philox_bits_to_uniform(uint32_t bits) { return float(bits >> 8) * (1.0f / 16777216.0f); }
+
 SG_HD_INLINE float philox_uniform(uint64_t seed, uint64_t offset, uint64_t index) {
-  return float(philox_uint32(seed, offset, index) >> 8) * (1.0f / 16777216.0f);
+  return philox_bits_to_uniform(philox_uint32(seed, offset, index));
 }
 
 }  // namespace sg

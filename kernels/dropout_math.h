@@ -10,16 +10,8 @@
 
 namespace sg::math {
 
-// The four uniforms of Philox block `block` (elements 4*block .. 4*block+3), the same numbers
-// philox_uniform gives one at a time: fast paths draw one block per four elements.
-SG_HD_INLINE PhiloxOutput philox_block(uint64_t seed, uint64_t offset, uint64_t block) {
-  return philox4x32_10(uint32_t(block), uint32_t(block >> 32), uint32_t(offset), uint32_t(offset >> 32),
-                       uint32_t(seed), uint32_t(seed >> 32));
-}
-
-// philox_uniform's mapping of 32 random bits to [0, 1).
-SG_HD_INLINE float philox_bits_to_uniform(uint32_t bits) { return float(bits >> 8) * (1.0f / 16777216.0f); }
-
+// Fast paths draw core/philox.h's philox_block once per four elements: the same numbers as
+// philox_uniform element by element.
 SG_HD_INLINE bool dropout_keep(float uniform, float p) { return uniform >= p; }
 
 // The multiplier of a kept element: 1 / (1 - p), or 0 when p = 1 (everything dropped).

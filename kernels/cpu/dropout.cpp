@@ -13,11 +13,11 @@ void dropout_loop(const T* x, T* y, int64_t n, float p, float scale, uint64_t se
   const int64_t blocks = (n + 3) / 4;
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
-    const PhiloxOutput r = math::philox_block(seed, offset, uint64_t(b));
+    const PhiloxOutput r = philox_block(seed, offset, uint64_t(b));
     const int64_t first = 4 * b;
     const int64_t count = n - first < 4 ? n - first : 4;
     for (int64_t j = 0; j < count; ++j) {
-      const bool keep = math::dropout_keep(math::philox_bits_to_uniform(r.v[j]), p);
+      const bool keep = math::dropout_keep(philox_bits_to_uniform(r.v[j]), p);
       y[first + j] = from_acc<T>(math::dropout_apply(to_acc(x[first + j]), keep, scale));
     }
   }

@@ -13,19 +13,19 @@ __global__ void dropout_kernel(const T* __restrict__ x, T* __restrict__ y, int64
   const int64_t blocks = (n + 3) / 4;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t b = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks; b += stride) {
-    const PhiloxOutput r = math::philox_block(seed, offset, uint64_t(b));
+    const PhiloxOutput r = philox_block(seed, offset, uint64_t(b));
     const int64_t first = 4 * b;
     if (kVectorised && first + 4 <= n) {
       float v[4];
       load_floats<T, 4>(x + first, v);
 #pragma unroll
       for (int j = 0; j < 4; ++j)
-        v[j] = math::dropout_apply(v[j], math::dropout_keep(math::philox_bits_to_uniform(r.v[j]), p), scale);
+        v[j] = math::dropout_apply(v[j], math::dropout_keep(philox_bits_to_uniform(r.v[j]), p), scale);
       store_floats<T, 4>(y + first, v);
     } else {
       for (int j = 0; j < 4 && first + j < n; ++j)
         y[first + j] = from_acc<T>(math::dropout_apply(
-            to_acc(x[first + j]), math::dropout_keep(math::philox_bits_to_uniform(r.v[j]), p), scale));
+            to_acc(x[first + j]), math::dropout_keep(philox_bits_to_uniform(r.v[j]), p), scale));
     }
   }
 }
