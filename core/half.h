@@ -2,8 +2,9 @@
 // 16-bit floating-point storage types shared by host and device code.
 //
 // Half and BFloat16 are plain 16-bit storage; all arithmetic happens in float (or double in
-// the reference kernels). Conversions round to nearest even, bit-exactly the same on the CPU
-// and on the GPU, so a cast gives identical bits on both devices.
+// the reference kernels). Conversions to 16 bits round to nearest even and give the same bits
+// on the CPU and on the GPU for every input, NaN included (canonical quiet NaN). Widening f16
+// NaNs to float may keep a different payload on the GPU (still NaN, same sign).
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -47,6 +48,9 @@ SG_HD_INLINE float bits_to_float(uint32_t u) {
 // IEEE binary16, round to nearest even; overflow gives infinity, NaN stays NaN.
 SG_HD_INLINE uint16_t float_to_half_bits(float f) {
 #if defined(__CUDA_ARCH__)
+  // The hardware conversion keeps NaN payload bits; return the host's canonical quiet NaN so
+  // both devices give the same bits for every input.
+  if (f != f) return uint16_t(((float_to_bits(f) >> 16) & 0x8000u) | 0x7e00u);
   return __half_as_ushort(__float2half_rn(f));
 #else
   const uint32_t x = float_to_bits(f);
