@@ -1,6 +1,5 @@
-// CUDA convolution kernels (kernels/cuda/conv2d*.cu) against a naive double-precision
-// reference kept in this file (scatter form for the backward passes, so it shares no index
-// logic with the gather-form kernels), and against cuDNN where it is built in.
+// CUDA convolution kernels (kernels/cuda/conv2d*.cu) against the CPU reference
+// (kernels/cpu/conv2d_ref.h) run in double, and against cuDNN where it is built in.
 // The launchers are called directly through kernels/cuda/conv2d.h with device tensors.
 #include <gtest/gtest.h>
 
@@ -12,6 +11,7 @@
 #include "core/device.h"
 #include "core/tensor.h"
 #include "kernels/conv2d_params.h"
+#include "kernels/cpu/conv2d_ref.h"
 #include "kernels/cuda/conv2d.h"
 #include "kernels/cuda/fast_divmod.h"
 #include "tests/support/testing.h"
@@ -52,7 +52,7 @@ TEST(Conv2dCuda, FastDivmodMatchesDivision) {
 }
 
 #if SLIDEGRADE_WITH_CUDA
-// ---- A naive reference on doubles: x [N,H,W,Cin], w [Cout,kh,kw,Cin/groups] -----------------
+// ---- Cases: x [N,H,W,Cin], w [Cout,kh,kw,Cin/groups] ---------------------------------------
 struct Case {
   Conv2dParams p;
   Conv2dShape s;
@@ -89,56 +89,25 @@ Case make_rect_case(int64_t n, int64_t h, int64_t w, int64_t c_in, int64_t c_out
   return c;
 }
 
-// Calls fn(x index, w index, y index, co) for every (output, tap, input channel) product that
-// lies inside the image: the one loop nest all three reference passes share.
-template <class Fn>
-void naive_for_each_product(const Case& c, Fn&& fn) {
-  const Conv2dParams& p = c.p;
-  const Conv2dShape& s = c.s;
-  const int64_t cg = c.cg(), cog = c.cog();
-  for (int64_t n = 0; n < s.n; ++n)
-    for (int64_t oy = 0; oy < s.out_h; ++oy)
-      for (int64_t ox = 0; ox < s.out_w; ++ox)
-        for (int64_t co = 0; co < s.c_out; ++co) {
-          const int64_t g = co / cog;
-          const int64_t yi = ((n * s.out_h + oy) * s.out_w + ox) * s.c_out + co;
-          for (int64_t r = 0; r < p.kernel_h; ++r) {
-            const int64_t iy = oy * p.stride_h - p.pad_top + r;
-            if (iy < 0 || iy >= s.h) continue;
-            for (int64_t q = 0; q < p.kernel_w; ++q) {
-              const int64_t ix = ox * p.stride_w - p.pad_left + q;
-              if (ix < 0 || ix >= s.w) continue;
-              for (int64_t ci = 0; ci < cg; ++ci) {
-                const int64_t xi = ((n * s.h + iy) * s.w + ix) * s.c_in + g * cg + ci;
-                const int64_t wi = ((co * p.kernel_h + r) * p.kernel_w + q) * cg + ci;
-                fn(xi, wi, yi, co);
-              }
-            }
-          }
-        }
-}
-
-std::vector<double> naive_forward(const Case& c, const std::vector<double>& x, const std::vector<double>& w,
+// The CPU reference (kernels/cpu/conv2d_ref.h), run in double.
+std::vector<double> reference_forward(const Case& c, const std::vector<double>& x, const std::vector<double>& w,
                                   const std::vector<double>* bias) {
   std::vector<double> y(size_t(c.y_shape().numel()), 0.0);
-  naive_for_each_product(c, [&](int64_t xi, int64_t wi, int64_t yi, int64_t) { y[yi] += x[xi] * w[wi]; });
-  if (bias)
-    for (size_t i = 0; i < y.size(); ++i) y[i] += (*bias)[i % size_t(c.s.c_out)];
+  cpu::ref::conv2d_forward(c.p, c.s, x.data(), w.data(), bias ? bias->data() : nullptr, y.data());
   return y;
 }
 
-std::vector<double> naive_backward_input(const Case& c, const std::vector<double>& dy, const std::vector<double>& w) {
+std::vector<double> reference_backward_input(const Case& c, const std::vector<double>& dy, const std::vector<double>& w) {
   std::vector<double> dx(size_t(c.x_shape().numel()), 0.0);
-  naive_for_each_product(c, [&](int64_t xi, int64_t wi, int64_t yi, int64_t) { dx[xi] += dy[yi] * w[wi]; });
+  cpu::ref::conv2d_backward_input(c.p, c.s, dy.data(), w.data(), dx.data());
   return dx;
 }
 
-std::vector<double> naive_backward_weight(const Case& c, const std::vector<double>& x, const std::vector<double>& dy,
+std::vector<double> reference_backward_weight(const Case& c, const std::vector<double>& x, const std::vector<double>& dy,
                                           std::vector<double>& dbias) {
   std::vector<double> dw(size_t(c.w_shape().numel()), 0.0);
-  naive_for_each_product(c, [&](int64_t xi, int64_t wi, int64_t yi, int64_t) { dw[wi] += dy[yi] * x[xi]; });
   dbias.assign(size_t(c.s.c_out), 0.0);
-  for (size_t i = 0; i < dy.size(); ++i) dbias[i % size_t(c.s.c_out)] += dy[i];
+  cpu::ref::conv2d_backward_weight(c.p, c.s, x.data(), dy.data(), dw.data(), dbias.data());
   return dw;
 }
 
@@ -207,11 +176,11 @@ void check_case(Rng& rng, const Case& c, DType dtype, bool with_bias, int64_t of
   cuda::device_synchronize(0);
 
   const testing::Tolerance tol = conv_tolerance(dtype);
-  EXPECT_TRUE(testing::all_close(y.download(), naive_forward(c, xd, wd, with_bias ? &bd : nullptr), tol))
+  EXPECT_TRUE(testing::all_close(y.download(), reference_forward(c, xd, wd, with_bias ? &bd : nullptr), tol))
       << "forward";
-  EXPECT_TRUE(testing::all_close(dx.download(), naive_backward_input(c, dyd, wd), tol)) << "backward input";
+  EXPECT_TRUE(testing::all_close(dx.download(), reference_backward_input(c, dyd, wd), tol)) << "backward input";
   std::vector<double> dbias_expected;
-  const std::vector<double> dw_expected = naive_backward_weight(c, xd, dyd, dbias_expected);
+  const std::vector<double> dw_expected = reference_backward_weight(c, xd, dyd, dbias_expected);
   EXPECT_TRUE(testing::all_close(dw.download(), dw_expected, tol)) << "backward weight";
   if (with_bias) {
     EXPECT_TRUE(testing::all_close(db.download(), dbias_expected, tol)) << "backward bias";
