@@ -7,6 +7,7 @@
 #include <set>
 
 #include "nn/efficientnet.h"
+#include "nn/efficientnet_config_text.h"
 #include "nn/summary.h"
 #include "tests/support/testing.h"
 
@@ -201,3 +202,45 @@ TEST(EfficientNet, BadInputGivesClearMessages) {
 
 }  // namespace
 }  // namespace sg::nn
+
+TEST(EfficientNetConfigText, RoundTripsEveryArchAndOption) {
+  for (const std::string& arch : sg::nn::efficientnet_arch_names()) {
+    sg::nn::EfficientNetConfig c = sg::nn::efficientnet_config(arch);
+    c.outputs = 5;
+    c.pooling = sg::nn::HeadPooling::gem;
+    c.activation = sg::math::Activation::mish;
+    const std::string text = sg::nn::config_text(c);
+    const sg::nn::EfficientNetConfig back = sg::nn::parse_config_text(text);
+    EXPECT_EQ(sg::nn::config_text(back), text) << arch;
+    EXPECT_EQ(back.outputs, 5);
+    EXPECT_EQ(back.padding, c.padding);
+    EXPECT_EQ(back.lite, c.lite);
+    EXPECT_FLOAT_EQ(float(back.bn_eps), float(c.bn_eps));
+    EXPECT_EQ(sg::nn::efficientnet_layout(back).block_count(), sg::nn::efficientnet_layout(c).block_count());
+  }
+}
+
+TEST(EfficientNetConfigText, ShortLinesStartFromTheArchDefaults) {
+  const sg::nn::EfficientNetConfig c = sg::nn::parse_config_text("arch=b5 outputs=6");
+  EXPECT_EQ(c.outputs, 6);
+  EXPECT_DOUBLE_EQ(c.bn_eps, 1e-3);
+  EXPECT_DOUBLE_EQ(c.width, 1.6);
+}
+
+TEST(EfficientNetConfigText, BadLinesNameTheKey) {
+  const auto message = [](const char* text) {
+    try {
+      sg::nn::parse_config_text(text, "w.h5");
+    } catch (const sg::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message("outputs=6").find("no arch="), std::string::npos);
+  EXPECT_NE(message("arch=b0 colour=red").find("unknown key 'colour'"), std::string::npos);
+  EXPECT_NE(message("arch=b0 outputs=six").find("outputs='six' is not a number"), std::string::npos);
+  EXPECT_NE(message("arch=b0 mean=1,2").find("3 comma-separated"), std::string::npos);
+  EXPECT_NE(message("arch=b9").find("unknown architecture 'b9'"), std::string::npos);
+  EXPECT_NE(message("arch=b0 padding=reflect").find("unknown padding"), std::string::npos);
+  EXPECT_EQ(message("arch=b0 outputs=six").rfind("w.h5", 0), 0u);
+}

@@ -1,0 +1,21 @@
+#pragma once
+// One slidegrade subcommand: its CLI11 parser and what runs when it was chosen. Each subcommand
+// lives in its own cli/<name>_command.cpp and registers itself from main.cpp.
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <vector>
+
+namespace sg::cli {
+
+struct Command {
+  CLI::App* parser = nullptr;
+  std::function<int()> run;  // returns the exit status; throws sg::Error for user errors
+};
+
+using Commands = std::vector<Command>;
+
+void add_info_command(CLI::App& app, Commands& commands);
+void add_summary_command(CLI::App& app, Commands& commands);
+
+}  // namespace sg::cli
