@@ -1,0 +1,145 @@
+// slidegrade bench: images per second and peak memory of EfficientNet inference or training steps
+// on synthetic data, on the CPU or a GPU. benchmarks/compare_b0.sh runs it beside PyTorch.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cli/command.h"
+#include "core/allocator.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "kernels/loss.h"
+#include "nn/efficientnet.h"
+#include "train/optimizer.h"
+
+namespace sg::cli {
+
+namespace {
+
+struct BenchOptions {
+  std::string arch = "b0";
+  int64_t image = 224, batch = 8, outputs = 1000;
+  std::string mode = "infer";
+  std::string precision = "f32";
+  std::string device = "auto";
+  int64_t warmup = 2, iterations = 10;
+  uint64_t seed = 1;
+};
+
+Tensor random_input(const BenchOptions& o, Device device, uint64_t seed) {
+  std::mt19937_64 engine(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> values(size_t(o.batch * o.image * o.image * 3));
+  for (float& v : values) v = normal(engine);
+  return Tensor::from_floats(values, Shape{o.batch, o.image, o.image, 3}).to(device);
+}
+
+Tensor random_targets(const BenchOptions& o, Device device, uint64_t seed) {
+  std::mt19937_64 engine(seed);
+  std::vector<float> labels(size_t(o.batch));
+  for (float& v : labels) v = float(engine() % uint64_t(o.outputs));
+  return Tensor::from_floats(labels, Shape{o.batch}, DType::i32).to(device);
+}
+
+// One timed unit of work: an inference forward, or a training step (forward, cross-entropy,
+// backward, AdamW, zero_grad).
+class Workload {
+ public:
+  Workload(const BenchOptions& o, Device device)
+      : options_(o), device_(device), model_(make_config(o), device), input_(random_input(o, device, o.seed)),
+        targets_(random_targets(o, device, o.seed + 1)) {
+    model_.set_training(o.mode == "train");
+    if (o.mode == "train") optimizer_ = std::make_unique<train::AdamW>(model_.parameters(), train::AdamWOptions{});
+  }
+
+  void run_once() {
+    if (!optimizer_) {
+      nn::Context ctx(false, options_.seed, 0, stream_);
+      Tensor logits = model_.forward(ctx, input_);
+      stream_.synchronize(device_);
+      return;
+    }
+    nn::Context ctx(true, options_.seed, rng_offset_, stream_);
+    const Tensor logits = model_.forward(ctx, input_);
+    Tensor loss = Tensor::empty(Shape{1}, DType::f32, device_);
+    cross_entropy_forward({}, logits, targets_, loss, stream_);
+    Tensor dlogits = Tensor::empty(logits.shape(), logits.dtype(), device_);
+    cross_entropy_backward({}, logits, targets_, 1.0f, dlogits, stream_);
+    model_.backward(ctx, dlogits);
+    optimizer_->step(stream_);
+    optimizer_->zero_grad(stream_);
+    rng_offset_ = ctx.rng_offset();
+    stream_.synchronize(device_);
+  }
+
+ private:
+  static nn::EfficientNetConfig make_config(const BenchOptions& o) {
+    nn::EfficientNetConfig c = nn::efficientnet_config(o.arch);
+    c.outputs = o.outputs;
+    c.seed = o.seed;
+    return c;
+  }
+  BenchOptions options_;
+  Device device_;
+  Stream stream_;
+  nn::EfficientNet model_;
+  Tensor input_, targets_;
+  std::unique_ptr<train::Optimizer> optimizer_;
+  uint64_t rng_offset_ = 0;
+};
+
+int run_bench(const BenchOptions& o) {
+  SG_CHECK(o.mode == "infer" || o.mode == "train", "bench: --mode '", o.mode, "' (expected infer or train)");
+  SG_CHECK(o.precision == "f32", "bench: --precision ", o.precision,
+           " is not available yet: the network runs in f32 only (mixed precision is being added)");
+  const Device device = parse_device(o.device);
+  Allocator& allocator = allocator_for(device);
+  Workload workload(o, device);
+  for (int64_t i = 0; i < o.warmup; ++i) workload.run_once();
+  allocator.reset_peak();
+  std::vector<double> seconds;
+  for (int64_t i = 0; i < o.iterations; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    workload.run_once();
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(seconds.begin(), seconds.end());
+  const double median = seconds[seconds.size() / 2], best = seconds.front();
+  const MemoryStats stats = allocator.stats();
+  std::printf("efficientnet-%s %s, %lldx%lld, batch %lld, %s on %s (%lld iterations after %lld warm-up)\n",
+              o.arch.c_str(), o.mode.c_str(), (long long)o.image, (long long)o.image, (long long)o.batch,
+              o.precision.c_str(), device.str().c_str(), (long long)o.iterations, (long long)o.warmup);
+  std::printf("time per batch: median %.2f ms, best %.2f ms\n", median * 1e3, best * 1e3);
+  std::printf("images/s: %.2f (median), %.2f (best)\n", double(o.batch) / median, double(o.batch) / best);
+  std::printf("peak memory: %.1f MiB in tensors, %.1f MiB reserved (%s allocator)\n",
+              double(stats.peak_in_use) / (1 << 20), double(stats.peak_reserved) / (1 << 20), device.str().c_str());
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, Commands& commands) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* parser = app.add_subcommand("bench", "Images per second and peak memory of inference or training steps");
+  parser->add_option("--arch", o->arch, "b0..b7, lite0..lite4")->capture_default_str();
+  parser->add_option("--image", o->image, "input side in pixels")->capture_default_str()->check(CLI::PositiveNumber);
+  parser->add_option("--batch", o->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  parser->add_option("--outputs", o->outputs, "classifier outputs")->capture_default_str()->check(CLI::PositiveNumber);
+  parser->add_option("--mode", o->mode, "infer (eval forward) or train (forward, loss, backward, AdamW)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"infer", "train"}));
+  parser->add_option("--precision", o->precision, "f32, f16 or bf16")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  parser->add_option("--device", o->device, "cpu, cuda, cuda:N or auto")->capture_default_str();
+  parser->add_option("--warmup", o->warmup, "untimed iterations first")->capture_default_str()->check(CLI::NonNegativeNumber);
+  parser->add_option("--iterations", o->iterations, "timed iterations")->capture_default_str()->check(CLI::PositiveNumber);
+  parser->add_option("--seed", o->seed, "weights and data")->capture_default_str();
+  commands.push_back({parser, [o] { return run_bench(*o); }});
+}
+
+}  // namespace sg::cli
