@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include "cli/command.h"
 #include "core/allocator.h"
 #include "core/device.h"
@@ -117,6 +119,9 @@ int run_bench(const BenchOptions& o) {
   std::printf("images/s: %.2f (median), %.2f (best)\n", double(o.batch) / median, double(o.batch) / best);
   std::printf("peak memory: %.1f MiB in tensors, %.1f MiB reserved (%s allocator)\n",
               double(stats.peak_in_use) / (1 << 20), double(stats.peak_reserved) / (1 << 20), device.str().c_str());
+  rusage usage{};
+  SG_CHECK(getrusage(RUSAGE_SELF, &usage) == 0, "bench: getrusage failed");
+  std::printf("peak process RSS: %.1f MiB\n", double(usage.ru_maxrss) / 1024.0);  // ru_maxrss is in KiB on Linux
   return 0;
 }
 
