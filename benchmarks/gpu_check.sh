@@ -21,10 +21,10 @@ prepare() {
   local arch=${1:-90}
   BUILD_DIR=build-gpu CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=$arch -DCMAKE_BUILD_TYPE=Release" scripts/setup.sh
   rm -rf "$bundle" && mkdir -p "$bundle/lib"
-  cp build-gpu/sg_tests build-gpu/sg_bench_cuda "$bundle/"
-  strip --strip-debug "$bundle/sg_tests" "$bundle/sg_bench_cuda"
+  cp build-gpu/sg_tests build-gpu/sg_bench_cuda build-gpu/slidegrade "$bundle/"
+  strip --strip-debug "$bundle/sg_tests" "$bundle/sg_bench_cuda" "$bundle/slidegrade"
   # Every library the programs load but glibc itself and CUDA's (those come from the GPU machine).
-  ldd build-gpu/sg_tests build-gpu/sg_bench_cuda | awk '/=> \// {print $3}' | sort -u |
+  ldd build-gpu/sg_tests build-gpu/sg_bench_cuda build-gpu/slidegrade | awk '/=> \// {print $3}' | sort -u |
     grep -vE '/(libc|libm|libdl|libpthread|librt|ld-linux)[.-]|libcuda|libcublas|libcudnn|libcudart' |
     xargs -r -I{} cp -L {} "$bundle/lib/"
   git rev-parse --short HEAD >"$bundle/commit"
@@ -61,6 +61,11 @@ PY
   timeout 300 "$bundle/sg_bench_cuda" --benchmark_min_time=0.05 --benchmark_out="$out/bench_cuda.json" \
     --benchmark_out_format=json >"$out/bench_cuda.log" 2>&1
   local bench_status=$?
+  echo "== EfficientNet-B0 beside PyTorch + timm (channels-last, autocast)"
+  for precision in f16 f32; do
+    PYTHON=python3 timeout 150 benchmarks/compare_bench.sh --build "$bundle" --device cuda --precision "$precision" \
+      --rounds 1 --batches "32" 2>&1 | tee "$out/compare_b0_$precision.md"
+  done
   set -e
   python3 benchmarks/bench_table.py "$out/bench_cuda.json" | tee "$out/table.md"
   echo "tests exit $test_status, benchmarks exit $bench_status"
