@@ -55,15 +55,15 @@ PY
 
   echo "== CUDA tests"
   set +e
-  timeout 240 "$bundle/sg_tests" --gtest_brief=1 2>&1 | tee "$out/tests.log" | tail -n 40
+  timeout 200 "$bundle/sg_tests" --gtest_brief=1 2>&1 | tee "$out/tests.log" | tail -n 40
   local test_status=${PIPESTATUS[0]}
   echo "== CUDA benchmarks"
-  timeout 300 "$bundle/sg_bench_cuda" --benchmark_min_time=0.05 --benchmark_out="$out/bench_cuda.json" \
+  timeout 180 "$bundle/sg_bench_cuda" --benchmark_min_time=0.05 --benchmark_out="$out/bench_cuda.json" \
     --benchmark_out_format=json >"$out/bench_cuda.log" 2>&1
   local bench_status=$?
   echo "== EfficientNet-B0 beside PyTorch + timm (channels-last, autocast)"
   for precision in f16 f32; do
-    PYTHON=python3 timeout 150 benchmarks/compare_bench.sh --build "$bundle" --device cuda --precision "$precision" \
+    PYTHON=python3 timeout 100 benchmarks/compare_bench.sh --build "$bundle" --device cuda --precision "$precision" \
       --rounds 1 --batches "32" 2>&1 | tee "$out/compare_b0_$precision.md"
   done
   set -e
