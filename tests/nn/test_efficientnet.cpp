@@ -28,6 +28,16 @@ TEST(EfficientNet, ParameterCountsMatchTorchvision) {
   EXPECT_EQ(EfficientNet(config_for("b7")).parameter_count(), 66347960);
 }
 
+// The Lite scaling (width, depth) checked by parameter count: 4.652 M, 5.417 M, 6.092 M, 8.197 M and
+// 13.007 M with 1000 classes are the counts published for the TF-derived Lite ports (d-li14's
+// efficientnet-lite.pytorch README); a wrong width or depth moves them by far more than the rounding.
+TEST(EfficientNet, LiteParameterCountsMatchThePublishedPorts) {
+  const std::pair<const char*, double> expected[] = {
+      {"lite0", 4.652e6}, {"lite1", 5.417e6}, {"lite2", 6.092e6}, {"lite3", 8.197e6}, {"lite4", 13.007e6}};
+  for (const auto& [arch, count] : expected)
+    EXPECT_NEAR(double(EfficientNet(config_for(arch)).parameter_count()), count, 500.0) << arch;
+}
+
 TEST(EfficientNet, RoundFiltersAndRepeats) {
   EXPECT_EQ(round_filters(32, 1.2), 40);
   EXPECT_EQ(round_filters(1280, 2.0), 2560);
