@@ -639,6 +639,7 @@ MemoryPlan plan_training_step(const MemoryPlanRequest& request) {
     const T logits = step.forward(x);
     plan.forward_macs = step.replay.macs;
     plan.saved_after_forward = ledger.now().saved;
+    plan.in_use_after_forward = ledger.now().total();
     ledger.set_where("loss");
     const T loss = ctx.tensor({1}, DType::f32);
     const T dlogits = ctx.tensor(logits.shape, logits.dtype);

@@ -57,6 +57,7 @@ struct MemoryPlan {
   MemoryParts at_peak;      // sums to peak
   std::string peak_at;      // where it falls, e.g. "backward of blocks.1.0 (recompute)"
   size_t saved_after_forward = 0;  // activations kept for backward when forward ends
+  size_t in_use_after_forward = 0; // everything live when forward ends (the logits included)
   int64_t parameters = 0;
   std::vector<bool> checkpointed;  // per block
   int64_t forward_macs = 0;        // one forward of the whole network

@@ -48,9 +48,14 @@ TEST(MemoryPlan, BlockOptionsAndParameterCountsMatchTheModel) {
   }
 }
 
-// One real training step of B0 on the CPU; returns the allocator's peak over what was in use
-// before the model existed (the plan counts the model, optimizer and batch too).
-size_t measured_step_peak(const CheckpointPolicy& policy, int64_t batch, int64_t image) {
+struct Measured {
+  size_t peak = 0;                  // the allocator's peak during the step
+  size_t in_use_after_forward = 0;  // what the forward left live (mostly what it saved)
+};
+
+// One real training step of B0 on the CPU, in bytes over what was in use before the model
+// existed (the plan counts the model, optimizer and batch too).
+Measured measured_step(const CheckpointPolicy& policy, int64_t batch, int64_t image) {
   testing::Rng rng;
   Allocator& allocator = allocator_for(Device::cpu());
   const size_t base = allocator.stats().in_use;
@@ -66,9 +71,11 @@ size_t measured_step_peak(const CheckpointPolicy& policy, int64_t batch, int64_t
   const Tensor targets = Tensor::from_floats(labels, {batch}, DType::i32);
 
   allocator.reset_peak();
+  Measured measured;
   {
     Context ctx(true, 3, 0);
     const Tensor logits = model.forward(ctx, x);
+    measured.in_use_after_forward = allocator.stats().in_use - base;
     Tensor loss = Tensor::empty({1}, DType::f32);
     cross_entropy_forward(CrossEntropyParams{}, logits, targets, loss);
     Tensor dlogits = Tensor::empty(logits.shape(), logits.dtype());
@@ -77,7 +84,8 @@ size_t measured_step_peak(const CheckpointPolicy& policy, int64_t batch, int64_t
     optimizer.step();
     EXPECT_TRUE(std::isfinite(loss.to_floats()[0]));
   }
-  return allocator.stats().peak_in_use - base;
+  measured.peak = allocator.stats().peak_in_use - base;
+  return measured;
 }
 
 MemoryPlanRequest b0_request(const CheckpointPolicy& policy, int64_t batch, int64_t image) {
@@ -93,27 +101,35 @@ MemoryPlanRequest b0_request(const CheckpointPolicy& policy, int64_t batch, int6
   return request;
 }
 
+// The issue asks for 10%; the replay follows the module code allocation by allocation and is
+// exact on the CPU, so the test holds it to 2%, on the peak and on what the forward leaves live:
+// a saved tensor the plan forgets (the SE's input alone is 4% of B0's peak here, 10% of what
+// its forward keeps) fails it.
 void expect_plan_matches_step(const CheckpointPolicy& policy) {
   const int64_t batch = 2, image = 112;
   const MemoryPlan plan = plan_training_step(b0_request(policy, batch, image));
-  const size_t measured = measured_step_peak(policy, batch, image);
-  const double error = (double(plan.peak) - double(measured)) / double(measured);
-  EXPECT_LT(std::fabs(error), 0.10) << policy.str() << ": plan " << format_bytes(plan.peak) << " (at "
-                                    << plan.peak_at << "), measured " << format_bytes(measured);
+  const Measured measured = measured_step(policy, batch, image);
+  auto error = [](size_t predicted, size_t actual) { return (double(predicted) - double(actual)) / double(actual); };
+  const double peak_error = error(plan.peak, measured.peak);
+  const double forward_error = error(plan.in_use_after_forward, measured.in_use_after_forward);
+  EXPECT_LT(std::fabs(peak_error), 0.10) << policy.str() << ": the issue's bound";
+  EXPECT_LT(std::fabs(peak_error), 0.02) << policy.str() << ": plan " << format_bytes(plan.peak) << " (at "
+                                         << plan.peak_at << "), measured " << format_bytes(measured.peak);
+  EXPECT_LT(std::fabs(forward_error), 0.02) << policy.str() << ": after forward, plan "
+                                            << format_bytes(plan.in_use_after_forward) << ", measured "
+                                            << format_bytes(measured.in_use_after_forward);
   EXPECT_EQ(plan.at_peak.total(), plan.peak);
-  ::testing::Test::RecordProperty(policy.str() + "_plan_bytes", std::to_string(plan.peak));
-  ::testing::Test::RecordProperty(policy.str() + "_measured_bytes", std::to_string(measured));
-  std::printf("[ plan ] %s: plan %zu, measured %zu bytes (%+.2f%%)\n", policy.str().c_str(), plan.peak, measured,
-              100.0 * error);
+  std::printf("[ plan ] %s: peak plan %zu, measured %zu bytes (%+.2f%%); after forward %+.2f%%\n",
+              policy.str().c_str(), plan.peak, measured.peak, 100.0 * peak_error, 100.0 * forward_error);
 }
 
-TEST(MemoryPlan, RealCpuStepWithoutCheckpointingPeaksWithinTenPercent) {
+TEST(MemoryPlan, RealCpuStepWithoutCheckpointingPeakMatchesThePlan) {
   expect_plan_matches_step(CheckpointPolicy::none());
 }
-TEST(MemoryPlan, RealCpuStepWithCheckpointingPeaksWithinTenPercent) {
+TEST(MemoryPlan, RealCpuStepWithCheckpointingPeakMatchesThePlan) {
   expect_plan_matches_step(CheckpointPolicy::every_block());
 }
-TEST(MemoryPlan, RealCpuStepWithEverySecondBlockPeaksWithinTenPercent) {
+TEST(MemoryPlan, RealCpuStepWithEverySecondBlockPeakMatchesThePlan) {
   expect_plan_matches_step(CheckpointPolicy::every_kth_block(2));
 }
 
