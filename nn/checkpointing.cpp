@@ -82,7 +82,8 @@ std::string CheckpointPolicy::str() const {
       bool first = true;
       for (size_t i = 0; i < selected.size(); ++i)
         if (selected[i]) {
-          out += (first ? "" : ",") + std::to_string(i);
+          if (!first) out += ',';
+          out += std::to_string(i);
           first = false;
         }
       return out;
