@@ -106,7 +106,7 @@ MemoryPlanRequest b0_request(const CheckpointPolicy& policy, int64_t batch, int6
 // a saved tensor the plan forgets (the SE's input alone is 4% of B0's peak here, 10% of what
 // its forward keeps) fails it.
 void expect_plan_matches_step(const CheckpointPolicy& policy) {
-  const int64_t batch = 2, image = 112;
+  const int64_t batch = 2, image = 96;
   const MemoryPlan plan = plan_training_step(b0_request(policy, batch, image));
   const Measured measured = measured_step(policy, batch, image);
   auto error = [](size_t predicted, size_t actual) { return (double(predicted) - double(actual)) / double(actual); };
