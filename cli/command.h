@@ -18,5 +18,6 @@ using Commands = std::vector<Command>;
 void add_info_command(CLI::App& app, Commands& commands);
 void add_summary_command(CLI::App& app, Commands& commands);
 void add_bench_command(CLI::App& app, Commands& commands);
+void add_plan_command(CLI::App& app, Commands& commands);
 
 }  // namespace sg::cli

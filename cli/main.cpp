@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   sg::cli::add_info_command(app, commands);
   sg::cli::add_summary_command(app, commands);
   sg::cli::add_bench_command(app, commands);
+  sg::cli::add_plan_command(app, commands);
 
   CLI11_PARSE(app, argc, argv);
   try {

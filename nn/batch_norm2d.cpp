@@ -51,8 +51,20 @@ Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
              x.shape().str(), " (batch 1 at 1x1)");
     Tensor mean = Tensor::empty({channels_}, DType::f32, x.device(), "batch_norm mean");
     Tensor invstd = Tensor::empty({channels_}, DType::f32, x.device(), "batch_norm invstd");
-    batch_norm_forward_train(params_, x, gamma_.value, beta_.value, running_mean_.value, running_var_.value, y, mean,
-                             invstd, ctx.stream());
+    if (ctx.recomputing()) {
+      // A checkpointed block's second forward: the first pass already moved the running
+      // statistics; this one updates throw-away copies ([C] f32 each). y, mean and invstd depend
+      // on the batch only, so they equal the first pass's bit for bit.
+      Tensor mean_copy = Tensor::empty({channels_}, DType::f32, x.device(), "batch_norm running_mean (recompute)");
+      Tensor var_copy = Tensor::empty({channels_}, DType::f32, x.device(), "batch_norm running_var (recompute)");
+      mean_copy.copy_from(running_mean_.value, ctx.stream());
+      var_copy.copy_from(running_var_.value, ctx.stream());
+      batch_norm_forward_train(params_, x, gamma_.value, beta_.value, mean_copy, var_copy, y, mean, invstd,
+                               ctx.stream());
+    } else {
+      batch_norm_forward_train(params_, x, gamma_.value, beta_.value, running_mean_.value, running_var_.value, y,
+                               mean, invstd, ctx.stream());
+    }
     ctx.save(this, Saved::of({x, mean, invstd}));
   } else {
     batch_norm_forward_eval(params_, x, gamma_.value, beta_.value, running_mean_.value, running_var_.value, y,

@@ -20,6 +20,7 @@ struct Saved {
   std::vector<Tensor> tensors;
   uint64_t rng_offset = 0;
   bool rng_used = false;  // a dropout / drop-connect mask was drawn at rng_offset
+  uint64_t rng_count = 0; // offsets a checkpointed block drew from rng_offset on (its recompute draws the same)
   Shape input_shape;      // when backward needs only the input's shape
 
   static Saved of(std::vector<Tensor> tensors) {
@@ -41,6 +42,12 @@ class Context {
 
   const Stream& stream() const { return stream_ ? *stream_ : default_stream_; }
   bool keep_for_backward() const { return keep_for_backward_; }
+  // Gradient checkpointing switches saving off for a block's first pass (nn/checkpointing.h).
+  void set_keep_for_backward(bool keep) { keep_for_backward_ = keep; }
+  // True while a checkpointed block's forward runs a second time, in backward: batch norm must
+  // not update its running statistics again (the first pass did).
+  bool recomputing() const { return recomputing_; }
+  void set_recomputing(bool recomputing) { recomputing_ = recomputing; }
   uint64_t seed() const { return seed_; }
   // One Philox offset per call site and pass; the trainer carries rng_offset() over to the next
   // step so successive masks are independent.
@@ -73,6 +80,7 @@ class Context {
   Stream default_stream_;
   const Stream* stream_ = nullptr;
   bool keep_for_backward_ = false;
+  bool recomputing_ = false;
   uint64_t seed_ = 0;
   uint64_t rng_offset_ = 0;
   std::unordered_map<const Module*, Saved> saved_;

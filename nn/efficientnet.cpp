@@ -175,10 +175,15 @@ Shape EfficientNet::describe(const Shape& input, std::vector<LayerInfo>* layers)
   return head_->describe(s, layers);
 }
 
+void EfficientNet::set_checkpointing(const CheckpointPolicy& policy) {
+  checkpointed_ = policy.resolve(int64_t(blocks_.size()));
+}
+
 Tensor EfficientNet::forward(Context& ctx, const Tensor& x) {
   check_image(x.shape());
   Tensor h = bn1_->forward(ctx, conv_stem_->forward(ctx, x));
-  for (auto& block : blocks_) h = block->forward(ctx, h);
+  for (size_t i = 0; i < blocks_.size(); ++i)
+    h = block_checkpointed(i) ? checkpointed_forward(ctx, *blocks_[i], h) : blocks_[i]->forward(ctx, h);
   h = bn2_->forward(ctx, conv_head_->forward(ctx, h));
   return head_->forward(ctx, h);
 }
@@ -186,7 +191,8 @@ Tensor EfficientNet::forward(Context& ctx, const Tensor& x) {
 Tensor EfficientNet::backward(Context& ctx, const Tensor& dy) {
   Tensor dh = head_->backward(ctx, dy);
   dh = conv_head_->backward(ctx, bn2_->backward(ctx, dh));
-  for (auto it = blocks_.rbegin(); it != blocks_.rend(); ++it) dh = (*it)->backward(ctx, dh);
+  for (size_t i = blocks_.size(); i-- > 0;)
+    dh = block_checkpointed(i) ? checkpointed_backward(ctx, *blocks_[i], dh) : blocks_[i]->backward(ctx, dh);
   return conv_stem_->backward(ctx, bn1_->backward(ctx, dh));
 }
 

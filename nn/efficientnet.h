@@ -10,6 +10,7 @@
 #include "kernels/conv2d_params.h"
 #include "kernels/scalar_math.h"
 #include "nn/batch_norm2d.h"
+#include "nn/checkpointing.h"
 #include "nn/conv2d.h"
 #include "nn/head.h"
 #include "nn/mbconv.h"
@@ -74,6 +75,10 @@ class EfficientNet final : public Module {
   void set_input_grad(bool enabled) { conv_stem_->set_input_grad(enabled); }
   // The blocks in order (hook for gradient checkpointing, which wraps them).
   const std::vector<std::unique_ptr<MBConv>>& blocks() const { return blocks_; }
+  // Gradient checkpointing of blocks (none by default). `automatic` must be resolved first
+  // (nn/memory_plan.h: choose_checkpointing).
+  void set_checkpointing(const CheckpointPolicy& policy);
+  bool block_checkpointed(size_t block) const { return block < checkpointed_.size() && checkpointed_[block]; }
   // Smallest input side accepted (the network downsamples by 32).
   static constexpr int64_t kMinImageSize = 32;
 
@@ -90,6 +95,7 @@ class EfficientNet final : public Module {
   std::unique_ptr<Conv2d> conv_head_;
   std::unique_ptr<BatchNorm2d> bn2_;
   std::unique_ptr<Head> head_;
+  std::vector<bool> checkpointed_;  // per block; empty: none
 };
 
 }  // namespace sg::nn

@@ -1,0 +1,85 @@
+#pragma once
+// The memory plan of one EfficientNet training step (forward with saving, loss, backward,
+// optimizer step), from shapes only: no tensor is allocated.
+//
+// The plan replays the step on shape-only tensors whose lifetimes follow the module code line
+// by line (each module's forward and backward, what Context::save keeps, the temporaries and
+// the kernels' scratch), and counts bytes as the allocator does (512-byte granules below 1 MiB,
+// 2 MiB above). Its peak is the allocator's peak_in_use for the step, over what the caller held
+// before it; the parts say what is live at that moment. A module change that keeps or allocates
+// something else must change the replay too: tests/nn/test_memory_plan.cpp measures a real step
+// on the CPU and fails beyond 10%.
+//
+// Precision: activations (and their gradients) are stored in `activations` (f32, f16 or bf16);
+// parameters, their gradients and the optimizer state are f32; with f16/bf16 activations each
+// conv and linear weight also has a persistent copy in that dtype (the compute weights).
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/dtype.h"
+#include "nn/checkpointing.h"
+#include "nn/efficientnet.h"
+
+namespace sg::nn {
+
+struct MemoryPlanRequest {
+  EfficientNetConfig config;
+  int64_t batch = 1, height = 224, width = 224;
+  DType activations = DType::f32;
+  int64_t optimizer_states = 2;  // f32 tensors per parameter: AdamW 2, SGD with momentum 1
+  CheckpointPolicy checkpointing;  // resolved: use choose_checkpointing for `automatic`
+  bool cuda = true;                // whose kernel scratch to count: the CUDA kernels', else the CPU's
+};
+
+// "adamw" -> 2, "sgd" (with momentum) -> 1; throws naming the text.
+int64_t optimizer_state_count(std::string_view optimizer);
+
+// Bytes live at one moment, by what they are.
+struct MemoryParts {
+  size_t weights = 0;          // f32 parameters and BN running statistics
+  size_t compute_weights = 0;  // f16/bf16 copies of the conv and linear weights
+  size_t gradients = 0;        // f32 parameter gradients
+  size_t optimizer_state = 0;
+  size_t batch = 0;            // the input images and targets
+  size_t saved = 0;            // activations kept for backward (checkpointed block inputs included)
+  size_t temporaries = 0;      // activations and gradients in flight, kernel scratch
+  size_t total() const {
+    return weights + compute_weights + gradients + optimizer_state + batch + saved + temporaries;
+  }
+};
+
+struct MemoryPlan {
+  size_t peak = 0;          // predicted allocator peak of the step (bytes in use)
+  MemoryParts at_peak;      // sums to peak
+  std::string peak_at;      // where it falls, e.g. "backward of blocks.1.0 (recompute)"
+  size_t saved_after_forward = 0;  // activations kept for backward when forward ends
+  size_t in_use_after_forward = 0; // everything live when forward ends (the logits included)
+  int64_t parameters = 0;
+  std::vector<bool> checkpointed;  // per block
+  int64_t forward_macs = 0;        // one forward of the whole network
+  int64_t recomputed_macs = 0;     // extra forward work of the checkpointed blocks
+};
+
+// Throws naming the problem for a bad request (unknown sizes, an image too small, `automatic`).
+MemoryPlan plan_training_step(const MemoryPlanRequest& request);
+
+// The least recomputation whose plan fits `budget` bytes: none when that fits, else blocks
+// added greedily by bytes saved per recomputed MAC. nullopt when even every block does not fit.
+std::optional<CheckpointPolicy> choose_checkpointing(const MemoryPlanRequest& request, size_t budget);
+
+// The largest batch (up to max_batch) whose plan fits `budget` with the request's policy
+// (`automatic`: the best policy per batch); 0 when batch 1 does not fit.
+int64_t largest_batch(const MemoryPlanRequest& request, size_t budget, int64_t max_batch = 1 << 14);
+
+// The options of every MBConv block of a config, in order (as the EfficientNet constructor
+// builds them; a test checks the two agree).
+std::vector<MBConvOptions> efficientnet_block_options(const EfficientNetConfig& config);
+
+// The allocator's rounding of one request (core/allocator.cpp; a test checks they agree).
+size_t allocator_bytes(size_t bytes);
+
+}  // namespace sg::nn

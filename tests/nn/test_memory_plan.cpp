@@ -1,0 +1,198 @@
+// The memory plan against the allocator: a real EfficientNet-B0 training step on the CPU
+// (forward, cross-entropy, backward, AdamW) with and without checkpointing peaks within 10% of
+// the plan; the plan's parts, its auto policy and largest batch are consistent; and the 4 GiB
+// targets of issue 3.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/allocator.h"
+#include "kernels/loss.h"
+#include "nn/efficientnet.h"
+#include "nn/memory_plan.h"
+#include "tests/support/testing.h"
+#include "train/optimizer.h"
+
+namespace sg::nn {
+namespace {
+
+TEST(MemoryPlan, RoundsAsTheAllocatorDoes) {
+  Allocator& allocator = allocator_for(Device::cpu());
+  for (int64_t bytes : {int64_t(1), int64_t(511), int64_t(513), int64_t(100000), int64_t(1 << 20) - 1,
+                        int64_t(1 << 20), int64_t(3 << 20) + 5}) {
+    const size_t before = allocator.stats().in_use;
+    const Tensor t = Tensor::empty({bytes}, DType::u8);
+    EXPECT_EQ(allocator.stats().in_use - before, allocator_bytes(size_t(bytes))) << bytes << " bytes";
+  }
+}
+
+TEST(MemoryPlan, BlockOptionsAndParameterCountsMatchTheModel) {
+  for (const char* arch : {"b0", "b3", "lite1"}) {
+    EfficientNetConfig config = efficientnet_config(arch);
+    config.outputs = 6;
+    config.pooling = HeadPooling::gem;
+    const EfficientNet model(config);
+    const std::vector<MBConvOptions> options = efficientnet_block_options(config);
+    ASSERT_EQ(options.size(), model.blocks().size()) << arch;
+    for (size_t i = 0; i < options.size(); ++i) {
+      const MBConvOptions &a = options[i], &b = model.blocks()[i]->options();
+      EXPECT_TRUE(a.in_channels == b.in_channels && a.out_channels == b.out_channels && a.kernel == b.kernel &&
+                  a.stride == b.stride && a.expand_ratio == b.expand_ratio && a.se_ratio == b.se_ratio &&
+                  a.drop_connect == b.drop_connect)
+          << arch << " block " << i;
+    }
+    MemoryPlanRequest request;
+    request.config = config;
+    request.height = request.width = 64;
+    EXPECT_EQ(plan_training_step(request).parameters, const_cast<EfficientNet&>(model).parameter_count()) << arch;
+  }
+}
+
+struct Measured {
+  size_t peak = 0;                  // the allocator's peak during the step
+  size_t in_use_after_forward = 0;  // what the forward left live (mostly what it saved)
+};
+
+// One real training step of B0 on the CPU, in bytes over what was in use before the model
+// existed (the plan counts the model, optimizer and batch too).
+Measured measured_step(const CheckpointPolicy& policy, int64_t batch, int64_t image) {
+  testing::Rng rng;
+  Allocator& allocator = allocator_for(Device::cpu());
+  const size_t base = allocator.stats().in_use;
+  EfficientNetConfig config = efficientnet_config("b0");
+  config.outputs = 6;
+  EfficientNet model(config);
+  model.set_training(true);
+  model.set_checkpointing(policy);
+  train::AdamW optimizer(model.parameters(), train::AdamWOptions{});
+  const Tensor x = testing::random_tensor(rng, {batch, image, image, 3});
+  std::vector<float> labels;
+  for (int64_t i = 0; i < batch; ++i) labels.push_back(float(i % 6));
+  const Tensor targets = Tensor::from_floats(labels, {batch}, DType::i32);
+
+  allocator.reset_peak();
+  Measured measured;
+  {
+    Context ctx(true, 3, 0);
+    const Tensor logits = model.forward(ctx, x);
+    measured.in_use_after_forward = allocator.stats().in_use - base;
+    Tensor loss = Tensor::empty({1}, DType::f32);
+    cross_entropy_forward(CrossEntropyParams{}, logits, targets, loss);
+    Tensor dlogits = Tensor::empty(logits.shape(), logits.dtype());
+    cross_entropy_backward(CrossEntropyParams{}, logits, targets, 1.0f, dlogits);
+    model.backward(ctx, dlogits);
+    optimizer.step();
+    EXPECT_TRUE(std::isfinite(loss.to_floats()[0]));
+  }
+  measured.peak = allocator.stats().peak_in_use - base;
+  return measured;
+}
+
+MemoryPlanRequest b0_request(const CheckpointPolicy& policy, int64_t batch, int64_t image) {
+  MemoryPlanRequest request;
+  request.config = efficientnet_config("b0");
+  request.config.outputs = 6;
+  request.batch = batch;
+  request.height = request.width = image;
+  request.activations = DType::f32;
+  request.optimizer_states = optimizer_state_count("adamw");
+  request.checkpointing = policy;
+  request.cuda = false;
+  return request;
+}
+
+// The issue asks for 10%; the replay follows the module code allocation by allocation and is
+// exact on the CPU, so the test holds it to 2%, on the peak and on what the forward leaves live:
+// a saved tensor the plan forgets (the SE's input alone is 4% of B0's peak here, 10% of what
+// its forward keeps) fails it.
+void expect_plan_matches_step(const CheckpointPolicy& policy) {
+  const int64_t batch = 2, image = 96;
+  const MemoryPlan plan = plan_training_step(b0_request(policy, batch, image));
+  const Measured measured = measured_step(policy, batch, image);
+  auto error = [](size_t predicted, size_t actual) { return (double(predicted) - double(actual)) / double(actual); };
+  const double peak_error = error(plan.peak, measured.peak);
+  const double forward_error = error(plan.in_use_after_forward, measured.in_use_after_forward);
+  EXPECT_LT(std::fabs(peak_error), 0.10) << policy.str() << ": the issue's bound";
+  EXPECT_LT(std::fabs(peak_error), 0.02) << policy.str() << ": plan " << format_bytes(plan.peak) << " (at "
+                                         << plan.peak_at << "), measured " << format_bytes(measured.peak);
+  EXPECT_LT(std::fabs(forward_error), 0.02) << policy.str() << ": after forward, plan "
+                                            << format_bytes(plan.in_use_after_forward) << ", measured "
+                                            << format_bytes(measured.in_use_after_forward);
+  EXPECT_EQ(plan.at_peak.total(), plan.peak);
+  std::printf("[ plan ] %s: peak plan %zu, measured %zu bytes (%+.2f%%); after forward %+.2f%%\n",
+              policy.str().c_str(), plan.peak, measured.peak, 100.0 * peak_error, 100.0 * forward_error);
+}
+
+TEST(MemoryPlan, RealCpuStepWithoutCheckpointingPeakMatchesThePlan) {
+  expect_plan_matches_step(CheckpointPolicy::none());
+}
+TEST(MemoryPlan, RealCpuStepWithCheckpointingPeakMatchesThePlan) {
+  expect_plan_matches_step(CheckpointPolicy::every_block());
+}
+TEST(MemoryPlan, RealCpuStepWithEverySecondBlockPeakMatchesThePlan) {
+  expect_plan_matches_step(CheckpointPolicy::every_kth_block(2));
+}
+
+TEST(MemoryPlan, AutoPolicyAndLargestBatchAreConsistent) {
+  MemoryPlanRequest request = b0_request(CheckpointPolicy::none(), 4, 256);
+  request.cuda = true;
+  const size_t none = plan_training_step(request).peak;
+  request.checkpointing = CheckpointPolicy::every_block();
+  const size_t every = plan_training_step(request).peak;
+  ASSERT_LT(every, none);
+
+  EXPECT_EQ(choose_checkpointing(request, none)->kind, CheckpointPolicy::Kind::none);
+  EXPECT_FALSE(choose_checkpointing(request, every - 1).has_value());
+  const size_t middle = (none + every) / 2;
+  const std::optional<CheckpointPolicy> chosen = choose_checkpointing(request, middle);
+  ASSERT_TRUE(chosen.has_value());
+  EXPECT_NE(chosen->kind, CheckpointPolicy::Kind::none);
+  request.checkpointing = *chosen;
+  const MemoryPlan plan = plan_training_step(request);
+  EXPECT_LE(plan.peak, middle);
+  int64_t checkpointed = 0;
+  for (bool c : plan.checkpointed) checkpointed += c;
+  EXPECT_LT(checkpointed, int64_t(plan.checkpointed.size())) << "auto should recompute less than every block here";
+
+  const size_t budget = size_t(1) << 30;
+  request.checkpointing = CheckpointPolicy::every_block();
+  const int64_t largest = largest_batch(request, budget);
+  ASSERT_GT(largest, 0);
+  request.batch = largest;
+  EXPECT_LE(plan_training_step(request).peak, budget);
+  request.batch = largest + 1;
+  EXPECT_GT(plan_training_step(request).peak, budget);
+}
+
+TEST(MemoryPlan, TargetsFitFourGibInF16WithCheckpointing) {
+  for (const auto& [arch, batch] : {std::pair{"b0", 6}, std::pair{"b1", 4}}) {
+    MemoryPlanRequest request;
+    request.config = efficientnet_config(arch);
+    request.config.outputs = 6;
+    request.batch = batch;
+    request.height = request.width = 1536;
+    request.activations = DType::f16;
+    request.checkpointing = CheckpointPolicy::every_block();
+    const size_t budget = parse_bytes("4GiB");
+    const MemoryPlan plan = plan_training_step(request);
+    EXPECT_LE(plan.peak, budget) << arch << " batch " << batch << ": " << format_bytes(plan.peak);
+    request.checkpointing = CheckpointPolicy::none();
+    EXPECT_GT(plan_training_step(request).peak, budget) << arch << ": fits without checkpointing too?";
+  }
+}
+
+TEST(MemoryPlan, BadRequestsAreNamed) {
+  MemoryPlanRequest request;
+  request.batch = 0;
+  EXPECT_THROW(plan_training_step(request), Error);
+  request.batch = 1;
+  request.height = 16;
+  EXPECT_THROW(plan_training_step(request), Error);
+  request.height = 64;
+  request.checkpointing = CheckpointPolicy::automatic();
+  EXPECT_THROW(plan_training_step(request), Error);
+  EXPECT_THROW(optimizer_state_count("lamb"), Error);
+}
+
+}  // namespace
+}  // namespace sg::nn
