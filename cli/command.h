@@ -17,5 +17,6 @@ using Commands = std::vector<Command>;
 
 void add_info_command(CLI::App& app, Commands& commands);
 void add_summary_command(CLI::App& app, Commands& commands);
+void add_forward_command(CLI::App& app, Commands& commands);
 
 }  // namespace sg::cli

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   sg::cli::Commands commands;
   sg::cli::add_info_command(app, commands);
   sg::cli::add_summary_command(app, commands);
+  sg::cli::add_forward_command(app, commands);
 
   CLI11_PARSE(app, argc, argv);
   try {
