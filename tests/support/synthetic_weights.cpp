@@ -1,5 +1,6 @@
 #include "tests/support/synthetic_weights.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -49,7 +50,7 @@ std::pair<double, double> synthetic_range(const std::string& name, const Shape& 
 }
 
 Tensor synthetic_tensor(const std::string& name, const Shape& shape, double lo, double hi) {
-  Tensor t = Tensor::empty(shape, DType::f32, Device::cpu(), name);
+  Tensor t = Tensor::empty(shape, DType::f32, Device::cpu(), "synthetic weights");
   float* p = t.data_as<float>();
   const uint64_t base = fnv1a64(name);
   for (int64_t i = 0; i < t.numel(); ++i) {
