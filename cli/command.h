@@ -19,5 +19,6 @@ void add_info_command(CLI::App& app, Commands& commands);
 void add_summary_command(CLI::App& app, Commands& commands);
 void add_bench_command(CLI::App& app, Commands& commands);
 void add_plan_command(CLI::App& app, Commands& commands);
+void add_forward_command(CLI::App& app, Commands& commands);
 
 }  // namespace sg::cli

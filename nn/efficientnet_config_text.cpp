@@ -59,7 +59,11 @@ Padding parse_padding(std::string_view name) {
 std::string config_text(const EfficientNetConfig& c) {
   std::string s;
   const auto add = [&s](const char* key, const std::string& value) {
-    s += (s.empty() ? "" : " ") + std::string(key) + "=" + value;
+    // Appended piece by piece: GCC 12's -Wrestrict misfires on the const char* + std::string chain.
+    if (!s.empty()) s += ' ';
+    s += key;
+    s += '=';
+    s += value;
   };
   const auto triple = [](const std::array<float, 3>& v) {
     return number(v[0]) + "," + number(v[1]) + "," + number(v[2]);
