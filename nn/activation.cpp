@@ -1,6 +1,7 @@
 #include "nn/activation.h"
 
 #include "kernels/activation.h"
+#include "nn/non_finite_probe.h"
 
 namespace sg::nn {
 
@@ -14,6 +15,7 @@ Tensor Activation::forward(Context& ctx, const Tensor& x) {
   activation_forward(kind_, x, y, ctx.stream());
   if (kind_ != math::Activation::identity) ctx.save(this, Saved::of({x}));
   else ctx.save(this, Saved{});
+  probe_output(ctx, name(), y);
   return y;
 }
 

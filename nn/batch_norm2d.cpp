@@ -3,6 +3,7 @@
 #include "kernels/activation.h"
 #include "kernels/tensor_ops.h"
 #include "nn/init.h"
+#include "nn/non_finite_probe.h"
 
 namespace sg::nn {
 
@@ -71,6 +72,7 @@ Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
                             ctx.stream());
     ctx.save(this, Saved::of({x}));
   }
+  probe_output(ctx, name(), y);
   return y;
 }
 

@@ -13,6 +13,7 @@
 namespace sg::nn {
 
 class Module;
+class NonFiniteProbe;  // nn/non_finite_probe.h
 
 // What one module keeps between its forward and its backward. Only tensors backward reads;
 // shapes and the RNG offset let backward rebuild the rest.
@@ -67,6 +68,11 @@ class Context {
     saved_.erase(it);
     return saved;
   }
+  // Diagnosis of a non-finite loss (nn/non_finite_probe.h): with a probe set, leaf modules hand
+  // it their outputs. Not owned; null (the default) switches the checks off.
+  void set_non_finite_probe(NonFiniteProbe* probe) { non_finite_probe_ = probe; }
+  NonFiniteProbe* non_finite_probe() const { return non_finite_probe_; }
+
   size_t saved_count() const { return saved_.size(); }
   // Bytes held for backward right now (for the memory plan's checks).
   size_t saved_bytes() const {
@@ -84,6 +90,7 @@ class Context {
   uint64_t seed_ = 0;
   uint64_t rng_offset_ = 0;
   std::unordered_map<const Module*, Saved> saved_;
+  NonFiniteProbe* non_finite_probe_ = nullptr;
 };
 
 }  // namespace sg::nn

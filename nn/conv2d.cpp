@@ -5,16 +5,9 @@
 #include "kernels/conv2d.h"
 #include "kernels/tensor_ops.h"
 #include "nn/init.h"
+#include "nn/non_finite_probe.h"
 
 namespace sg::nn {
-
-const Tensor& compute_weight(const Parameter& p, const Tensor& x, const std::string& module) {
-  SG_CHECK(x.dtype() == p.value.dtype(), "'", module, "': input ", x.str(), " but weights are ",
-           dtype_name(p.value.dtype()), " (mixed precision is not implemented yet)");
-  SG_CHECK(x.device() == p.value.device(), "'", module, "': input on ", x.device().str(), " but weights on ",
-           p.value.device().str());
-  return p.value;
-}
 
 Conv2d::Conv2d(std::string name, const Conv2dOptions& options, Device device, uint64_t seed)
     : Module(std::move(name)), options_(options) {
@@ -66,10 +59,12 @@ Shape Conv2d::describe(const Shape& input, std::vector<LayerInfo>* layers) const
 Tensor Conv2d::forward(Context& ctx, const Tensor& x) {
   const Shape out = describe(x.shape(), nullptr);
   const Conv2dParams p = params_for(x.shape());
-  const Tensor& w = compute_weight(weight_, x, name());
+  const Tensor& w = compute_weight(weight_, x, name(), ctx.stream());
+  const Tensor* b = options_.bias ? &compute_weight(bias_, x, name(), ctx.stream()) : nullptr;
   Tensor y = Tensor::empty(out, x.dtype(), x.device(), "conv2d output");
-  conv2d_forward(p, x, w, options_.bias ? &bias_.value : nullptr, y, ctx.stream());
+  conv2d_forward(p, x, w, b, y, ctx.stream());
   ctx.save(this, Saved::of({x}));
+  probe_output(ctx, name(), y);
   return y;
 }
 
@@ -77,15 +72,15 @@ Tensor Conv2d::backward(Context& ctx, const Tensor& dy) {
   const Saved saved = ctx.take(this, name());
   const Tensor& x = saved.tensors.at(0);
   const Conv2dParams p = params_for(x.shape());
-  const Tensor& w = compute_weight(weight_, x, name());
   const Stream& stream = ctx.stream();
-  // Kernels overwrite; parameter gradients accumulate.
+  const Tensor& w = compute_weight(weight_, x, name(), stream);
+  // Kernels overwrite, in the compute dtype; parameter gradients accumulate in f32.
   Tensor dw = Tensor::empty(weight_.value.shape(), dy.dtype(), dy.device(), "conv2d dw");
   Tensor db;
   if (options_.bias) db = Tensor::empty(bias_.value.shape(), dy.dtype(), dy.device(), "conv2d dbias");
   conv2d_backward_weight(p, x, dy, dw, options_.bias ? &db : nullptr, stream);
-  add_(weight_.grad, dw, stream);
-  if (options_.bias) add_(bias_.grad, db, stream);
+  accumulate_grad(weight_, dw, stream);
+  if (options_.bias) accumulate_grad(bias_, db, stream);
   if (!input_grad_) return {};
   Tensor dx = Tensor::empty(x.shape(), dy.dtype(), dy.device(), "conv2d dx");
   conv2d_backward_input(p, dy, w, dx, stream);

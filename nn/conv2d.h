@@ -3,6 +3,7 @@
 // input size (TF-SAME depends on it).
 #include "kernels/conv2d_params.h"
 #include "nn/module.h"
+#include "nn/precision.h"
 
 namespace sg::nn {
 
@@ -39,8 +40,6 @@ class Conv2d final : public Module {
   bool input_grad_ = true;
 };
 
-// Precision hook: the weight in the activations' dtype. Today f32 only; mixed precision will
-// return a cached f16/bf16 copy of the f32 master here.
-const Tensor& compute_weight(const Parameter& p, const Tensor& x, const std::string& module);
+// The weight in the activations' dtype: compute_weight() in nn/precision.h.
 
 }  // namespace sg::nn

@@ -4,7 +4,22 @@
 #include <cctype>
 #include <cmath>
 
+#include "kernels/cast.h"
+#include "nn/precision.h"
+
 namespace sg::nn {
+
+namespace {
+
+// t in `dtype` (t itself when it already is).
+Tensor cast_to(const Tensor& t, DType dtype, const Stream& stream, const char* what) {
+  if (t.dtype() == dtype) return t;
+  Tensor out = Tensor::empty(t.shape(), dtype, t.device(), what);
+  cast(t, out, stream);
+  return out;
+}
+
+}  // namespace
 
 namespace {
 
@@ -179,21 +194,33 @@ void EfficientNet::set_checkpointing(const CheckpointPolicy& policy) {
   checkpointed_ = policy.resolve(int64_t(blocks_.size()));
 }
 
-Tensor EfficientNet::forward(Context& ctx, const Tensor& x) {
-  check_image(x.shape());
+void EfficientNet::set_precision(DType precision) {
+  SG_CHECK(is_floating(precision), "efficientnet-", config_.arch, ": precision ", dtype_name(precision),
+           " is not f32, f16 or bf16");
+  if (precision != precision_) release_compute_copies(*this);
+  precision_ = precision;
+}
+
+Tensor EfficientNet::forward(Context& ctx, const Tensor& x_in) {
+  check_image(x_in.shape());
+  SG_CHECK(is_floating(x_in.dtype()), "efficientnet-", config_.arch, ": input ", x_in.str(),
+           " must be f32, f16 or bf16");
+  const Tensor x = cast_to(x_in, precision_, ctx.stream(), "efficientnet input");
   Tensor h = bn1_->forward(ctx, conv_stem_->forward(ctx, x));
   for (size_t i = 0; i < blocks_.size(); ++i)
     h = block_checkpointed(i) ? checkpointed_forward(ctx, *blocks_[i], h) : blocks_[i]->forward(ctx, h);
   h = bn2_->forward(ctx, conv_head_->forward(ctx, h));
-  return head_->forward(ctx, h);
+  return cast_to(head_->forward(ctx, h), DType::f32, ctx.stream(), "efficientnet logits");
 }
 
-Tensor EfficientNet::backward(Context& ctx, const Tensor& dy) {
+Tensor EfficientNet::backward(Context& ctx, const Tensor& dy_in) {
+  const Tensor dy = cast_to(dy_in, precision_, ctx.stream(), "efficientnet dlogits");
   Tensor dh = head_->backward(ctx, dy);
   dh = conv_head_->backward(ctx, bn2_->backward(ctx, dh));
   for (size_t i = blocks_.size(); i-- > 0;)
     dh = block_checkpointed(i) ? checkpointed_backward(ctx, *blocks_[i], dh) : blocks_[i]->backward(ctx, dh);
-  return conv_stem_->backward(ctx, bn1_->backward(ctx, dh));
+  const Tensor dx = conv_stem_->backward(ctx, bn1_->backward(ctx, dh));
+  return dx.defined() ? cast_to(dx, DType::f32, ctx.stream(), "efficientnet dx") : dx;
 }
 
 }  // namespace sg::nn

@@ -64,15 +64,21 @@ class EfficientNet final : public Module {
  public:
   explicit EfficientNet(const EfficientNetConfig& config, Device device = Device::cpu());
 
-  // x [N, H, W, 3] normalised input -> logits [N, outputs].
+  // x [N, H, W, 3] normalised input (any floating dtype; cast to precision() on entry) ->
+  // logits [N, outputs], always f32 (for the loss).
   Tensor forward(Context& ctx, const Tensor& x) override;
-  // Returns dx [N, H, W, 3] only after set_input_grad(true); otherwise an undefined tensor.
+  // dy [N, outputs] (any floating dtype; cast to precision()). Returns dx [N, H, W, 3] f32 only
+  // after set_input_grad(true); otherwise an undefined tensor.
   Tensor backward(Context& ctx, const Tensor& dy) override;
   Shape describe(const Shape& input, std::vector<LayerInfo>* layers) const override;
 
   const EfficientNetConfig& config() const { return config_; }
   const EfficientNetLayout& layout() const { return layout_; }
   void set_input_grad(bool enabled) { conv_stem_->set_input_grad(enabled); }
+  // The compute dtype of activations, conv and linear weights (nn/precision.h): f32 (default),
+  // f16 or bf16. Master weights and gradients stay f32. Switching frees the compute copies.
+  void set_precision(DType precision);
+  DType precision() const { return precision_; }
   // The blocks in order (hook for gradient checkpointing, which wraps them).
   const std::vector<std::unique_ptr<MBConv>>& blocks() const { return blocks_; }
   // Gradient checkpointing of blocks (none by default). `automatic` must be resolved first
@@ -96,6 +102,7 @@ class EfficientNet final : public Module {
   std::unique_ptr<BatchNorm2d> bn2_;
   std::unique_ptr<Head> head_;
   std::vector<bool> checkpointed_;  // per block; empty: none
+  DType precision_ = DType::f32;
 };
 
 }  // namespace sg::nn

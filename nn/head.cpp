@@ -9,6 +9,7 @@
 #include "kernels/tensor_ops.h"
 #include "nn/conv2d.h"
 #include "nn/init.h"
+#include "nn/non_finite_probe.h"
 
 namespace sg::nn {
 
@@ -99,9 +100,12 @@ Tensor Head::forward(Context& ctx, const Tensor& x) {
     saved.rng_offset = ctx.next_rng_offset();
     dropout_forward(DropoutParams{options_.dropout, ctx.seed(), saved.rng_offset}, features_t, features_t, stream);
   }
-  const Tensor& w = compute_weight(weight_, x, name());
+  probe_output(ctx, child_name("global_pool"), features_t);
+  const Tensor& w = compute_weight(weight_, x, name(), stream);
+  const Tensor& b = compute_weight(bias_, x, name(), stream);
   Tensor y = Tensor::empty({n, options_.outputs}, x.dtype(), x.device(), "head logits");
-  linear_forward(features_t, w, &bias_.value, y, stream);
+  linear_forward(features_t, w, &b, y, stream);
+  probe_output(ctx, child_name("classifier"), y);
   // Saved: the linear layer's input, the max winners, and x only for GeM.
   saved.tensors = {features_t, argmax, options_.pooling == HeadPooling::gem ? x : Tensor()};
   ctx.save(this, std::move(saved));
@@ -119,10 +123,10 @@ Tensor Head::backward(Context& ctx, const Tensor& dy) {
   Tensor dw = Tensor::empty(weight_.value.shape(), dt, dev, "head dw");
   Tensor db = Tensor::empty(bias_.value.shape(), dt, dev, "head dbias");
   linear_backward_weight(features_t, dy, dw, &db, stream);
-  add_(weight_.grad, dw, stream);
-  add_(bias_.grad, db, stream);
+  accumulate_grad(weight_, dw, stream);
+  accumulate_grad(bias_, db, stream);
   Tensor dfeatures = Tensor::empty({n, features()}, dt, dev, "head dfeatures");
-  linear_backward_input(dy, weight_.value, dfeatures, stream);
+  linear_backward_input(dy, compute_weight(weight_, dy, name(), stream), dfeatures, stream);
   if (saved.rng_used)
     dropout_backward(DropoutParams{options_.dropout, ctx.seed(), saved.rng_offset}, dfeatures, dfeatures, stream);
 

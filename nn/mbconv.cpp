@@ -2,6 +2,7 @@
 
 #include "kernels/dropout.h"
 #include "kernels/tensor_ops.h"
+#include "nn/non_finite_probe.h"
 
 namespace sg::nn {
 
@@ -73,6 +74,7 @@ Tensor MBConv::forward(Context& ctx, const Tensor& x) {
       drop_connect_forward(DropoutParams{options_.drop_connect, ctx.seed(), saved.rng_offset}, h, h, ctx.stream());
     }
     add_(h, x, ctx.stream());
+    probe_output(ctx, name() + " (residual sum)", h);
   }
   ctx.save(this, std::move(saved));
   return h;

@@ -15,6 +15,20 @@ struct Parameter {
   Tensor grad;
   // BN gamma/beta and biases: optimizers can exempt them from weight decay.
   bool is_bias_or_norm = false;
+
+  // Mixed precision (nn/precision.h). `version` counts in-place changes of value: the
+  // optimizers bump it after each update; whoever else writes value in place (loading weights
+  // into a model that has already run in f16/bf16, a test planting a NaN) calls mark_changed().
+  uint64_t version = 0;
+  void mark_changed() { ++version; }
+  // The f16/bf16 copy of value that convolutions and linear layers compute with, refreshed
+  // when version or value's storage changed. Undefined in f32 and until first used.
+  struct ComputeCopy {
+    Tensor value;
+    uint64_t version = 0;
+    const void* master = nullptr;  // value.data() it was cast from
+  };
+  ComputeCopy compute{};
 };
 
 // A non-trainable state tensor saved with the model (BN running mean and variance).

@@ -9,6 +9,7 @@
 #include "kernels/tensor_ops.h"
 #include "nn/conv2d.h"
 #include "nn/init.h"
+#include "nn/non_finite_probe.h"
 
 namespace sg::nn {
 
@@ -54,8 +55,8 @@ Tensor SqueezeExcite::forward(Context& ctx, const Tensor& x) {
   describe(x.shape(), nullptr);
   const Stream& stream = ctx.stream();
   const int64_t n = x.dim(0);
-  const Tensor wr = compute_weight(reduce_weight_, x, name()).reshape({reduced_, channels_});
-  const Tensor we = compute_weight(expand_weight_, x, name()).reshape({channels_, reduced_});
+  const Tensor wr = compute_weight(reduce_weight_, x, name(), stream).reshape({reduced_, channels_});
+  const Tensor we = compute_weight(expand_weight_, x, name(), stream).reshape({channels_, reduced_});
   Tensor pooled = Tensor::empty({n, channels_}, x.dtype(), x.device(), "se pooled");  // [N, C]
   global_avg_pool_forward(x, pooled, stream);
   Tensor z1 = Tensor::empty({n, reduced_}, x.dtype(), x.device(), "se reduce");  // [N, R], before bias
@@ -69,6 +70,7 @@ Tensor SqueezeExcite::forward(Context& ctx, const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device(), "se output");
   channel_scale_forward(x, s, y, stream);
   ctx.save(this, Saved::of({x, pooled, z1, a, z2, s}));
+  probe_output(ctx, name(), y);
   return y;
 }
 
@@ -78,8 +80,8 @@ Tensor SqueezeExcite::backward(Context& ctx, const Tensor& dy) {
                &a = saved.tensors.at(3), &z2 = saved.tensors.at(4), &s = saved.tensors.at(5);
   const Stream& stream = ctx.stream();
   const int64_t n = x.dim(0);
-  const Tensor wr = compute_weight(reduce_weight_, x, name()).reshape({reduced_, channels_});
-  const Tensor we = compute_weight(expand_weight_, x, name()).reshape({channels_, reduced_});
+  const Tensor wr = compute_weight(reduce_weight_, x, name(), stream).reshape({reduced_, channels_});
+  const Tensor we = compute_weight(expand_weight_, x, name(), stream).reshape({channels_, reduced_});
   const DType dt = dy.dtype();
   const Device dev = dy.device();
 
@@ -93,7 +95,7 @@ Tensor SqueezeExcite::backward(Context& ctx, const Tensor& dy) {
   add_(expand_bias_.grad, dbe, stream);
   Tensor dwe = Tensor::empty({channels_, reduced_}, dt, dev, "se dw");
   linear_backward_weight(a, dz2, dwe, nullptr, stream);
-  add_(expand_weight_.grad, dwe.reshape(expand_weight_.grad.shape()), stream);
+  accumulate_grad(expand_weight_, dwe, stream);
   Tensor da = Tensor::empty({n, reduced_}, dt, dev, "se da");
   linear_backward_input(dz2, we, da, stream);
   // act(z1 + b_r)
@@ -103,7 +105,7 @@ Tensor SqueezeExcite::backward(Context& ctx, const Tensor& dy) {
   add_(reduce_bias_.grad, dbr, stream);
   Tensor dwr = Tensor::empty({reduced_, channels_}, dt, dev, "se dw");
   linear_backward_weight(pooled, dz1, dwr, nullptr, stream);
-  add_(reduce_weight_.grad, dwr.reshape(reduce_weight_.grad.shape()), stream);
+  accumulate_grad(reduce_weight_, dwr, stream);
   Tensor dpooled = Tensor::empty({n, channels_}, dt, dev, "se dpooled");
   linear_backward_input(dz1, wr, dpooled, stream);
   // The squeeze path's gradient joins the direct one.

@@ -52,7 +52,10 @@ void Optimizer::check_gradients(std::string_view what) const {
 
 void Optimizer::step(const Stream& stream) {
   check_gradients("step");
-  for (size_t i = 0; i < params_.size(); ++i) update(i, *params_[i], stream);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    update(i, *params_[i], stream);
+    params_[i]->mark_changed();  // the f16/bf16 compute copy is re-cast at the next forward
+  }
   ++steps_taken_;
 }
 

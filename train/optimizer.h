@@ -61,7 +61,8 @@ class Optimizer {
   bool decays(const nn::Parameter& p) const { return !(exempt_bias_and_norm_ && p.is_bias_or_norm); }
 
   // Checks every parameter's gradient first (defined, floating, the value's shape and device),
-  // so a bad gradient leaves every parameter untouched; then updates all and counts the step.
+  // so a bad gradient leaves every parameter untouched; then updates all, bumps each
+  // Parameter::version (so f16/bf16 compute copies are re-cast) and counts the step.
   void step(const Stream& stream = {});
   // Every gradient = 0 (backward adds into the gradients).
   void zero_grad(const Stream& stream = {});

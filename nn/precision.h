@@ -1,0 +1,51 @@
+#pragma once
+// Mixed precision (DESIGN.md "Precision policy"). Master weights and their gradients are f32
+// (Parameter::value, Parameter::grad). Activations flow in the compute dtype (f32, f16 or bf16):
+// each convolution and linear layer takes its weight in the activations' dtype from
+// compute_weight(), and adds its weight gradient (computed in that dtype, f32 accumulation
+// inside the kernels) into the f32 Parameter::grad through accumulate_grad(). Batch norm keeps
+// gamma, beta and its statistics f32 (its kernels read f16/bf16 activations directly); so do the
+// squeeze-excite biases (bias_activation takes an f32 bias) and GeM's exponent.
+//
+// Memory: in f16/bf16 every parameter a convolution or linear layer reads (conv weights, the
+// squeeze-excite 1x1 weights, the classifier's weight AND bias, a conv bias where there is one)
+// keeps one persistent copy in the compute dtype (Parameter::compute), 2 bytes per element,
+// for as long as the model lives or until release_compute_copies(). Nothing else is kept.
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "nn/module.h"
+
+namespace sg::nn {
+
+// "f32" / "fp32" / "float32", "f16" / "fp16" / "half" / "float16", "bf16" / "bfloat16";
+// throws naming the value and the accepted names.
+DType parse_precision(std::string_view name);
+
+// p in x's dtype, on x's device. f32: p.value itself. f16/bf16: p.compute.value, cast from
+// p.value on `stream` when p.version or p.value's storage changed since the last cast (the
+// optimizers bump p.version after every update, so a training step casts each weight once,
+// whatever the number of micro-batches or checkpointed re-runs). Throws naming `module` on a
+// dtype or device mismatch.
+const Tensor& compute_weight(Parameter& p, const Tensor& x, const std::string& module, const Stream& stream);
+
+// p.grad += g, where g (f32, f16 or bf16, p's number of elements) was computed in the compute
+// dtype; an f16/bf16 g goes through an f32 temporary of p's size.
+void accumulate_grad(Parameter& p, const Tensor& g, const Stream& stream);
+
+// Frees the compute copies of every parameter of `module` (switching back to f32).
+void release_compute_copies(Module& module);
+// Bytes the compute copies of `module`'s parameters hold now.
+size_t compute_copy_bytes(Module& module);
+// Bumps every parameter's version (after writing weights in place, e.g. loading a file into a
+// model that has already run in f16/bf16), so the next forward re-casts them.
+void mark_parameters_changed(Module& module);
+
+// Whether any element of t (a floating tensor, any device) is inf or NaN; waits for the device.
+// It runs kernels/optimizer.h's non_finite_check_and_unscale with a factor of 1, which rewrites
+// every element with itself (exact; a NaN stays a NaN): do not call it on a tensor another
+// stream is reading.
+bool has_non_finite(const Tensor& t, const Stream& stream = {});
+
+}  // namespace sg::nn

@@ -1,0 +1,227 @@
+#include "train/train_step.h"
+
+#include <cmath>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "core/error.h"
+#include "kernels/loss.h"
+#include "nn/non_finite_probe.h"
+#include "nn/precision.h"
+
+namespace sg::train {
+
+namespace {
+
+constexpr const char* kGrowthTrackerCounter = "loss_scale_growth_tracker";
+
+}  // namespace
+
+LossKind parse_loss_kind(std::string_view name) {
+  if (name == "cross_entropy" || name == "ce") return LossKind::cross_entropy;
+  if (name == "bce_with_logits" || name == "bce") return LossKind::bce_with_logits;
+  if (name == "mse") return LossKind::mse;
+  throw Error(detail::concat("unknown loss '", name, "' (expected cross_entropy, bce_with_logits or mse)"));
+}
+
+std::string_view loss_kind_name(LossKind kind) {
+  switch (kind) {
+    case LossKind::cross_entropy: return "cross_entropy";
+    case LossKind::bce_with_logits: return "bce_with_logits";
+    case LossKind::mse: return "mse";
+  }
+  return "?";
+}
+
+TrainStep::TrainStep(nn::EfficientNet& model, Optimizer& optimizer, const TrainStepOptions& options)
+    : model_(model),
+      optimizer_(optimizer),
+      options_(options),
+      params_(model.parameters()),
+      accumulation_(options.micro_batches) {
+  SG_CHECK(options.label_smoothing >= 0.0f && options.label_smoothing <= 1.0f, "train step: label smoothing ",
+           options.label_smoothing, " must be in [0, 1]");
+  SG_CHECK(std::isfinite(options.max_grad_norm) && options.max_grad_norm >= 0.0f, "train step: max_grad_norm ",
+           options.max_grad_norm, " must be finite and >= 0 (0: no clipping)");
+  SG_CHECK(!params_.empty(), "train step: the model has no parameters");
+  device_ = params_.front()->value.device();
+  // Every model parameter must be stepped (and zeroed) by the optimizer.
+  const std::set<const nn::Parameter*> stepped(optimizer.parameters().begin(), optimizer.parameters().end());
+  for (const nn::Parameter* p : params_)
+    SG_CHECK(stepped.count(p) != 0, "train step: model parameter '", p->name, "' is not in the optimizer");
+  LossScaleState check = scaler_;  // validates loss_scale's factors and interval now, not at step 2000
+  update_loss_scale(check, false, options.loss_scale);
+  scaler_ = LossScaleState{options.loss_scale.init_scale, 0};
+  set_loss_scale_state(scaler_);
+}
+
+void TrainStep::set_loss_scale_state(const LossScaleState& state) {
+  SG_CHECK(std::isfinite(state.scale) && state.scale > 0.0f, "train step: loss scale ", state.scale,
+           " must be finite and > 0");
+  SG_CHECK(state.growth_tracker >= 0 && state.growth_tracker < options_.loss_scale.growth_interval,
+           "train step: loss-scale growth tracker ", state.growth_tracker, " outside [0, ",
+           options_.loss_scale.growth_interval, ")");
+  scaler_ = state;
+}
+
+void TrainStep::set_step_index(int64_t step) {
+  SG_CHECK(step >= 0, "train step: step index ", step, " must be >= 0");
+  step_index_ = step;
+}
+
+void TrainStep::check_batch(const Batch& b) const {
+  const int64_t outputs = model_.config().outputs;
+  SG_CHECK(b.images.defined() && b.targets.defined(), "train step ", step_index_, ": the batch needs images and targets");
+  SG_CHECK(b.images.device() == device_ && b.targets.device() == device_, "train step ", step_index_, ": images ",
+           b.images.str(), " and targets ", b.targets.str(), " must be on the model's device ", device_.str());
+  const int64_t n = b.images.rank() == 4 ? b.images.dim(0) : -1;
+  if (options_.loss == LossKind::cross_entropy) {
+    SG_CHECK(b.targets.dtype() == DType::i32 && b.targets.shape() == Shape{n}, "train step ", step_index_,
+             ": cross-entropy targets are ", b.targets.str(), ", expected i32[", n, "] class indices");
+  } else {
+    SG_CHECK(b.targets.dtype() == DType::f32 && b.targets.shape() == (Shape{n, outputs}), "train step ",
+             step_index_, ": ", loss_kind_name(options_.loss), " targets are ", b.targets.str(), ", expected f32[",
+             n, ", ", outputs, "]");
+  }
+}
+
+void TrainStep::loss_forward(const Tensor& logits, const Tensor& targets, Tensor& loss, const Stream& stream) const {
+  switch (options_.loss) {
+    case LossKind::cross_entropy:
+      return cross_entropy_forward({Reduction::mean, options_.label_smoothing}, logits, targets, loss, stream);
+    case LossKind::bce_with_logits: return bce_with_logits_forward(Reduction::mean, logits, targets, loss, stream);
+    case LossKind::mse: return mse_loss_forward(Reduction::mean, logits, targets, loss, stream);
+  }
+}
+
+void TrainStep::loss_backward(const Tensor& logits, const Tensor& targets, float grad_scale, Tensor& dlogits,
+                              const Stream& stream) const {
+  switch (options_.loss) {
+    case LossKind::cross_entropy:
+      return cross_entropy_backward({Reduction::mean, options_.label_smoothing}, logits, targets, grad_scale, dlogits,
+                                    stream);
+    case LossKind::bce_with_logits:
+      return bce_with_logits_backward(Reduction::mean, logits, targets, grad_scale, dlogits, stream);
+    case LossKind::mse: return mse_loss_backward(Reduction::mean, logits, targets, grad_scale, dlogits, stream);
+  }
+}
+
+StepResult TrainStep::step(std::span<const Batch> micro_batches, const Stream& stream) {
+  const int owed = accumulation_.micro_batches_per_step() - accumulation_.position();
+  SG_CHECK(int64_t(micro_batches.size()) == owed, "train step ", step_index_, ": got ", micro_batches.size(),
+           " micro-batches, the step needs ", owed, " more (", accumulation_.micro_batches_per_step(), " per step)");
+  StepResult result;
+  for (const Batch& b : micro_batches) result = micro_batch(b, stream);
+  return result;
+}
+
+StepResult TrainStep::micro_batch(const Batch& batch, const Stream& stream) {
+  check_batch(batch);
+  const uint64_t rng_offset_before = rng_offset_;
+  const float scale = loss_scale();
+  std::optional<nn::Context> ctx(std::in_place, true, options_.seed, rng_offset_, stream);
+  const Tensor logits = model_.forward(*ctx, batch.images);  // f32 [N, outputs]
+  Tensor loss = Tensor::empty({1}, DType::f32, device_, "loss");
+  loss_forward(logits, batch.targets, loss, stream);
+  const float loss_value = loss.to_floats().at(0);  // waits for the device
+  if (!std::isfinite(loss_value)) {
+    ctx.reset();  // free what the failed forward kept before the diagnostic re-run
+    report_non_finite_loss(batch, rng_offset_before, loss_value, stream);
+  }
+  rng_offset_ = ctx->rng_offset();
+  Tensor dlogits = Tensor::empty(logits.shape(), DType::f32, device_, "dlogits");
+  loss_backward(logits, batch.targets, scale, dlogits, stream);
+  model_.backward(*ctx, dlogits);  // adds (scaled) gradients into Parameter::grad
+
+  step_loss_sum_ += loss_value;
+  ++step_micro_batches_;
+  StepResult result;
+  result.loss = loss_value;
+  result.step = step_index_;
+  result.loss_scale = loss_scale();
+  if (!accumulation_.end_micro_batch(params_, stream)) return result;
+  return finish_step(result, stream);
+}
+
+StepResult TrainStep::finish_step(StepResult result, const Stream& stream) {
+  result.completed = true;
+  result.loss = float(step_loss_sum_ / double(step_micro_batches_));
+  step_loss_sum_ = 0.0;
+  step_micro_batches_ = 0;
+  ++step_index_;
+  if (loss_scaling()) {
+    std::vector<Tensor*> grads;
+    grads.reserve(params_.size());
+    for (nn::Parameter* p : params_) grads.push_back(&p->grad);
+    Tensor found_inf = Tensor::zeros({1}, DType::f32, device_, stream);
+    non_finite_check_and_unscale(grads, found_inf, 1.0f / scaler_.scale, stream);
+    const bool overflow = found_inf.to_floats().at(0) != 0.0f;
+    const bool apply = update_loss_scale(scaler_, overflow, options_.loss_scale);
+    result.loss_scale = scaler_.scale;
+    if (!apply) {
+      result.skipped = true;
+      optimizer_.zero_grad(stream);
+      return result;
+    }
+  }
+  if (options_.max_grad_norm > 0.0f) result.grad_norm = optimizer_.clip_grad_norm(options_.max_grad_norm, stream);
+  optimizer_.step(stream);
+  optimizer_.zero_grad(stream);
+  return result;
+}
+
+void TrainStep::report_non_finite_loss(const Batch& batch, uint64_t rng_offset, float loss, const Stream& stream) {
+  std::string where;
+  if (nn::has_non_finite(batch.images, stream)) {
+    where = "the input images hold inf or NaN";
+  } else {
+    // The re-run is in the model's mode (the same batch statistics and masks), so it would move
+    // the BN running statistics a second time: keep them and put them back.
+    std::vector<std::pair<nn::Buffer*, Tensor>> kept;
+    for (nn::Buffer* b : model_.buffers()) {
+      Tensor copy = Tensor::empty(b->value.shape(), b->value.dtype(), b->value.device(), "kept buffer");
+      copy.copy_from(b->value, stream);
+      kept.emplace_back(b, std::move(copy));
+    }
+    nn::NonFiniteProbe probe;
+    nn::Context ctx(false, options_.seed, rng_offset, stream);
+    ctx.set_non_finite_probe(&probe);
+    model_.forward(ctx, batch.images);
+    for (auto& [buffer, copy] : kept) buffer->value.copy_from(copy, stream);
+    if (probe.found())
+      where = "the first layer whose output was not finite is '" + probe.first_layer() + "'";
+    else if (options_.loss != LossKind::cross_entropy && nn::has_non_finite(batch.targets, stream))
+      where = "every layer's output was finite; the targets hold inf or NaN";
+    else
+      where = "every layer's output was finite; the loss itself overflowed";
+  }
+  throw Error(detail::concat("training step ", step_index_, " (micro-batch ", accumulation_.position() + 1, " of ",
+                             accumulation_.micro_batches_per_step(), ", ", dtype_name(model_.precision()),
+                             "): the ", loss_kind_name(options_.loss), " loss is ", loss, "; ", where));
+}
+
+void TrainStep::save_progress(TrainingProgress& progress) const {
+  SG_CHECK(accumulation_.position() == 0, "train step ", step_index_, ": cannot save in the middle of a step (",
+           accumulation_.position(), " of ", accumulation_.micro_batches_per_step(),
+           " micro-batches accumulated; gradients are not saved)");
+  progress.step = step_index_;
+  progress.loss_scale = scaler_.scale;
+  progress.counters[kGrowthTrackerCounter] = scaler_.growth_tracker;
+  progress.rng_seed = options_.seed;
+  progress.rng_offset = rng_offset_;
+}
+
+void TrainStep::restore_progress(const TrainingProgress& progress) {
+  SG_CHECK(progress.rng_seed == options_.seed, "train step: the checkpoint's rng_seed ", progress.rng_seed,
+           " is not this run's seed ", options_.seed);
+  const auto it = progress.counters.find(kGrowthTrackerCounter);
+  const int64_t tracker = it == progress.counters.end() ? 0 : it->second;
+  SG_CHECK(tracker >= 0 && tracker < options_.loss_scale.growth_interval, "train step: the checkpoint's ",
+           kGrowthTrackerCounter, " ", tracker, " is outside [0, ", options_.loss_scale.growth_interval, ")");
+  set_loss_scale_state(LossScaleState{float(progress.loss_scale), int(tracker)});
+  set_step_index(progress.step);
+  rng_offset_ = progress.rng_offset;
+}
+
+}  // namespace sg::train
