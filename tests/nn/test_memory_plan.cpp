@@ -55,7 +55,7 @@ struct Measured {
 
 // One real training step of B0 on the CPU, in bytes over what was in use before the model
 // existed (the plan counts the model, optimizer and batch too).
-Measured measured_step(const CheckpointPolicy& policy, int64_t batch, int64_t image) {
+Measured measured_step(const CheckpointPolicy& policy, int64_t batch, int64_t image, DType precision) {
   testing::Rng rng;
   Allocator& allocator = allocator_for(Device::cpu());
   const size_t base = allocator.stats().in_use;
@@ -64,6 +64,7 @@ Measured measured_step(const CheckpointPolicy& policy, int64_t batch, int64_t im
   EfficientNet model(config);
   model.set_training(true);
   model.set_checkpointing(policy);
+  model.set_precision(precision);
   train::AdamW optimizer(model.parameters(), train::AdamWOptions{});
   const Tensor x = testing::random_tensor(rng, {batch, image, image, 3});
   std::vector<float> labels;
@@ -88,13 +89,13 @@ Measured measured_step(const CheckpointPolicy& policy, int64_t batch, int64_t im
   return measured;
 }
 
-MemoryPlanRequest b0_request(const CheckpointPolicy& policy, int64_t batch, int64_t image) {
+MemoryPlanRequest b0_request(const CheckpointPolicy& policy, int64_t batch, int64_t image, DType precision) {
   MemoryPlanRequest request;
   request.config = efficientnet_config("b0");
   request.config.outputs = 6;
   request.batch = batch;
   request.height = request.width = image;
-  request.activations = DType::f32;
+  request.activations = precision;
   request.optimizer_states = optimizer_state_count("adamw");
   request.checkpointing = policy;
   request.cuda = false;
@@ -105,10 +106,10 @@ MemoryPlanRequest b0_request(const CheckpointPolicy& policy, int64_t batch, int6
 // exact on the CPU, so the test holds it to 2%, on the peak and on what the forward leaves live:
 // a saved tensor the plan forgets (the SE's input alone is 4% of B0's peak here, 10% of what
 // its forward keeps) fails it.
-void expect_plan_matches_step(const CheckpointPolicy& policy) {
+void expect_plan_matches_step(const CheckpointPolicy& policy, DType precision = DType::f32) {
   const int64_t batch = 2, image = 96;
-  const MemoryPlan plan = plan_training_step(b0_request(policy, batch, image));
-  const Measured measured = measured_step(policy, batch, image);
+  const MemoryPlan plan = plan_training_step(b0_request(policy, batch, image, precision));
+  const Measured measured = measured_step(policy, batch, image, precision);
   auto error = [](size_t predicted, size_t actual) { return (double(predicted) - double(actual)) / double(actual); };
   const double peak_error = error(plan.peak, measured.peak);
   const double forward_error = error(plan.in_use_after_forward, measured.in_use_after_forward);
@@ -119,8 +120,8 @@ void expect_plan_matches_step(const CheckpointPolicy& policy) {
                                             << format_bytes(plan.in_use_after_forward) << ", measured "
                                             << format_bytes(measured.in_use_after_forward);
   EXPECT_EQ(plan.at_peak.total(), plan.peak);
-  std::printf("[ plan ] %s: peak plan %zu, measured %zu bytes (%+.2f%%); after forward %+.2f%%\n",
-              policy.str().c_str(), plan.peak, measured.peak, 100.0 * peak_error, 100.0 * forward_error);
+  std::printf("[ plan ] %s %s: peak plan %zu, measured %zu bytes (%+.2f%%); after forward %+.2f%%\n",
+              policy.str().c_str(), std::string(dtype_name(precision)).c_str(), plan.peak, measured.peak, 100.0 * peak_error, 100.0 * forward_error);
 }
 
 TEST(MemoryPlan, RealCpuStepWithoutCheckpointingPeakMatchesThePlan) {
@@ -132,9 +133,18 @@ TEST(MemoryPlan, RealCpuStepWithCheckpointingPeakMatchesThePlan) {
 TEST(MemoryPlan, RealCpuStepWithEverySecondBlockPeakMatchesThePlan) {
   expect_plan_matches_step(CheckpointPolicy::every_kth_block(2));
 }
+// Mixed precision: f16/bf16 activations and compute copies of the weights, f32 master weights,
+// gradients and optimizer state (nn/precision.h).
+TEST(MemoryPlan, RealCpuStepInF16PeakMatchesThePlan) {
+  expect_plan_matches_step(CheckpointPolicy::none(), DType::f16);
+  expect_plan_matches_step(CheckpointPolicy::every_block(), DType::f16);
+}
+TEST(MemoryPlan, RealCpuStepInBf16WithEverySecondBlockPeakMatchesThePlan) {
+  expect_plan_matches_step(CheckpointPolicy::every_kth_block(2), DType::bf16);
+}
 
 TEST(MemoryPlan, AutoPolicyAndLargestBatchAreConsistent) {
-  MemoryPlanRequest request = b0_request(CheckpointPolicy::none(), 4, 256);
+  MemoryPlanRequest request = b0_request(CheckpointPolicy::none(), 4, 256, DType::f32);
   request.cuda = true;
   const size_t none = plan_training_step(request).peak;
   request.checkpointing = CheckpointPolicy::every_block();
