@@ -14,9 +14,10 @@
 #include "core/allocator.h"
 #include "core/device.h"
 #include "core/error.h"
-#include "kernels/loss.h"
+#include "nn/checkpointing.h"
 #include "nn/efficientnet.h"
 #include "train/optimizer.h"
+#include "train/train_step.h"
 
 namespace sg::cli {
 
@@ -28,6 +29,7 @@ struct BenchOptions {
   std::string mode = "infer";
   std::string precision = "f32";
   std::string device = "auto";
+  std::string checkpoint = "none";
   int64_t warmup = 2, iterations = 10;
   uint64_t seed = 1;
 };
@@ -47,34 +49,40 @@ Tensor random_targets(const BenchOptions& o, Device device, uint64_t seed) {
   return Tensor::from_floats(labels, Shape{o.batch}, DType::i32).to(device);
 }
 
-// One timed unit of work: an inference forward, or a training step (forward, cross-entropy,
-// backward, AdamW, zero_grad).
+DType parse_precision(const std::string& name) {
+  if (name == "f32") return DType::f32;
+  if (name == "f16") return DType::f16;
+  if (name == "bf16") return DType::bf16;
+  throw Error(detail::concat("bench: --precision '", name, "' (expected f32, f16 or bf16)"));
+}
+
+// One timed unit of work: an inference forward (eval mode), or a training step (train mode:
+// forward, cross-entropy, backward, AdamW, zero_grad; f16 with dynamic loss scaling) through
+// train::TrainStep, the trainer's own step.
 class Workload {
  public:
   Workload(const BenchOptions& o, Device device)
       : options_(o), device_(device), model_(make_config(o), device), input_(random_input(o, device, o.seed)),
         targets_(random_targets(o, device, o.seed + 1)) {
+    model_.set_precision(parse_precision(o.precision));
+    model_.set_checkpointing(nn::parse_checkpoint_policy(o.checkpoint));
     model_.set_training(o.mode == "train");
-    if (o.mode == "train") optimizer_ = std::make_unique<train::AdamW>(model_.parameters(), train::AdamWOptions{});
+    if (o.mode == "train") {
+      optimizer_ = std::make_unique<train::AdamW>(model_.parameters(), train::AdamWOptions{});
+      train::TrainStepOptions step_options;
+      step_options.seed = o.seed;
+      step_ = std::make_unique<train::TrainStep>(model_, *optimizer_, step_options);
+    }
   }
 
   void run_once() {
-    if (!optimizer_) {
+    if (step_) {
+      const train::Batch batch{input_, targets_};
+      step_->micro_batch(batch, stream_);
+    } else {
       nn::Context ctx(false, options_.seed, 0, stream_);
-      Tensor logits = model_.forward(ctx, input_);
-      stream_.synchronize(device_);
-      return;
+      const Tensor logits = model_.forward(ctx, input_);
     }
-    nn::Context ctx(true, options_.seed, rng_offset_, stream_);
-    const Tensor logits = model_.forward(ctx, input_);
-    Tensor loss = Tensor::empty(Shape{1}, DType::f32, device_);
-    cross_entropy_forward({}, logits, targets_, loss, stream_);
-    Tensor dlogits = Tensor::empty(logits.shape(), logits.dtype(), device_);
-    cross_entropy_backward({}, logits, targets_, 1.0f, dlogits, stream_);
-    model_.backward(ctx, dlogits);
-    optimizer_->step(stream_);
-    optimizer_->zero_grad(stream_);
-    rng_offset_ = ctx.rng_offset();
     stream_.synchronize(device_);
   }
 
@@ -91,13 +99,13 @@ class Workload {
   nn::EfficientNet model_;
   Tensor input_, targets_;
   std::unique_ptr<train::Optimizer> optimizer_;
-  uint64_t rng_offset_ = 0;
+  std::unique_ptr<train::TrainStep> step_;
 };
 
 int run_bench(const BenchOptions& o) {
   SG_CHECK(o.mode == "infer" || o.mode == "train", "bench: --mode '", o.mode, "' (expected infer or train)");
-  SG_CHECK(o.precision == "f32", "bench: --precision ", o.precision,
-           " is not available yet: the network runs in f32 only (mixed precision is being added)");
+  SG_CHECK(o.checkpoint != "auto", "bench: --checkpoint auto needs a memory budget: see `slidegrade plan`, then pass "
+           "the policy it prints (none, every, every:K, blocks:I,J,...)");
   const Device device = parse_device(o.device);
   Allocator& allocator = allocator_for(device);
   Workload workload(o, device);
@@ -112,9 +120,11 @@ int run_bench(const BenchOptions& o) {
   std::sort(seconds.begin(), seconds.end());
   const double median = seconds[seconds.size() / 2], best = seconds.front();
   const MemoryStats stats = allocator.stats();
-  std::printf("efficientnet-%s %s, %lldx%lld, batch %lld, %s on %s (%lld iterations after %lld warm-up)\n",
+  std::printf("efficientnet-%s %s, %lldx%lld, batch %lld, %s on %s, checkpointing %s (%lld iterations after %lld "
+              "warm-up)\n",
               o.arch.c_str(), o.mode.c_str(), (long long)o.image, (long long)o.image, (long long)o.batch,
-              o.precision.c_str(), device.str().c_str(), (long long)o.iterations, (long long)o.warmup);
+              o.precision.c_str(), device.str().c_str(), o.checkpoint.c_str(), (long long)o.iterations,
+              (long long)o.warmup);
   std::printf("time per batch: median %.2f ms, best %.2f ms\n", median * 1e3, best * 1e3);
   std::printf("images/s: %.2f (median), %.2f (best)\n", double(o.batch) / median, double(o.batch) / best);
   std::printf("peak memory: %.1f MiB in tensors, %.1f MiB reserved (%s allocator)\n",
@@ -134,13 +144,15 @@ void add_bench_command(CLI::App& app, Commands& commands) {
   parser->add_option("--image", o->image, "input side in pixels")->capture_default_str()->check(CLI::PositiveNumber);
   parser->add_option("--batch", o->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
   parser->add_option("--outputs", o->outputs, "classifier outputs")->capture_default_str()->check(CLI::PositiveNumber);
-  parser->add_option("--mode", o->mode, "infer (eval forward) or train (forward, loss, backward, AdamW)")
+  parser->add_option("--mode", o->mode, "infer (eval forward) or train (forward, cross-entropy, backward, AdamW)")
       ->capture_default_str()
       ->check(CLI::IsMember({"infer", "train"}));
   parser->add_option("--precision", o->precision, "f32, f16 or bf16")
       ->capture_default_str()
       ->check(CLI::IsMember({"f32", "f16", "bf16"}));
   parser->add_option("--device", o->device, "cpu, cuda, cuda:N or auto")->capture_default_str();
+  parser->add_option("--checkpoint", o->checkpoint, "gradient checkpointing: none, every, every:K, blocks:I,J,...")
+      ->capture_default_str();
   parser->add_option("--warmup", o->warmup, "untimed iterations first")->capture_default_str()->check(CLI::NonNegativeNumber);
   parser->add_option("--iterations", o->iterations, "timed iterations")->capture_default_str()->check(CLI::PositiveNumber);
   parser->add_option("--seed", o->seed, "weights and data")->capture_default_str();
