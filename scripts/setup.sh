@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config libopenblas-openmp-dev libhdf5-dev libgtest-dev libgmock-dev
           libbenchmark-dev libcli11-dev)
+# The test suite also runs weights/convert_torch.py against torchvision (Debian's Python).
+if [[ ${SG_PYTHON_PACKAGES:-0} == 1 ]]; then
+  packages+=(python3-torch python3-torchvision python3-h5py python3-numpy)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUILD_DIR=build scripts/setup.sh
+SG_PYTHON_PACKAGES=1 BUILD_DIR=build scripts/setup.sh
 # Once in one process (catches state one test leaves for the next), then under ctest.
 build/sg_tests --gtest_brief=1
 ctest --test-dir build --output-on-failure -j "$(nproc)"
