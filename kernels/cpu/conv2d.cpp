@@ -532,6 +532,43 @@ void conv2d_bias_activation_forward(const Conv2dParams& p, const Conv2dShape& s,
   });
 }
 
+namespace {
+
+// Below this many pixels per image the gate is applied to a copy of x and one GEMM runs.
+constexpr int64_t kGateFoldMinPixels = 256;
+
+// The gate folded into per-image weights: y[b] = x[b] (w * gate[b])^T, no gated copy of x.
+template <class T>
+void gated_per_image(int64_t n, int64_t hw, int64_t c_in, int64_t c_out, const T* xt, const T* gt, const float* w0,
+                     T* yt) {
+  Buffer wn = make_buffer(c_out * c_in);
+  std::vector<float> g32(static_cast<size_t>(c_in));
+  // 16-bit storage: one image at a time through f32 scratch.
+  Buffer x_scratch = make_buffer(kIsFloat<T> ? 0 : hw * c_in), y_scratch = make_buffer(kIsFloat<T> ? 0 : hw * c_out);
+  for (int64_t b = 0; b < n; ++b) {
+    to_f32(gt + b * c_in, g32.data(), c_in);
+    float* wb = wn.get();
+    for (int64_t o = 0; o < c_out; ++o) {
+#pragma omp simd
+      for (int64_t c = 0; c < c_in; ++c) wb[o * c_in + c] = w0[o * c_in + c] * g32[size_t(c)];
+    }
+    const float* xb;
+    float* yb;
+    if constexpr (kIsFloat<T>) {
+      xb = xt + b * hw * c_in;
+      yb = yt + b * hw * c_out;
+    } else {
+      to_f32_parallel(xt + b * hw * c_in, x_scratch.get(), hw * c_in);
+      xb = x_scratch.get();
+      yb = y_scratch.get();
+    }
+    sgemm(false, true, hw, c_out, c_in, xb, c_in, wb, c_in, 0.0f, yb, c_out);
+    if constexpr (!kIsFloat<T>) from_f32_parallel(yb, yt + b * hw * c_out, hw * c_out);
+  }
+}
+
+}  // namespace
+
 void pointwise_gated_forward(int64_t n, int64_t hw, int64_t c_in, int64_t c_out, DType dtype, const void* x,
                              const void* gate, const void* w, const float* bias, math::Activation act, void* y) {
   dispatch_floating(dtype, "pointwise_gated_forward", [&](auto tag) {
@@ -540,30 +577,33 @@ void pointwise_gated_forward(int64_t n, int64_t hw, int64_t c_in, int64_t c_out,
     const auto* gt = static_cast<const T*>(gate);
     auto* yt = static_cast<T*>(y);
     const F32Input<T> w32(static_cast<const T*>(w), c_out * c_in);  // [Cout, Cin]
-    Buffer wn = make_buffer(c_out * c_in);
-    std::vector<float> g32(static_cast<size_t>(c_in));
-    // 16-bit storage: one image at a time through f32 scratch.
-    Buffer x_scratch = make_buffer(kIsFloat<T> ? 0 : hw * c_in), y_scratch = make_buffer(kIsFloat<T> ? 0 : hw * c_out);
-    for (int64_t b = 0; b < n; ++b) {
-      to_f32(gt + b * c_in, g32.data(), c_in);
-      float* wb = wn.get();
-      const float* w0 = w32.get();
-      for (int64_t o = 0; o < c_out; ++o) {
+    if (hw < kGateFoldMinPixels) {
+      // Small images: one GEMM over the whole batch on gated activations beats N small GEMMs
+      // (each one threaded by OpenBLAS); the gated copy is small here.
+      Buffer gated = make_buffer(n * hw * c_in);
+      float* g = gated.get();
+#pragma omp parallel
+      {
+        std::vector<float> xs(static_cast<size_t>(c_in)), gs(static_cast<size_t>(c_in));
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < n * hw; ++r) {
+          const float* xr = f32_row(xt + r * c_in, xs.data(), c_in);
+          const float* gr = f32_row(gt + (r / hw) * c_in, gs.data(), c_in);
+          float* out = g + r * c_in;
 #pragma omp simd
-        for (int64_t c = 0; c < c_in; ++c) wb[o * c_in + c] = w0[o * c_in + c] * g32[size_t(c)];
+          for (int64_t c = 0; c < c_in; ++c) out[c] = xr[c] * gr[c];
+        }
       }
-      const float* xb;
-      float* yb;
-      if constexpr (kIsFloat<T>) {
-        xb = xt + b * hw * c_in;
-        yb = yt + b * hw * c_out;
-      } else {
-        to_f32_parallel(xt + b * hw * c_in, x_scratch.get(), hw * c_in);
-        xb = x_scratch.get();
-        yb = y_scratch.get();
-      }
-      sgemm(false, true, hw, c_out, c_in, xb, c_in, wb, c_in, 0.0f, yb, c_out);
-      if constexpr (!kIsFloat<T>) from_f32_parallel(yb, yt + b * hw * c_out, hw * c_out);
+      Buffer y_all = make_buffer(kIsFloat<T> ? 0 : n * hw * c_out);
+      float* yc;
+      if constexpr (kIsFloat<T>)
+        yc = yt;
+      else
+        yc = y_all.get();
+      sgemm(false, true, n * hw, c_out, c_in, g, c_in, w32.get(), c_in, 0.0f, yc, c_out);
+      if constexpr (!kIsFloat<T>) from_f32_parallel(yc, yt, n * hw * c_out);
+    } else {
+      gated_per_image(n, hw, c_in, c_out, xt, gt, w32.get(), yt);
     }
     if (!bias && act == math::Activation::identity) return;
     std::vector<float> zeros;

@@ -109,7 +109,10 @@ TEST(InferenceFusion, GatedPointwiseMatchesScaleThenConv) {
   for (DType dtype : {DType::f32, DType::f16, DType::bf16})
     for (Activation act : {Activation::identity, Activation::swish})
       for (bool with_bias : {false, true}) {
-        const int64_t n = rng.integer(1, 3), h = rng.integer(1, 9), w = rng.integer(1, 9), c_in = rng.integer(1, 40),
+        // Small images take the gated-copy path, large ones (>= 256 pixels) the per-image weights.
+        const bool large = with_bias != (act == Activation::swish);  // both paths for every dtype
+        const int64_t n = rng.integer(1, 3), h = large ? rng.integer(16, 20) : rng.integer(1, 9),
+                      w = large ? rng.integer(16, 20) : rng.integer(1, 9), c_in = rng.integer(1, 40),
                       c_out = rng.integer(1, 24);
         SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " " << activation_name(act) << " n=" << n
                                           << " h=" << h << " w=" << w << " cin=" << c_in << " cout=" << c_out
