@@ -13,6 +13,7 @@
 #include "kernels/batch_norm.h"
 #include "kernels/cast.h"
 #include "kernels/conv2d.h"
+#include "kernels/inference_fusion.h"
 #include "kernels/linear.h"
 #include "kernels/loss.h"
 #include "kernels/optimizer.h"
@@ -66,7 +67,19 @@ class B0TrainingStep {
     collect_parameters();
   }
 
-  void forward() {
+  void forward() { forward_impl(/*train=*/true); }
+
+  // Inference: batch norm with the running statistics (eval mode), no loss; what
+  // torchvision's model.eval() under torch.no_grad() runs.
+  void forward_eval() { forward_impl(/*train=*/false); }
+
+  // Inference as nn/ can run it with kernels/inference_fusion.h: every BN folded into its
+  // convolution (once, here on the first call), the activation fused into the convolution's pass.
+  void forward_inference_fused() {
+    if (!folded_) fold_all();
+    auto run = [&](ConvBn& c, const Tensor& in) {
+      conv2d_bias_activation_forward(c.p, in, c.w_folded, &c.bias_folded, c.bn.activation, c.y);
+    };
     const Tensor* x = &x0_;
     run(stem_, *x);
     x = &stem_.y;
@@ -77,12 +90,30 @@ class B0TrainingStep {
         h = &b.expand.y;
       }
       run(b.depthwise, *h);
-      global_avg_pool_forward(b.depthwise.y, b.pooled);
-      linear_forward(b.pooled, b.se_reduce.w, &b.se_reduce.b, b.se_reduce.y);
-      activation_forward(math::Activation::swish, b.se_reduce.y, b.reduce_act);
-      linear_forward(b.reduce_act, b.se_expand.w, &b.se_expand.b, b.se_expand.y);
-      activation_forward(math::Activation::sigmoid, b.se_expand.y, b.gate);
-      channel_scale_forward(b.depthwise.y, b.gate, b.scaled);
+      se_gate(b);  // the gate goes into the projection's weights: no channel_scale pass
+      pointwise_gated_forward(b.depthwise.y, b.gate, b.project.w_folded, &b.project.bias_folded,
+                              b.project.bn.activation, b.project.y);
+      if (b.residual) add_(b.project.y, *x);
+      x = &b.project.y;
+    }
+    run(head_, *x);
+    global_avg_pool_forward(head_.y, features_);
+    linear_forward(features_, classifier_.w, &classifier_.b, classifier_.y);
+  }
+
+  void forward_impl(bool train) {
+    auto run = [&](ConvBn& c, const Tensor& in) { train ? run_train(c, in) : run_eval(c, in); };
+    const Tensor* x = &x0_;
+    run(stem_, *x);
+    x = &stem_.y;
+    for (Block& b : blocks_) {
+      const Tensor* h = x;
+      if (b.expand.defined) {
+        run(b.expand, *h);
+        h = &b.expand.y;
+      }
+      run(b.depthwise, *h);
+      se_forward(b);
       run(b.project, b.scaled);
       if (b.residual) add_(b.project.y, *x);
       x = &b.project.y;
@@ -90,7 +121,7 @@ class B0TrainingStep {
     run(head_, *x);
     global_avg_pool_forward(head_.y, features_);
     linear_forward(features_, classifier_.w, &classifier_.b, classifier_.y);
-    cross_entropy_forward({}, classifier_.y, targets_, loss_);
+    if (train) cross_entropy_forward({}, classifier_.y, targets_, loss_);
   }
 
   void backward() {
@@ -138,10 +169,14 @@ class B0TrainingStep {
 
   size_t parameter_tensors() const { return adam_state_.size(); }
 
+  // The classifier's logits of the last forward.
+  const Tensor& logits() const { return classifier_.y; }
+
  private:
   struct ConvBn {
     bool defined = false;
     Conv2dParams p;
+    Tensor w_folded, bias_folded;  // inference: BN folded into the convolution
     Tensor w, dw, conv_out, y, dy, dconv, gamma, beta, dgamma, dbeta, mean, var, saved_mean, saved_invstd, dx;
     BatchNormParams bn;
   };
@@ -236,9 +271,43 @@ class B0TrainingStep {
     adam_state_.push_back(std::move(slot));
   }
 
-  void run(ConvBn& c, const Tensor& x) {
+  // Squeeze-excite of the depthwise output: b.scaled = depthwise.y * sigmoid(expand(swish(reduce(pool)))).
+  void se_forward(Block& b) {
+    se_gate(b);
+    channel_scale_forward(b.depthwise.y, b.gate, b.scaled);
+  }
+  void se_gate(Block& b) {
+    global_avg_pool_forward(b.depthwise.y, b.pooled);
+    linear_forward(b.pooled, b.se_reduce.w, &b.se_reduce.b, b.se_reduce.y);
+    activation_forward(math::Activation::swish, b.se_reduce.y, b.reduce_act);
+    linear_forward(b.reduce_act, b.se_expand.w, &b.se_expand.b, b.se_expand.y);
+    activation_forward(math::Activation::sigmoid, b.se_expand.y, b.gate);
+  }
+
+  void fold(ConvBn& c) {
+    if (!c.defined) return;
+    c.w_folded = empty(c.w.shape());
+    c.bias_folded = empty({c.w.dim(0)}, DType::f32);
+    fold_batch_norm_into_conv(c.w, nullptr, c.gamma, c.beta, c.mean, c.var, c.bn.eps, c.w_folded, c.bias_folded);
+  }
+  void fold_all() {
+    fold(stem_);
+    for (Block& b : blocks_) {
+      fold(b.expand);
+      fold(b.depthwise);
+      fold(b.project);
+    }
+    fold(head_);
+    folded_ = true;
+  }
+
+  void run_train(ConvBn& c, const Tensor& x) {
     conv2d_forward(c.p, x, c.w, nullptr, c.conv_out);
     batch_norm_forward_train(c.bn, c.conv_out, c.gamma, c.beta, c.mean, c.var, c.y, c.saved_mean, c.saved_invstd);
+  }
+  void run_eval(ConvBn& c, const Tensor& x) {
+    conv2d_forward(c.p, x, c.w, nullptr, c.conv_out);
+    batch_norm_forward_eval(c.bn, c.conv_out, c.gamma, c.beta, c.mean, c.var, c.y);
   }
 
   // Backward of conv + BN(+act) from c.dy; returns the gradient of the input.
@@ -265,6 +334,7 @@ class B0TrainingStep {
   Linear classifier_;
   std::vector<AdamSlot> adam_state_;
   int64_t step_ = 0;
+  bool folded_ = false;
 };
 
 }  // namespace sg::bench

@@ -10,7 +10,7 @@ source scripts/cpu_env.sh
 threads=$(nproc)
 out=$(mktemp -d)
 for round in $(seq "$rounds"); do
-  "$build/sg_bench_cpu" --benchmark_filter='BM_B0(Forward|TrainingStep)/(1|8)/224/0' --benchmark_min_time=2 \
+  "$build/sg_bench_cpu" --benchmark_filter='BM_B0(Inference|InferenceFused|Forward|TrainingStep)/(1|8)/224/0' --benchmark_min_time=2 \
     --benchmark_format=json >"$out/ours_$round.json" 2>/dev/null
   OMP_NUM_THREADS=$threads /usr/bin/python3 benchmarks/pytorch_b0_step.py --batch 1 8 --threads "$threads" \
     --repeats 7 --json 2>/dev/null >"$out/torch_$round.jsonl"
@@ -21,11 +21,15 @@ out, rounds = sys.argv[1], int(sys.argv[2])
 ours, torch = {}, {}
 for r in range(1, rounds + 1):
     for b in json.load(open(f"{out}/ours_{r}.json"))["benchmarks"]:
-        kind = "forward" if "Forward" in b["name"] else "step"
+        name = b["name"]
+        kind = ("inference, BN folded" if "InferenceFused" in name else "inference" if "Inference" in name
+                else "forward" if "Forward" in name else "step")
         batch = int(b["name"].split("/")[1])
         ours.setdefault((kind, batch), []).append(b["real_time"])  # ms
     for line in open(f"{out}/torch_{r}.jsonl"):
         t = json.loads(line)
+        torch.setdefault(("inference", t["batch"]), []).append(t["infer_ms"])
+        torch.setdefault(("inference, BN folded", t["batch"]), []).append(t["infer_ms"])
         torch.setdefault(("forward", t["batch"]), []).append(t["forward_ms"])
         torch.setdefault(("step", t["batch"]), []).append(t["step_ms"])
 print(f"| B0 224 px f32, CPU | slidegrade ms | PyTorch ms | speed ratio (PyTorch time / ours) |")

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""The PyTorch baseline for BM_B0TrainingStep / BM_B0Forward: torchvision's efficientnet_b0
-(random weights, channels-last, train mode, dropout and stochastic depth off) forward, backward and AdamW, timed the
-same way (median of several steps after a warm-up). Run with Debian's python3-torch on the CPU:
+"""The PyTorch baseline for BM_B0Inference / BM_B0Forward / BM_B0TrainingStep: torchvision's efficientnet_b0
+(random weights, channels-last, dropout and stochastic depth off): inference (model.eval() under torch.no_grad()),
+a train-mode forward with the loss, and forward, backward and AdamW, timed the same way (median, or with --min the
+minimum, of several runs after a warm-up). Run with Debian's python3-torch on the CPU:
     /usr/bin/python3 benchmarks/pytorch_b0_step.py [--batch 1 8] [--threads 2]
 or on a GPU machine with its PyTorch: python3 benchmarks/pytorch_b0_step.py --device cuda --amp
 """
@@ -14,7 +15,7 @@ import torch
 import torchvision
 
 
-def timed(fn, device, repeats):
+def timed(fn, device, repeats, pick):
     fn()  # warm-up
     fn()
     times = []
@@ -26,7 +27,7 @@ def timed(fn, device, repeats):
         if device == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return pick(times)
 
 
 def main():
@@ -37,6 +38,7 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--amp", action="store_true", help="autocast f16 (GPU)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--min", action="store_true", help="report the fastest run, not the median")
     parser.add_argument("--json", action="store_true", help="one JSON object per batch size")
     args = parser.parse_args()
     if args.threads:
@@ -63,15 +65,26 @@ def main():
             forward().backward()
             opt.step()
 
+        def infer():
+            with torch.autocast(args.device, enabled=args.amp):
+                return model(x)
+
+        pick = min if args.min else statistics.median
+        model.eval()
         with torch.no_grad():
-            t_fwd = timed(forward, args.device, args.repeats)
-        t_step = timed(step, args.device, args.repeats)
+            t_infer = timed(infer, args.device, args.repeats, pick)
+        model.train()
+        with torch.no_grad():
+            t_fwd = timed(forward, args.device, args.repeats, pick)
+        t_step = timed(step, args.device, args.repeats, pick)
         if args.json:
             print(json.dumps({"torch": str(torch.__version__), "device": args.device, "batch": batch,
-                              "image": args.image, "forward_ms": t_fwd * 1e3, "step_ms": t_step * 1e3}))
+                              "image": args.image, "infer_ms": t_infer * 1e3, "forward_ms": t_fwd * 1e3,
+                              "step_ms": t_step * 1e3}))
         else:
             print(f"torch {torch.__version__} {args.device} threads={torch.get_num_threads()} batch={batch} "
-                  f"{args.image}px: forward {t_fwd * 1e3:.0f} ms ({batch / t_fwd:.2f} img/s), "
+                  f"{args.image}px: inference {t_infer * 1e3:.0f} ms ({batch / t_infer:.2f} img/s), "
+                  f"train-mode forward {t_fwd * 1e3:.0f} ms, "
                   f"fwd+bwd+AdamW {t_step * 1e3:.0f} ms ({batch / t_step:.2f} img/s)")
 
 

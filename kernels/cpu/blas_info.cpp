@@ -19,6 +19,10 @@ std::string gemm_library_hint() {
 #if defined(__x86_64__)
   const char* core = openblas_get_corename();
   const bool generic = core && (std::string_view(core) == "Prescott" || std::string_view(core) == "prescott");
+  if (generic && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+    return "OpenBLAS did not recognise this CPU and uses its generic SSE3 kernels; set OPENBLAS_CORETYPE=SkylakeX "
+           "(AVX-512 kernels, correct on this CPU) for GEMMs several times faster (scripts/cpu_env.sh does)";
   if (generic && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     return "OpenBLAS did not recognise this CPU and uses its generic SSE3 kernels; set OPENBLAS_CORETYPE=Haswell "
            "(AVX2+FMA kernels, correct on this CPU) for GEMMs several times faster";

@@ -12,7 +12,10 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/bias_activation.h"
 #include "kernels/cpu/float_convert.h"
+#include "kernels/cpu/isa.h"
+#include "kernels/scalar_math.h"
 
 namespace sg::cpu {
 namespace {
@@ -338,92 +341,44 @@ std::vector<float> depthwise_taps(const Conv2dParams& p, const Conv2dShape& s, c
   return wt;
 }
 
-// y [s.n, Ho, Wo, C] = depthwise(x [s.n, H, W, C]) + bias (bias32 [C], zeros when none).
-void depthwise_forward_f32(const Conv2dParams& p, const Conv2dShape& s, const float* x, const float* taps,
-                           const float* bias32, float* y) {
-  const int64_t c_count = s.c_in, rows = s.n * s.out_h;
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t n = r / s.out_h, oh = r % s.out_h;
-    for (int64_t ow = 0; ow < s.out_w; ++ow) {
-      float* acc = y + (r * s.out_w + ow) * c_count;  // accumulate in place: y is f32 here
-      std::copy(bias32, bias32 + c_count, acc);
-      for (int64_t i = 0; i < p.kernel_h; ++i) {
-        const int64_t ih = oh * p.stride_h - p.pad_top + i;
-        if (ih < 0 || ih >= s.h) continue;
-        for (int64_t j = 0; j < p.kernel_w; ++j) {
-          const int64_t iw = ow * p.stride_w - p.pad_left + j;
-          if (iw < 0 || iw >= s.w) continue;
-          const float* xp = x + ((n * s.h + ih) * s.w + iw) * c_count;
-          const float* wp = taps + (i * p.kernel_w + j) * c_count;
-#pragma omp simd
-          for (int64_t c = 0; c < c_count; ++c) acc[c] += xp[c] * wp[c];
-        }
-      }
-    }
-  }
-}
+}  // namespace
 
-// dx[n, ih, iw, c] = sum over the taps (i, j) whose output (oh, ow) reads (ih, iw) of
-// dy[n, oh, ow, c] * w[c, i, j]; a gather per dx pixel, so no two threads write one pixel.
+// One copy of the depthwise loops per ISA (kernels/cpu/isa.h), and calls to the current one.
+namespace isa_baseline {
+namespace {
+#include "kernels/cpu/depthwise_loops.inc"
+}  // namespace
+}  // namespace isa_baseline
+#if SG_CPU_ISA_VARIANTS
+SG_CPU_ISA_BEGIN(avx2)
+namespace isa_avx2 {
+namespace {
+#include "kernels/cpu/depthwise_loops.inc"
+}  // namespace
+}  // namespace isa_avx2
+SG_CPU_ISA_END
+SG_CPU_ISA_BEGIN(avx512)
+namespace isa_avx512 {
+namespace {
+#include "kernels/cpu/depthwise_loops.inc"
+}  // namespace
+}  // namespace isa_avx512
+SG_CPU_ISA_END
+#endif
+
+namespace {
+
+void depthwise_forward_f32(math::Activation act, const Conv2dParams& p, const Conv2dShape& s, const float* x,
+                           const float* taps, const float* bias32, float* y) {
+  SG_CPU_ISA_DISPATCH(depthwise_forward_act_f32, act, p, s, x, taps, bias32, y);
+}
 void depthwise_backward_input_f32(const Conv2dParams& p, const Conv2dShape& s, const float* dy, const float* taps,
                                   float* dx) {
-  const int64_t c_count = s.c_in, rows = s.n * s.h;
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t n = r / s.h, ih = r % s.h;
-    for (int64_t iw = 0; iw < s.w; ++iw) {
-      float* acc = dx + (r * s.w + iw) * c_count;
-      std::fill(acc, acc + c_count, 0.0f);
-      for (int64_t i = 0; i < p.kernel_h; ++i) {
-        const int64_t th = ih + p.pad_top - i;
-        if (th < 0 || th % p.stride_h != 0 || th / p.stride_h >= s.out_h) continue;
-        const int64_t oh = th / p.stride_h;
-        for (int64_t j = 0; j < p.kernel_w; ++j) {
-          const int64_t tw = iw + p.pad_left - j;
-          if (tw < 0 || tw % p.stride_w != 0 || tw / p.stride_w >= s.out_w) continue;
-          const int64_t ow = tw / p.stride_w;
-          const float* gp = dy + ((n * s.out_h + oh) * s.out_w + ow) * c_count;
-          const float* wp = taps + (i * p.kernel_w + j) * c_count;
-#pragma omp simd
-          for (int64_t c = 0; c < c_count; ++c) acc[c] += gp[c] * wp[c];
-        }
-      }
-    }
-  }
+  SG_CPU_ISA_DISPATCH(depthwise_backward_input_f32, p, s, dy, taps, dx);
 }
-
-// partial [threads, taps + 1, C] += per thread: x * dy under every tap, and dy (for dbias).
-// Each thread sums its static share of output rows into its own slice.
 void depthwise_weight_partials_f32(const Conv2dParams& p, const Conv2dShape& s, const float* x, const float* dy,
                                    float* partial, int threads) {
-  const int64_t c_count = s.c_in, taps = p.kernel_h * p.kernel_w, rows = s.n * s.out_h;
-#pragma omp parallel num_threads(threads)
-  {
-    float* dwp = partial + int64_t(omp_get_thread_num()) * (taps + 1) * c_count;
-    float* dbp = dwp + taps * c_count;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t n = r / s.out_h, oh = r % s.out_h;
-      for (int64_t ow = 0; ow < s.out_w; ++ow) {
-        const float* grad = dy + (r * s.out_w + ow) * c_count;
-#pragma omp simd
-        for (int64_t c = 0; c < c_count; ++c) dbp[c] += grad[c];
-        for (int64_t i = 0; i < p.kernel_h; ++i) {
-          const int64_t ih = oh * p.stride_h - p.pad_top + i;
-          if (ih < 0 || ih >= s.h) continue;
-          for (int64_t j = 0; j < p.kernel_w; ++j) {
-            const int64_t iw = ow * p.stride_w - p.pad_left + j;
-            if (iw < 0 || iw >= s.w) continue;
-            const float* xp = x + ((n * s.h + ih) * s.w + iw) * c_count;
-            float* dst = dwp + (i * p.kernel_w + j) * c_count;
-#pragma omp simd
-            for (int64_t c = 0; c < c_count; ++c) dst[c] += xp[c] * grad[c];
-          }
-        }
-      }
-    }
-  }
+  SG_CPU_ISA_DISPATCH(depthwise_weight_partials_f32, p, s, x, dy, partial, threads);
 }
 
 // Images per block when 16-bit tensors are converted: `floats_per_image` of scratch each.
@@ -432,16 +387,16 @@ int64_t images_per_block(const Conv2dShape& s, int64_t floats_per_image, int64_t
                              std::max<int64_t>(1, s.n));
 }
 
+// y = act(depthwise(x) + bias); bias32 f32 [C] or null (no bias).
 template <class T>
-void depthwise_forward(const Conv2dParams& p, const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y,
-                       int64_t scratch_bytes) {
+void depthwise_forward(const Conv2dParams& p, const Conv2dShape& s, const T* x, const T* w, const float* bias32,
+                       math::Activation act, T* y, int64_t scratch_bytes) {
   const int64_t c_count = s.c_in;
   const std::vector<float> taps = depthwise_taps(p, s, w);  // [kh, kw, C]
-  std::vector<float> bias32(size_t(c_count), 0.0f);
-  if (bias)
-    for (int64_t c = 0; c < c_count; ++c) bias32[size_t(c)] = to_acc(bias[c]);
+  std::vector<float> bias_or_zero(size_t(c_count), 0.0f);
+  if (bias32) std::copy(bias32, bias32 + c_count, bias_or_zero.begin());
   if constexpr (kIsFloat<T>) {
-    depthwise_forward_f32(p, s, x, taps.data(), bias32.data(), y);
+    depthwise_forward_f32(act, p, s, x, taps.data(), bias_or_zero.data(), y);
   } else {
     const int64_t in = s.h * s.w * c_count, out = s.out_h * s.out_w * c_count;
     const int64_t block = images_per_block(s, in + out, scratch_bytes);
@@ -450,7 +405,7 @@ void depthwise_forward(const Conv2dParams& p, const Conv2dShape& s, const T* x, 
       Conv2dShape sub = s;
       sub.n = std::min(s.n, n0 + block) - n0;
       to_f32_parallel(x + n0 * in, xb.get(), sub.n * in);
-      depthwise_forward_f32(p, sub, xb.get(), taps.data(), bias32.data(), yb.get());
+      depthwise_forward_f32(act, p, sub, xb.get(), taps.data(), bias_or_zero.data(), yb.get());
       from_f32_parallel(yb.get(), y + n0 * out, sub.n * out);
     }
   }
@@ -519,9 +474,14 @@ void conv2d_forward(const Conv2dParams& p, const Conv2dShape& s, DType dtype, co
     const auto* wt = static_cast<const T*>(w);
     const auto* bt = static_cast<const T*>(bias);
     auto* yt = static_cast<T*>(y);
-    if (is_depthwise(p, s))
-      depthwise_forward(p, s, xt, wt, bt, yt, scratch_bytes);
-    else
+    if (is_depthwise(p, s)) {
+      std::vector<float> bias32;
+      if (bt) {
+        bias32.resize(size_t(s.c_out));
+        to_f32(bt, bias32.data(), s.c_out);
+      }
+      depthwise_forward(p, s, xt, wt, bt ? bias32.data() : nullptr, math::Activation::identity, yt, scratch_bytes);
+    } else
       dense_forward(p, s, xt, wt, bt, yt, scratch_bytes);
   });
 }
@@ -552,6 +512,103 @@ void conv2d_backward_weight(const Conv2dParams& p, const Conv2dShape& s, DType d
       depthwise_backward_weight(p, s, xt, dyt, dwt, dbt, scratch_bytes);
     else
       dense_backward_weight(p, s, xt, dyt, dwt, dbt, scratch_bytes);
+  });
+}
+
+void conv2d_bias_activation_forward(const Conv2dParams& p, const Conv2dShape& s, DType dtype, const void* x,
+                                    const void* w, const float* bias, math::Activation act, void* y,
+                                    int64_t scratch_bytes) {
+  dispatch_floating(dtype, "conv2d_bias_activation_forward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const auto* xt = static_cast<const T*>(x);
+    const auto* wt = static_cast<const T*>(w);
+    auto* yt = static_cast<T*>(y);
+    if (is_depthwise(p, s)) return depthwise_forward(p, s, xt, wt, bias, act, yt, scratch_bytes);
+    dense_forward<T>(p, s, xt, wt, nullptr, yt, scratch_bytes);
+    if (!bias && act == math::Activation::identity) return;
+    std::vector<float> zeros;
+    if (!bias) zeros.assign(size_t(s.c_out), 0.0f);
+    bias_activation_forward(act, dtype, y, bias ? bias : zeros.data(), y, s.n * s.out_h * s.out_w, s.c_out);
+  });
+}
+
+namespace {
+
+// Below this many pixels per image the gate is applied to a copy of x and one GEMM runs.
+constexpr int64_t kGateFoldMinPixels = 256;
+
+// The gate folded into per-image weights: y[b] = x[b] (w * gate[b])^T, no gated copy of x.
+template <class T>
+void gated_per_image(int64_t n, int64_t hw, int64_t c_in, int64_t c_out, const T* xt, const T* gt, const float* w0,
+                     T* yt) {
+  Buffer wn = make_buffer(c_out * c_in);
+  std::vector<float> g32(static_cast<size_t>(c_in));
+  // 16-bit storage: one image at a time through f32 scratch.
+  Buffer x_scratch = make_buffer(kIsFloat<T> ? 0 : hw * c_in), y_scratch = make_buffer(kIsFloat<T> ? 0 : hw * c_out);
+  for (int64_t b = 0; b < n; ++b) {
+    to_f32(gt + b * c_in, g32.data(), c_in);
+    float* wb = wn.get();
+    for (int64_t o = 0; o < c_out; ++o) {
+#pragma omp simd
+      for (int64_t c = 0; c < c_in; ++c) wb[o * c_in + c] = w0[o * c_in + c] * g32[size_t(c)];
+    }
+    const float* xb;
+    float* yb;
+    if constexpr (kIsFloat<T>) {
+      xb = xt + b * hw * c_in;
+      yb = yt + b * hw * c_out;
+    } else {
+      to_f32_parallel(xt + b * hw * c_in, x_scratch.get(), hw * c_in);
+      xb = x_scratch.get();
+      yb = y_scratch.get();
+    }
+    sgemm(false, true, hw, c_out, c_in, xb, c_in, wb, c_in, 0.0f, yb, c_out);
+    if constexpr (!kIsFloat<T>) from_f32_parallel(yb, yt + b * hw * c_out, hw * c_out);
+  }
+}
+
+}  // namespace
+
+void pointwise_gated_forward(int64_t n, int64_t hw, int64_t c_in, int64_t c_out, DType dtype, const void* x,
+                             const void* gate, const void* w, const float* bias, math::Activation act, void* y) {
+  dispatch_floating(dtype, "pointwise_gated_forward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const auto* xt = static_cast<const T*>(x);
+    const auto* gt = static_cast<const T*>(gate);
+    auto* yt = static_cast<T*>(y);
+    const F32Input<T> w32(static_cast<const T*>(w), c_out * c_in);  // [Cout, Cin]
+    if (hw < kGateFoldMinPixels) {
+      // Small images: one GEMM over the whole batch on gated activations beats N small GEMMs
+      // (each one threaded by OpenBLAS); the gated copy is small here.
+      Buffer gated = make_buffer(n * hw * c_in);
+      float* g = gated.get();
+#pragma omp parallel
+      {
+        std::vector<float> xs(static_cast<size_t>(c_in)), gs(static_cast<size_t>(c_in));
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < n * hw; ++r) {
+          const float* xr = f32_row(xt + r * c_in, xs.data(), c_in);
+          const float* gr = f32_row(gt + (r / hw) * c_in, gs.data(), c_in);
+          float* out = g + r * c_in;
+#pragma omp simd
+          for (int64_t c = 0; c < c_in; ++c) out[c] = xr[c] * gr[c];
+        }
+      }
+      Buffer y_all = make_buffer(kIsFloat<T> ? 0 : n * hw * c_out);
+      float* yc;
+      if constexpr (kIsFloat<T>)
+        yc = yt;
+      else
+        yc = y_all.get();
+      sgemm(false, true, n * hw, c_out, c_in, g, c_in, w32.get(), c_in, 0.0f, yc, c_out);
+      if constexpr (!kIsFloat<T>) from_f32_parallel(yc, yt, n * hw * c_out);
+    } else {
+      gated_per_image(n, hw, c_in, c_out, xt, gt, w32.get(), yt);
+    }
+    if (!bias && act == math::Activation::identity) return;
+    std::vector<float> zeros;
+    if (!bias) zeros.assign(size_t(c_out), 0.0f);
+    bias_activation_forward(act, dtype, y, bias ? bias : zeros.data(), y, n * hw, c_out);
   });
 }
 

@@ -26,12 +26,13 @@ void channel_scale_forward(DType dtype, const void* x, const void* s, void* y, i
 #pragma omp for collapse(2) schedule(static)
       for (int64_t b = 0; b < n; ++b)
         for (int64_t i = 0; i < hw; ++i) {
-          to_f32(st + b * c, scales.data(), c);  // cheap next to the row: C values
+          // float reads the gate in place; 16-bit converts its C values (cheap next to the row).
+          const float* scale = f32_row(st + b * c, scales.data(), c);
           const int64_t row = (b * hw + i) * c;
           const float* in = f32_row(xt + row, in_row.data(), c);
           float* out = f32_out_row(yt + row, out_row.data());
 #pragma omp simd
-          for (int64_t k = 0; k < c; ++k) out[k] = in[k] * scales[size_t(k)];
+          for (int64_t k = 0; k < c; ++k) out[k] = in[k] * scale[k];
           store_f32_row(out, yt + row, c);
         }
     }
@@ -57,15 +58,17 @@ void channel_scale_backward(DType dtype, const void* x, const void* s, const voi
       for (int64_t b = 0; b < n; ++b)
         for (int64_t blk = 0; blk < blocks; ++blk) {
           const int64_t c0 = blk * kChannelBlock, width = std::min(kChannelBlock, c - c0);
-          to_f32(st + b * c + c0, scales, width);
+          // float reads x, dy and the gate in place (no copy per row); 16-bit converts them.
+          const float* scale = f32_row(st + b * c + c0, scales, width);
           for (int64_t k = 0; k < width; ++k) sums[k] = 0.0f;
           for (int64_t i = 0; i < hw; ++i) {
             const int64_t row = (b * hw + i) * c + c0;
-            to_f32(xt + row, xs, width);
-            to_f32(gt + row, gs, width);
+            const float* xr = f32_row(xt + row, xs, width);
+            const float* gr = f32_row(gt + row, gs, width);
+#pragma omp simd
             for (int64_t k = 0; k < width; ++k) {
-              sums[k] += gs[k] * xs[k];
-              dxt[row + k] = from_acc<T>(gs[k] * scales[k]);
+              sums[k] += gr[k] * xr[k];
+              dxt[row + k] = from_acc<T>(gr[k] * scale[k]);
             }
           }
           for (int64_t k = 0; k < width; ++k) dst[b * c + c0 + k] = from_acc<T>(sums[k]);
