@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "kernels/cast.h"
+#include "nn/inference_fusion.h"
 #include "nn/precision.h"
 
 namespace sg::nn {
@@ -194,6 +195,17 @@ void EfficientNet::set_checkpointing(const CheckpointPolicy& policy) {
   checkpointed_ = policy.resolve(int64_t(blocks_.size()));
 }
 
+EfficientNet::~EfficientNet() = default;
+
+void EfficientNet::set_inference_fusion(bool enabled) {
+  inference_fusion_ = enabled;
+  if (!enabled) drop_folded_weights();
+}
+
+void EfficientNet::drop_folded_weights() { folds_.reset(); }
+
+size_t EfficientNet::folded_weight_bytes() const { return folds_ ? folds_->bytes() : 0; }
+
 void EfficientNet::set_precision(DType precision) {
   SG_CHECK(is_floating(precision), "efficientnet-", config_.arch, ": precision ", dtype_name(precision),
            " is not f32, f16 or bf16");
@@ -206,11 +218,26 @@ Tensor EfficientNet::forward(Context& ctx, const Tensor& x_in) {
   SG_CHECK(is_floating(x_in.dtype()), "efficientnet-", config_.arch, ": input ", x_in.str(),
            " must be f32, f16 or bf16");
   const Tensor x = cast_to(x_in, precision_, ctx.stream(), "efficientnet input");
+  // A training forward moves the BN running statistics: the folded weights are stale.
+  if (training()) drop_folded_weights();
+  if (inference_fusion_ && inference_fusion_applies(*this, ctx)) return fused_forward(ctx, x);
   Tensor h = bn1_->forward(ctx, conv_stem_->forward(ctx, x));
   for (size_t i = 0; i < blocks_.size(); ++i)
     h = block_checkpointed(i) ? checkpointed_forward(ctx, *blocks_[i], h) : blocks_[i]->forward(ctx, h);
   h = bn2_->forward(ctx, conv_head_->forward(ctx, h));
   return cast_to(head_->forward(ctx, h), DType::f32, ctx.stream(), "efficientnet logits");
+}
+
+Tensor EfficientNet::fused_forward(Context& ctx, const Tensor& x) {
+  if (!folds_) {
+    folds_ = std::make_unique<EfficientNetFolds>();
+    folds_->blocks.resize(blocks_.size());
+  }
+  const Stream& stream = ctx.stream();
+  Tensor h = folds_->stem.forward(*conv_stem_, *bn1_, x, stream);
+  for (size_t i = 0; i < blocks_.size(); ++i) h = fused_mbconv_forward(*blocks_[i], folds_->blocks[i], h, stream);
+  h = folds_->head.forward(*conv_head_, *bn2_, h, stream);
+  return cast_to(head_->forward(ctx, h), DType::f32, stream, "efficientnet logits");
 }
 
 Tensor EfficientNet::backward(Context& ctx, const Tensor& dy_in) {

@@ -17,6 +17,8 @@
 
 namespace sg::nn {
 
+struct EfficientNetFolds;  // nn/inference_fusion.h
+
 struct EfficientNetConfig {
   std::string arch = "b0";  // b0..b7, lite0..lite4
   // Scaling (from the table; overriding them makes a custom network).
@@ -63,6 +65,7 @@ EfficientNetLayout efficientnet_layout(const EfficientNetConfig& config);
 class EfficientNet final : public Module {
  public:
   explicit EfficientNet(const EfficientNetConfig& config, Device device = Device::cpu());
+  ~EfficientNet() override;
 
   // x [N, H, W, 3] normalised input (any floating dtype; cast to precision() on entry) ->
   // logits [N, outputs], always f32 (for the loss).
@@ -85,6 +88,17 @@ class EfficientNet final : public Module {
   // (nn/memory_plan.h: choose_checkpointing).
   void set_checkpointing(const CheckpointPolicy& policy);
   bool block_checkpointed(size_t block) const { return block < checkpointed_.size() && checkpointed_[block]; }
+  // Eval-mode forwards (not training, nothing kept for backward, no non-finite probe) fold each
+  // BN into the convolution before it and fuse the SE gate into the projection
+  // (nn/inference_fusion.h); on by default. Off: the layer-by-layer path, and the folded weights
+  // are freed. The folded weights follow optimizer steps and mark_parameters_changed(*this) by
+  // themselves; after writing BN running statistics in place by other means, call
+  // drop_folded_weights().
+  void set_inference_fusion(bool enabled);
+  bool inference_fusion() const { return inference_fusion_; }
+  void drop_folded_weights();
+  // Bytes the folded weights hold now (0 until the first fused forward).
+  size_t folded_weight_bytes() const;
   // Smallest input side accepted (the network downsamples by 32).
   static constexpr int64_t kMinImageSize = 32;
 
@@ -93,6 +107,8 @@ class EfficientNet final : public Module {
 
  private:
   void check_image(const Shape& input) const;
+  // The eval-mode fused forward (inference_fusion_applies): x in precision() -> f32 logits.
+  Tensor fused_forward(Context& ctx, const Tensor& x);
   EfficientNetConfig config_;
   EfficientNetLayout layout_;
   std::unique_ptr<Conv2d> conv_stem_;
@@ -103,6 +119,8 @@ class EfficientNet final : public Module {
   std::unique_ptr<Head> head_;
   std::vector<bool> checkpointed_;  // per block; empty: none
   DType precision_ = DType::f32;
+  bool inference_fusion_ = true;
+  std::unique_ptr<EfficientNetFolds> folds_;  // built by the first fused forward
 };
 
 }  // namespace sg::nn

@@ -35,6 +35,14 @@ class MBConv final : public Module {
   const MBConvOptions& options() const { return options_; }
   bool has_residual() const { return residual_; }
   int64_t hidden_channels() const { return options_.in_channels * options_.expand_ratio; }
+  // The layers, for the eval-mode fused forward (nn/inference_fusion.h); expand and SE may be null.
+  Conv2d* expand_conv() { return expand_conv_.get(); }
+  BatchNorm2d* expand_bn() { return expand_bn_.get(); }
+  Conv2d* depthwise_conv() { return depthwise_conv_.get(); }
+  BatchNorm2d* depthwise_bn() { return depthwise_bn_.get(); }
+  SqueezeExcite* squeeze_excite() { return se_.get(); }
+  Conv2d* project_conv() { return project_conv_.get(); }
+  BatchNorm2d* project_bn() { return project_bn_.get(); }
 
  protected:
   std::vector<Module*> children() override;
