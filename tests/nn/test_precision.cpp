@@ -71,7 +71,10 @@ void expect_forward_close_to_f32(DType precision, double tol) {
   testing::Rng rng;
   SG_TRACE_SEED(rng);
   EfficientNet reference(small_b0()), mixed(small_b0());  // same seed: same weights
-  // Evaluation mode (see kLogitTolF16).
+  // Evaluation mode (see kLogitTolF16), through the modules' own forward: the fused inference
+  // path keeps BN-folded weights instead of compute copies (tested in test_inference_fusion_nn).
+  reference.set_inference_fusion(false);
+  mixed.set_inference_fusion(false);
   mixed.set_precision(precision);
   ASSERT_EQ(mixed.precision(), precision);
   const Tensor x = testing::random_tensor(rng, {2, 64, 64, 3}, DType::f32, -2.0f, 2.0f);
