@@ -24,7 +24,7 @@ namespace {
 const char* const kPhotos[] = {"chelsea", "coffee", "astronaut", "rocket"};
 
 std::vector<int> top5(const float* logits, int64_t n) {
-  std::vector<int> index(size_t(n));
+  std::vector<int> index(static_cast<size_t>(n), 0);
   std::iota(index.begin(), index.end(), 0);
   std::partial_sort(index.begin(), index.begin() + 5, index.end(), [&](int a, int b) { return logits[a] > logits[b]; });
   index.resize(5);
@@ -33,7 +33,10 @@ std::vector<int> top5(const float* logits, int64_t n) {
 
 std::string str(const std::vector<int>& v) {
   std::string s;
-  for (int c : v) s += (s.empty() ? "" : " ") + std::to_string(c);
+  for (int c : v) {
+    if (!s.empty()) s += ' ';
+    s += std::to_string(c);
+  }
   return s;
 }
 
