@@ -15,12 +15,13 @@ Writes
       logits [4, 1000]: the package's EfficientNet.from_pretrained('efficientnet-lite0') in eval mode.
 Read by tests/weights/test_lite0_imagenet.cpp.
 
-Preprocessing. The weights are the official TF Lite checkpoints converted (efficientnet_lite_builder:
-MEAN_RGB = STDDEV_RGB... = 127 / 128 on 0..255), so the logits are for (x - 127) / 128, i.e. mean 127/255
-and std 128/255 on x/255 -- what convert_torch.py records in arch_config for --source lite. The
-package's own usage snippet (model.py, copied from lukemelas) normalises with ImageNet mean/std instead;
-that is a copy of the B0-B7 recipe: on these photos the Lite normalisation gives the same top-1 and
-higher confidence (printed by this script), so we keep TF's.
+Preprocessing. The weights are the official TF Lite checkpoints converted (TF's efficientnet_lite_builder
+uses MEAN_RGB = [127.0] * 3 and STDDEV_RGB = [128.0] * 3 on 0..255), so the logits are for
+(x - 127) / 128, i.e. mean 127/255 and std 128/255 on x/255 -- what convert_torch.py records in
+arch_config for --source lite. The package's own usage snippet (the comment at the end of its model.py,
+copied from lukemelas' B0-B7 README) normalises with ImageNet mean/std instead, and the package code
+itself applies none. On these photos TF's normalisation gives the same top-1 and higher confidence
+(both are printed by this script), so the golden logits use TF's.
 """
 import pathlib
 import sys
