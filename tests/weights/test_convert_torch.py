@@ -169,6 +169,89 @@ class ConvertTorchvision(unittest.TestCase):
         self.assertFalse(y.exists())
 
 
+
+class ConvertOtherSources(unittest.TestCase):
+    """--source timm | timm-tf | lukemelas | lite on state dicts built from each port's names (the
+    Lite0 ImageNet test, tests/weights/test_lite0_imagenet.cpp, runs the lite path on real weights)."""
+
+    @classmethod
+    def setUpClass(cls):
+        sys.path.insert(0, str(ROOT / "weights"))
+        import convert_torch
+        cls.ct = convert_torch
+        cls.tmp = tempfile.TemporaryDirectory(prefix="sg_convert_sources_")
+        cls.dir = pathlib.Path(cls.tmp.name)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def state_for(self, source, arch, outputs=1000):
+        rng = np.random.default_rng(3)
+        return {name: torch.from_numpy(rng.standard_normal(self.ct.torch_shape(kind, shape)).astype(np.float32))
+                for name, _, kind, shape in self.ct.source_mapping(source, arch, outputs)}
+
+    def convert_source(self, source, arch, state):
+        pt, h5 = self.dir / f"{source}_{arch}.pt", self.dir / f"{source}_{arch}.h5"
+        torch.save(state, pt)
+        result = run(sys.executable, CONVERTER, pt, h5, "--arch", arch, "--source", source)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return h5
+
+    def test_each_source_records_its_numerics(self):
+        # source, arch: padding, eps, activation, lite, mean[0]
+        cases = {("timm", "b0"): ("symmetric", "1e-05", "swish", "0", "0.485000014"),
+                 ("timm-tf", "b2"): ("tf_same", "0.001", "swish", "0", "0.485000014"),
+                 ("lukemelas", "b0"): ("tf_same", "0.001", "swish", "0", "0.485000014"),
+                 ("lite", "lite0"): ("tf_same", "0.001", "relu6", "1", "0.498039216")}
+        for (source, arch), (padding, eps, activation, lite, mean) in cases.items():
+            with self.subTest(source=source, arch=arch):
+                state = self.state_for(source, arch)
+                h5 = self.convert_source(source, arch, state)
+                with h5py.File(h5, "r") as f:
+                    config = dict(kv.split("=", 1) for kv in f.attrs["arch_config"].split())
+                    self.assertEqual((config["padding"], config["bn_eps"], config["activation"], config["lite"]),
+                                     (padding, eps, activation, lite))
+                    self.assertEqual(config["mean"].split(",")[0], mean)
+                    model = f["model"]
+                    self.assertEqual(len(model), len(state))
+                    for name, ours, kind, _ in self.ct.source_mapping(source, arch):
+                        want = state[name].numpy()
+                        want = want.transpose(0, 2, 3, 1) if kind == "conv" else want
+                        np.testing.assert_array_equal(model[ours][()], want, err_msg=f"{name} -> {ours}")
+
+    def test_lukemelas_names(self):
+        by_source = {name: ours for name, ours, _, _ in self.ct.source_mapping("lukemelas", "b0")}
+        self.assertEqual(by_source["_conv_stem.weight"], "conv_stem.weight")
+        self.assertEqual(by_source["_bn0.running_var"], "bn1.running_var")
+        self.assertEqual(by_source["_blocks.0._depthwise_conv.weight"], "blocks.0.0.conv_dw.weight")
+        self.assertEqual(by_source["_blocks.0._se_reduce.bias"], "blocks.0.0.se.conv_reduce.bias")
+        self.assertEqual(by_source["_blocks.0._project_conv.weight"], "blocks.0.0.conv_pw.weight")
+        self.assertEqual(by_source["_blocks.0._bn2.weight"], "blocks.0.0.bn2.weight")
+        self.assertEqual(by_source["_blocks.2._expand_conv.weight"], "blocks.1.1.conv_pw.weight")
+        self.assertEqual(by_source["_blocks.2._bn0.bias"], "blocks.1.1.bn1.bias")
+        self.assertEqual(by_source["_blocks.15._bn2.running_mean"], "blocks.6.0.bn3.running_mean")
+        self.assertEqual(by_source["_conv_head.weight"], "conv_head.weight")
+        self.assertEqual(by_source["_bn1.weight"], "bn2.weight")
+        self.assertEqual(by_source["_fc.bias"], "classifier.bias")
+        lite = {name for name, _, _, _ in self.ct.source_mapping("lite", "lite0")}
+        self.assertFalse([n for n in lite if "_se_" in n], "Lite has no SE")
+        self.assertEqual(len(lite), 247)  # the package's 296 tensors less 49 num_batches_tracked
+
+    def test_wrong_source_or_arch_is_refused(self):
+        pt = self.dir / "lukemelas_b0_for_lite.pt"
+        torch.save(self.state_for("lukemelas", "b0"), pt)
+        result = run(sys.executable, CONVERTER, pt, self.dir / "x.h5", "--arch", "b0", "--source", "timm")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("classifier.weight", result.stderr)
+        result = run(sys.executable, CONVERTER, pt, self.dir / "x.h5", "--arch", "b0", "--source", "lite")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("lite0", result.stderr)  # b0 is not a Lite arch: the message lists them
+        result = run(sys.executable, CONVERTER, pt, self.dir / "x.h5", "--arch", "lite0", "--source", "lite")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("_se_reduce", result.stderr)  # SE tensors cannot be placed in Lite
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 2 or not os.access(sys.argv[1], os.X_OK):
         sys.exit("usage: test_convert_torch.py PATH/TO/slidegrade [unittest args]")
