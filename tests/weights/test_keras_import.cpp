@@ -126,6 +126,7 @@ struct FixtureOptions {
   bool split_layer_names = false;
   std::string classifier = "predictions";  // "" = notop
   bool normalization = false;
+  bool extra_layer = false;  // a weighted layer no EfficientNet has
   std::array<float, 3> mean{0.485f, 0.456f, 0.406f}, std{0.229f, 0.224f, 0.225f};
   // Lets a test damage one weight (shape, dtype) or drop a layer (return false).
   std::function<bool(const std::string& layer, KerasWeightData&)> edit;
@@ -154,6 +155,10 @@ void write_keras_file(const std::string& path, nn::EfficientNet& model, const Fi
     layers[spot.layer].push_back(std::move(w));
   }
   if (!o.classifier.empty()) order.insert(order.end() - 1, {"avg_pool", "top_dropout"});
+  if (o.extra_layer) {
+    order.push_back("aux_logits");
+    layers["aux_logits"] = {{"kernel", {2, 2}, {1, 2, 3, 4}}, {"bias", {2}, {5, 6}}};
+  }
 
   Hdf5Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
   ASSERT_TRUE(file.valid()) << path;
@@ -405,8 +410,8 @@ TEST(KerasImportBadInput, WrongShape) {
   write_keras_file(path, *model, o);
   const std::string message = error_of([&] { keras::read_keras_weights(path); });
   EXPECT_TRUE(contains(message, path));
-  EXPECT_TRUE(contains(message, "layer 'block4a_project_conv': kernel has shape (1,1,480,81)"));
-  EXPECT_TRUE(contains(message, "expects (1,1,480,80)"));
+  EXPECT_TRUE(contains(message, "layer 'block4a_project_conv': kernel has shape (1,1,240,81)"));
+  EXPECT_TRUE(contains(message, "expects (1,1,240,80)"));
   const keras::KerasInspection i = keras::inspect_keras_file(path);
   ASSERT_EQ(i.problems.size(), 1u);
   EXPECT_TRUE(contains(i.problems[0], "block4a_project_conv"));
@@ -430,6 +435,23 @@ TEST(KerasImportBadInput, IntegerKernel) {
 }
 
 TEST(KerasImportBadInput, ExtraLayerIsReportedAsUnplaced) {
+  testing::Rng rng;
+  testing::TempDir dir;
+  auto model = random_model("b0", 3, rng);
+  const std::string path = dir.file("extra.h5");
+  FixtureOptions o;
+  o.extra_layer = true;
+  write_keras_file(path, *model, o);
+  const std::string message = error_of([&] { keras::read_keras_weights(path); });
+  EXPECT_TRUE(contains(message, path));
+  EXPECT_TRUE(contains(message, "2 Keras weight(s) match no tensor of efficientnet-b0, first in layer 'aux_logits'"));
+  EXPECT_TRUE(contains(message, "aux_logits/aux_logits/kernel:0, aux_logits/aux_logits/bias:0"));
+  const keras::KerasInspection i = keras::inspect_keras_file(path);
+  EXPECT_TRUE(i.problems.empty());
+  EXPECT_EQ(i.unplaced.size(), 2u);
+}
+
+TEST(KerasImportBadInput, MissingWeightOfALayer) {
   testing::Rng rng;
   testing::TempDir dir;
   auto model = random_model("b0", 3, rng);
