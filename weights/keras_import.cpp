@@ -28,10 +28,10 @@ std::vector<std::string> read_string_list(hid_t object, const std::string& name,
   Hdf5Handle type(H5Aget_type(attribute.get()), H5Tclose);
   Hdf5Handle space(H5Aget_space(attribute.get()), H5Sclose);
   SG_CHECK(type.valid() && space.valid(), where, ": cannot read attribute '", name, "'");
-  SG_CHECK(H5Tget_class(type.get()) == H5T_STRING, where, ": attribute '", name, "' is not a list of strings");
   const hssize_t count = H5Sget_simple_extent_npoints(space.get());
   std::vector<std::string> out;
-  if (count <= 0) return out;
+  if (count <= 0) return out;  // Keras writes a layer without weights as an empty float64 array
+  SG_CHECK(H5Tget_class(type.get()) == H5T_STRING, where, ": attribute '", name, "' is not a list of strings");
   if (H5Tis_variable_str(type.get()) > 0) {
     Hdf5Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
     SG_CHECK(memory.valid() && H5Tset_size(memory.get(), H5T_VARIABLE) >= 0, where, ": HDF5 string type");

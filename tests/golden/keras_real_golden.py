@@ -10,7 +10,8 @@ Writes, for arch in {b0, b1} (small: the weights themselves are not stored):
   keras_real_<arch>.skeleton.h5  Keras's own save_weights file with every dataset left unallocated
                                  (same groups, attributes, names, shapes and dtypes; no data), except
                                  the normalization layer's and the BN moving statistics (calibrated
-                                 on 4 images so the logits depend on the input), which are copied
+                                 on 6 images, the 2 tested among them, so the logits depend on the input
+                                 and stay well-conditioned), which are copied
   keras_real_<arch>_logits.h5    pixels [2, 64, 64, 3] float32 in [0, 255] (what Keras's model takes),
                                  logits [2, 10] float32 (classifier_activation=None, training=False),
                                  attributes tensorflow_version, keras_version
@@ -143,7 +144,7 @@ def main(out_dir):
             return np.stack([255 * yy ** k, 255 * xx, 127.5 * (1 + np.sin(6 * k * xx * yy))], axis=-1)
         noise = rng.uniform(0.0, 255.0, (3, SIZE, SIZE, 3))
         images = np.stack([noise[0], smooth(1), noise[1], smooth(2), noise[2], smooth(3)]).astype(np.float32)
-        set_generated(model, images[2:])
+        set_generated(model, images)
         pixels = images[:2]
         logits = model(pixels, training=False).numpy().astype(np.float32)
         full = out / f"keras_real_{arch}.full.h5"

@@ -102,11 +102,19 @@ void write_strings(hid_t object, const std::string& name, const std::vector<std:
   for (const std::string& v : values) width = std::max(width, v.size());
   std::vector<char> buffer(width * values.size(), '\0');
   for (size_t i = 0; i < values.size(); ++i) std::memcpy(buffer.data() + i * width, values[i].data(), values[i].size());
-  Hdf5Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  // Keras writes an empty list as an empty float64 array (np.asarray([])).
+  Hdf5Handle type(values.empty() ? H5Tcopy(H5T_IEEE_F64LE) : H5Tcopy(H5T_C_S1), H5Tclose);
+  if (values.empty()) {
+    const hsize_t zero = 0;
+    Hdf5Handle space(H5Screate_simple(1, &zero, nullptr), H5Sclose);
+    Hdf5Handle attribute(H5Acreate2(object, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    ASSERT_TRUE(attribute.valid()) << name;
+    return;
+  }
   ASSERT_GE(H5Tset_size(type.get(), width), 0);
   ASSERT_GE(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), 0);
   const hsize_t count = values.size();
-  Hdf5Handle space(values.empty() ? H5Screate(H5S_NULL) : H5Screate_simple(1, &count, nullptr), H5Sclose);
+  Hdf5Handle space(H5Screate_simple(1, &count, nullptr), H5Sclose);
   Hdf5Handle attribute(H5Acreate2(object, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
   ASSERT_TRUE(attribute.valid()) << name;
   if (!values.empty()) {

@@ -127,7 +127,8 @@ void check_against_keras(const std::string& arch) {
   std::vector<float> x(pixels.values.size());
   for (size_t i = 0; i < x.size(); ++i) {
     const size_t c = i % 3;
-    x[i] = (pixels.values[i] / 255.0f - imported.config.mean[c]) / imported.config.std[c];
+    // Keras: Rescaling multiplies by 1/255, then Normalization.
+    x[i] = (pixels.values[i] * (1.0f / 255.0f) - imported.config.mean[c]) / imported.config.std[c];
   }
   nn::Context ctx;
   const Tensor logits =
