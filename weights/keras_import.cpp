@@ -404,9 +404,11 @@ Converted convert(const KerasFile& k, const KerasImportOptions& options) {
   return c;
 }
 
+// The first 12 items, then how many more.
 std::string list(const std::vector<std::string>& items) {
   std::string s;
-  for (const std::string& item : items) s += (s.empty() ? "" : ", ") + item;
+  for (size_t i = 0; i < items.size() && i < 12; ++i) s += (s.empty() ? "" : ", ") + items[i];
+  if (items.size() > 12) s += detail::concat(" and ", items.size() - 12, " more");
   return s;
 }
 
