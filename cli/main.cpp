@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   sg::cli::add_bench_command(app, commands);
   sg::cli::add_plan_command(app, commands);
   sg::cli::add_forward_command(app, commands);
+  sg::cli::add_import_command(app, commands);
+  sg::cli::add_inspect_command(app, commands);
 
   CLI11_PARSE(app, argc, argv);
   try {

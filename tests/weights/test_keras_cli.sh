@@ -1,0 +1,40 @@
+#!/bin/sh
+# `slidegrade import --format keras` and `slidegrade inspect` through the command line: exit status
+# 0 on a good file, non-zero with one message naming the file on bad input, never a crash.
+#   tests/weights/test_keras_cli.sh path/to/slidegrade path/to/tests/golden/data
+set -u
+SG=$1
+DATA=$2
+DIR=$(mktemp -d)
+trap 'rm -rf "$DIR"' EXIT
+FAILED=0
+
+# expect STATUS TEXT COMMAND...: the exit status is STATUS and stderr+stdout contain TEXT.
+expect() {
+  want=$1 text=$2
+  shift 2
+  "$@" >"$DIR/out" 2>&1
+  got=$?
+  if [ "$got" -ne "$want" ] || ! grep -qF -- "$text" "$DIR/out"; then
+    echo "FAIL: $* -> exit $got (want $want), output must contain '$text':"
+    cat "$DIR/out"
+    FAILED=1
+  fi
+}
+
+expect 0 "efficientnet-b0 (inferred from the shapes)" "$SG" import --format keras "$DATA/keras_real_b0.skeleton.h5" "$DIR/b0.h5"
+expect 0 "format: slidegrade weights" "$SG" inspect "$DIR/b0.h5"
+expect 0 "unplaced tensors: 0" "$SG" inspect "$DIR/b0.h5"
+expect 0 "format: Keras legacy HDF5" "$SG" inspect "$DATA/keras_real_b1.skeleton.h5"
+expect 0 "arch: efficientnet-b1" "$SG" inspect "$DATA/keras_real_b1.skeleton.h5"
+expect 1 "keras_real_b1.skeleton.h5: 128 Keras weight(s) match no tensor of efficientnet-b0, first in layer 'block1b_dwconv'" \
+  "$SG" import --format keras "$DATA/keras_real_b1.skeleton.h5" "$DIR/x.h5" --arch b0
+echo "not HDF5" >"$DIR/junk.h5"
+expect 1 "$DIR/junk.h5: not an HDF5 file" "$SG" import --format keras "$DIR/junk.h5" "$DIR/y.h5"
+expect 1 "$DIR/junk.h5: not an HDF5 file" "$SG" inspect "$DIR/junk.h5"
+head -c 300000 "$DATA/keras_real_b0.skeleton.h5" >"$DIR/truncated.h5"
+expect 1 "$DIR/truncated.h5: HDF5 cannot open the file: it is truncated" "$SG" import --format keras "$DIR/truncated.h5" "$DIR/z.h5"
+expect 1 "$DIR/truncated.h5: HDF5 cannot open the file: it is truncated" "$SG" inspect "$DIR/truncated.h5"
+[ ! -e "$DIR/x.h5" ] && [ ! -e "$DIR/y.h5" ] && [ ! -e "$DIR/z.h5" ] || { echo "FAIL: a failed import left an output file"; FAILED=1; }
+[ "$FAILED" -eq 0 ] && echo "keras CLI: all passed"
+exit "$FAILED"

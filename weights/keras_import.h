@@ -1,0 +1,75 @@
+#pragma once
+// Keras legacy HDF5 weight files (save_weights / Keras applications' efficientnetb*.h5 and the
+// pip `efficientnet` package's files) -> our weight format (weights/weight_file.h).
+//
+// Layout read (REFERENCE section 4): the layer groups at the root or under /model_weights; the
+// root (or /model_weights) attribute layer_names lists the layers in order (split into
+// layer_names0, layer_names1, ... when long); each layer group's attribute weight_names lists its
+// datasets by path relative to the group ("stem_conv/kernel:0"). Layers without weights (input,
+// rescaling, activations, padding, dropout) are ignored.
+//
+// Names: stem_conv -> conv_stem, stem_bn -> bn1, block{stage}{a,b,..}_{expand_conv, expand_bn,
+// dwconv, bn, se_reduce, se_expand, project_conv, project_bn} -> blocks.{stage-1}.{j}.* (timm's
+// names, which depend on whether the block expands), top_conv -> conv_head, top_bn -> bn2,
+// predictions | probs -> classifier. BN gamma, beta, moving_mean, moving_variance -> weight, bias,
+// running_mean, running_var. The in-graph `normalization` layer (mean, variance, count) becomes
+// the config's input mean/std: its "variance" holds the std values, applied as
+// (x/255 - mean) / variance.
+// Layouts: conv kernel (kh, kw, Cin, Cout) -> OHWI [Cout, kh, kw, Cin]; depthwise_kernel
+// (kh, kw, C, 1) -> [C, kh, kw, 1]; Dense kernel (in, out) -> [out, in].
+//
+// The config written: the arch's defaults with padding=tf_same bn_eps=0.001 bn_momentum=0.01,
+// outputs from the Dense layer, and mean/std from the normalization layer (ImageNet's without
+// one). notop files (no Dense layer) are written without the classifier tensors; the file's user
+// attribute include_top is "0" and loading them takes LoadOptions::partial.
+//
+// Every error names the file and the first offending Keras layer.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nn/efficientnet.h"
+#include "weights/weight_file.h"
+
+namespace sg::keras {
+
+struct KerasImportOptions {
+  std::string arch;  // "b0".."b7"; empty: inferred from the stem width and the block count
+};
+
+struct KerasImport {
+  nn::EfficientNetConfig config;
+  std::vector<NamedTensor> tensors;  // our names and layouts, f32 CPU, in the model's order
+  std::string root;                  // "/" or "/model_weights"
+  std::string classifier_layer;      // "predictions", "probs" or "" (notop)
+  bool has_normalization = false;
+  size_t layer_count = 0;            // Keras layers listed in layer_names
+  size_t weighted_layer_count = 0;   // of them, those with weights
+};
+
+// True when the file opens as HDF5 and carries a Keras layer_names attribute (root or /model_weights).
+bool is_keras_legacy_file(const std::string& path);
+
+// Reads and converts every tensor; checks each name, shape and dtype against the model built from
+// the (given or inferred) config. Throws sg::Error naming the file and the first offending layer;
+// layers it cannot place are all listed.
+KerasImport read_keras_weights(const std::string& path, const KerasImportOptions& options = {});
+
+// read_keras_weights, then save_weights to `out` with the config's text as arch_config.
+KerasImport import_keras_weights(const std::string& in, const std::string& out,
+                                 const KerasImportOptions& options = {});
+
+// What `slidegrade inspect` prints for a Keras file; never throws for layout problems (they
+// are listed), only for files that are not HDF5 / not Keras.
+struct KerasInspection {
+  std::string root;
+  size_t layer_count = 0, weighted_layer_count = 0;
+  std::string arch;                 // inferred; empty when no arch fits
+  std::string classifier_layer;     // "predictions", "probs" or ""
+  bool has_normalization = false;
+  std::vector<std::string> problems;  // the import's error (empty when it would succeed)
+  std::vector<std::string> unplaced;  // "layer/weight" entries that map to no tensor of the arch
+};
+KerasInspection inspect_keras_file(const std::string& path);
+
+}  // namespace sg::keras
