@@ -11,27 +11,8 @@
 namespace sg::cpu {
 
 // One copy of the loops per ISA: kernels/cpu/isa.h.
-namespace isa_baseline {
-namespace {
-#include "kernels/cpu/batch_norm_loops.inc"
-}  // namespace
-}  // namespace isa_baseline
-#if SG_CPU_ISA_VARIANTS
-SG_CPU_ISA_BEGIN(avx2)
-namespace isa_avx2 {
-namespace {
-#include "kernels/cpu/batch_norm_loops.inc"
-}  // namespace
-}  // namespace isa_avx2
-SG_CPU_ISA_END
-SG_CPU_ISA_BEGIN(avx512)
-namespace isa_avx512 {
-namespace {
-#include "kernels/cpu/batch_norm_loops.inc"
-}  // namespace
-}  // namespace isa_avx512
-SG_CPU_ISA_END
-#endif
+#define SG_CPU_ISA_LOOPS "kernels/cpu/batch_norm_loops.inc"
+#include "kernels/cpu/isa_variants.inc"
 
 void batch_norm_forward_train(DType dtype, const void* x, const float* gamma, const float* beta, float* running_mean,
                               float* running_var, void* y, float* saved_mean, float* saved_invstd, int64_t M,

@@ -10,27 +10,8 @@
 namespace sg::cpu {
 
 // One copy of the loops per ISA: kernels/cpu/isa.h.
-namespace isa_baseline {
-namespace {
-#include "kernels/cpu/bias_activation_loops.inc"
-}  // namespace
-}  // namespace isa_baseline
-#if SG_CPU_ISA_VARIANTS
-SG_CPU_ISA_BEGIN(avx2)
-namespace isa_avx2 {
-namespace {
-#include "kernels/cpu/bias_activation_loops.inc"
-}  // namespace
-}  // namespace isa_avx2
-SG_CPU_ISA_END
-SG_CPU_ISA_BEGIN(avx512)
-namespace isa_avx512 {
-namespace {
-#include "kernels/cpu/bias_activation_loops.inc"
-}  // namespace
-}  // namespace isa_avx512
-SG_CPU_ISA_END
-#endif
+#define SG_CPU_ISA_LOOPS "kernels/cpu/bias_activation_loops.inc"
+#include "kernels/cpu/isa_variants.inc"
 
 void bias_activation_forward(math::Activation act, DType dtype, const void* x, const float* bias, void* y, int64_t M,
                              int64_t C) {

@@ -344,27 +344,8 @@ std::vector<float> depthwise_taps(const Conv2dParams& p, const Conv2dShape& s, c
 }  // namespace
 
 // One copy of the depthwise loops per ISA (kernels/cpu/isa.h), and calls to the current one.
-namespace isa_baseline {
-namespace {
-#include "kernels/cpu/depthwise_loops.inc"
-}  // namespace
-}  // namespace isa_baseline
-#if SG_CPU_ISA_VARIANTS
-SG_CPU_ISA_BEGIN(avx2)
-namespace isa_avx2 {
-namespace {
-#include "kernels/cpu/depthwise_loops.inc"
-}  // namespace
-}  // namespace isa_avx2
-SG_CPU_ISA_END
-SG_CPU_ISA_BEGIN(avx512)
-namespace isa_avx512 {
-namespace {
-#include "kernels/cpu/depthwise_loops.inc"
-}  // namespace
-}  // namespace isa_avx512
-SG_CPU_ISA_END
-#endif
+#define SG_CPU_ISA_LOOPS "kernels/cpu/depthwise_loops.inc"
+#include "kernels/cpu/isa_variants.inc"
 
 namespace {
 
