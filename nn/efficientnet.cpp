@@ -130,17 +130,12 @@ EfficientNetLayout efficientnet_layout(const EfficientNetConfig& c) {
   return layout;
 }
 
-EfficientNet::EfficientNet(const EfficientNetConfig& config, Device device)
-    : Module(""), config_(config), layout_(efficientnet_layout(config)) {
-  const auto& c = config_;
-  conv_stem_ = std::make_unique<Conv2d>("conv_stem", Conv2dOptions{3, layout_.stem_channels, 3, 2, 1, c.padding, false},
-                                        device, c.seed);
-  conv_stem_->set_input_grad(false);
-  bn1_ = std::make_unique<BatchNorm2d>("bn1", layout_.stem_channels, c.bn_eps, c.bn_momentum, c.activation, device);
-  const int64_t total = layout_.block_count();
+std::vector<MBConvOptions> efficientnet_block_options(const EfficientNetConfig& c) {
+  const EfficientNetLayout layout = efficientnet_layout(c);
+  const int64_t total = layout.block_count();
+  std::vector<MBConvOptions> blocks;
   int64_t index = 0;
-  for (size_t stage = 0; stage < layout_.stages.size(); ++stage) {
-    const StageSpec& s = layout_.stages[stage];
+  for (const StageSpec& s : layout.stages)
     for (int64_t j = 0; j < s.repeats; ++j, ++index) {
       MBConvOptions o;
       o.in_channels = j == 0 ? s.in_channels : s.out_channels;
@@ -154,9 +149,24 @@ EfficientNet::EfficientNet(const EfficientNetConfig& config, Device device)
       o.padding = c.padding;
       o.bn_eps = c.bn_eps;
       o.bn_momentum = c.bn_momentum;
-      blocks_.push_back(std::make_unique<MBConv>(detail::concat("blocks.", stage, ".", j), o, device, c.seed));
+      blocks.push_back(o);
     }
-  }
+  return blocks;
+}
+
+EfficientNet::EfficientNet(const EfficientNetConfig& config, Device device)
+    : Module(""), config_(config), layout_(efficientnet_layout(config)) {
+  const auto& c = config_;
+  conv_stem_ = std::make_unique<Conv2d>("conv_stem", Conv2dOptions{3, layout_.stem_channels, 3, 2, 1, c.padding, false},
+                                        device, c.seed);
+  conv_stem_->set_input_grad(false);
+  bn1_ = std::make_unique<BatchNorm2d>("bn1", layout_.stem_channels, c.bn_eps, c.bn_momentum, c.activation, device);
+  const std::vector<MBConvOptions> options = efficientnet_block_options(c);
+  size_t index = 0;
+  for (size_t stage = 0; stage < layout_.stages.size(); ++stage)
+    for (int64_t j = 0; j < layout_.stages[stage].repeats; ++j, ++index)
+      blocks_.push_back(
+          std::make_unique<MBConv>(detail::concat("blocks.", stage, ".", j), options[index], device, c.seed));
   const int64_t last = layout_.stages.back().out_channels;
   conv_head_ = std::make_unique<Conv2d>("conv_head", Conv2dOptions{last, layout_.head_channels, 1, 1, 1, c.padding, false},
                                         device, c.seed);

@@ -61,6 +61,9 @@ struct EfficientNetLayout {
   int64_t block_count() const;
 };
 EfficientNetLayout efficientnet_layout(const EfficientNetConfig& config);
+// The options of every MBConv block, in order: what the EfficientNet constructor builds and the
+// memory plan replays (drop-connect rate i / n for block i of n, SE from the block's input).
+std::vector<MBConvOptions> efficientnet_block_options(const EfficientNetConfig& config);
 
 class EfficientNet final : public Module {
  public:

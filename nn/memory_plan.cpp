@@ -24,31 +24,6 @@ int64_t optimizer_state_count(std::string_view optimizer) {
   throw Error(detail::concat("unknown optimizer '", optimizer, "' (expected adamw or sgd)"));
 }
 
-std::vector<MBConvOptions> efficientnet_block_options(const EfficientNetConfig& c) {
-  // As EfficientNet::EfficientNet (nn/efficientnet.cpp).
-  const EfficientNetLayout layout = efficientnet_layout(c);
-  const int64_t total = layout.block_count();
-  std::vector<MBConvOptions> blocks;
-  int64_t index = 0;
-  for (const StageSpec& s : layout.stages)
-    for (int64_t j = 0; j < s.repeats; ++j, ++index) {
-      MBConvOptions o;
-      o.in_channels = j == 0 ? s.in_channels : s.out_channels;
-      o.out_channels = s.out_channels;
-      o.kernel = s.kernel;
-      o.stride = j == 0 ? s.stride : 1;
-      o.expand_ratio = s.expand_ratio;
-      o.se_ratio = c.lite ? 0.0 : 0.25;
-      o.drop_connect = c.drop_connect * double(index) / double(total);
-      o.activation = c.activation;
-      o.padding = c.padding;
-      o.bn_eps = c.bn_eps;
-      o.bn_momentum = c.bn_momentum;
-      blocks.push_back(o);
-    }
-  return blocks;
-}
-
 namespace {
 
 // ---- the replay's allocator --------------------------------------------------------------

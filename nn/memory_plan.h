@@ -75,10 +75,6 @@ std::optional<CheckpointPolicy> choose_checkpointing(const MemoryPlanRequest& re
 // (`automatic`: the best policy per batch); 0 when batch 1 does not fit.
 int64_t largest_batch(const MemoryPlanRequest& request, size_t budget, int64_t max_batch = 1 << 14);
 
-// The options of every MBConv block of a config, in order (as the EfficientNet constructor
-// builds them; a test checks the two agree).
-std::vector<MBConvOptions> efficientnet_block_options(const EfficientNetConfig& config);
-
 // The allocator's rounding of one request (core/allocator.cpp; a test checks they agree).
 size_t allocator_bytes(size_t bytes);
 
