@@ -27,6 +27,7 @@ class Conv2d final : public Module {
   Conv2dParams params_for(const Shape& input) const;
   const Conv2dOptions& options() const { return options_; }
   Parameter& weight() { return weight_; }
+  Parameter* bias() { return options_.bias ? &bias_ : nullptr; }  // null without bias
   // The first layer needs no input gradient.
   void set_input_grad(bool enabled) { input_grad_ = enabled; }
 

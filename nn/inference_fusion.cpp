@@ -10,36 +10,13 @@
 
 namespace sg::nn {
 
-namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// The conv's bias parameter, or null (EfficientNet's convolutions have none).
-Parameter* conv_bias(Conv2d& conv) {
-  if (!conv.options().bias) return nullptr;
-  for (Parameter* p : conv.parameters())
-    if (ends_with(p->name, ".bias") || p->name == "bias") return p;
-  throw Error(detail::concat("'", conv.name(), "': conv with bias but no bias parameter"));
-}
-
-// The squeeze-excite parameter named "<se>.<suffix>".
-Parameter& se_parameter(SqueezeExcite& se, const std::string& suffix) {
-  for (Parameter* p : se.parameters())
-    if (ends_with(p->name, "." + suffix)) return *p;
-  throw Error(detail::concat("'", se.name(), "': no parameter '", suffix, "'"));
-}
-
-}  // namespace
-
 bool inference_fusion_applies(const Module& module, const Context& ctx) {
   return !module.training() && !ctx.keep_for_backward() && ctx.non_finite_probe() == nullptr;
 }
 
 void FoldedConv::refresh(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, const Stream& stream) {
   Parameter& w = conv.weight();
-  Parameter* b = conv_bias(conv);
+  Parameter* b = conv.bias();
   Key key;
   key.weight_version = w.version;
   key.weight = w.value.data();
@@ -101,33 +78,13 @@ size_t EfficientNetFolds::bytes() const {
   return total;
 }
 
-Tensor squeeze_excite_gate(SqueezeExcite& se, math::Activation activation, const Tensor& x, const Stream& stream) {
-  se.describe(x.shape(), nullptr);
-  const int64_t n = x.dim(0), channels = x.dim(3), reduced = se.reduced_channels();
-  Parameter& reduce_bias = se_parameter(se, "conv_reduce.bias");
-  Parameter& expand_bias = se_parameter(se, "conv_expand.bias");
-  const Tensor wr = compute_weight(se_parameter(se, "conv_reduce.weight"), x, se.name(), stream).reshape({reduced, channels});
-  const Tensor we = compute_weight(se_parameter(se, "conv_expand.weight"), x, se.name(), stream).reshape({channels, reduced});
-  Tensor pooled = Tensor::empty({n, channels}, x.dtype(), x.device(), "se pooled");  // [N, C]
-  global_avg_pool_forward(x, pooled, stream);
-  Tensor z1 = Tensor::empty({n, reduced}, x.dtype(), x.device(), "se reduce");  // [N, R], before bias
-  linear_forward(pooled, wr, nullptr, z1, stream);
-  Tensor a = Tensor::empty({n, reduced}, x.dtype(), x.device(), "se act");  // act(z1 + b_r)
-  bias_activation_forward(activation, z1, reduce_bias.value, a, stream);
-  Tensor z2 = Tensor::empty({n, channels}, x.dtype(), x.device(), "se expand");  // [N, C], before bias
-  linear_forward(a, we, nullptr, z2, stream);
-  Tensor gate = Tensor::empty({n, channels}, x.dtype(), x.device(), "se gate");  // sigmoid(z2 + b_e)
-  bias_activation_forward(math::Activation::sigmoid, z2, expand_bias.value, gate, stream);
-  return gate;
-}
-
 Tensor fused_mbconv_forward(MBConv& block, MBConvFolds& folds, const Tensor& x, const Stream& stream) {
   Tensor h = x;
   if (block.expand_conv()) h = folds.expand.forward(*block.expand_conv(), *block.expand_bn(), h, stream);
   h = folds.depthwise.forward(*block.depthwise_conv(), *block.depthwise_bn(), h, stream);
   Tensor y;
   if (block.squeeze_excite()) {
-    const Tensor gate = squeeze_excite_gate(*block.squeeze_excite(), block.options().activation, h, stream);
+    const Tensor gate = block.squeeze_excite()->gate(h, stream).s;
     y = folds.project.gated_forward(*block.project_conv(), *block.project_bn(), h, gate, stream);
   } else {
     y = folds.project.forward(*block.project_conv(), *block.project_bn(), h, stream);

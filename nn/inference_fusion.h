@@ -56,10 +56,6 @@ class FoldedConv {
   Tensor bias_;    // f32 [Cout]
 };
 
-// sigmoid(W_e act(W_r mean_hw(x) + b_r) + b_e): the squeeze-excite gate [N, C] of x [N, H, W, C],
-// without applying it (SqueezeExcite::forward's first half).
-Tensor squeeze_excite_gate(SqueezeExcite& se, math::Activation activation, const Tensor& x, const Stream& stream);
-
 // The folded convolutions of one block: expand (unused without expansion), depthwise, project.
 struct MBConvFolds {
   FoldedConv expand, depthwise, project;

@@ -51,25 +51,31 @@ Shape SqueezeExcite::describe(const Shape& input, std::vector<LayerInfo>* layers
   return input;
 }
 
-Tensor SqueezeExcite::forward(Context& ctx, const Tensor& x) {
+SqueezeExcite::Gate SqueezeExcite::gate(const Tensor& x, const Stream& stream) {
   describe(x.shape(), nullptr);
-  const Stream& stream = ctx.stream();
   const int64_t n = x.dim(0);
   const Tensor wr = compute_weight(reduce_weight_, x, name(), stream).reshape({reduced_, channels_});
   const Tensor we = compute_weight(expand_weight_, x, name(), stream).reshape({channels_, reduced_});
-  Tensor pooled = Tensor::empty({n, channels_}, x.dtype(), x.device(), "se pooled");  // [N, C]
-  global_avg_pool_forward(x, pooled, stream);
-  Tensor z1 = Tensor::empty({n, reduced_}, x.dtype(), x.device(), "se reduce");  // [N, R], before bias
-  linear_forward(pooled, wr, nullptr, z1, stream);
-  Tensor a = Tensor::empty({n, reduced_}, x.dtype(), x.device(), "se act");  // act(z1 + b_r)
-  bias_activation_forward(activation_, z1, reduce_bias_.value, a, stream);
-  Tensor z2 = Tensor::empty({n, channels_}, x.dtype(), x.device(), "se expand");  // [N, C], before bias
-  linear_forward(a, we, nullptr, z2, stream);
-  Tensor s = Tensor::empty({n, channels_}, x.dtype(), x.device(), "se scale");  // sigmoid(z2 + b_e)
-  bias_activation_forward(math::Activation::sigmoid, z2, expand_bias_.value, s, stream);
+  Gate g;
+  g.pooled = Tensor::empty({n, channels_}, x.dtype(), x.device(), "se pooled");  // [N, C]
+  global_avg_pool_forward(x, g.pooled, stream);
+  g.z1 = Tensor::empty({n, reduced_}, x.dtype(), x.device(), "se reduce");  // [N, R], before bias
+  linear_forward(g.pooled, wr, nullptr, g.z1, stream);
+  g.a = Tensor::empty({n, reduced_}, x.dtype(), x.device(), "se act");
+  bias_activation_forward(activation_, g.z1, reduce_bias_.value, g.a, stream);
+  g.z2 = Tensor::empty({n, channels_}, x.dtype(), x.device(), "se expand");  // [N, C], before bias
+  linear_forward(g.a, we, nullptr, g.z2, stream);
+  g.s = Tensor::empty({n, channels_}, x.dtype(), x.device(), "se scale");
+  bias_activation_forward(math::Activation::sigmoid, g.z2, expand_bias_.value, g.s, stream);
+  return g;
+}
+
+Tensor SqueezeExcite::forward(Context& ctx, const Tensor& x) {
+  const Stream& stream = ctx.stream();
+  Gate g = gate(x, stream);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device(), "se output");
-  channel_scale_forward(x, s, y, stream);
-  ctx.save(this, Saved::of({x, pooled, z1, a, z2, s}));
+  channel_scale_forward(x, g.s, y, stream);
+  ctx.save(this, Saved::of({x, std::move(g.pooled), std::move(g.z1), std::move(g.a), std::move(g.z2), std::move(g.s)}));
   probe_output(ctx, name(), y);
   return y;
 }

@@ -18,6 +18,13 @@ class SqueezeExcite final : public Module {
   Shape describe(const Shape& input, std::vector<LayerInfo>* layers) const override;
   int64_t reduced_channels() const { return reduced_; }
 
+  // The gate s [N, C] of x [N, H, W, C] with the intermediates backward needs; forward applies
+  // it, the fused inference path (nn/inference_fusion.h) folds it into the projection instead.
+  struct Gate {
+    Tensor pooled, z1, a, z2, s;  // mean_hw(x), W_r pooled, act(z1 + b_r), W_e a, sigmoid(z2 + b_e)
+  };
+  Gate gate(const Tensor& x, const Stream& stream);
+
  protected:
   void own_state(std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) override;
 
