@@ -42,7 +42,9 @@ TEST(MemoryPlan, BlockOptionsAndParameterCountsMatchTheModel) {
       stride_two += o.stride == 2;
       EXPECT_DOUBLE_EQ(o.drop_connect, config.drop_connect * double(i) / double(options.size())) << arch << " " << i;
       EXPECT_EQ(o.se_ratio, config.lite ? 0.0 : 0.25) << arch;
-      if (i > 0) EXPECT_EQ(o.in_channels, options[i - 1].out_channels) << arch << " block " << i;
+      if (i > 0) {
+        EXPECT_EQ(o.in_channels, options[i - 1].out_channels) << arch << " block " << i;
+      }
     }
     EXPECT_EQ(stride_two, 4) << arch << ": with the stem, the network downsamples by 32";
     MemoryPlanRequest request;
