@@ -23,8 +23,9 @@ int run_import(const ImportOptions& o) {
            "' (expected keras; PyTorch checkpoints: weights/convert_torch.py)");
   SG_CHECK(o.input != o.output, "import: the output ", o.output, " would overwrite the input");
   const keras::KerasImport r = keras::import_keras_weights(o.input, o.output, {o.arch});
-  std::fprintf(stderr, "%s: %zu Keras layers with weights under %s -> %s: efficientnet-%s (%s), %zu tensors, %s%s\n",
-               o.input.c_str(), r.weighted_layer_count, r.root.c_str(), o.output.c_str(), r.config.arch.c_str(),
+  std::fprintf(stderr, "%s: %s, %zu layers with weights under %s -> %s: efficientnet-%s (%s), %zu tensors, %s%s\n",
+               o.input.c_str(), keras::format_name(r.format), r.weighted_layer_count,
+               r.format == keras::KerasFormat::keras3_weights_h5 ? "/layers" : r.root.c_str(), o.output.c_str(), r.config.arch.c_str(),
                o.arch.empty() ? "inferred from the shapes" : "given", r.tensors.size(),
                r.classifier_layer.empty() ? "no classifier (notop)" : ("classifier from " + r.classifier_layer).c_str(),
                r.has_normalization ? ", input normalisation from the normalization layer" : "");

@@ -21,7 +21,8 @@ namespace sg::cli {
 namespace {
 int inspect_keras(const std::string& path) {
   const keras::KerasInspection i = keras::inspect_keras_file(path);
-  std::printf("file: %s\nformat: Keras legacy HDF5 (layers under %s)\n", path.c_str(), i.root.c_str());
+  std::printf("file: %s\nformat: %s (layers under %s)\n", path.c_str(), keras::format_name(i.format),
+              i.format == keras::KerasFormat::keras3_weights_h5 ? "/layers" : i.root.c_str());
   std::printf("arch: %s\n", i.arch.empty() ? "unknown" : ("efficientnet-" + i.arch).c_str());
   std::printf("layers: %zu (%zu with weights)\n", i.layer_count, i.weighted_layer_count);
   std::printf("classifier: %s\n", i.classifier_layer.empty() ? "none (notop)" : i.classifier_layer.c_str());
@@ -63,7 +64,7 @@ int inspect_ours(const std::string& path) {
 
 int run_inspect(const std::string& path) {
   SG_CHECK(std::filesystem::is_regular_file(path), path, ": no such file");
-  if (keras::is_keras_legacy_file(path)) return inspect_keras(path);
+  if (keras::is_keras_file(path)) return inspect_keras(path);
   const Hdf5Handle file = h5::open_file_for_reading(path);  // names non-HDF5 and truncated files
   SG_CHECK(h5::has_attribute(file.get(), "format"), path,
            ": not a slidegrade weight file, checkpoint or Keras legacy weight file (no format or layer_names attribute)");

@@ -59,6 +59,8 @@ struct KerasWeight {
 struct KerasLayer {
   std::string name;
   std::vector<KerasWeight> weights;
+  std::string group;  // the group holding the weights, relative to the root: the name (legacy) or
+                      // "layers/<auto name>/vars" (Keras 3)
 };
 
 // The open file with its layers in order.
@@ -67,6 +69,7 @@ struct KerasFile {
   Hdf5Handle file;
   Hdf5Handle root;
   std::string root_name;
+  KerasFormat format = KerasFormat::legacy_h5;
   std::vector<KerasLayer> layers;  // every listed layer
   std::map<std::string, size_t> index;
 
@@ -90,6 +93,8 @@ std::string leaf_of(const std::string& weight_name) {
   return leaf;
 }
 
+bool is_normalization(const std::string& layer) { return layer.rfind("normalization", 0) == 0; }
+
 // Where layer_names lives: "/" or "/model_weights"; empty when neither.
 std::string find_root(hid_t file) {
   if (h5::has_attribute(file, "layer_names") || h5::has_attribute(file, "layer_names0")) return "/";
@@ -101,13 +106,90 @@ std::string find_root(hid_t file) {
   return "";
 }
 
+// Keras 3 `.weights.h5`: a group "layers" at the root whose members hold "vars" groups.
+bool is_keras3_layout(hid_t file) {
+  if (h5::has_attribute(file, "layer_names") || !h5::has_link(file, "layers")) return false;
+  H5O_info_t info;
+  return H5Oget_info_by_name(file, "layers", &info, H5P_DEFAULT) >= 0 && info.type == H5O_TYPE_GROUP;
+}
+
+// The names Keras 3 gives a layer's variables, in the order it creates them (the order of
+// vars/0, vars/1, ...), from the kind of EfficientNet layer the name says it is. Shapes are
+// checked against the model afterwards, so a wrong kind cannot slip through as a wrong tensor.
+std::vector<std::string> keras3_variable_names(const std::string& layer, size_t count) {
+  const auto ends_with = [&](const char* suffix) {
+    const size_t n = std::strlen(suffix);
+    return layer.size() >= n && layer.compare(layer.size() - n, n, suffix) == 0;
+  };
+  std::vector<std::string> names;
+  if (ends_with("_bn")) names = {"gamma", "beta", "moving_mean", "moving_variance"};  // BatchNormalization.build
+  else if (ends_with("dwconv")) names = {"depthwise_kernel", "bias"};
+  else if (is_normalization(layer)) names = {"mean", "variance", "count"};
+  else if (ends_with("_conv") || ends_with("se_reduce") || ends_with("se_expand") || layer == "predictions" ||
+           layer == "probs")
+    names = {"kernel", "bias"};
+  // Anything else keeps its index as its name, so it is listed as a weight no tensor takes.
+  for (size_t i = names.size(); i < count; ++i) names.push_back("var" + std::to_string(i));
+  names.resize(count);
+  return names;
+}
+
+// Every layer under `layers` (the group at `group`: "layers", or a nested model's
+// "layers/<model>/layers"), depth first.
+void read_keras3_layers(KerasFile& k, hid_t layers, const std::string& group) {
+  for (const std::string& child : h5::child_groups(layers, k.path + ": " + group)) {
+    const std::string child_path = group + "/" + child;
+    const Hdf5Handle child_group = h5::open_group(layers, child, k.path);
+    if (h5::has_link(child_group.get(), "layers")) {
+      const Hdf5Handle nested = h5::open_group(child_group.get(), "layers", k.path);
+      read_keras3_layers(k, nested.get(), child_path + "/layers");
+    }
+    if (!h5::has_link(child_group.get(), "vars")) continue;
+    const std::string vars_path = child_path + "/vars";
+    const Hdf5Handle vars = h5::open_group(child_group.get(), "vars", k.path);
+    const std::vector<std::string> datasets = h5::child_datasets(vars.get(), k.path + ": " + vars_path);
+    KerasLayer layer;
+    layer.group = vars_path;
+    if (h5::has_attribute(vars.get(), "name")) {
+      layer.name = h5::read_string_attribute(vars.get(), "name", k.path + ": " + vars_path);
+    } else {
+      // Without the name, a layer is known only by the order Keras created it in: guessing which
+      // "batch_normalization_12" is which is exactly what we do not do.
+      SG_CHECK(datasets.empty(), k.path, ": Keras 3 layer group '", child_path,
+               "' does not record its layer name (the vars group's 'name' attribute, written by newer Keras 3 "
+               "releases); its weights cannot be placed without guessing. Re-save the weights with a current "
+               "Keras 3, or with Keras 2's save_weights to a legacy .h5");
+      layer.name = child;
+    }
+    for (size_t i = 0; i < datasets.size(); ++i)
+      SG_CHECK(h5::has_link(vars.get(), std::to_string(i)), k.path, ": Keras 3 layer '", layer.name, "' (", vars_path,
+               "): expected datasets 0..", datasets.size() - 1, ", dataset ", i, " is missing");
+    const std::vector<std::string> names = keras3_variable_names(layer.name, datasets.size());
+    for (size_t i = 0; i < datasets.size(); ++i) layer.weights.push_back({std::to_string(i), names[i]});
+    SG_CHECK(!k.index.count(layer.name), k.path, ": Keras 3 layer name '", layer.name, "' appears twice (", vars_path,
+             ")");
+    k.index[layer.name] = k.layers.size();
+    k.layers.push_back(std::move(layer));
+  }
+}
+
 KerasFile open_keras_file(const std::string& path) {
   KerasFile k;
   k.path = path;
   k.file = h5::open_file_for_reading(path);
+  if (is_keras3_layout(k.file.get())) {
+    k.format = KerasFormat::keras3_weights_h5;
+    k.root_name = "/";
+    k.root = Hdf5Handle(H5Gopen2(k.file.get(), "/", H5P_DEFAULT), H5Gclose);
+    SG_CHECK(k.root.valid(), path, ": cannot open the root group");
+    const Hdf5Handle layers = h5::open_group(k.root.get(), "layers", path);
+    read_keras3_layers(k, layers.get(), "layers");
+    return k;
+  }
   k.root_name = find_root(k.file.get());
   SG_CHECK(!k.root_name.empty(), path,
-           ": not a Keras legacy weight file (no layer_names attribute at the root or under /model_weights)");
+           ": not a Keras weight file (no layer_names attribute at the root or under /model_weights, as Keras 2's "
+           ".h5 files have, and no 'layers' group, as Keras 3's .weights.h5 files have)");
   k.root = Hdf5Handle(H5Gopen2(k.file.get(), k.root_name.c_str(), H5P_DEFAULT), H5Gclose);
   SG_CHECK(k.root.valid(), path, ": cannot open group ", k.root_name);
   std::vector<std::string> names;
@@ -124,7 +206,7 @@ KerasFile open_keras_file(const std::string& path) {
              "' is listed in layer_names but has no group under ", k.root_name);
     Hdf5Handle group(H5Gopen2(k.root.get(), name.c_str(), H5P_DEFAULT), H5Gclose);
     SG_CHECK(group.valid(), path, ": layer '", name, "': cannot open its group (truncated or damaged file?)");
-    KerasLayer layer{name, {}};
+    KerasLayer layer{name, {}, name};
     std::vector<std::string> weight_names;
     if (h5::has_attribute(group.get(), "weight_names")) {
       weight_names = read_string_list(group.get(), "weight_names", path + ": layer '" + name + "'");
@@ -144,9 +226,10 @@ KerasFile open_keras_file(const std::string& path) {
 }
 
 Hdf5Handle open_dataset(const KerasFile& k, const std::string& layer, const KerasWeight& w) {
-  const std::string path = layer + "/" + w.path;
+  const KerasLayer* l = k.layer(layer);
+  const std::string path = (l ? l->group : layer) + "/" + w.path;
   Hdf5Handle dataset(H5Dopen2(k.root.get(), path.c_str(), H5P_DEFAULT), H5Dclose);
-  SG_CHECK(dataset.valid(), k.path, ": layer '", layer, "': weight '", w.path, "' is listed in weight_names but ",
+  SG_CHECK(dataset.valid(), k.path, ": layer '", layer, "': weight '", w.path, "' is listed but ",
            k.root_name == "/" ? "" : k.root_name, "/", path, " cannot be opened (missing, truncated or damaged file?)");
   return dataset;
 }
@@ -286,8 +369,6 @@ std::vector<float> permute(const FloatArray& in, const std::vector<int>& perm) {
   return out;
 }
 
-bool is_normalization(const std::string& layer) { return layer.rfind("normalization", 0) == 0; }
-
 // "block3b_dwconv" -> "block3b"; "" for other layers.
 std::string block_of(const std::string& layer) {
   if (layer.rfind("block", 0) != 0) return "";
@@ -336,6 +417,7 @@ Converted convert(const KerasFile& k, const KerasImportOptions& options) {
   Converted c;
   KerasImport& r = c.result;
   r.root = k.root_name;
+  r.format = k.format;
   r.layer_count = k.layers.size();
   for (const KerasLayer& l : k.layers) r.weighted_layer_count += l.weights.empty() ? 0 : 1;
   r.classifier_layer = find_classifier(k);
@@ -414,12 +496,16 @@ std::string list(const std::vector<std::string>& items) {
 
 }  // namespace
 
-bool is_keras_legacy_file(const std::string& path) {
+bool is_keras_file(const std::string& path) {
   h5::silence_errors();
   std::error_code error;
   if (!std::filesystem::is_regular_file(path, error) || H5Fis_hdf5(path.c_str()) <= 0) return false;
   Hdf5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  return file.valid() && !find_root(file.get()).empty();
+  return file.valid() && (!find_root(file.get()).empty() || is_keras3_layout(file.get()));
+}
+
+const char* format_name(KerasFormat format) {
+  return format == KerasFormat::keras3_weights_h5 ? "Keras 3 .weights.h5" : "Keras legacy HDF5";
 }
 
 KerasImport read_keras_weights(const std::string& path, const KerasImportOptions& options) {
@@ -435,7 +521,7 @@ KerasImport import_keras_weights(const std::string& in, const std::string& out, 
   KerasImport r = read_keras_weights(in, options);
   WeightAttributes attributes;
   attributes.arch_config = nn::config_text(r.config);
-  attributes.user["source"] = "keras";
+  attributes.user["source"] = r.format == KerasFormat::keras3_weights_h5 ? "keras3" : "keras";
   attributes.user["source_file"] = std::filesystem::path(in).filename().string();
   attributes.user["include_top"] = r.classifier_layer.empty() ? "0" : "1";
   save_weights(out, r.tensors, attributes);
@@ -446,6 +532,7 @@ KerasInspection inspect_keras_file(const std::string& path) {
   const KerasFile k = open_keras_file(path);
   KerasInspection i;
   i.root = k.root_name;
+  i.format = k.format;
   i.layer_count = k.layers.size();
   for (const KerasLayer& l : k.layers) {
     i.weighted_layer_count += l.weights.empty() ? 0 : 1;

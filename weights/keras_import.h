@@ -23,6 +23,12 @@
 // one). notop files (no Dense layer) are written without the classifier tensors; the file's user
 // attribute include_top is "0" and loading them takes LoadOptions::partial.
 //
+// Keras 3 `.weights.h5` files (save_weights in Keras 3) are read too: each layer is a group
+// layers/<auto name>/vars whose attribute `name` is the layer's name and whose datasets 0..n-1 are
+// its variables in creation order (BN: gamma, beta, moving_mean, moving_variance; conv: kernel,
+// bias; depthwise: kernel; normalization: mean, variance, count). A file whose vars groups do not
+// record the layer name (older Keras 3) is refused: mapping auto names would be guesswork.
+//
 // Every error names the file and the first offending Keras layer.
 #include <optional>
 #include <string>
@@ -33,6 +39,9 @@
 
 namespace sg::keras {
 
+enum class KerasFormat { legacy_h5, keras3_weights_h5 };
+const char* format_name(KerasFormat format);
+
 struct KerasImportOptions {
   std::string arch;  // "b0".."b7"; empty: inferred from the stem width and the block count
 };
@@ -40,6 +49,7 @@ struct KerasImportOptions {
 struct KerasImport {
   nn::EfficientNetConfig config;
   std::vector<NamedTensor> tensors;  // our names and layouts, f32 CPU, in the model's order
+  KerasFormat format = KerasFormat::legacy_h5;
   std::string root;                  // "/" or "/model_weights"
   std::string classifier_layer;      // "predictions", "probs" or "" (notop)
   bool has_normalization = false;
@@ -47,8 +57,9 @@ struct KerasImport {
   size_t weighted_layer_count = 0;   // of them, those with weights
 };
 
-// True when the file opens as HDF5 and carries a Keras layer_names attribute (root or /model_weights).
-bool is_keras_legacy_file(const std::string& path);
+// True when the file opens as HDF5 and is laid out as a Keras weight file: a layer_names attribute
+// (root or /model_weights) or a Keras 3 "layers" group.
+bool is_keras_file(const std::string& path);
 
 // Reads and converts every tensor; checks each name, shape and dtype against the model built from
 // the (given or inferred) config. Throws sg::Error naming the file and the first offending layer;
@@ -62,6 +73,7 @@ KerasImport import_keras_weights(const std::string& in, const std::string& out,
 // What `slidegrade inspect` prints for a Keras file; never throws for layout problems (they
 // are listed), only for files that are not HDF5 / not Keras.
 struct KerasInspection {
+  KerasFormat format = KerasFormat::legacy_h5;
   std::string root;
   size_t layer_count = 0, weighted_layer_count = 0;
   std::string arch;                 // inferred; empty when no arch fits

@@ -27,6 +27,10 @@ expect 0 "format: slidegrade weights" "$SG" inspect "$DIR/b0.h5"
 expect 0 "unplaced tensors: 0" "$SG" inspect "$DIR/b0.h5"
 expect 0 "format: Keras legacy HDF5" "$SG" inspect "$DATA/keras_real_b1.skeleton.h5"
 expect 0 "arch: efficientnet-b1" "$SG" inspect "$DATA/keras_real_b1.skeleton.h5"
+expect 0 "format: Keras 3 .weights.h5 (layers under /layers)" "$SG" inspect "$DATA/keras3_real_b0.skeleton.weights.h5"
+expect 0 "unplaced tensors: 0" "$SG" inspect "$DATA/keras3_real_b0.skeleton.weights.h5"
+expect 0 "Keras 3 .weights.h5, 132 layers with weights under /layers" "$SG" import --format keras \
+  "$DATA/keras3_real_b0.skeleton.weights.h5" "$DIR/b0_keras3.h5"
 expect 1 "keras_real_b1.skeleton.h5: 128 Keras weight(s) match no tensor of efficientnet-b0, first in layer 'block1b_dwconv'" \
   "$SG" import --format keras "$DATA/keras_real_b1.skeleton.h5" "$DIR/x.h5" --arch b0
 echo "not HDF5" >"$DIR/junk.h5"

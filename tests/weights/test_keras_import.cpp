@@ -271,7 +271,7 @@ TEST(KerasImport, RootLayoutPredictionsImportsEveryTensorExactlyAndInfersTheArch
   auto model = random_model("b0", 7, rng);
   const std::string path = dir.file("efficientnetb0.h5");
   write_keras_file(path, *model, {});
-  ASSERT_TRUE(keras::is_keras_legacy_file(path));
+  ASSERT_TRUE(keras::is_keras_file(path));
   const keras::KerasImport r = keras::read_keras_weights(path);
   EXPECT_EQ(r.config.arch, "b0");
   EXPECT_EQ(r.config.outputs, 7);
@@ -372,7 +372,7 @@ TEST(KerasImportBadInput, NonHdf5File) {
   const std::string message = error_of([&] { keras::read_keras_weights(path); });
   EXPECT_TRUE(contains(message, path));
   EXPECT_TRUE(contains(message, "not an HDF5 file"));
-  EXPECT_FALSE(keras::is_keras_legacy_file(path));
+  EXPECT_FALSE(keras::is_keras_file(path));
 }
 
 TEST(KerasImportBadInput, B3FileImportedAsB0NamesTheStem) {

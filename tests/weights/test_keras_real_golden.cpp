@@ -1,5 +1,6 @@
-// Real Keras 2 against our import + forward: tests/golden/keras_real_golden.py (run by hand with
-// TensorFlow) saved Keras's own EfficientNetB0/B1 with generated weights through save_weights, kept
+// Real Keras 2 and Keras 3 against our import + forward: tests/golden/keras_real_golden.py (run by
+// hand with TensorFlow; keras3_real_golden.py with Keras 3's numpy backend for the .weights.h5
+// layout) saved Keras's own EfficientNetB0/B1 with generated weights through save_weights, kept
 // the file's skeleton (groups, attributes, shapes, dtypes; data only for the normalization layer
 // and the BN statistics) and Keras's eval-mode logits for raw pixels. We fill a copy of the
 // skeleton with the twin generator, import it, normalise the pixels with the imported config
@@ -17,6 +18,7 @@
 #include "tests/support/testing.h"
 #include "tests/weights/temp_dir.h"
 #include "weights/hdf5_file.h"
+#include "weights/hdf5_tensor.h"
 #include "weights/keras_import.h"
 #include "weights/weight_file.h"
 
@@ -87,8 +89,11 @@ void fill_skeleton(const std::string& path) {
     const int rank = H5Sget_simple_extent_ndims(space.get());
     std::vector<hsize_t> dims(static_cast<size_t>(std::max(rank, 0)));
     if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-    // "stem_conv/stem_conv/kernel:0" -> "stem_conv/kernel:0" (the Python side's layer/leaf name)
-    const std::string name = d.substr(0, d.find('/')) + d.substr(d.rfind('/'));
+    // Keras 3 skeletons name the generator in an attribute (their paths are layers/<auto>/vars/<i>);
+    // Keras 2's path "stem_conv/stem_conv/kernel:0" gives "stem_conv/kernel:0" (the Python side's name).
+    const std::string name = h5::has_attribute(dataset.get(), "sg_generated_as")
+                                 ? h5::read_string_attribute(dataset.get(), "sg_generated_as", d)
+                                 : d.substr(0, d.find('/')) + d.substr(d.rfind('/'));
     const std::vector<float> values = generated_weight(name, std::vector<int64_t>(dims.begin(), dims.end()));
     ASSERT_GE(H5Dwrite(dataset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), 0) << d;
     ++filled;
@@ -96,18 +101,23 @@ void fill_skeleton(const std::string& path) {
   EXPECT_GT(filled, 100u);
 }
 
-void check_against_keras(const std::string& arch) {
-  const std::string skeleton = keras_golden("keras_real_" + arch + ".skeleton.h5");
-  const std::string logits_file = keras_golden("keras_real_" + arch + "_logits.h5");
+// keras_version: 2 (keras_real_golden.py, legacy .h5) or 3 (keras3_real_golden.py, .weights.h5).
+void check_against_keras(const std::string& arch, int keras_version = 2) {
+  const std::string prefix = keras_version == 3 ? "keras3_real_" : "keras_real_";
+  const std::string extension = keras_version == 3 ? ".weights.h5" : ".h5";
+  const std::string skeleton = keras_golden(prefix + arch + ".skeleton" + extension);
+  const std::string logits_file = keras_golden(prefix + arch + "_logits.h5");
   if (!std::filesystem::exists(skeleton) || !std::filesystem::exists(logits_file))
-    GTEST_SKIP() << "MISSING real-Keras goldens " << skeleton << " / " << logits_file
-                 << ": run tests/golden/keras_real_golden.py with tf_keras + tensorflow-cpu";
+    GTEST_SKIP() << "MISSING real-Keras goldens " << skeleton << " / " << logits_file << ": run tests/golden/"
+                 << (keras_version == 3 ? "keras3_real_golden.py with keras 3 (numpy backend)"
+                                        : "keras_real_golden.py with tf_keras + tensorflow-cpu");
   testing::TempDir dir;
-  const std::string weights = dir.file("keras_real_" + arch + ".h5");
+  const std::string weights = dir.file(prefix + arch + extension);
   std::filesystem::copy_file(skeleton, weights);
   fill_skeleton(weights);
   const keras::KerasImport imported = keras::read_keras_weights(weights);  // arch inferred
   ASSERT_EQ(imported.config.arch, arch);
+  ASSERT_EQ(imported.format, keras_version == 3 ? keras::KerasFormat::keras3_weights_h5 : keras::KerasFormat::legacy_h5);
   ASSERT_TRUE(imported.has_normalization);
   nn::EfficientNet model(imported.config);
   for (const NamedTensor& t : named_tensors(model.parameters(), model.buffers())) {
@@ -145,13 +155,41 @@ void check_against_keras(const std::string& arch) {
       EXPECT_LE(std::fabs(double(got[i]) - expected.values[i]), 1e-4 * max_abs)
           << arch << " image " << row << " logit " << k << ": ours " << got[i] << ", Keras " << expected.values[i];
     }
-    std::printf("[ keras   ] %s image %zu: max |ours - Keras| %.3g, relative to max |logit| %.3g: %.3g\n", arch.c_str(),
+    std::printf("[ keras %d ] %s image %zu: max |ours - Keras| %.3g, relative to max |logit| %.3g: %.3g\n",
+                keras_version, arch.c_str(),
                 row, max_error, max_abs, max_error / max_abs);
   }
 }
 
 TEST(KerasRealGolden, B0ImportAndForwardMatchKeras) { check_against_keras("b0"); }
 TEST(KerasRealGolden, B1ImportAndForwardMatchKeras) { check_against_keras("b1"); }
+
+TEST(KerasRealGolden, Keras3B0WeightsH5ImportAndForwardMatchKeras) { check_against_keras("b0", 3); }
+
+// A Keras 3 file whose vars groups do not name their layers (older Keras 3) is refused, naming the
+// group, rather than mapped by auto names such as "batch_normalization_12".
+TEST(KerasRealGolden, Keras3WithoutLayerNamesIsRefused) {
+  const std::string skeleton = keras_golden("keras3_real_b0.skeleton.weights.h5");
+  if (!std::filesystem::exists(skeleton)) GTEST_SKIP() << "MISSING " << skeleton;
+  testing::TempDir dir;
+  const std::string weights = dir.file("old_keras3.weights.h5");
+  std::filesystem::copy_file(skeleton, weights);
+  {
+    Hdf5Handle file(H5Fopen(weights.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
+    ASSERT_TRUE(file.valid());
+    ASSERT_GE(H5Adelete_by_name(file.get(), "layers/batch_normalization_7/vars", "name", H5P_DEFAULT), 0);
+  }
+  ASSERT_TRUE(keras::is_keras_file(weights));
+  try {
+    keras::read_keras_weights(weights);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find(weights), std::string::npos) << message;
+    EXPECT_NE(message.find("layers/batch_normalization_7"), std::string::npos) << message;
+    EXPECT_NE(message.find("does not record its layer name"), std::string::npos) << message;
+  }
+}
 
 }  // namespace
 }  // namespace sg
