@@ -16,7 +16,7 @@ Writes, for arch in {b0, b1} (small: the weights themselves are not stored):
                                  logits [2, 10] float32 (classifier_activation=None, training=False),
                                  attributes tensorflow_version, keras_version
 Every other weight is set from a generator of (its name "layer/weight:0", flat index) in Keras's layout,
-generated_weight() below; tests/weights/test_keras_real_golden.cpp has its C++ twin, fills a copy
+generated_weight() in keras_generated_weights.py; tests/weights/test_keras_real_golden.cpp has its C++ twin, fills a copy
 of the skeleton with it, imports it, normalises the pixels with the imported config
 ((x/255 - mean) / std), runs our forward and compares within 1e-4 relative.
 
