@@ -15,7 +15,7 @@
 namespace sg::data {
 
 // A closed interval [min, max] that a parameter is drawn from uniformly; min == max fixes it.
-struct Range {
+struct UniformRange {
   float min = 0.0f;
   float max = 0.0f;
 };
@@ -38,35 +38,35 @@ struct AugmentConfig {
   // Rotation about the tile centre (degrees, counter-clockwise) and isotropic scaling, one warp,
   // bilinear, the uncovered corners white (255) like the slide background.
   float affine_probability = 0.3f;
-  Range rotation_degrees{-15.0f, 15.0f};
-  Range scale{0.9f, 1.1f};
+  UniformRange rotation_degrees{-15.0f, 15.0f};
+  UniformRange scale{0.9f, 1.1f};
 
   // Hue shift in degrees (0-360 hue circle), saturation as a factor, both in HSV.
   float hue_probability = 0.3f;
-  Range hue_degrees{-8.0f, 8.0f};
+  UniformRange hue_degrees{-8.0f, 8.0f};
   float saturation_probability = 0.3f;
-  Range saturation_factor{0.9f, 1.1f};
+  UniformRange saturation_factor{0.9f, 1.1f};
 
   // Brightness: add this fraction of 255. Contrast: scale the distance from the tile's mean.
   float brightness_probability = 0.3f;
-  Range brightness_shift{-0.1f, 0.1f};
+  UniformRange brightness_shift{-0.1f, 0.1f};
   float contrast_probability = 0.3f;
-  Range contrast_factor{0.9f, 1.1f};
+  UniformRange contrast_factor{0.9f, 1.1f};
 
   // H&E stain jitter (data/stain_jitter.h): H and E concentrations c -> alpha * c + beta, each
   // stain drawing its own alpha and beta. beta is in skimage's concentration units (natural optical
   // density / -ln(1e-6) = OD / 13.8); +-0.004 is about +-0.05 natural OD.
   float stain_probability = 0.5f;
-  Range stain_alpha{0.95f, 1.05f};
-  Range stain_beta{-0.004f, 0.004f};
+  UniformRange stain_alpha{0.95f, 1.05f};
+  UniformRange stain_beta{-0.004f, 0.004f};
 
   // Additive Gaussian noise, std in 8-bit levels, independent per pixel and channel.
   float noise_probability = 0.2f;
-  Range noise_std{0.0f, 5.0f};
+  UniformRange noise_std{0.0f, 5.0f};
 
   // Gaussian blur, sigma in pixels (kernel size from sigma, reflected borders).
   float blur_probability = 0.1f;
-  Range blur_sigma{0.1f, 1.0f};
+  UniformRange blur_sigma{0.1f, 1.0f};
 
   // Every probability 0: augment_tile and augment_mosaic leave the image as it is.
   static AugmentConfig none();

@@ -69,14 +69,41 @@ std::array<double, 3> hed_to_rgb(const Stains& hed) {
 
 void jitter_stains(Image& rgb, const std::array<float, 2>& alpha, const std::array<float, 2>& beta) {
   SG_CHECK(rgb.channels == 3, "jitter_stains: expected an RGB image (3 channels), got ", rgb.channels);
+  // The whole map is linear in optical density: OD' = OD @ T + t with
+  //   T = hed_from_rgb @ diag(alpha_H, alpha_E, 1) @ rgb_from_hed,  t = (beta_H, beta_E, 0) @ rgb_from_hed,
+  // so out_j = exp(ln(1e-6) * (sum_c OD_c T[c][j] + t_j)) = K_j * prod_c I_c ^ T[c][j]: nine
+  // 256-entry tables, then three products per pixel (the same numbers as rgb_to_hed, jitter,
+  // hed_to_rgb pixel by pixel, without the logs and exps).
+  const Matrix3& from_rgb = hed_from_rgb();
+  const std::array<double, 3> scale{alpha[0], alpha[1], 1.0};
+  const std::array<double, 3> shift{beta[0], beta[1], 0.0};
+  Matrix3 transfer{};
+  std::array<double, 3> constant{};
+  for (int j = 0; j < 3; ++j) {
+    double offset = 0.0;
+    for (int s = 0; s < 3; ++s) offset += shift[s] * kRgbFromHed[s][j];
+    constant[j] = std::exp(kLogAdjust * offset);
+    for (int c = 0; c < 3; ++c) {
+      double sum = 0.0;
+      for (int s = 0; s < 3; ++s) sum += from_rgb[c][s] * scale[s] * kRgbFromHed[s][j];
+      transfer[c][j] = sum;
+    }
+  }
+  const auto& od = optical_density_table();
+  // factor[c][j][v] = exp(ln(1e-6) * OD(v) * T[c][j]) = max(v / 255, 1e-6) ^ T[c][j]
+  std::array<std::array<std::array<double, 256>, 3>, 3> factor;
+  for (int c = 0; c < 3; ++c)
+    for (int j = 0; j < 3; ++j)
+      for (int v = 0; v < 256; ++v) factor[c][j][v] = std::exp(kLogAdjust * od[v] * transfer[c][j]);
+
   const size_t pixels = static_cast<size_t>(rgb.width) * rgb.height;
   uint8_t* p = rgb.pixels.data();
   for (size_t i = 0; i < pixels; ++i, p += 3) {
-    Stains s = rgb_to_hed(p[0], p[1], p[2]);
-    s[0] = alpha[0] * s[0] + beta[0];
-    s[1] = alpha[1] * s[1] + beta[1];
-    const std::array<double, 3> out = hed_to_rgb(s);
-    for (int c = 0; c < 3; ++c) p[c] = static_cast<uint8_t>(std::lround(out[c] * 255.0));
+    const uint8_t r = p[0], g = p[1], b = p[2];
+    for (int j = 0; j < 3; ++j) {
+      const double out = constant[j] * factor[0][j][r] * factor[1][j][g] * factor[2][j][b];
+      p[j] = static_cast<uint8_t>(std::lround(std::clamp(out, 0.0, 1.0) * 255.0));
+    }
   }
 }
 

@@ -193,6 +193,30 @@ TEST(Augment, StainJitterIdentityRoundTrip) {
   EXPECT_LT(pink.pixels[0], 200);
 }
 
+TEST(Augment, StainJitterEqualsDeconvolveJitterReconvolve) {
+  // jitter_stains folds the three steps into tables; do them pixel by pixel and compare.
+  sg::testing::Rng rng;
+  SG_TRACE_SEED(rng);
+  const Image input = random_image(rng, 32, 32);
+  const std::array<float, 2> alpha{rng.uniform(0.7f, 1.3f), rng.uniform(0.7f, 1.3f)};
+  const std::array<float, 2> beta{rng.uniform(-0.02f, 0.02f), rng.uniform(-0.02f, 0.02f)};
+  Image fast = input;
+  jitter_stains(fast, alpha, beta);
+  int off_by_one = 0;
+  for (size_t i = 0; i < input.pixels.size(); i += 3) {
+    Stains s = rgb_to_hed(input.pixels[i], input.pixels[i + 1], input.pixels[i + 2]);
+    s[0] = alpha[0] * s[0] + beta[0];
+    s[1] = alpha[1] * s[1] + beta[1];
+    const std::array<double, 3> rgb = hed_to_rgb(s);
+    for (int k = 0; k < 3; ++k) {
+      const double expected = rgb[k] * 255.0;
+      ASSERT_NEAR(fast.pixels[i + k], expected, 0.5 + 1e-6) << "pixel " << i / 3 << " channel " << k;
+      off_by_one += fast.pixels[i + k] != std::lround(expected);
+    }
+  }
+  EXPECT_LE(off_by_one, 3);  // only exact rounding ties may go either way
+}
+
 TEST(Augment, StainDeconvolutionMatchesScikitImage) {
   const std::string dir = std::string(SG_TEST_DATA_DIR) + "/augment/";
   const Tensor rgb = read_npy(dir + "stain_rgb.npy");
@@ -238,16 +262,20 @@ TEST(Augment, NoiseHasZeroMeanAndTheAskedStd) {
   const float asked = 10.0f;
   add_gaussian_noise(image, asked, 42);
   double sum = 0.0, sum2 = 0.0;
+  size_t within_one_std = 0;
   for (uint8_t v : image.pixels) {
     const double d = double(v) - 128.0;
     sum += d;
     sum2 += d * d;
+    within_one_std += std::abs(d) <= asked;
   }
   const double n = static_cast<double>(image.pixels.size());
   const double mean = sum / n;
   const double std = std::sqrt(sum2 / n - mean * mean);
   EXPECT_NEAR(mean, 0.0, 0.15);  // ~196k samples: standard error of the mean 0.023
   EXPECT_NEAR(std, std::sqrt(asked * asked + 1.0 / 12.0), 0.15);  // rounding adds 1/12 variance
+  // Normal, not just the right moments: P(|round(10 z)| <= 10) = P(|z| < 1.05) = 0.7063.
+  EXPECT_NEAR(within_one_std / n, 0.7063, 0.01);
   // Through the config, std fixed by a one-point range.
   Image flat(128, 128, 3, 128);
   AugmentConfig config = AugmentConfig::none();
