@@ -129,6 +129,10 @@ int CsvTable::require_column(std::string_view name) const {
   const int c = find_column(name);
   SG_CHECK(c >= 0, path, ": line ", header_line, ": no column '", name, "' in the header (columns: ", join(header),
            ")");
+  for (size_t other = c + 1; other < header.size(); ++other) {
+    SG_CHECK(header[other] != name, path, ": line ", header_line, ": column '", name, "' appears twice in the header (",
+             c + 1, " and ", other + 1, ")");
+  }
   return c;
 }
 

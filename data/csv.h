@@ -29,7 +29,8 @@ struct CsvTable {
 
   // Index of a header column, or -1.
   int find_column(std::string_view name) const;
-  // Index of a header column; an sg::Error naming the file and the columns it has when absent.
+  // Index of a header column; an sg::Error naming the file and the columns it has when absent,
+  // or naming both positions when it appears twice.
   int require_column(std::string_view name) const;
   // The field of `row` in column `column`; an sg::Error naming the file and line when the row is
   // too short.

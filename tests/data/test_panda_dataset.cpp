@@ -172,6 +172,11 @@ TEST(PandaDataset, BadRowsNameFileLineAndValue) {
   const std::string missing_column = error_of([&] { read_panda_train_csv(no_grade.string()); });
   EXPECT_NE(missing_column.find(no_grade.string() + ": line 1: no column 'isup_grade'"), std::string::npos)
       << missing_column;
+  const fs::path twice = dir.write("twice.csv", "image_id,data_provider,isup_grade,gleason_score,isup_grade\n");
+  const std::string twice_message = error_of([&] { read_panda_train_csv(twice.string()); });
+  EXPECT_NE(twice_message.find(twice.string() + ": line 1: column 'isup_grade' appears twice in the header (3 and 5)"),
+            std::string::npos)
+      << twice_message;
   const std::string missing_file = error_of([&] { read_panda_train_csv((dir.path() / "absent.csv").string()); });
   EXPECT_NE(missing_file.find("cannot open CSV file '" + (dir.path() / "absent.csv").string() + "'"),
             std::string::npos)
