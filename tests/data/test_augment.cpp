@@ -123,6 +123,49 @@ TEST(Augment, DihedralOpsAreAGroup) {
   EXPECT_EQ(image.pixels, input.pixels);
 }
 
+// out(x, y) == in(map(x, y)) for every pixel and channel.
+template <class Map>
+::testing::AssertionResult maps_pixels(const Image& in, const Image& out, Map map) {
+  for (int y = 0; y < out.height; ++y)
+    for (int x = 0; x < out.width; ++x) {
+      const auto [sx, sy] = map(x, y);
+      for (int c = 0; c < out.channels; ++c)
+        if (out.at(x, y)[c] != in.at(sx, sy)[c])
+          return ::testing::AssertionFailure() << "pixel " << x << "," << y << " channel " << c;
+    }
+  return ::testing::AssertionSuccess();
+}
+
+TEST(Augment, DihedralOpsMoveEveryPixel) {
+  sg::testing::Rng rng;
+  SG_TRACE_SEED(rng);
+  const Image in = random_image(rng, 9, 6, 3);
+  const int w = in.width, h = in.height;
+  Image out = in;
+  flip_horizontal(out);
+  EXPECT_TRUE(maps_pixels(in, out, [&](int x, int y) { return std::pair{w - 1 - x, y}; }));
+  out = in;
+  flip_vertical(out);
+  EXPECT_TRUE(maps_pixels(in, out, [&](int x, int y) { return std::pair{x, h - 1 - y}; }));
+  out = in;
+  transpose(out);
+  EXPECT_TRUE(maps_pixels(in, out, [&](int x, int y) { return std::pair{y, x}; }));
+  out = in;
+  rotate90(out, 1);  // counter-clockwise: out is h wide, w high; out(x, y) = in(w - 1 - y, x)
+  ASSERT_EQ(out.width, h);
+  EXPECT_TRUE(maps_pixels(in, out, [&](int x, int y) { return std::pair{w - 1 - y, x}; }));
+  out = in;
+  rotate90(out, 2);
+  EXPECT_TRUE(maps_pixels(in, out, [&](int x, int y) { return std::pair{w - 1 - x, h - 1 - y}; }));
+  out = in;
+  rotate90(out, 3);
+  EXPECT_TRUE(maps_pixels(in, out, [&](int x, int y) { return std::pair{y, h - 1 - x}; }));
+  Image mask = random_image(rng, 5, 4, 1);  // one channel works too
+  const Image mask_in = mask;
+  flip_horizontal(mask);
+  EXPECT_TRUE(maps_pixels(mask_in, mask, [&](int x, int y) { return std::pair{4 - x, y}; }));
+}
+
 TEST(Augment, AllOffIsIdentity) {
   sg::testing::Rng rng;
   SG_TRACE_SEED(rng);
