@@ -6,6 +6,10 @@
 
 #include "core/philox.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace sg::data {
 namespace {
 
@@ -52,10 +56,19 @@ void cut_window(const Image& src, int64_t x, int64_t y, int size, int dst_channe
   }
 }
 
-// Sum of n bytes; a plain loop the compiler vectorises (uint32 cannot overflow: n <= 3 * 2368).
+// Sum of n bytes (uint32 cannot overflow: n <= 3 * 2368). SSE2 (every x86-64) sums 16 bytes per
+// instruction with PSADBW against zero, about 3x the compiler's widening adds.
 inline uint32_t byte_sum(const uint8_t* p, size_t n) {
+  size_t i = 0;
   uint32_t sum = 0;
-  for (size_t i = 0; i < n; ++i) sum += p[i];
+#if defined(__SSE2__)
+  __m128i acc = _mm_setzero_si128();
+  const __m128i zero = _mm_setzero_si128();
+  for (; i + 16 <= n; i += 16)
+    acc = _mm_add_epi64(acc, _mm_sad_epu8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)), zero));
+  sum = uint32_t(_mm_cvtsi128_si64(acc) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc)));
+#endif
+  for (; i < n; ++i) sum += p[i];
   return sum;
 }
 
