@@ -1,8 +1,8 @@
 #pragma once
 // Tissue detection on a low-resolution RGB level (PANDA's level 2, downsample 16), the common
 // recipe (../shared/REFERENCE.md section 2): HSV saturation -> median blur -> Otsu threshold ->
-// morphological close, then open and removal of small components. Glass is white or grey
-// (saturation near 0); stained tissue is pink and purple (saturated).
+// morphological close -> open -> pen ink removed -> small components removed. Glass is white or
+// grey (saturation near 0); stained tissue is pink and purple (saturated).
 //
 // Guards:
 // - The threshold is max(Otsu, min_saturation): on an all-white or constant image Otsu's split
@@ -10,7 +10,8 @@
 // - Pen marks are saturated too. With exclude_pen, pixels whose hue is green, cyan or blue
 //   (OpenCV hue in [pen_hue_min, pen_hue_max], default 35..120 = 70..240 degrees) and pixels
 //   darker than pen_max_value (black ink; tissue at low resolution is never that dark) are not
-//   tissue, after a small dilation that takes the ink's blurred edges too. H&E sits at about
+//   tissue, after a small dilation that takes the ink's blurred edges too; this runs after the
+//   morphology so that closing cannot bridge a stroke back into tissue. H&E sits at about
 //   260..360 and 0..20 degrees (purple hematoxylin, pink eosin), outside that band. Tissue
 //   lying under ink is lost with the ink; red ink is not detected (it looks like eosin).
 #include <cstdint>
