@@ -10,8 +10,8 @@ namespace sg::data {
 
 void write_png(const std::string& path, const Image& image) {
   SG_CHECK(!image.empty(), path, ": cannot write an empty image as PNG");
-  SG_CHECK(image.channels == 1 || image.channels == 3 || image.channels == 4, path, ": cannot write a ",
-           image.channels, "-channel image as PNG (expected 1, 3 or 4)");
+  SG_CHECK(image.channels == 1 || image.channels == 3 || image.channels == 4, path, ": cannot write a ", image.channels,
+           "-channel image as PNG (expected 1, 3 or 4)");
   cv::Mat bgr;
   if (image.channels == 3)
     cv::cvtColor(as_mat(image), bgr, cv::COLOR_RGB2BGR);

@@ -92,8 +92,8 @@ std::vector<uint32_t> cell_sums(const Image& level, const TileGrid& grid) {
     }
   }
   for (int64_t r = 0; r < grid.rows; ++r) {
-    const int64_t inside_h =
-        std::clamp<int64_t>(grid.tile_y(r) + size, 0, level.height) - std::clamp<int64_t>(grid.tile_y(r), 0, level.height);
+    const int64_t inside_h = std::clamp<int64_t>(grid.tile_y(r) + size, 0, level.height) -
+                             std::clamp<int64_t>(grid.tile_y(r), 0, level.height);
     for (int64_t c = 0; c < grid.cols; ++c) {
       const int64_t inside = inside_h * (col_x1[size_t(c)] - col_x0[size_t(c)]);
       sums[size_t(r * grid.cols + c)] += uint32_t((int64_t(size) * size - inside) * 3 * 255);
@@ -105,8 +105,8 @@ std::vector<uint32_t> cell_sums(const Image& level, const TileGrid& grid) {
 }  // namespace
 
 TileGrid tile_grid(int64_t width, int64_t height, const TileSpec& spec) {
-  SG_CHECK(spec.size >= 1 && spec.size <= kMaxTileSize, "tile_grid: tile size ", spec.size,
-           " is outside [1, ", kMaxTileSize, "] (a tile's pixel sum must fit in uint32)");
+  SG_CHECK(spec.size >= 1 && spec.size <= kMaxTileSize, "tile_grid: tile size ", spec.size, " is outside [1, ",
+           kMaxTileSize, "] (a tile's pixel sum must fit in uint32)");
   SG_CHECK(width >= 0 && height >= 0, "tile_grid: bad level size ", width, "x", height);
   TileGrid grid;
   grid.size = spec.size;
@@ -164,8 +164,8 @@ TileSet tile_level(const Image& level, const TileSpec& spec, const TilerOptions&
 
 void shuffle_tiles(TileSet& tiles, uint64_t seed) {
   const size_t n = tiles.placements.size();
-  SG_CHECK(tiles.pixels.size() == n * tiles.tile_bytes(), "shuffle_tiles: ", n, " placements but ",
-           tiles.pixels.size(), " pixel bytes (expected ", n * tiles.tile_bytes(), ")");
+  SG_CHECK(tiles.pixels.size() == n * tiles.tile_bytes(), "shuffle_tiles: ", n, " placements but ", tiles.pixels.size(),
+           " pixel bytes (expected ", n * tiles.tile_bytes(), ")");
   // Fisher-Yates: position i swaps with j uniform in [0, i], j from 32 Philox bits (multiply-shift).
   std::vector<size_t> perm(n);
   std::iota(perm.begin(), perm.end(), size_t(0));
@@ -186,8 +186,8 @@ void shuffle_tiles(TileSet& tiles, uint64_t seed) {
 
 MaskTiles tile_mask(const Image& mask_level, const TileSet& chosen) {
   SG_CHECK(mask_level.width == chosen.level_width && mask_level.height == chosen.level_height,
-           "tile_mask: the mask is ", mask_level.width, "x", mask_level.height, " but the slide level it must match is ",
-           chosen.level_width, "x", chosen.level_height);
+           "tile_mask: the mask is ", mask_level.width, "x", mask_level.height,
+           " but the slide level it must match is ", chosen.level_width, "x", chosen.level_height);
   SG_CHECK(mask_level.channels >= 1, "tile_mask: mask has no channels");
   MaskTiles out;
   out.size = chosen.spec.size;

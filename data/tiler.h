@@ -35,7 +35,7 @@ struct TileGrid {
   int64_t pad_left = 0;  // padding columns before the level
   int64_t pad_bottom = 0;
   int64_t pad_right = 0;
-  int64_t rows = 0;      // (height + pad_top + pad_bottom) / S
+  int64_t rows = 0;  // (height + pad_top + pad_bottom) / S
   int64_t cols = 0;
 
   int64_t cells() const { return rows * cols; }

@@ -75,8 +75,8 @@ double TissueMask::overall_fraction() const {
 TissueMask detect_tissue(const Image& level, double downsample, const TissueOptions& options) {
   SG_CHECK(level.channels == 3, "detect_tissue: expected an RGB level (3 channels), got ", level.channels,
            " channels (", level.width, "x", level.height, ")");
-  SG_CHECK(options.median_kernel >= 1 && options.median_kernel % 2 == 1, "detect_tissue: median_kernel must be odd, got ",
-           options.median_kernel);
+  SG_CHECK(options.median_kernel >= 1 && options.median_kernel % 2 == 1,
+           "detect_tissue: median_kernel must be odd, got ", options.median_kernel);
   if (level.empty()) return TissueMask(Image(level.width, level.height, 1), downsample, options.min_saturation);
 
   cv::Mat hsv;

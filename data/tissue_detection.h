@@ -28,10 +28,10 @@ struct TissueOptions {
   int open_kernel = 3;            // ellipse; 0 = none: removes specks
   int min_component_pixels = 16;  // connected components (8-connected) smaller than this go; 0 = keep all
   bool exclude_pen = true;
-  int pen_hue_min = 35;           // OpenCV hue units (degrees / 2)
+  int pen_hue_min = 35;  // OpenCV hue units (degrees / 2)
   int pen_hue_max = 120;
-  int pen_max_value = 45;         // HSV value (brightness) at or below which a pixel is ink
-  int pen_dilate = 5;             // ellipse; 0 = none
+  int pen_max_value = 45;  // HSV value (brightness) at or below which a pixel is ink
+  int pen_dilate = 5;      // ellipse; 0 = none
 };
 
 // A binary tissue mask of one level and where it sits relative to level 0.

@@ -4,8 +4,8 @@
 // noise, so the sums and thresholds see realistic data.
 #include <benchmark/benchmark.h>
 
-#include <opencv2/imgproc.hpp>
 #include <numeric>
+#include <opencv2/imgproc.hpp>
 #include <random>
 
 #include "data/opencv_view.h"
@@ -45,7 +45,11 @@ void BM_TileLevel(benchmark::State& state) {
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(level.pixels.size()));
   state.counters["slides/s"] = benchmark::Counter(double(state.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_TileLevel)->Args({36, 256, 0})->Args({36, 256, 1})->Args({64, 192, 0})->Args({64, 192, 1})
+BENCHMARK(BM_TileLevel)
+    ->Args({36, 256, 0})
+    ->Args({36, 256, 1})
+    ->Args({64, 192, 0})
+    ->Args({64, 192, 1})
     ->Unit(benchmark::kMillisecond);
 
 // Baseline: one read of the whole level (std::accumulate of its bytes), what a pass over it costs

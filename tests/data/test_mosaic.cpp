@@ -25,8 +25,8 @@ TileSet numbered_tiles(int count, int size) {
     for (int x = c * size; x < (c + 1) * size; ++x)
       for (int ch = 0; ch < mosaic.channels; ++ch)
         if (mosaic.at(x, y)[ch] != value)
-          return ::testing::AssertionFailure() << "cell (" << r << ", " << c << ") pixel (" << x << ", " << y
-                                               << ") is " << int(mosaic.at(x, y)[ch]) << ", expected " << int(value);
+          return ::testing::AssertionFailure() << "cell (" << r << ", " << c << ") pixel (" << x << ", " << y << ") is "
+                                               << int(mosaic.at(x, y)[ch]) << ", expected " << int(value);
   return ::testing::AssertionSuccess();
 }
 
@@ -66,10 +66,12 @@ TEST(Mosaic, MaskMosaicIsOneChannelWithZeroFill) {
   MaskTiles masks;
   masks.size = 4;
   masks.labels.resize(3 * 16);
-  for (int i = 0; i < 3; ++i) std::fill(masks.labels.begin() + i * 16, masks.labels.begin() + (i + 1) * 16, uint8_t(i + 1));
+  for (int i = 0; i < 3; ++i)
+    std::fill(masks.labels.begin() + i * 16, masks.labels.begin() + (i + 1) * 16, uint8_t(i + 1));
   const Image mosaic = make_mosaic(masks);
   ASSERT_EQ(std::make_tuple(mosaic.width, mosaic.height, mosaic.channels), std::make_tuple(8, 8, 1));
-  for (int cell = 0; cell < 4; ++cell) EXPECT_TRUE(cell_is(mosaic, 4, cell / 2, cell % 2, uint8_t(cell < 3 ? cell + 1 : 0)));
+  for (int cell = 0; cell < 4; ++cell)
+    EXPECT_TRUE(cell_is(mosaic, 4, cell / 2, cell % 2, uint8_t(cell < 3 ? cell + 1 : 0)));
 }
 
 TEST(Mosaic, SplitUndoesMake) {

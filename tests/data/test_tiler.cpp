@@ -83,8 +83,8 @@ TEST(TilerGolden, ReproducesTheNumPyRecipe) {
     spec.size = int(spec_v[1]);
     spec.half_offset = spec_v[2] != 0;
     const TileGrid grid = tile_grid(image.width, image.height, spec);
-    EXPECT_EQ(std::vector<double>({double(grid.pad_top), double(grid.pad_bottom), double(grid.pad_left),
-                                   double(grid.pad_right)}),
+    EXPECT_EQ(std::vector<double>(
+                  {double(grid.pad_top), double(grid.pad_bottom), double(grid.pad_left), double(grid.pad_right)}),
               pad);
     EXPECT_EQ(std::vector<double>({double(grid.rows), double(grid.cols)}), grid_v);
 
@@ -108,8 +108,8 @@ TEST(TilerGolden, ReproducesTheNumPyRecipe) {
       for (size_t i = 0; i < expected.size(); ++i) mismatches += double(tiles.pixels[i]) != expected[i];
       EXPECT_EQ(mismatches, 0u);
     } else {  // tiles left out of the golden: the slow reference cuts them from the padded image
-      const Reference ref = reference_tiling(image, spec.count, spec.size, grid.pad_top, grid.pad_bottom,
-                                             grid.pad_left, grid.pad_right);
+      const Reference ref =
+          reference_tiling(image, spec.count, spec.size, grid.pad_top, grid.pad_bottom, grid.pad_left, grid.pad_right);
       for (int i = 0; i < spec.count; ++i) EXPECT_EQ(tile_bytes(tiles, i), ref.tiles[size_t(i)]) << "tile " << i;
     }
   }
@@ -147,10 +147,12 @@ TEST(Tiler, MatchesAPaddedImageReferenceOnRandomLevels) {
 TEST(Tiler, SplitsOddPaddingFloorBeforeRestAfter) {
   const TileGrid grid = tile_grid(301, 203, TileSpec{.count = 1, .size = 32});
   // 203 % 32 = 11: 21 rows of padding, 10 before and 11 after; 301 % 32 = 13: 19 columns, 9 + 10.
-  EXPECT_EQ(std::make_tuple(grid.pad_top, grid.pad_bottom, grid.pad_left, grid.pad_right), std::make_tuple(10, 11, 9, 10));
+  EXPECT_EQ(std::make_tuple(grid.pad_top, grid.pad_bottom, grid.pad_left, grid.pad_right),
+            std::make_tuple(10, 11, 9, 10));
   EXPECT_EQ(std::make_pair(grid.rows, grid.cols), std::make_pair(int64_t(7), int64_t(10)));
   const TileGrid exact = tile_grid(64, 96, TileSpec{.count = 1, .size = 32});
-  EXPECT_EQ(std::make_tuple(exact.pad_top, exact.pad_bottom, exact.pad_left, exact.pad_right), std::make_tuple(0, 0, 0, 0));
+  EXPECT_EQ(std::make_tuple(exact.pad_top, exact.pad_bottom, exact.pad_left, exact.pad_right),
+            std::make_tuple(0, 0, 0, 0));
 
   // The pixels: a 33 x 33 level at S = 32 pads 31 = 15 before + 16 after on each axis. Level
   // pixels are below 255, so white marks padding.
@@ -168,7 +170,8 @@ TEST(Tiler, SplitsOddPaddingFloorBeforeRestAfter) {
         const bool inside = lx >= 0 && lx < 33 && ly >= 0 && ly < 33;
         const uint8_t* t = tiles.tile(i) + (y * 32 + x) * 3;
         for (int c = 0; c < 3; ++c)
-          ASSERT_EQ(t[c], inside ? level.at(int(lx), int(ly))[c] : 255) << "tile " << i << " (" << x << ", " << y << ")";
+          ASSERT_EQ(t[c], inside ? level.at(int(lx), int(ly))[c] : 255)
+              << "tile " << i << " (" << x << ", " << y << ")";
       }
   }
 }

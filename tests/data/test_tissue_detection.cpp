@@ -83,7 +83,7 @@ TEST(TissueDetection, LeavesOutPenMarks) {
   SG_TRACE_SEED(rng);
   Image level = glass(rng, 400, 300);
   const int64_t drawn = draw_pink_blob(rng, level, {150, 150}, {80, 50}, 0);
-  draw_stroke(level, {280, 20}, {380, 280}, cv::Scalar(20, 140, 60), 8);  // green ink
+  draw_stroke(level, {280, 20}, {380, 280}, cv::Scalar(20, 140, 60), 8);   // green ink
   draw_stroke(level, {250, 280}, {390, 200}, cv::Scalar(30, 60, 170), 8);  // blue ink
   draw_stroke(level, {20, 20}, {250, 30}, cv::Scalar(25, 25, 30), 6);      // black ink
   const double expected = double(drawn) / (400.0 * 300.0);
