@@ -32,6 +32,8 @@ struct TilePlacement {
 // N tiles, most tissue first: pixels [N, S, S, 3] RGB, uint8.
 struct TileSet {
   TileSpec spec;
+  int64_t level_width = 0;   // size of the level the tiles were cut from (a mask cut with the
+  int64_t level_height = 0;  // same geometry must have this size)
   std::vector<TilePlacement> placements;  // N entries, in the same order as the pixels
   std::vector<uint8_t> pixels;
 
