@@ -276,16 +276,18 @@ TEST(AsyncLoader, StopsPromptlyMidEpoch) {
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(loader.next().has_value());
     // The consumer stops early: the destructor stops and joins the workers.
   }
+  std::optional<Batch> held;  // a batch that outlives its loader
   {
     AsyncLoader loader(make_config(4, 2), count, slow);
     ASSERT_TRUE(loader.next().has_value());  // next() starts epoch 0 by itself
-    std::optional<Batch> held = loader.next();  // a batch that outlives the loader
+    held = loader.next();
     loader.stop();
     EXPECT_FALSE(loader.next().has_value()) << "after stop(), next() ends";
     loader.stop();  // idempotent
-    ASSERT_TRUE(held.has_value());
-    expect_batch_content(record_of(*held), 0, 1234);
   }
+  ASSERT_TRUE(held.has_value());
+  expect_batch_content(record_of(*held), 0, 1234);
+  held.reset();
   { AsyncLoader never_used(make_config(4, 3), count, slow); }
   {
     AsyncLoader restarted(make_config(4, 3), count, slow);
@@ -328,6 +330,25 @@ TEST(AsyncLoader, WorkerErrorSurfacesWithTheItemName) {
     while (loader.next()) ++after;
     EXPECT_EQ(after, 10);
   }
+}
+
+TEST(AsyncLoader, WorkerErrorDoesNotHangShutdown) {
+  // Slow samples, an early failure: the error comes out quickly and the destructor does not wait
+  // for the rest of the epoch. Also every item failing at once, with all workers busy.
+  const auto started = std::chrono::steady_clock::now();
+  for (int64_t failing : {int64_t{2}, int64_t{-1}}) {
+    AsyncLoaderConfig c = make_config(4, 4);
+    c.shuffle = false;
+    AsyncLoader loader(c, 5000, [failing](const SampleRequest& r, SampleOutput& o) {
+      o.name = slide_name(r.item);
+      if (failing < 0 || r.item == failing) throw std::runtime_error("boom");
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      pattern_sample(r, o, 0);
+    });
+    EXPECT_THROW(loader.next(), Error);
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_LT(seconds, 2.0);
 }
 
 TEST(AsyncLoader, ErrorBeforeTheNameIsSetUsesTheItemNameFunction) {
@@ -391,6 +412,7 @@ TEST(AsyncLoader, SkipsBadItemsTheSameWayWhateverTheWorkers) {
         for (int64_t item : epoch_order(count, c.seed, 0, shuffle))
           if (bad.count(item)) bad_in_order.push_back(item);
         EXPECT_EQ(skipped_epoch0, bad_in_order) << "reported in the epoch's order";
+        EXPECT_LE(s.buffers_allocated, c.queue_depth + 1) << "skips do not widen the window";
         if (reference.empty()) {
           reference = batches;
           EXPECT_GT(s.samples_moved, 0) << "skips in the middle move later samples into place";
