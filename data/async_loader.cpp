@@ -202,6 +202,8 @@ void Batch::release() noexcept {
   buffer_.reset();
 }
 
+bool Batch::pinned() const { return buffer_ && buffer_->memory.pinned(); }
+
 std::span<const uint8_t> Batch::pixels() const {
   SG_CHECK(buffer_, "Batch::pixels: the batch was moved from");
   return {buffer_->sample(0), shape_.bytes() * static_cast<size_t>(size())};
@@ -402,7 +404,7 @@ bool AsyncLoader::dispatchable_locked() const {
 
 // Runs the next position's sample; called with the lock held and dispatchable_locked() true,
 // returns with the lock held. The sample function runs unlocked.
-void AsyncLoader::run_position_unlocked(std::unique_lock<std::mutex>& lock) {
+void AsyncLoader::run_next_position(std::unique_lock<std::mutex>& lock) {
   State& st = *state_;
   const int64_t b = config_.batch_size;
   const int64_t position = st.next_dispatch++;
@@ -477,7 +479,7 @@ void AsyncLoader::worker_loop() {
   for (;;) {
     work_ready_.wait(lock, [&] { return state_->stopping || dispatchable_locked(); });
     if (state_->stopping) return;
-    run_position_unlocked(lock);
+    run_next_position(lock);
   }
 }
 
@@ -555,7 +557,10 @@ std::optional<Batch> AsyncLoader::next() {
     if (st.scan != scan_before) work_ready_.notify_all();  // the window moved on
     if (static_cast<int64_t>(st.gathered.size()) == b || st.scan == item_count_) break;
     if (config_.workers == 0) {
-      run_position_unlocked(lock);  // the position at the scan: always dispatchable here
+      // Makes the position at the scan, which nothing else makes.
+      SG_CHECK(dispatchable_locked() && st.next_dispatch == st.scan, "AsyncLoader::next: internal error: position ",
+               st.scan, " cannot be made (next to make: ", st.next_dispatch, ")");
+      run_next_position(lock);
     } else {
       sample_done_.wait(lock, [&] {
         const SampleStatus s = st.records[static_cast<size_t>(st.scan)].status;

@@ -84,7 +84,9 @@ struct AsyncLoaderConfig {
   SampleShape sample_shape;
   int target_count = 0;   // floats per sample in SampleOutput::targets / Batch::targets
   int workers = 2;        // threads; 0 runs the sample function in the consumer's thread
-  int queue_depth = 2;    // batches the workers may run ahead of the consumer (>= 1)
+  // Batches the workers may run ahead of the consumer (>= 1). At most queue_depth * batch_size
+  // samples are in progress, so keep that >= workers or some workers idle.
+  int queue_depth = 2;
   bool shuffle = true;    // a fresh permutation every epoch; off: natural order
   bool drop_last = false; // drop a last batch with fewer than batch_size samples
   uint64_t seed = 0;
@@ -117,13 +119,16 @@ class BatchBufferPool;
 struct BatchBuffer;
 
 // A batch uploaded by Batch::upload_async: the tensors are valid on the device once `ready`
-// has happened; call wait(compute_stream) before using them on another stream.
+// has happened; call wait(compute_stream) before using them on another stream, and keep the
+// DeviceBatch until the work that reads it is done (the allocator does not track streams).
 struct DeviceBatch {
   Tensor pixels;   // u8 [B, H, W, C]
   Tensor labels;   // i32 [B]
   Tensor targets;  // f32 [B, target_count]; undefined when target_count is 0
   std::shared_ptr<Event> ready;
-  void wait(const Stream& compute_stream) const { ready->block(compute_stream); }
+  void wait(const Stream& compute_stream) const {
+    if (ready) ready->block(compute_stream);
+  }
 };
 
 // One batch in host memory (pinned when the loader targets a CUDA device). Move-only; its
@@ -139,6 +144,7 @@ class Batch {
   int64_t index() const { return index_; }  // k for the k-th batch of the epoch
   const SampleShape& sample_shape() const { return shape_; }
   int target_count() const { return target_count_; }
+  bool pinned() const;  // page-locked host memory (the loader targets a CUDA device)
 
   std::span<const uint8_t> pixels() const;  // [size, H, W, C]
   std::span<const uint8_t> sample(int i) const;  // [H, W, C]
@@ -204,7 +210,7 @@ class AsyncLoader {
   struct State;
   void worker_loop();
   bool dispatchable_locked() const;
-  void run_position_unlocked(std::unique_lock<std::mutex>& lock);
+  void run_next_position(std::unique_lock<std::mutex>& lock);
   void start_epoch_locked(std::unique_lock<std::mutex>& lock, int epoch);
 
   AsyncLoaderConfig config_;

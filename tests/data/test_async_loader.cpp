@@ -472,6 +472,7 @@ TEST(AsyncLoader, BatchToHostTensors) {
   AsyncLoader loader(make_config(4, 2), 6, [](const SampleRequest& r, SampleOutput& o) { pattern_sample(r, o, 0); });
   std::optional<Batch> b = loader.next();
   ASSERT_TRUE(b.has_value());
+  EXPECT_FALSE(b->pinned()) << "a CPU target needs no page-locked memory";
   const Tensor t = b->to_device(Device::cpu());
   EXPECT_EQ(t.shape(), (Shape{4, kShape.height, kShape.width, kShape.channels}));
   EXPECT_EQ(t.dtype(), DType::u8);
@@ -496,6 +497,7 @@ TEST(AsyncLoader, BatchUploadsToTheGpu) {
   const Stream copy_stream = Stream::create(c.device);
   const Stream compute_stream = Stream::create(c.device);
   while (std::optional<Batch> b = loader.next()) {
+    EXPECT_TRUE(b->pinned());
     DeviceBatch d = b->upload_async(c.device, copy_stream);
     d.wait(compute_stream);
     compute_stream.synchronize(c.device);
