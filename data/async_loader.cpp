@@ -452,7 +452,7 @@ void AsyncLoader::run_next_position(std::unique_lock<std::mutex>& lock) {
     }
   }
   const double seconds = seconds_since(start);
-  std::string name = output.name;
+  std::string name = std::move(output.name);
   if (name.empty()) {
     try {
       name = config_.item_name ? config_.item_name(item) : "item " + std::to_string(item);
