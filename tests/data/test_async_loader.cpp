@@ -432,6 +432,25 @@ TEST(AsyncLoader, AllItemsBadEndsTheEpochEmpty) {
   EXPECT_EQ(loader.stats().items_skipped, 9);
 }
 
+TEST(AsyncLoader, HeldBatchesKeepTheirBytes) {
+  // The caller keeps every batch of two epochs: the pool grows instead of reusing a held buffer.
+  AsyncLoaderConfig c = make_config(3, 3);
+  AsyncLoader loader(c, 31, [](const SampleRequest& r, SampleOutput& o) { pattern_sample(r, o, 100); });
+  std::vector<Batch> held;
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    loader.start_epoch(epoch);
+    while (std::optional<Batch> b = loader.next()) held.push_back(std::move(*b));
+  }
+  ASSERT_EQ(held.size(), 22u);
+  for (const Batch& b : held) expect_batch_content(record_of(b), b.epoch(), c.seed);
+  EXPECT_GE(loader.stats().buffers_allocated, 22);
+  // Given back, they are reused: a third epoch allocates nothing.
+  const int64_t allocated = loader.stats().buffers_allocated;
+  held.clear();
+  run_epochs(loader, 1);
+  EXPECT_EQ(loader.stats().buffers_allocated, allocated);
+}
+
 TEST(AsyncLoader, DropLast) {
   for (int workers : {0, 2}) {
     AsyncLoaderConfig c = make_config(4, workers);
