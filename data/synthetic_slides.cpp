@@ -427,7 +427,7 @@ SyntheticSlide::SyntheticSlide(SyntheticSlideSpec spec) : spec_(std::move(spec))
     st.sin_a = std::sin(angle);
     double length = rng.uniform(0.55, 0.92) * s.width;
     length = std::min(length, 0.92 * s.width / std::abs(st.cos_a) - 2 * st.half_width);
-    if (std::abs(st.sin_a) > 1e-3) length = std::min(length, 2 * (0.85 * lane - st.half_width) / std::abs(st.sin_a));
+    if (std::abs(st.sin_a) > 1e-3) length = std::min(length, 2 * (0.55 * lane - st.half_width) / std::abs(st.sin_a));  // neighbours overlap little
     st.length = std::max(length, 4 * st.half_width);
     st.cx = s.width * 0.5 + rng.uniform(-0.05, 0.05) * s.width;
     st.cy = lane * (i + 0.5) + rng.uniform(-0.08, 0.08) * lane;
