@@ -23,6 +23,7 @@ void add_forward_command(CLI::App& app, Commands& commands);
 void add_import_command(CLI::App& app, Commands& commands);
 void add_inspect_command(CLI::App& app, Commands& commands);
 void add_evaluate_command(CLI::App& app, Commands& commands);
+void add_tile_command(CLI::App& app, Commands& commands);
 void add_synth_command(CLI::App& app, Commands& commands);
 
 }  // namespace sg::cli

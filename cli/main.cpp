@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   sg::cli::add_import_command(app, commands);
   sg::cli::add_inspect_command(app, commands);
   sg::cli::add_evaluate_command(app, commands);
+  sg::cli::add_tile_command(app, commands);
   sg::cli::add_synth_command(app, commands);
 
   CLI11_PARSE(app, argc, argv);
