@@ -477,7 +477,7 @@ SyntheticSlide::SyntheticSlide(SyntheticSlideSpec spec) : spec_(std::move(spec))
     const int region_label = label_of(radboud, seg.pattern, false);
     const int gland_label = label_of(radboud, seg.pattern, true);
     if (seg.pattern != 0) scene.cancer_area += seg.area;
-    scene.add_polygon(segment_polygon(st, seg.u0, seg.u1), scalar(seg.pattern == 5 ? pal.g5_sheet : pal.stroma), region_label);
+    scene.add_polygon(segment_polygon(st, seg.u0, seg.u1), scalar(pal.stroma), region_label);
     switch (seg.pattern) {
       case 0:
         scatter(rng, st, seg, 105 * zoom, 56 * zoom, [&](cv::Point2d c) { add_benign_gland(scene, rng, pal, c, gland_label, zoom); });
@@ -488,7 +488,11 @@ SyntheticSlide::SyntheticSlide(SyntheticSlideSpec spec) : spec_(std::move(spec))
       case 4:
         scatter(rng, st, seg, 90 * zoom, 80 * zoom, [&](cv::Point2d c) { add_g4_nest(scene, rng, pal, c, gland_label, zoom); });
         break;
-      default:  // 5: a solid sheet of crowded dark nuclei
+      default:  // 5: solid sheets (overlapping blobs, thin stroma gaps) of crowded dark nuclei
+        scatter(rng, st, seg, 80 * zoom, 40 * zoom, [&](cv::Point2d c) {
+          scene.add_ellipse(c, zoom * rng.uniform(45, 70), zoom * rng.uniform(35, 60), rng.uniform(0, 180), scalar(pal.g5_sheet),
+                            gland_label);
+        });
         scatter(rng, st, seg, 12 * zoom, 5 * zoom, [&](cv::Point2d c) {
           scene.add_ellipse(c, zoom * rng.uniform(3.5, 5), zoom * rng.uniform(3, 4.5), rng.uniform(0, 180), scalar(pal.g5_nuclei), gland_label);
         });

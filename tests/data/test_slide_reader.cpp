@@ -246,7 +246,7 @@ TEST_F(SlideReaderTest, BadFilesGiveOneClearErrorWithThePath) {
   std::ofstream(text) << "image_id,isup_grade\nabc,3\n";
   const std::string not_slide = error_of([&] { Slide s(text); });
   EXPECT_NE(not_slide.find("not a slide OpenSlide can read: " + text + " (the file exists, " +
-                           std::to_string(fs::file_size(text)) + " bytes"),
+                           std::to_string(fs::file_size(text)) + " bytes; OpenSlide recognises no format in it)"),
             std::string::npos)
       << not_slide;
 
@@ -260,6 +260,9 @@ TEST_F(SlideReaderTest, BadFilesGiveOneClearErrorWithThePath) {
     for (int level = 0; level < s.level_count(); ++level) s.read_level(level);
   });
   EXPECT_NE(cut.find(truncated), std::string::npos) << cut;
+  if (cut.rfind("not a slide", 0) == 0) {  // refused at open (what OpenSlide 3.4.1 does): say why
+    EXPECT_NE(cut.find("it starts like a TIFF, so it is probably truncated or damaged"), std::string::npos) << cut;
+  }
 
   // Tile data zeroed in the middle of level 0: the directories are intact, so it opens, and the
   // read of the damaged tiles throws with the path (and leaves the handle in OpenSlide's error state).
