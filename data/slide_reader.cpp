@@ -65,8 +65,8 @@ Slide::Slide(std::string path) : path_(std::move(path)) {
       openslide_get_level_dimensions(handle_, level, &size.width, &size.height);
       const double downsample = openslide_get_level_downsample(handle_, level);
       throw_if_failed(detail::concat("cannot read level ", level, "'s size"));
-      SG_CHECK(size.width > 0 && size.height > 0 && downsample > 0, path_, ": level ", level, " has size ",
-               size.width, "x", size.height, " and downsample ", downsample);
+      SG_CHECK(size.width > 0 && size.height > 0 && downsample > 0, path_, ": level ", level, " has size ", size.width,
+               "x", size.height, " and downsample ", downsample);
       levels_.push_back(size);
       downsamples_.push_back(downsample);
     }
