@@ -2,13 +2,12 @@
 
 #include <tiffio.h>
 
-#include <opencv2/imgproc.hpp>
-
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <opencv2/imgproc.hpp>
 #include <system_error>
 
 #include "data/opencv_view.h"
@@ -81,8 +80,13 @@ int tile_side(int image_side, int tile_size) { return std::max(16, std::min(tile
 class LevelWriter {
  public:
   LevelWriter(TiffOutput& out, int width, int height, int channels, const PyramidTiffOptions& options)
-      : out_(out), width_(width), height_(height), channels_(channels), tile_width_(tile_side(width, options.tile_size)),
-        tile_height_(tile_side(height, options.tile_size)), fill_(options.fill),
+      : out_(out),
+        width_(width),
+        height_(height),
+        channels_(channels),
+        tile_width_(tile_side(width, options.tile_size)),
+        tile_height_(tile_side(height, options.tile_size)),
+        fill_(options.fill),
         tile_buffer_(static_cast<size_t>(tile_width_) * tile_height_ * channels) {}
 
   int tile_width() const { return tile_width_; }
@@ -99,7 +103,8 @@ class LevelWriter {
         for (int r = 0; r < rows; ++r)
           std::copy_n(band.at(x0, ty + r), static_cast<size_t>(cols) * channels_,
                       tile_buffer_.data() + static_cast<size_t>(r) * tile_width_ * channels_);
-        if (TIFFWriteTile(out_.get(), tile_buffer_.data(), static_cast<uint32_t>(x0), static_cast<uint32_t>(y0 + ty), 0, 0) < 0)
+        if (TIFFWriteTile(out_.get(), tile_buffer_.data(), static_cast<uint32_t>(x0), static_cast<uint32_t>(y0 + ty), 0,
+                          0) < 0)
           out_.fail(detail::concat("cannot write the tile at (", x0, ", ", y0 + ty, ")"));
       }
   }
@@ -194,7 +199,8 @@ void write_pyramid_tiff(const std::string& path, int width, int height, int chan
 
     set_directory_tags(out, width, height, channels, 1, options);
     LevelWriter level0(out, width, height, channels, options);
-    const int interpolation = options.downscale == PyramidTiffOptions::Downscale::area ? cv::INTER_AREA : cv::INTER_NEAREST;
+    const int interpolation =
+        options.downscale == PyramidTiffOptions::Downscale::area ? cv::INTER_AREA : cv::INTER_NEAREST;
     Image band;
     for (int y0 = 0; y0 < height; y0 += options.tile_size) {
       const int rows = std::min(options.tile_size, height - y0);

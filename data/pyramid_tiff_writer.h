@@ -25,15 +25,15 @@ struct PyramidTiffOptions {
   enum class Downscale { area, nearest };  // area: box average (images); nearest: labels (masks)
 
   Compression compression = Compression::jpeg;
-  int jpeg_quality = 90;                 // 1..100
-  bool jpeg_ycbcr = true;                // JPEG as YCbCr 4:2:0 (as scanners write it) or plain RGB
+  int jpeg_quality = 90;   // 1..100
+  bool jpeg_ycbcr = true;  // JPEG as YCbCr 4:2:0 (as scanners write it) or plain RGB
   Downscale downscale = Downscale::area;
-  int tile_size = 256;                   // a multiple of 16 (TIFF), divisible by every downsample;
-                                         // a level smaller than a tile gets smaller tiles
+  int tile_size = 256;                     // a multiple of 16 (TIFF), divisible by every downsample;
+                                           // a level smaller than a tile gets smaller tiles
   std::vector<int> downsamples{1, 4, 16};  // level i is floor(size / downsamples[i]); first is 1
-  double microns_per_pixel = 0.5;        // level 0; written as X/YResolution per cm (0: not written)
-  uint8_t fill = 255;                    // the part of an edge tile past the image
-  std::string description;               // ImageDescription of level 0 ("" = none)
+  double microns_per_pixel = 0.5;          // level 0; written as X/YResolution per cm (0: not written)
+  uint8_t fill = 255;                      // the part of an edge tile past the image
+  std::string description;                 // ImageDescription of level 0 ("" = none)
 };
 
 // Fills `band` ([band.height, width, channels], allocated by the writer) with level-0 rows

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <system_error>
 
 namespace sg::data {
@@ -20,8 +21,14 @@ std::string describe_unopenable(const std::string& path) {
   if (ec || !std::filesystem::exists(status)) return path + ": no such file";
   if (std::filesystem::is_directory(status)) return path + ": is a directory, not a slide";
   const auto bytes = std::filesystem::file_size(path, ec);
-  return detail::concat("not a slide OpenSlide can read: ", path, " (the file exists, ", ec ? 0 : bytes,
-                        " bytes; OpenSlide recognises no format in it)");
+  // A TIFF header that OpenSlide still rejects is most often a file cut short (an interrupted copy).
+  char magic[4] = {};
+  std::ifstream(path, std::ios::binary).read(magic, sizeof magic);
+  const bool tiff = (magic[0] == 'I' && magic[1] == 'I' && (magic[2] == 42 || magic[2] == 43) && magic[3] == 0) ||
+                    (magic[0] == 'M' && magic[1] == 'M' && magic[2] == 0 && (magic[3] == 42 || magic[3] == 43));
+  return detail::concat("not a slide OpenSlide can read: ", path, " (the file exists, ", ec ? 0 : bytes, " bytes; ",
+                        tiff ? "it starts like a TIFF, so it is probably truncated or damaged)"
+                             : "OpenSlide recognises no format in it)");
 }
 
 // 0xAARRGGBB premultiplied -> RGB; alpha 0 (outside the image) -> white.
@@ -58,8 +65,8 @@ Slide::Slide(std::string path) : path_(std::move(path)) {
       openslide_get_level_dimensions(handle_, level, &size.width, &size.height);
       const double downsample = openslide_get_level_downsample(handle_, level);
       throw_if_failed(detail::concat("cannot read level ", level, "'s size"));
-      SG_CHECK(size.width > 0 && size.height > 0 && downsample > 0, path_, ": level ", level, " has size ",
-               size.width, "x", size.height, " and downsample ", downsample);
+      SG_CHECK(size.width > 0 && size.height > 0 && downsample > 0, path_, ": level ", level, " has size ", size.width,
+               "x", size.height, " and downsample ", downsample);
       levels_.push_back(size);
       downsamples_.push_back(downsample);
     }

@@ -1,7 +1,5 @@
 #include "data/synthetic_slides.h"
 
-#include <opencv2/imgproc.hpp>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -11,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <opencv2/imgproc.hpp>
 #include <thread>
 
 #include "data/pyramid_tiff_writer.h"
@@ -197,15 +196,17 @@ struct SyntheticSlide::Scene {
         const cv::Point2d n(-d.y / length * half, d.x / length * half);
         const cv::Point2d corners[4] = {a + n, b + n, b - n, a - n};
         for (int k = 0; k < 4; ++k)
-          quad[static_cast<size_t>(k)] = cv::Point(static_cast<int>(std::lround(corners[k].x)),
-                                                   static_cast<int>(std::lround(corners[k].y))) + shift;
+          quad[static_cast<size_t>(k)] =
+              cv::Point(static_cast<int>(std::lround(corners[k].x)), static_cast<int>(std::lround(corners[k].y))) +
+              shift;
         fill(quad, colour);
       }
     }
   }
 
  private:
-  void add_points(Kind kind, const std::vector<cv::Point>& vertices, const cv::Scalar& colour, int label, int thickness) {
+  void add_points(Kind kind, const std::vector<cv::Point>& vertices, const cv::Scalar& colour, int label,
+                  int thickness) {
     Shape s{};
     s.kind = kind;
     s.label = label;
@@ -237,8 +238,9 @@ struct GleasonPatterns {
 
 GleasonPatterns parse_gleason(const std::string& score, const std::string& image_id) {
   if (score == "negative" || score == "0+0") return {};
-  SG_CHECK(score.size() == 3 && score[1] == '+' && score[0] >= '3' && score[0] <= '5' && score[2] >= '3' && score[2] <= '5',
-           "synthetic slide ", image_id, ": Gleason score '", score, "' is not negative, 0+0 or P+S with P, S in 3..5");
+  SG_CHECK(
+      score.size() == 3 && score[1] == '+' && score[0] >= '3' && score[0] <= '5' && score[2] >= '3' && score[2] <= '5',
+      "synthetic slide ", image_id, ": Gleason score '", score, "' is not negative, 0+0 or P+S with P, S in 3..5");
   return {score[0] - '0', score[2] - '0'};
 }
 
@@ -308,7 +310,8 @@ void add_benign_gland(Scene& scene, SplitMix64& rng, const Palette& pal, cv::Poi
     const double t = 2 * kPi * (k + rng.uniform(0, 0.5)) / nuclei;
     const double x = a * 0.86 * std::cos(t), y = b * 0.84 * std::sin(t);
     scene.add_ellipse({c.x + x * std::cos(rad) - y * std::sin(rad), c.y + x * std::sin(rad) + y * std::cos(rad)},
-                      zoom * rng.uniform(3.5, 5), zoom * rng.uniform(3, 4.5), rng.uniform(0, 180), scalar(pal.benign_nuclei), label);
+                      zoom * rng.uniform(3.5, 5), zoom * rng.uniform(3, 4.5), rng.uniform(0, 180),
+                      scalar(pal.benign_nuclei), label);
   }
 }
 
@@ -331,8 +334,8 @@ void add_g4_nest(Scene& scene, SplitMix64& rng, const Palette& pal, cv::Point2d 
   const int lobes = rng.integer(2, 3);
   for (int k = 0; k < lobes; ++k) {
     const double t = rng.uniform(0, 2 * kPi), d = k == 0 ? 0 : r * rng.uniform(0.4, 0.7);
-    scene.add_ellipse({c.x + d * std::cos(t), c.y + d * std::sin(t)}, r * rng.uniform(0.7, 1.0), r * rng.uniform(0.55, 0.85),
-                      rng.uniform(0, 180), scalar(pal.g4_nest), label);
+    scene.add_ellipse({c.x + d * std::cos(t), c.y + d * std::sin(t)}, r * rng.uniform(0.7, 1.0),
+                      r * rng.uniform(0.55, 0.85), rng.uniform(0, 180), scalar(pal.g4_nest), label);
   }
   const int lumina = rng.integer(5, 11);
   for (int k = 0; k < lumina; ++k) {
@@ -343,8 +346,8 @@ void add_g4_nest(Scene& scene, SplitMix64& rng, const Palette& pal, cv::Point2d 
   const int nuclei = rng.integer(18, 32);
   for (int k = 0; k < nuclei; ++k) {
     const double t = rng.uniform(0, 2 * kPi), d = r * std::sqrt(rng.uniform(0, 1)) * 0.9;
-    scene.add_ellipse({c.x + d * std::cos(t), c.y + d * std::sin(t)}, zoom * rng.uniform(3.5, 4.5), zoom * rng.uniform(3, 4),
-                      rng.uniform(0, 180), scalar(pal.g4_nuclei), label);
+    scene.add_ellipse({c.x + d * std::cos(t), c.y + d * std::sin(t)}, zoom * rng.uniform(3.5, 4.5),
+                      zoom * rng.uniform(3, 4), rng.uniform(0, 180), scalar(pal.g4_nuclei), label);
   }
 }
 
@@ -388,12 +391,18 @@ void add_pen_marks(Scene& scene, SplitMix64& rng, int width, int height) {
 std::string synthetic_gleason_score(int isup_grade, const std::string& data_provider, uint64_t choice) {
   SG_CHECK(isup_grade >= 0 && isup_grade <= 5, "synthetic slide: ISUP grade ", isup_grade, " is not in 0..5");
   switch (isup_grade) {
-    case 0: return data_provider == "radboud" ? "negative" : "0+0";
-    case 1: return "3+3";
-    case 2: return "3+4";
-    case 3: return "4+3";
-    case 4: return std::array<const char*, 3>{"4+4", "3+5", "5+3"}[choice % 3];
-    default: return std::array<const char*, 3>{"4+5", "5+4", "5+5"}[choice % 3];
+    case 0:
+      return data_provider == "radboud" ? "negative" : "0+0";
+    case 1:
+      return "3+3";
+    case 2:
+      return "3+4";
+    case 3:
+      return "4+3";
+    case 4:
+      return std::array<const char*, 3>{"4+4", "3+5", "5+3"}[choice % 3];
+    default:
+      return std::array<const char*, 3>{"4+5", "5+4", "5+5"}[choice % 3];
   }
 }
 
@@ -404,8 +413,8 @@ SyntheticSlide::SyntheticSlide(SyntheticSlideSpec spec) : spec_(std::move(spec))
   SG_CHECK(s.width >= 256 && s.height >= 256 && s.width <= 200000 && s.height <= 200000, "synthetic slide ", s.image_id,
            ": size ", s.width, "x", s.height, " is outside 256..200000 pixels a side");
   const GleasonPatterns gleason = parse_gleason(s.gleason_score, s.image_id);
-  SG_CHECK(isup_of(gleason) == s.isup_grade, "synthetic slide ", s.image_id, ": Gleason ", s.gleason_score,
-           " is ISUP ", isup_of(gleason), ", not ", s.isup_grade);
+  SG_CHECK(isup_of(gleason) == s.isup_grade, "synthetic slide ", s.image_id, ": Gleason ", s.gleason_score, " is ISUP ",
+           isup_of(gleason), ", not ", s.isup_grade);
   const bool radboud = s.data_provider == "radboud";
 
   SplitMix64 rng(hash_combine(s.seed, 0x5eedull));
@@ -427,7 +436,8 @@ SyntheticSlide::SyntheticSlide(SyntheticSlideSpec spec) : spec_(std::move(spec))
     st.sin_a = std::sin(angle);
     double length = rng.uniform(0.55, 0.92) * s.width;
     length = std::min(length, 0.92 * s.width / std::abs(st.cos_a) - 2 * st.half_width);
-    if (std::abs(st.sin_a) > 1e-3) length = std::min(length, 2 * (0.55 * lane - st.half_width) / std::abs(st.sin_a));  // neighbours overlap little
+    if (std::abs(st.sin_a) > 1e-3)
+      length = std::min(length, 2 * (0.55 * lane - st.half_width) / std::abs(st.sin_a));  // neighbours overlap little
     st.length = std::max(length, 4 * st.half_width);
     st.cx = s.width * 0.5 + rng.uniform(-0.05, 0.05) * s.width;
     st.cy = lane * (i + 0.5) + rng.uniform(-0.08, 0.08) * lane;
@@ -439,13 +449,13 @@ SyntheticSlide::SyntheticSlide(SyntheticSlideSpec spec) : spec_(std::move(spec))
     st.width_phase = rng.uniform(0, 2 * kPi);
     strips.push_back(st);
     // Segments of about three widths each, at least three per strip (six per slide).
-    const int pieces = std::max((6 + strip_count - 1) / strip_count,
-                                static_cast<int>(std::lround(st.length / (3 * st.half_width))));
+    const int pieces =
+        std::max((6 + strip_count - 1) / strip_count, static_cast<int>(std::lround(st.length / (3 * st.half_width))));
     std::vector<double> cuts{-st.length / 2};
-    for (int k = 1; k < pieces; ++k)
-      cuts.push_back(-st.length / 2 + st.length * (k + rng.uniform(-0.2, 0.2)) / pieces);
+    for (int k = 1; k < pieces; ++k) cuts.push_back(-st.length / 2 + st.length * (k + rng.uniform(-0.2, 0.2)) / pieces);
     cuts.push_back(st.length / 2);
-    for (int k = 0; k < pieces; ++k) segments.push_back({i, cuts[static_cast<size_t>(k)], cuts[static_cast<size_t>(k) + 1]});
+    for (int k = 0; k < pieces; ++k)
+      segments.push_back({i, cuts[static_cast<size_t>(k)], cuts[static_cast<size_t>(k) + 1]});
   }
   for (Segment& seg : segments) {
     const auto polygon = segment_polygon(strips[static_cast<size_t>(seg.strip)], seg.u0, seg.u1);
@@ -464,9 +474,11 @@ SyntheticSlide::SyntheticSlide(SyntheticSlideSpec spec) : spec_(std::move(spec))
     const int secondary = mixed ? std::max(1, static_cast<int>(std::lround(cancer / 3.0))) : 0;
     std::vector<int> order(static_cast<size_t>(total));
     for (int k = 0; k < total; ++k) order[static_cast<size_t>(k)] = k;
-    for (int k = total - 1; k > 0; --k) std::swap(order[static_cast<size_t>(k)], order[static_cast<size_t>(rng.integer(0, k))]);
+    for (int k = total - 1; k > 0; --k)
+      std::swap(order[static_cast<size_t>(k)], order[static_cast<size_t>(rng.integer(0, k))]);
     for (int k = 0; k < cancer; ++k)
-      segments[static_cast<size_t>(order[static_cast<size_t>(k)])].pattern = k < cancer - secondary ? gleason.primary : gleason.secondary;
+      segments[static_cast<size_t>(order[static_cast<size_t>(k)])].pattern =
+          k < cancer - secondary ? gleason.primary : gleason.secondary;
   }
 
   // Paint: segment grounds, then their glands. Glands have their real size (at 0.5 um/px) on
@@ -477,20 +489,28 @@ SyntheticSlide::SyntheticSlide(SyntheticSlideSpec spec) : spec_(std::move(spec))
     const int region_label = label_of(radboud, seg.pattern, false);
     const int gland_label = label_of(radboud, seg.pattern, true);
     if (seg.pattern != 0) scene.cancer_area += seg.area;
-    scene.add_polygon(segment_polygon(st, seg.u0, seg.u1), scalar(seg.pattern == 5 ? pal.g5_sheet : pal.stroma), region_label);
+    scene.add_polygon(segment_polygon(st, seg.u0, seg.u1), scalar(pal.stroma), region_label);
     switch (seg.pattern) {
       case 0:
-        scatter(rng, st, seg, 105 * zoom, 56 * zoom, [&](cv::Point2d c) { add_benign_gland(scene, rng, pal, c, gland_label, zoom); });
+        scatter(rng, st, seg, 105 * zoom, 56 * zoom,
+                [&](cv::Point2d c) { add_benign_gland(scene, rng, pal, c, gland_label, zoom); });
         break;
       case 3:
-        scatter(rng, st, seg, 40 * zoom, 22 * zoom, [&](cv::Point2d c) { add_g3_gland(scene, rng, pal, c, gland_label, zoom); });
+        scatter(rng, st, seg, 40 * zoom, 22 * zoom,
+                [&](cv::Point2d c) { add_g3_gland(scene, rng, pal, c, gland_label, zoom); });
         break;
       case 4:
-        scatter(rng, st, seg, 90 * zoom, 80 * zoom, [&](cv::Point2d c) { add_g4_nest(scene, rng, pal, c, gland_label, zoom); });
+        scatter(rng, st, seg, 90 * zoom, 80 * zoom,
+                [&](cv::Point2d c) { add_g4_nest(scene, rng, pal, c, gland_label, zoom); });
         break;
-      default:  // 5: a solid sheet of crowded dark nuclei
+      default:  // 5: solid sheets (overlapping blobs, thin stroma gaps) of crowded dark nuclei
+        scatter(rng, st, seg, 80 * zoom, 40 * zoom, [&](cv::Point2d c) {
+          scene.add_ellipse(c, zoom * rng.uniform(45, 70), zoom * rng.uniform(35, 60), rng.uniform(0, 180),
+                            scalar(pal.g5_sheet), gland_label);
+        });
         scatter(rng, st, seg, 12 * zoom, 5 * zoom, [&](cv::Point2d c) {
-          scene.add_ellipse(c, zoom * rng.uniform(3.5, 5), zoom * rng.uniform(3, 4.5), rng.uniform(0, 180), scalar(pal.g5_nuclei), gland_label);
+          scene.add_ellipse(c, zoom * rng.uniform(3.5, 5), zoom * rng.uniform(3, 4.5), rng.uniform(0, 180),
+                            scalar(pal.g5_nuclei), gland_label);
         });
     }
   }
@@ -507,8 +527,8 @@ double SyntheticSlide::cancer_share() const {
 
 void SyntheticSlide::render_rgb(int y0, Image& band) const {
   SG_CHECK(band.width == spec_.width && band.channels == 3 && y0 >= 0 && y0 + band.height <= spec_.height,
-           "synthetic slide ", spec_.image_id, ": band of ", band.width, "x", band.height, "x", band.channels, " at row ", y0,
-           " does not fit a ", spec_.width, "x", spec_.height, " RGB slide");
+           "synthetic slide ", spec_.image_id, ": band of ", band.width, "x", band.height, "x", band.channels,
+           " at row ", y0, " does not fit a ", spec_.width, "x", spec_.height, " RGB slide");
   // Painted with scene.tallest_piece extra rows above and below (see Scene::paint); grain and
   // blur on the band and kBlur rows around it, so the blur sees the same neighbours as in one piece.
   constexpr int kBlur = 4;
@@ -559,7 +579,8 @@ void SyntheticSlide::write_slide(const std::string& path, int jpeg_quality) cons
   options.compression = PyramidTiffOptions::Compression::jpeg;
   options.jpeg_quality = jpeg_quality;
   options.description = "slidegrade synthetic PANDA-like slide " + spec_.image_id;
-  write_pyramid_tiff(path, spec_.width, spec_.height, 3, [this](int y0, Image& band) { render_rgb(y0, band); }, options);
+  write_pyramid_tiff(
+      path, spec_.width, spec_.height, 3, [this](int y0, Image& band) { render_rgb(y0, band); }, options);
 }
 
 void SyntheticSlide::write_mask(const std::string& path) const {
@@ -568,7 +589,8 @@ void SyntheticSlide::write_mask(const std::string& path) const {
   options.downscale = PyramidTiffOptions::Downscale::nearest;
   options.fill = 0;
   options.description = "slidegrade synthetic label mask " + spec_.image_id + " (" + spec_.data_provider + ")";
-  write_pyramid_tiff(path, spec_.width, spec_.height, 3, [this](int y0, Image& band) { render_mask(y0, band); }, options);
+  write_pyramid_tiff(
+      path, spec_.width, spec_.height, 3, [this](int y0, Image& band) { render_mask(y0, band); }, options);
 }
 
 // ---- datasets -----------------------------------------------------------------------------------------
@@ -578,11 +600,13 @@ namespace {
 std::string hex_id(uint64_t seed, uint64_t split, uint64_t index) {
   const uint64_t a = hash_combine(hash_combine(seed, split), index), b = hash_combine(a, 0x1d);
   char text[33];
-  std::snprintf(text, sizeof text, "%016llx%016llx", static_cast<unsigned long long>(a), static_cast<unsigned long long>(b));
+  std::snprintf(text, sizeof text, "%016llx%016llx", static_cast<unsigned long long>(a),
+                static_cast<unsigned long long>(b));
   return text;
 }
 
-SyntheticSlideSpec plan_slide(const SyntheticDatasetOptions& options, uint64_t split, int index, int grade, bool radboud) {
+SyntheticSlideSpec plan_slide(const SyntheticDatasetOptions& options, uint64_t split, int index, int grade,
+                              bool radboud) {
   SyntheticSlideSpec spec;
   spec.seed = hash_combine(hash_combine(options.seed, split), static_cast<uint64_t>(index));
   spec.image_id = hex_id(options.seed, split, static_cast<uint64_t>(index));
@@ -660,7 +684,8 @@ SyntheticDataset write_synthetic_dataset(const std::string& dir, const Synthetic
     }
   };
   const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
-  const size_t threads = std::min<size_t>(jobs.size(), options.threads > 0 ? static_cast<size_t>(options.threads) : hardware);
+  const size_t threads =
+      std::min<size_t>(jobs.size(), options.threads > 0 ? static_cast<size_t>(options.threads) : hardware);
   std::vector<std::thread> pool;
   for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
   work();

@@ -3,12 +3,11 @@
 // JPEG files within JPEG error; bands stream in order; failures name the file and leave none.
 #include <gtest/gtest.h>
 
-#include <opencv2/imgproc.hpp>
-
 #include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <opencv2/imgproc.hpp>
 
 #include "data/opencv_view.h"
 #include "data/pyramid_tiff_writer.h"
@@ -42,9 +41,7 @@ class PyramidTiffWriterTest : public ::testing::Test {
   }
 
   static BandRenderer from(const Image& image) {
-    return [&image](int y0, Image& band) {
-      std::copy_n(image.row(y0), band.pixels.size(), band.pixels.data());
-    };
+    return [&image](int y0, Image& band) { std::copy_n(image.row(y0), band.pixels.size(), band.pixels.data()); };
   }
 
   static double mean_abs_diff(const Image& a, const Image& b) {
@@ -80,8 +77,9 @@ TEST_F(PyramidTiffWriterTest, DeflateLevelsReadBackExactly) {
       ASSERT_EQ(size, (LevelSize{width / d, height / d})) << "level " << level;
       // What the writer promises: the level is OpenCV's reduction of level 0's whole d x d blocks.
       cv::Mat expected;
-      cv::resize(as_mat(image)(cv::Rect(0, 0, width / d * d, height / d * d)), expected, cv::Size(width / d, height / d), 0,
-                 0, downscale == PyramidTiffOptions::Downscale::area ? cv::INTER_AREA : cv::INTER_NEAREST);
+      cv::resize(as_mat(image)(cv::Rect(0, 0, width / d * d, height / d * d)), expected,
+                 cv::Size(width / d, height / d), 0, 0,
+                 downscale == PyramidTiffOptions::Downscale::area ? cv::INTER_AREA : cv::INTER_NEAREST);
       EXPECT_EQ(slide.read_level(level).pixels, to_image(expected).pixels) << "level " << level;
     }
   }
@@ -160,7 +158,8 @@ TEST_F(PyramidTiffWriterTest, BadOptionsAndFailuresNameTheFileAndLeaveNone) {
   };
   PyramidTiffOptions options;
   options.tile_size = 200;
-  EXPECT_NE(error_of(options, from(image)).find("bad.tiff: tile size 200 must be a positive multiple of 16"), std::string::npos);
+  EXPECT_NE(error_of(options, from(image)).find("bad.tiff: tile size 200 must be a positive multiple of 16"),
+            std::string::npos);
   options = {};
   options.downsamples = {1, 3};
   EXPECT_NE(error_of(options, from(image)).find("downsample 3 must grow level by level and divide the tile size"),
@@ -174,9 +173,7 @@ TEST_F(PyramidTiffWriterTest, BadOptionsAndFailuresNameTheFileAndLeaveNone) {
   EXPECT_NE(message.find(nowhere + ": cannot create the file: libtiff: "), std::string::npos) << message;
   // A renderer that fails half way: its error passes through, and neither the file nor the
   // partial file is left behind.
-  const std::string failed = error_of({}, [](int y0, Image&) {
-    SG_CHECK(y0 < 256, "renderer gave up at row ", y0);
-  });
+  const std::string failed = error_of({}, [](int y0, Image&) { SG_CHECK(y0 < 256, "renderer gave up at row ", y0); });
   EXPECT_EQ(failed, "renderer gave up at row 256");
   EXPECT_FALSE(fs::exists(path));
   EXPECT_FALSE(fs::exists(path + ".partial"));

@@ -3,11 +3,10 @@
 // handles shared across threads, and every bad file reported once with its path.
 #include <gtest/gtest.h>
 
-#include <opencv2/imgproc.hpp>
-
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <opencv2/imgproc.hpp>
 #include <thread>
 
 #include "data/opencv_view.h"
@@ -43,10 +42,7 @@ std::pair<double, int64_t> tissue_abs_diff(const Image& a, const Image& b, const
   return {pixels > 0 ? sum / (3.0 * static_cast<double>(pixels)) : 0.0, pixels};
 }
 
-Image crop(const Image& image, int x, int y, int w, int h) {
-  return to_image(as_mat(image)(cv::Rect(x, y, w, h)));
-}
-
+Image crop(const Image& image, int x, int y, int w, int h) { return to_image(as_mat(image)(cv::Rect(x, y, w, h))); }
 
 std::string error_of(const std::function<void()>& action) {
   try {
@@ -126,7 +122,8 @@ TEST_F(SlideReaderTest, LevelsAndProperties) {
   EXPECT_NEAR(mpp->y, 0.5, 1e-3);
   EXPECT_EQ(slide.error(), "");
   const std::string message = error_of([&] { slide.level_dimensions(3); });
-  EXPECT_NE(message.find(path() + ": level_dimensions: level 3 does not exist (the slide has 3 levels"), std::string::npos)
+  EXPECT_NE(message.find(path() + ": level_dimensions: level 3 does not exist (the slide has 3 levels"),
+            std::string::npos)
       << message;
 }
 
@@ -140,7 +137,8 @@ TEST_F(SlideReaderTest, RegionsMatchThePaintedPixels) {
     const int x = static_cast<int>(rng.integer(0, kWidth - w)), y = static_cast<int>(rng.integer(0, kHeight - h));
     const Image region = slide.read_region(x, y, 0, w, h);
     ASSERT_EQ(region.channels, 3);
-    EXPECT_LT(mean_abs_diff(region, crop(painted(), x, y, w, h)), 4.0) << "window " << x << "," << y << " " << w << "x" << h;
+    EXPECT_LT(mean_abs_diff(region, crop(painted(), x, y, w, h)), 4.0)
+        << "window " << x << "," << y << " " << w << "x" << h;
   }
   // The whole level 0, over the tissue alone (most of a slide is white), and a check that the
   // comparison can fail: shifted by 3 px it is far off.
@@ -195,8 +193,9 @@ TEST_F(SlideReaderTest, ReadLevelInStripsEqualsOneRead) {
     const Image strips = slide.read_level(level, level == 2 ? 1 : 37 * size.width);
     EXPECT_EQ(strips.pixels, whole.pixels) << "level " << level;
   }
-  EXPECT_NE(error_of([&] { slide.read_region(0, 0, 0, 0, 5); }).find(path() + ": read_region: size 0x5 must be positive"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { slide.read_region(0, 0, 0, 0, 5); }).find(path() + ": read_region: size 0x5 must be positive"),
+      std::string::npos);
 }
 
 TEST_F(SlideReaderTest, CacheSharesHandlesAcrossThreads) {
@@ -224,7 +223,7 @@ TEST_F(SlideReaderTest, CacheSharesHandlesAcrossThreads) {
   fs::copy_file(path(), dir() / "b.tiff", fs::copy_options::overwrite_existing);
   fs::copy_file(path(), dir() / "c.tiff", fs::copy_options::overwrite_existing);
   const auto b = cache.get((dir() / "b.tiff").string());
-  cache.get(path());                                   // path is now the newest, b the oldest
+  cache.get(path());                                      // path is now the newest, b the oldest
   const auto c = cache.get((dir() / "c.tiff").string());  // drops b
   EXPECT_EQ(cache.size(), 2u);
   EXPECT_EQ(cache.get(path()).get(), first.get());
@@ -246,7 +245,7 @@ TEST_F(SlideReaderTest, BadFilesGiveOneClearErrorWithThePath) {
   std::ofstream(text) << "image_id,isup_grade\nabc,3\n";
   const std::string not_slide = error_of([&] { Slide s(text); });
   EXPECT_NE(not_slide.find("not a slide OpenSlide can read: " + text + " (the file exists, " +
-                           std::to_string(fs::file_size(text)) + " bytes"),
+                           std::to_string(fs::file_size(text)) + " bytes; OpenSlide recognises no format in it)"),
             std::string::npos)
       << not_slide;
 
@@ -260,11 +259,15 @@ TEST_F(SlideReaderTest, BadFilesGiveOneClearErrorWithThePath) {
     for (int level = 0; level < s.level_count(); ++level) s.read_level(level);
   });
   EXPECT_NE(cut.find(truncated), std::string::npos) << cut;
+  if (cut.rfind("not a slide", 0) == 0) {  // refused at open (what OpenSlide 3.4.1 does): say why
+    EXPECT_NE(cut.find("it starts like a TIFF, so it is probably truncated or damaged"), std::string::npos) << cut;
+  }
 
   // Tile data zeroed in the middle of level 0: the directories are intact, so it opens, and the
   // read of the damaged tiles throws with the path (and leaves the handle in OpenSlide's error state).
   const std::string zeroed = damaged_copy("zeroed.tiff", [](std::vector<char>& b) {
-    std::fill(b.begin() + static_cast<std::ptrdiff_t>(b.size() / 10), b.begin() + static_cast<std::ptrdiff_t>(b.size() / 3), 0);
+    std::fill(b.begin() + static_cast<std::ptrdiff_t>(b.size() / 10),
+              b.begin() + static_cast<std::ptrdiff_t>(b.size() / 3), 0);
   });
   const Slide damaged(zeroed);
   EXPECT_EQ(damaged.level_count(), 3);

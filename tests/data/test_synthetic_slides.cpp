@@ -4,11 +4,10 @@
 // seed writes the same bytes; bands join exactly; and the grade shows in the pixels.
 #include <gtest/gtest.h>
 
-#include <opencv2/imgproc.hpp>
-
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <opencv2/imgproc.hpp>
 #include <set>
 #include <sstream>
 
@@ -23,9 +22,9 @@ namespace {
 namespace fs = std::filesystem;
 
 // REFERENCE section 1: 3+3 -> 1; 3+4 -> 2; 4+3 -> 3; 4+4, 3+5, 5+3 -> 4; 4+5, 5+4, 5+5 -> 5.
-const std::map<std::string, int> kIsupOfGleason{{"negative", 0}, {"0+0", 0}, {"3+3", 1}, {"3+4", 2}, {"4+3", 3},
-                                                {"4+4", 4},      {"3+5", 4}, {"5+3", 4}, {"4+5", 5}, {"5+4", 5},
-                                                {"5+5", 5}};
+const std::map<std::string, int> kIsupOfGleason{{"negative", 0}, {"0+0", 0}, {"3+3", 1}, {"3+4", 2},
+                                                {"4+3", 3},      {"4+4", 4}, {"3+5", 4}, {"5+3", 4},
+                                                {"4+5", 5},      {"5+4", 5}, {"5+5", 5}};
 
 std::vector<std::vector<std::string>> read_csv(const fs::path& path) {
   std::ifstream in(path);
@@ -134,10 +133,11 @@ TEST_F(SyntheticSlidesTest, DatasetOnDiskIsReadableAndDeterministic) {
   EXPECT_EQ(train[0], (std::vector<std::string>{"image_id", "data_provider", "isup_grade", "gleason_score"}));
   for (size_t i = 0; i < dataset.train.size(); ++i) {
     const SyntheticSlideSpec& s = dataset.train[i];
-    EXPECT_EQ(train[i + 1], (std::vector<std::string>{s.image_id, s.data_provider, std::to_string(s.isup_grade), s.gleason_score}));
+    EXPECT_EQ(train[i + 1],
+              (std::vector<std::string>{s.image_id, s.data_provider, std::to_string(s.isup_grade), s.gleason_score}));
     EXPECT_EQ(kIsupOfGleason.at(train[i + 1][3]), std::stoi(train[i + 1][2]));
     for (const fs::path& file : {dir_ / "a" / "train_images" / (s.image_id + ".tiff"),
-                                dir_ / "a" / "train_label_masks" / (s.image_id + "_mask.tiff")}) {
+                                 dir_ / "a" / "train_label_masks" / (s.image_id + "_mask.tiff")}) {
       const Slide slide(file.string());
       EXPECT_EQ(slide.vendor(), "generic-tiff") << file;
       ASSERT_EQ(slide.level_count(), 3) << file;
@@ -197,7 +197,8 @@ TEST_F(SyntheticSlidesTest, MasksAreLosslessAndFollowThePaint) {
         ASSERT_EQ(painted.pixels[i + 2], 0);
       }
       const int max_label = provider == "radboud" ? 5 : 2;
-      for (int label = max_label + 1; label < 256; ++label) EXPECT_EQ(count[label], 0) << provider << " label " << label;
+      for (int label = max_label + 1; label < 256; ++label)
+        EXPECT_EQ(count[label], 0) << provider << " label " << label;
       int64_t cancer = 0;
       for (int label = provider == "radboud" ? 3 : 2; label <= max_label; ++label) cancer += count[label];
       EXPECT_GT(count[0], 0);  // background
