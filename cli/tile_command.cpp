@@ -14,6 +14,7 @@
 #include "data/slide_mosaics.h"
 #include "data/slide_reader.h"
 #include "data/tiler.h"
+#include "data/tissue_detection.h"
 
 namespace sg::cli {
 
@@ -52,6 +53,24 @@ int run_tile(const TileOptions& o) {
               o.spec.size, static_cast<long long>(grid.cells()), o.spec.count,
               o.spec.half_offset ? ", grid shifted by half a tile" : "");
   const uint32_t white = data::white_tile_sum(o.spec.size);
+  // Tissue (HSV saturation, Otsu, morphology, pen ink left out) on the smallest level: how much of
+  // each chosen tile is tissue, and whether the slide has N tiles' worth at all.
+  const int thumbnail_level = slide.level_count() - 1;
+  const data::TissueMask tissue = data::detect_tissue(slide.read_level(thumbnail_level),
+                                                      slide.level_downsample(thumbnail_level));
+  const double level_downsample = slide.level_downsample(o.spec.level);
+  const auto tile_tissue = [&](const data::TilePlacement& p) {
+    if (p.grid_row < 0) return 0.0;
+    const double side = o.spec.size * level_downsample;
+    return tissue.tissue_fraction(int64_t(double(p.x) * level_downsample), int64_t(double(p.y) * level_downsample),
+                                  int64_t(side), int64_t(side));
+  };
+  int with_tissue = 0;
+  for (const data::TilePlacement& p : tiles.placements) with_tissue += tile_tissue(p) >= 0.05 ? 1 : 0;
+  std::printf("tissue: %.1f%% of the slide (level %d); %d of the %d tiles hold at least 5%% tissue\n",
+              100.0 * tissue.overall_fraction(), thumbnail_level, with_tissue, o.spec.count);
+  if (with_tissue < o.spec.count)
+    std::printf("note: fewer tissue tiles than N=%d: the rest are background or white fillers\n", o.spec.count);
   if (o.augment) {
     const data::AugmentConfig config;
     data::Image tile(o.spec.size, o.spec.size, 3);
@@ -69,12 +88,13 @@ int run_tile(const TileOptions& o) {
   if (!o.tiles_dir.empty()) std::filesystem::create_directories(o.tiles_dir);
   for (int i = 0; i < o.spec.count; ++i) {
     const data::TilePlacement& p = tiles.placements[size_t(i)];
-    const double tissue = 1.0 - double(p.pixel_sum) / double(white);
+    const double darkness = 1.0 - double(p.pixel_sum) / double(white);
     if (p.grid_row < 0)
       std::printf("  tile %2d: white filler (the grid has fewer than %d cells)\n", i, o.spec.count);
     else
-      std::printf("  tile %2d: grid row %d col %d, level-%d x %lld y %lld, darkness %.3f\n", i, p.grid_row, p.grid_col,
-                  o.spec.level, static_cast<long long>(p.x), static_cast<long long>(p.y), tissue);
+      std::printf("  tile %2d: grid row %d col %d, level-%d x %lld y %lld, darkness %.3f, tissue %.0f%%\n", i,
+                  p.grid_row, p.grid_col, o.spec.level, static_cast<long long>(p.x), static_cast<long long>(p.y),
+                  darkness, 100.0 * tile_tissue(p));
     if (!o.tiles_dir.empty()) {
       data::Image tile(o.spec.size, o.spec.size, 3);
       std::copy(tiles.tile(i), tiles.tile(i) + tiles.tile_bytes(), tile.pixels.begin());

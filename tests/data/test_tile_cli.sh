@@ -33,7 +33,10 @@ grep -qF "grid 4x8 of 64 px tiles (32 cells), keeping the 9 with the most tissue
 [ "$(png_size "$DIR/m.png")" = "192x192" ] || fail "mosaic is $(png_size "$DIR/m.png"), want 192x192"
 [ "$(png_size "$DIR/m_mask.png")" = "192x192" ] || fail "mask mosaic is $(png_size "$DIR/m_mask.png"), want 192x192"
 [ "$(ls "$DIR/tiles" | grep -c '^tile_0[0-8]_r[0-9]*_c[0-9]*\.png$')" -eq 9 ] || { fail "9 tiles named by position"; ls "$DIR/tiles"; }
-# More tiles than cells: white fillers, a non-square grid.
+grep -qE "^tissue: [0-9.]+% of the slide \(level 2\); [0-9] of the 9 tiles hold at least 5% tissue" "$DIR/out" ||
+  { fail "tissue line"; cat "$DIR/out"; }
+# More tiles than cells: white fillers, a non-square grid, and a note that tissue runs short.
+expect 0 "note: fewer tissue tiles than N=12" "$SG" tile --slide "$SLIDE" --level 2 --tiles 12 --size 64 --rows 2 --cols 6 --out "$DIR/w.png"
 expect 0 "white filler" "$SG" tile --slide "$SLIDE" --level 2 --tiles 12 --size 64 --rows 2 --cols 6 --out "$DIR/w.png"
 [ "$(png_size "$DIR/w.png")" = "384x128" ] || fail "2x6 mosaic is $(png_size "$DIR/w.png"), want 384x128"
 expect 0 "grid shifted by half a tile" "$SG" tile --slide "$SLIDE" --level 1 --tiles 4 --size 64 --half-offset --out "$DIR/h.png"
