@@ -88,7 +88,7 @@ TissueMask detect_tissue(const Image& level, double downsample, const TissueOpti
 
   cv::Mat tissue;
   const double otsu = cv::threshold(saturation, tissue, 0, 255, cv::THRESH_BINARY | cv::THRESH_OTSU);
-  const int threshold = std::max(int(otsu), options.min_saturation);
+  const int threshold = std::clamp(int(otsu), options.min_saturation, std::max(options.min_saturation, options.max_saturation));
   cv::threshold(saturation, tissue, threshold, 255, cv::THRESH_BINARY);  // tissue: saturation > threshold
 
   if (options.close_kernel > 0) cv::morphologyEx(tissue, tissue, cv::MORPH_CLOSE, ellipse(options.close_kernel));

@@ -24,6 +24,11 @@ namespace sg::data {
 struct TissueOptions {
   int median_kernel = 5;          // odd, >= 1 (1 = no blur): JPEG noise and dust
   int min_saturation = 20;        // floor of the saturation threshold (0..255)
+  // Ceiling of the threshold. Otsu splits the histogram in two, but a slide has three populations
+  // (glass, pale pink stroma, dark purple epithelium): with much dark tissue Otsu lands between
+  // pink and purple (about 100) and calls the stroma background. Pale H&E stroma sits at about
+  // 40-80, glass below 15, so the threshold never goes above 45.
+  int max_saturation = 45;
   int close_kernel = 7;           // ellipse; 0 = none: joins glands and nuclei into solid tissue
   int open_kernel = 3;            // ellipse; 0 = none: removes specks
   int min_component_pixels = 16;  // connected components (8-connected) smaller than this go; 0 = keep all

@@ -60,6 +60,21 @@ TEST(TissueDetection, FindsAPinkBlobWithItsDrawnArea) {
   EXPECT_NEAR(mask.tissue_fraction(0, 0, 40 * 16, 40 * 16), 0.0, 1e-12);
 }
 
+// Glass, pale pink stroma and a large dark purple region: Otsu alone splits purple from
+// pink + glass (a threshold near 100) and loses the stroma; the ceiling keeps it.
+TEST(TissueDetection, PalePinkStromaBesideDarkEpitheliumIsTissue) {
+  Image level(400, 200, 3, 245);
+  cv::Mat mat = as_mat(level);
+  cv::rectangle(mat, cv::Rect(40, 40, 160, 120), cv::Scalar(232, 176, 212), cv::FILLED);  // pink stroma (S ~ 60)
+  cv::rectangle(mat, cv::Rect(200, 40, 160, 120), cv::Scalar(90, 40, 130), cv::FILLED);   // purple sheet (S ~ 175)
+  const TissueMask mask = detect_tissue(level, 4.0);
+  EXPECT_LE(mask.saturation_threshold(), 45);
+  EXPECT_GT(mask.tissue_fraction(4 * 60, 4 * 60, 4 * 120, 4 * 80), 0.95);   // inside the stroma
+  EXPECT_GT(mask.tissue_fraction(4 * 220, 4 * 60, 4 * 120, 4 * 80), 0.95);  // inside the sheet
+  EXPECT_LT(mask.tissue_fraction(0, 4 * 170, 4 * 400, 4 * 30), 0.01);       // glass below
+  EXPECT_NEAR(mask.overall_fraction(), 320.0 * 120 / (400.0 * 200), 0.03);
+}
+
 TEST(TissueDetection, WhiteAndGlassAreNotTissue) {
   testing::Rng rng;
   SG_TRACE_SEED(rng);
