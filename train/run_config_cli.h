@@ -1,0 +1,32 @@
+#pragma once
+// RunConfig <-> command line and TOML files, with CLI11 (a well-kept parser from Debian; its
+// config-file reader takes TOML). Every RunConfig field is a flag --<field name> and a key of the
+// same name in the file given with --config; flags override the file.
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "train/run_config.h"
+
+namespace sg::train {
+
+// Registers --config FILE and one option per RunConfig field on `app` (a subcommand). An unknown
+// key in the file or a value of the wrong type is a parse error naming the key (and the file).
+void add_run_config_options(CLI::App& app, RunConfig& config);
+
+// Checks every value after parsing: ranges, and the allowed values of every enumeration-like key
+// listed in the message ("precision 'f8': expected f32, f16 or bf16"). Throws sg::Error.
+void validate_run_config(const RunConfig& config);
+
+// The resolved config as TOML, every key, in RunConfig's order, with a header comment;
+// read_run_config reads it back to an equal RunConfig (errors name the file and the key).
+std::string run_config_toml(const RunConfig& config);
+RunConfig read_run_config(const std::string& path);
+
+// The keys whose values differ and that change what a run computes (everything except out,
+// device, loader_threads, queue_depth, log_every, epochs, cache_dir, tile_cache): `--resume`
+// refuses a run folder whose config differs in any of them. "key: a -> b" per difference.
+std::vector<std::string> run_config_differences(const RunConfig& saved, const RunConfig& given);
+
+}  // namespace sg::train
