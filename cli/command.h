@@ -25,5 +25,6 @@ void add_inspect_command(CLI::App& app, Commands& commands);
 void add_evaluate_command(CLI::App& app, Commands& commands);
 void add_tile_command(CLI::App& app, Commands& commands);
 void add_synth_command(CLI::App& app, Commands& commands);
+void add_train_command(CLI::App& app, Commands& commands);
 
 }  // namespace sg::cli

@@ -1,5 +1,6 @@
 #include "train/train_step.h"
 
+#include <chrono>
 #include <cmath>
 #include <optional>
 #include <set>
@@ -118,6 +119,12 @@ StepResult TrainStep::step(std::span<const Batch> micro_batches, const Stream& s
 
 StepResult TrainStep::micro_batch(const Batch& batch, const Stream& stream) {
   check_batch(batch);
+  using Clock = std::chrono::steady_clock;
+  const auto seconds_since = [&](Clock::time_point start) {
+    stream.synchronize(device_);
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  };
+  const auto forward_start = Clock::now();
   const uint64_t rng_offset_before = rng_offset_;
   const float scale = loss_scale();
   std::optional<nn::Context> ctx(std::in_place, true, options_.seed, rng_offset_, stream);
@@ -129,10 +136,13 @@ StepResult TrainStep::micro_batch(const Batch& batch, const Stream& stream) {
     ctx.reset();  // free what the failed forward kept before the diagnostic re-run
     report_non_finite_loss(batch, rng_offset_before, loss_value, stream);
   }
+  times_.forward += seconds_since(forward_start);
+  const auto backward_start = Clock::now();
   rng_offset_ = ctx->rng_offset();
   Tensor dlogits = Tensor::empty(logits.shape(), DType::f32, device_, "dlogits");
   loss_backward(logits, batch.targets, scale, dlogits, stream);
   model_.backward(*ctx, dlogits);  // adds (scaled) gradients into Parameter::grad
+  times_.backward += seconds_since(backward_start);
 
   step_loss_sum_ += loss_value;
   ++step_micro_batches_;
@@ -140,8 +150,14 @@ StepResult TrainStep::micro_batch(const Batch& batch, const Stream& stream) {
   result.loss = loss_value;
   result.step = step_index_;
   result.loss_scale = loss_scale();
-  if (!accumulation_.end_micro_batch(params_, stream)) return result;
-  return finish_step(result, stream);
+  const auto optimizer_start = Clock::now();
+  if (!accumulation_.end_micro_batch(params_, stream)) {
+    times_.optimizer += seconds_since(optimizer_start);
+    return result;
+  }
+  result = finish_step(result, stream);
+  times_.optimizer += seconds_since(optimizer_start);
+  return result;
 }
 
 StepResult TrainStep::finish_step(StepResult result, const Stream& stream) {

@@ -52,6 +52,14 @@ struct Batch {
   Tensor targets;
 };
 
+// Wall-clock seconds spent in each part of micro_batch / step, summed since the last reset
+// (the stream is synchronised before each clock reading, so device work is counted where it runs).
+struct StepTimes {
+  double forward = 0;    // forward and loss
+  double backward = 0;   // loss gradient and backward
+  double optimizer = 0;  // unscaling, clipping, the update, zero_grad
+};
+
 struct StepResult {
   bool completed = false;  // this call reached the optimizer step (applied or skipped)
   bool skipped = false;    // completed, but f16 gradients held inf/NaN: nothing was applied
@@ -85,6 +93,8 @@ class TrainStep {
   uint64_t rng_offset() const { return rng_offset_; }
   void set_rng_offset(uint64_t offset) { rng_offset_ = offset; }
   const GradientAccumulation& accumulation() const { return accumulation_; }
+  const StepTimes& times() const { return times_; }
+  void reset_times() { times_ = {}; }
 
   // step, loss_scale, counters["loss_scale_growth_tracker"], rng_seed, rng_offset. Between
   // steps only (the accumulated gradients are not saved): throws in the middle of one.
@@ -112,6 +122,7 @@ class TrainStep {
   uint64_t rng_offset_ = 0;
   double step_loss_sum_ = 0.0;  // over the current step's micro-batches
   int step_micro_batches_ = 0;
+  StepTimes times_;
 };
 
 }  // namespace sg::train

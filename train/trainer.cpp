@@ -1,0 +1,871 @@
+// `slidegrade train` end to end (train/trainer.h): data and folds, the loaders, the model, the
+// optimisation loop, validation, the run folder's files and resume.
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "core/allocator.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "core/stream.h"
+#include "data/async_loader.h"
+#include "data/kfold.h"
+#include "data/panda_dataset.h"
+#include "data/slide_mosaics.h"
+#include "data/tile_cache.h"
+#include "kernels/activation.h"
+#include "nn/checkpointing.h"
+#include "nn/efficientnet.h"
+#include "nn/efficientnet_config_text.h"
+#include "nn/head.h"
+#include "nn/memory_plan.h"
+#include "nn/precision.h"
+#include "train/head.h"
+#include "train/lr_schedule.h"
+#include "train/model_card.h"
+#include "train/model_input.h"
+#include "train/optimizer.h"
+#include "train/train_step.h"
+#include "weights/checkpoint_file.h"
+#include "weights/pretrained.h"
+#include "weights/weight_file.h"
+
+namespace sg::train {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// ---------------------------------------------------------------- files
+
+// Writes `text` to "<path>.tmp-<pid>" and renames it over `path`; a failure (a full disk) leaves
+// `path` as it was and throws naming it.
+void write_text_atomically(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp-" + std::to_string(::getpid());
+  std::FILE* file = std::fopen(tmp.c_str(), "wb");
+  SG_CHECK(file != nullptr, path.string(), ": cannot create ", tmp.string());
+  const bool written = std::fwrite(text.data(), 1, text.size(), file) == text.size();
+  const bool flushed = std::fflush(file) == 0 && ::fsync(::fileno(file)) == 0;
+  const bool closed = std::fclose(file) == 0;
+  if (!(written && flushed && closed)) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    throw Error(detail::concat(path.string(), ": write failed (disk full?)"));
+  }
+  std::error_code error;
+  fs::rename(tmp, path, error);
+  if (error) {
+    fs::remove(tmp, error);
+    throw Error(detail::concat(path.string(), ": cannot rename ", tmp.string(), " into place"));
+  }
+}
+
+std::vector<std::string> read_lines(const fs::path& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+// "%.17g" for exact round trips, "nan" for an undefined value.
+std::string number(double value) {
+  if (!std::isfinite(value)) return "nan";
+  char buffer[40];
+  std::snprintf(buffer, sizeof buffer, "%.9g", value);
+  return buffer;
+}
+std::string number(const std::optional<double>& value) { return value ? number(*value) : "nan"; }
+std::string seconds_text(double value) {
+  char buffer[40];
+  std::snprintf(buffer, sizeof buffer, "%.4f", value);
+  return buffer;
+}
+
+// ---------------------------------------------------------------- the saved config
+
+// TEMP until run_config_cli lands: the resolved config as "key = value" lines, and the resume
+// check over the keys that change what a run computes. Then: run_config_toml(config) and
+// run_config_differences(read_run_config(path), config).
+std::vector<std::pair<std::string, std::string>> temp_config_entries(const RunConfig& c) {
+  const auto q = [](const std::string& v) { return "\"" + v + "\""; };
+  const auto b = [](bool v) { return std::string(v ? "true" : "false"); };
+  const auto d = [](double v) {
+    char buffer[40];
+    std::snprintf(buffer, sizeof buffer, "%.17g", v);
+    return std::string(buffer);
+  };
+  return {{"data", q(c.data)}, {"out", q(c.out)}, {"folds", std::to_string(c.folds)}, {"fold", std::to_string(c.fold)},
+          {"all_folds", b(c.all_folds)}, {"fold_seed", std::to_string(c.fold_seed)},
+          {"exclude_known_bad", b(c.exclude_known_bad)}, {"train_fraction", d(c.train_fraction)},
+          {"tiles", std::to_string(c.tiles)}, {"tile_size", std::to_string(c.tile_size)},
+          {"level", std::to_string(c.level)}, {"half_offset", b(c.half_offset)}, {"shuffle_tiles", b(c.shuffle_tiles)},
+          {"mosaic_rows", std::to_string(c.mosaic_rows)}, {"mosaic_cols", std::to_string(c.mosaic_cols)},
+          {"tile_cache", b(c.tile_cache)}, {"cache_dir", q(c.cache_dir)}, {"arch", q(c.arch)}, {"width", d(c.width)},
+          {"depth", d(c.depth)}, {"pretrained", q(c.pretrained)}, {"head", q(c.head)}, {"activation", q(c.activation)},
+          {"pooling", q(c.pooling)}, {"dropout", d(c.dropout)}, {"drop_connect", d(c.drop_connect)},
+          {"precision", q(c.precision)}, {"checkpointing", q(c.checkpointing)}, {"batch", std::to_string(c.batch)},
+          {"accumulate", std::to_string(c.accumulate)}, {"epochs", std::to_string(c.epochs)},
+          {"optimizer", q(c.optimizer)}, {"lr", d(c.lr)}, {"weight_decay", d(c.weight_decay)},
+          {"momentum", d(c.momentum)}, {"schedule", q(c.schedule)}, {"warmup_epochs", d(c.warmup_epochs)},
+          {"min_lr", d(c.min_lr)}, {"max_grad_norm", d(c.max_grad_norm)}, {"label_smoothing", d(c.label_smoothing)},
+          {"augment", q(c.augment)}, {"seed", std::to_string(c.seed)}, {"device", q(c.device)},
+          {"memory_limit", q(c.memory_limit)}, {"loader_threads", std::to_string(c.loader_threads)},
+          {"queue_depth", std::to_string(c.queue_depth)}, {"tta_validation", b(c.tta_validation)},
+          {"log_every", std::to_string(c.log_every)}};
+}
+
+void write_run_config(const fs::path& dir, const RunConfig& config) {
+  std::string text = "# slidegrade train: the resolved config of this run\n";
+  for (const auto& [key, value] : temp_config_entries(config)) text += key + " = " + value + "\n";
+  write_text_atomically(dir / "config.toml", text);
+}
+
+// Throws when RUNDIR/config.toml holds another config (keys that change what a run computes).
+void check_resume_config(const fs::path& dir, const RunConfig& config) {
+  const fs::path path = dir / "config.toml";
+  SG_CHECK(fs::is_regular_file(path), dir.string(), ": not a run folder (no config.toml) to resume");
+  std::map<std::string, std::string> saved;
+  for (const std::string& line : read_lines(path)) {
+    const size_t eq = line.find(" = ");
+    if (line[0] != '#' && eq != std::string::npos) saved[line.substr(0, eq)] = line.substr(eq + 3);
+  }
+  static const std::set<std::string> ignored{"out",       "device",    "loader_threads", "queue_depth",
+                                             "log_every", "epochs",    "cache_dir",      "tile_cache"};
+  std::vector<std::string> differences;
+  for (const auto& [key, value] : temp_config_entries(config)) {
+    if (ignored.count(key)) continue;
+    const auto it = saved.find(key);
+    const std::string before = it == saved.end() ? "(absent)" : it->second;
+    if (before != value) differences.push_back(key + ": " + before + " -> " + value);
+  }
+  if (differences.empty()) return;
+  std::string list;
+  for (const std::string& d : differences) list += "\n  " + d;
+  throw Error(detail::concat(dir.string(), ": the run folder belongs to another config (", path.string(),
+                             "); refusing to resume. Differences (saved -> given):", list));
+}
+
+// ---------------------------------------------------------------- data
+
+struct SlideRow {
+  data::PandaRow row;
+  std::string path;
+  int fold = 0;
+};
+
+// Deterministic shuffle (std::shuffle's algorithm is the library's choice; this is not).
+template <class T>
+void seeded_shuffle(std::vector<T>& values, uint64_t seed) {
+  std::mt19937_64 random(seed);
+  for (size_t i = values.size(); i > 1; --i) std::swap(values[i - 1], values[size_t(random() % i)]);
+}
+
+// A stratified share of the rows (by provider and grade), at least one per stratum, in the
+// rows' order.
+std::vector<SlideRow> stratified_subset(const std::vector<SlideRow>& rows, double fraction, uint64_t seed) {
+  if (fraction >= 1.0) return rows;
+  std::map<std::pair<int, int>, std::vector<size_t>> strata;
+  for (size_t i = 0; i < rows.size(); ++i)
+    strata[{int(rows[i].row.provider), rows[i].row.isup_grade}].push_back(i);
+  std::vector<size_t> kept;
+  uint64_t stratum_seed = seed;
+  for (auto& [key, indices] : strata) {
+    seeded_shuffle(indices, ++stratum_seed);
+    const size_t n = std::max<size_t>(1, size_t(std::llround(fraction * double(indices.size()))));
+    kept.insert(kept.end(), indices.begin(), indices.begin() + std::ptrdiff_t(std::min(n, indices.size())));
+  }
+  std::sort(kept.begin(), kept.end());
+  std::vector<SlideRow> out;
+  for (size_t i : kept) out.push_back(rows[i]);
+  return out;
+}
+
+std::vector<data::SlideItem> slide_items(const std::vector<SlideRow>& rows) {
+  std::vector<data::SlideItem> items;
+  for (const SlideRow& r : rows) items.push_back({r.row.image_id, r.path, r.row.isup_grade});
+  return items;
+}
+
+data::AugmentConfig augment_config(const std::string& name) {
+  if (name == "default") return data::AugmentConfig{};
+  if (name == "none") return data::AugmentConfig::none();
+  SG_CHECK(name == "light", "augment '", name, "': expected default, light or none");
+  data::AugmentConfig light = data::AugmentConfig::none();
+  light.tile = {0.5f, 0.5f, 0.5f, 0.0f};
+  light.mosaic = {0.5f, 0.5f, 0.5f, 0.0f};
+  light.hue_probability = 0.3f;
+  light.hue_degrees = {-4.0f, 4.0f};
+  light.brightness_probability = 0.3f;
+  light.brightness_shift = {-0.05f, 0.05f};
+  light.contrast_probability = 0.3f;
+  light.contrast_factor = {0.95f, 1.05f};
+  return light;
+}
+
+DType parse_precision(const std::string& name) {
+  if (name == "f32") return DType::f32;
+  if (name == "f16") return DType::f16;
+  if (name == "bf16") return DType::bf16;
+  throw Error(detail::concat("precision '", name, "': expected f32, f16 or bf16"));
+}
+
+// ---------------------------------------------------------------- the model
+
+nn::EfficientNetConfig model_config(const RunConfig& config, HeadKind head) {
+  const int64_t outputs = head_outputs(head);
+  nn::EfficientNetConfig c =
+      config.pretrained.empty() ? nn::efficientnet_config(config.arch) : pretrained_config(config.pretrained, outputs);
+  c.outputs = outputs;
+  if (config.width > 0) c.width = config.width;
+  if (config.depth > 0) c.depth = config.depth;
+  if (!config.activation.empty()) c.activation = parse_activation(config.activation);
+  c.pooling = nn::parse_head_pooling(config.pooling);
+  if (config.dropout >= 0) c.dropout = config.dropout;
+  if (config.drop_connect >= 0) c.drop_connect = config.drop_connect;
+  c.seed = config.seed;
+  return c;
+}
+
+nn::CheckpointPolicy checkpoint_policy(const RunConfig& config, const nn::EfficientNetConfig& model, DType precision,
+                                       int64_t height, int64_t width, Device device,
+                                       const std::function<void(const std::string&)>& say) {
+  nn::CheckpointPolicy policy = nn::parse_checkpoint_policy(config.checkpointing);
+  if (!policy.is_automatic()) return policy;
+  if (config.memory_limit.empty()) {
+    say("checkpointing auto: no memory_limit given, so no blocks are checkpointed");
+    return nn::CheckpointPolicy::none();
+  }
+  nn::MemoryPlanRequest request;
+  request.config = model;
+  request.batch = config.batch;
+  request.height = height;
+  request.width = width;
+  request.activations = precision;
+  request.optimizer_states = nn::optimizer_state_count(config.optimizer);
+  request.cuda = device.is_cuda();
+  const size_t budget = parse_bytes(config.memory_limit);
+  const std::optional<nn::CheckpointPolicy> chosen = nn::choose_checkpointing(request, budget);
+  SG_CHECK(chosen.has_value(), "checkpointing auto: batch ", config.batch, " of ", height, "x", width,
+           " does not fit memory_limit ", config.memory_limit, " even with every block checkpointed");
+  say("checkpointing auto for memory_limit " + config.memory_limit + ": " + chosen->str());
+  return *chosen;
+}
+
+std::vector<NamedTensor> model_tensors(nn::EfficientNet& model) {
+  return named_tensors(model.parameters(), model.buffers());
+}
+
+// ---------------------------------------------------------------- checkpoints
+
+OptimizerState optimizer_state(const Optimizer& optimizer) {
+  OptimizerState state;
+  state.kind = std::string(optimizer.kind());
+  state.scalars["steps_taken"] = double(optimizer.steps_taken());
+  state.scalars["lr"] = optimizer.lr();
+  for (const nn::Buffer& b : optimizer.state()) {
+    const size_t slash = b.name.rfind('/');
+    SG_CHECK(slash != std::string::npos, "optimizer state '", b.name, "': expected <param>/<slot>");
+    state.slots[b.name.substr(0, slash)][b.name.substr(slash + 1)] = b.value;
+  }
+  return state;
+}
+
+void restore_optimizer(Optimizer& optimizer, const OptimizerState& state, const std::string& path) {
+  SG_CHECK(state.kind == optimizer.kind(), path, ": optimizer ", state.kind, ", the config's is ", optimizer.kind());
+  std::vector<nn::Buffer> tensors;
+  for (const auto& [param, slots] : state.slots)
+    for (const auto& [slot, tensor] : slots) tensors.push_back({param + "/" + slot, tensor});
+  const auto steps = state.scalars.find("steps_taken");
+  SG_CHECK(steps != state.scalars.end(), path, ": the optimizer state has no steps_taken");
+  optimizer.load_state(tensors, int64_t(steps->second));
+}
+
+// ---------------------------------------------------------------- losses on the host (validation)
+
+// One slide's loss under the head's training loss (no label smoothing): the mean over its outputs.
+double slide_loss(HeadKind head, std::span<const float> logits, int grade) {
+  switch (head) {
+    case HeadKind::softmax: {
+      const float top = *std::max_element(logits.begin(), logits.end());
+      double sum = 0;
+      for (float v : logits) sum += std::exp(double(v) - top);
+      return std::log(sum) + top - double(logits[size_t(grade)]);
+    }
+    case HeadKind::binned: {
+      std::array<float, 5> targets{};
+      head_targets(head, grade, targets);
+      double total = 0;
+      for (size_t i = 0; i < logits.size(); ++i) {
+        const double x = logits[i], y = targets[i];
+        total += std::max(x, 0.0) - x * y + std::log1p(std::exp(-std::abs(x)));
+      }
+      return total / double(logits.size());
+    }
+    case HeadKind::regression: {
+      const double d = double(logits[0]) - grade;
+      return d * d;
+    }
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------- metrics
+
+const char* const kMetricsHeader =
+    "epoch,step,lr,train_loss,val_loss,val_qwk,val_qwk_karolinska,val_qwk_radboud,val_accuracy,epoch_seconds,"
+    "images_per_second,load_seconds,copy_seconds,forward_seconds,backward_seconds,optimizer_seconds,"
+    "validation_seconds,device_wait_fraction";
+
+struct EpochTimes {
+  double epoch = 0, load = 0, copy = 0, forward = 0, backward = 0, optimizer = 0, validation = 0, training = 0;
+  int64_t images = 0;
+};
+
+std::string time_report(const std::vector<EpochTimes>& epochs, Device device) {
+  if (epochs.empty()) return "no epoch ran in this process: no timings";
+  EpochTimes mean;
+  for (const EpochTimes& e : epochs) {
+    mean.epoch += e.epoch;
+    mean.load += e.load;
+    mean.copy += e.copy;
+    mean.forward += e.forward;
+    mean.backward += e.backward;
+    mean.optimizer += e.optimizer;
+    mean.validation += e.validation;
+    mean.training += e.training;
+    mean.images += e.images;
+  }
+  const double n = double(epochs.size());
+  const auto part = [&](const char* name, double total) {
+    char buffer[120];
+    std::snprintf(buffer, sizeof buffer, "%s %.2f s (%.0f%%)", name, total / n,
+                  mean.epoch > 0 ? 100.0 * total / mean.epoch : 0.0);
+    return std::string(buffer);
+  };
+  const double other = mean.epoch - mean.load - mean.copy - mean.forward - mean.backward - mean.optimizer - mean.validation;
+  char head[200];
+  std::snprintf(head, sizeof head, "Time per epoch on %s (mean of %d epoch%s run here): %.2f s, %.1f images/s in training; ",
+                device.str().c_str(), int(epochs.size()), epochs.size() == 1 ? "" : "s", mean.epoch / n,
+                mean.training > 0 ? double(mean.images) / mean.training : 0.0);
+  char tail[160];
+  std::snprintf(tail, sizeof tail, ". The device waited for data %.1f%% of the training time.",
+                mean.training > 0 ? 100.0 * mean.load / mean.training : 0.0);
+  return std::string(head) + part("loading (waiting for the loader)", mean.load) + ", " +
+         part("host-to-device copy (with normalisation)", mean.copy) + ", " + part("forward", mean.forward) + ", " +
+         part("backward", mean.backward) + ", " + part("optimizer", mean.optimizer) + ", " +
+         part("validation", mean.validation) + ", " + part("other (checkpoints, metrics)", std::max(0.0, other)) + tail;
+}
+
+struct ValidationResult {
+  double loss = 0;
+  KappaReport kappa;
+  std::vector<std::string> oof_rows;  // oof_predictions.csv lines, the validation items' order
+};
+
+// ---------------------------------------------------------------- one fold
+
+class FoldRun {
+ public:
+  FoldRun(const RunConfig& config, int fold, fs::path dir, const fs::path& folds_path, const TrainOptions& options,
+          const TrainerEvents& events)
+      : config_(config), fold_(fold), dir_(std::move(dir)), folds_path_(folds_path), options_(options), events_(events) {}
+
+  FoldResult run();
+
+ private:
+  void say(const std::string& line) const {
+    if (events_.message) events_.message(line);
+  }
+  void prepare_data();
+  ValidationResult validate(int epoch);
+  void write_best(int epoch, const ValidationResult& validation, const std::optional<double>& qwk);
+  void write_checkpoint(int epochs_done);
+
+  const RunConfig& config_;
+  int fold_;
+  fs::path dir_;
+  fs::path folds_path_;
+  const TrainOptions& options_;
+  const TrainerEvents& events_;
+
+  HeadKind head_ = HeadKind::binned;
+  Device device_;
+  std::vector<SlideRow> train_rows_, val_rows_;
+  std::vector<std::string> skipped_;
+  std::unique_ptr<nn::EfficientNet> model_;
+  std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<LrScheduler> scheduler_;
+  std::unique_ptr<TrainStep> train_step_;
+  std::unique_ptr<data::AsyncLoader> train_loader_, val_loader_;
+  InputNormalization normalization_;
+  data::MosaicRecipe train_recipe_, val_recipe_;
+  std::vector<std::string> metrics_rows_;
+  std::optional<double> best_qwk_;
+  int best_epoch_ = -1;
+};
+
+void FoldRun::prepare_data() {
+  const fs::path data_dir = config_.data;
+  const fs::path csv = data_dir / "train.csv";
+  SG_CHECK(fs::is_directory(data_dir), config_.data, ": no such data folder");
+  SG_CHECK(fs::is_regular_file(csv), config_.data, ": no train.csv in the data folder (expected ", csv.string(), ")");
+  data::PandaReadOptions read_options;
+  read_options.exclude_known_bad = config_.exclude_known_bad;
+  const data::PandaDataset dataset = data::read_panda_train_csv(csv.string(), read_options);
+  SG_CHECK(!dataset.rows.empty(), csv.string(), ": no slides");
+  SG_CHECK(config_.folds >= 2, "folds ", config_.folds, ": expected at least 2");
+  SG_CHECK(fold_ >= 0 && fold_ < config_.folds, "fold ", fold_, ": expected 0..", config_.folds - 1, " (folds ",
+           config_.folds, ")");
+  const data::Folds folds = data::load_or_make_folds(folds_path_.string(), dataset, config_.folds, config_.fold_seed);
+
+  const std::vector<std::string> missing = data::missing_panda_slides(dataset, data_dir);
+  const std::set<std::string> missing_ids(missing.begin(), missing.end());
+  for (const std::string& id : missing) {
+    const std::string line = data::panda_slide_path(data_dir, id).string() + ": missing on disk";
+    skipped_.push_back(line);
+    say("skipping " + line);
+  }
+  for (size_t i = 0; i < dataset.rows.size(); ++i) {
+    const data::PandaRow& row = dataset.rows[i];
+    if (missing_ids.count(row.image_id)) continue;
+    SlideRow r{row, data::panda_slide_path(data_dir, row.image_id).string(), folds.fold[i]};
+    (r.fold == fold_ ? val_rows_ : train_rows_).push_back(std::move(r));
+  }
+  SG_CHECK(!val_rows_.empty(), "fold ", fold_, " of ", config_.folds, " is empty: no validation slide (", dataset.rows.size(),
+           " slides, ", missing.size(), " missing on disk; ", folds_path_.string(), ")");
+  SG_CHECK(!train_rows_.empty(), "fold ", fold_, ": no training slide left (", dataset.rows.size(), " slides)");
+  const size_t all_train = train_rows_.size();
+  train_rows_ = stratified_subset(train_rows_, config_.train_fraction, config_.seed ^ 0x7472616e66726163ull);
+  say("fold " + std::to_string(fold_) + ": " + std::to_string(train_rows_.size()) + " training slides" +
+      (train_rows_.size() != all_train ? " (of " + std::to_string(all_train) + ", train_fraction)" : "") + ", " +
+      std::to_string(val_rows_.size()) + " validation slides");
+}
+
+ValidationResult FoldRun::validate(int epoch) {
+  ValidationResult result;
+  model_->set_training(false);
+  val_loader_->start_epoch(epoch);
+  const data::SampleShape shape = val_recipe_.sample_shape();
+  double loss_sum = 0;
+  int64_t count = 0;
+  const int outputs = head_outputs(head_);
+  while (std::optional<data::Batch> batch = val_loader_->next()) {
+    const int64_t n = batch->size();
+    const Tensor input = mosaics_to_input(batch->pixels(), n, shape.height, shape.width, normalization_);
+    nn::Context ctx;
+    const Tensor logits = model_->forward(ctx, device_.is_cpu() ? input : input.to(device_)).to(Device::cpu());
+    const std::vector<float> values = logits.to_floats();
+    for (int64_t i = 0; i < n; ++i) {
+      const SlideRow& row = val_rows_.at(size_t(batch->items()[size_t(i)]));
+      const std::span<const float> slide(values.data() + i * outputs, size_t(outputs));
+      const double score = head_score(head_, slide);
+      const int prediction = head_grade(head_, slide);
+      loss_sum += slide_loss(head_, slide, row.row.isup_grade);
+      ++count;
+      result.kappa.add(row.row.isup_grade, prediction, std::string(data::provider_name(row.row.provider)));
+      result.oof_rows.push_back(row.row.image_id + "," + std::string(data::provider_name(row.row.provider)) + "," +
+                                std::to_string(row.row.isup_grade) + "," + std::to_string(fold_) + "," +
+                                number(score) + "," + std::to_string(prediction));
+    }
+  }
+  SG_CHECK(count > 0, "fold ", fold_, ": every validation slide was skipped");
+  result.loss = loss_sum / double(count);
+  model_->set_training(true);
+  return result;
+}
+
+void FoldRun::write_best(int epoch, const ValidationResult& validation, const std::optional<double>& qwk) {
+  WeightAttributes attributes;
+  attributes.arch_config = nn::config_text(model_->config());
+  ModelCard card;
+  card.head = head_;
+  card.tiles = train_recipe_.tiles;
+  const data::SampleShape shape = train_recipe_.sample_shape();
+  card.mosaic_rows = shape.height / train_recipe_.tiles.size;
+  card.mosaic_cols = shape.width / train_recipe_.tiles.size;
+  card.invert = normalization_.invert;
+  card.fold = fold_;
+  card.epoch = epoch;
+  card.validation_qwk = qwk.value_or(std::numeric_limits<double>::quiet_NaN());
+  write_model_card(card, attributes);
+  save_weights((dir_ / "best.h5").string(), model_tensors(*model_), attributes);
+
+  std::string confusion = "truth";
+  for (int p = 0; p < kIsupGrades; ++p) {
+    confusion += ",pred_";
+    confusion += std::to_string(p);
+  }
+  confusion += "\n";
+  for (int t = 0; t < kIsupGrades; ++t) {
+    confusion += std::to_string(t);
+    for (int p = 0; p < kIsupGrades; ++p) {
+      confusion += ',';
+      confusion += std::to_string(validation.kappa.overall.counts[t][p]);
+    }
+    confusion += "\n";
+  }
+  write_text_atomically(dir_ / "confusion.csv", confusion);
+  std::string oof = "image_id,data_provider,isup_grade,fold,score,prediction\n";
+  for (const std::string& row : validation.oof_rows) oof += row + "\n";
+  write_text_atomically(dir_ / "oof_predictions.csv", oof);
+}
+
+void FoldRun::write_checkpoint(int epochs_done) {
+  TrainingCheckpoint checkpoint;
+  checkpoint.optimizer = optimizer_state(*optimizer_);
+  checkpoint.scheduler.kind = lr_schedule_name(scheduler_->config().kind);
+  checkpoint.scheduler.scalars["step"] = double(scheduler_->step());
+  checkpoint.scheduler.scalars["base_lr"] = scheduler_->config().base_lr;
+  checkpoint.scheduler.scalars["warmup_steps"] = double(scheduler_->config().warmup_steps);
+  checkpoint.scheduler.scalars["total_steps"] = double(scheduler_->config().total_steps);
+  train_step_->save_progress(checkpoint.progress);
+  checkpoint.progress.epoch = epochs_done;
+  checkpoint.progress.data_position = 0;
+  checkpoint.progress.counters["best_epoch"] = best_epoch_;
+  checkpoint.progress.counters["fold"] = fold_;
+  checkpoint.progress.values["best_qwk"] = best_qwk_.value_or(std::numeric_limits<double>::quiet_NaN());
+  checkpoint.progress.counters["best_qwk_defined"] = best_qwk_.has_value() ? 1 : 0;
+  WeightAttributes attributes;
+  attributes.arch_config = nn::config_text(model_->config());
+  save_checkpoint((dir_ / "last.h5").string(), model_tensors(*model_), attributes, checkpoint);
+}
+
+FoldResult FoldRun::run() {
+  FoldResult result;
+  result.fold = fold_;
+  result.run_dir = dir_.string();
+  result.best_weights = (dir_ / "best.h5").string();
+  fs::create_directories(dir_);
+
+  head_ = parse_head_kind(config_.head);
+  const DType precision = parse_precision(config_.precision);
+  SG_CHECK(config_.batch >= 1, "batch ", config_.batch, ": expected at least 1");
+  SG_CHECK(config_.accumulate >= 1, "accumulate ", config_.accumulate, ": expected at least 1");
+  SG_CHECK(config_.epochs >= 1, "epochs ", config_.epochs, ": expected at least 1");
+  SG_CHECK(config_.train_fraction > 0 && config_.train_fraction <= 1, "train_fraction ", config_.train_fraction,
+           ": expected in (0, 1]");
+  prepare_data();
+
+  device_ = parse_device(config_.device);
+  if (!config_.memory_limit.empty()) allocator_for(device_).set_limit(parse_bytes(config_.memory_limit));
+
+  // ---- data pipeline
+  auto slides = std::make_shared<data::SlideCache>(16);
+  std::shared_ptr<data::TileCache> cache;
+  if (config_.tile_cache) {
+    const fs::path cache_dir =
+        config_.cache_dir.empty() ? fs::path(config_.data) / ".slidegrade_tile_cache" : fs::path(config_.cache_dir);
+    std::error_code error;
+    fs::create_directories(cache_dir, error);
+    SG_CHECK(!error, cache_dir.string(), ": cannot create the tile cache folder: ", error.message());
+    cache = std::make_shared<data::TileCache>(cache_dir);
+  }
+  train_recipe_.tiles = data::TileSpec{config_.tiles, config_.tile_size, config_.level, config_.half_offset};
+  train_recipe_.rows = config_.mosaic_rows;
+  train_recipe_.cols = config_.mosaic_cols;
+  train_recipe_.shuffle_tiles = config_.shuffle_tiles;
+  train_recipe_.augment = augment_config(config_.augment);
+  val_recipe_ = train_recipe_;
+  val_recipe_.shuffle_tiles = false;
+  val_recipe_.augment = data::AugmentConfig::none();
+  auto train_mosaics = std::make_shared<data::SlideMosaics>(slide_items(train_rows_), train_recipe_, slides, cache);
+  auto val_mosaics = std::make_shared<data::SlideMosaics>(slide_items(val_rows_), val_recipe_, slides, cache);
+  const data::SampleShape shape = train_recipe_.sample_shape();
+
+  data::AsyncLoaderConfig loader;
+  loader.batch_size = config_.batch;
+  loader.sample_shape = shape;
+  loader.workers = std::max(0, config_.loader_threads);
+  loader.queue_depth = std::max(1, config_.queue_depth);
+  loader.shuffle = true;
+  loader.drop_last = int64_t(train_rows_.size()) >= config_.batch;
+  loader.seed = config_.seed;
+  loader.device = device_;
+  loader.item_name = [rows = train_rows_](int64_t i) { return rows.at(size_t(i)).path; };
+  train_loader_ = std::make_unique<data::AsyncLoader>(loader, int64_t(train_rows_.size()), train_mosaics->sample_function());
+  data::AsyncLoaderConfig val_loader = loader;
+  val_loader.shuffle = false;
+  val_loader.drop_last = false;
+  val_loader.item_name = [rows = val_rows_](int64_t i) { return rows.at(size_t(i)).path; };
+  val_loader_ = std::make_unique<data::AsyncLoader>(val_loader, int64_t(val_rows_.size()), val_mosaics->sample_function());
+
+  // ---- model, optimizer, schedule
+  const nn::EfficientNetConfig model_config_value = model_config(config_, head_);
+  model_ = std::make_unique<nn::EfficientNet>(model_config_value, device_);
+  if (!config_.pretrained.empty()) say(format_pretrained_report(load_pretrained(*model_, config_.pretrained)));
+  model_->set_precision(precision);
+  model_->set_checkpointing(checkpoint_policy(config_, model_config_value, precision, shape.height, shape.width, device_,
+                                              [this](const std::string& s) { say(s); }));
+  model_->set_training(true);
+  normalization_.invert = true;
+  normalization_.mean = model_config_value.mean;
+  normalization_.std = model_config_value.std;
+
+  OptimizerConfig optimizer_config;
+  optimizer_config.name = config_.optimizer;
+  optimizer_config.lr = float(config_.lr);
+  optimizer_config.weight_decay = float(config_.weight_decay);
+  optimizer_config.momentum = float(config_.momentum);
+  optimizer_ = make_optimizer(optimizer_config, model_->parameters());
+
+  const int64_t batches_per_epoch = train_loader_->batches_per_epoch();
+  const int64_t steps_per_epoch = batches_per_epoch / config_.accumulate;
+  SG_CHECK(steps_per_epoch >= 1, "fold ", fold_, ": ", train_rows_.size(), " training slides make ", batches_per_epoch,
+           " batches of ", config_.batch, ", fewer than one optimizer step of accumulate ", config_.accumulate);
+  const int64_t micro_batches_per_epoch = steps_per_epoch * config_.accumulate;
+  LrScheduleConfig schedule;
+  schedule.kind = parse_lr_schedule_kind(config_.schedule);
+  schedule.base_lr = config_.lr;
+  schedule.total_steps = steps_per_epoch * config_.epochs;
+  schedule.warmup_steps = std::min<int64_t>(std::llround(config_.warmup_epochs * double(steps_per_epoch)),
+                                            schedule.total_steps - 1);
+  schedule.warmup_steps = std::max<int64_t>(0, schedule.warmup_steps);
+  schedule.min_lr = config_.min_lr;
+  schedule.restart_period = std::max<int64_t>(1, steps_per_epoch);
+  schedule.step_size = std::max<int64_t>(1, steps_per_epoch);
+  scheduler_ = std::make_unique<LrScheduler>(schedule);
+
+  TrainStepOptions step_options;
+  step_options.loss = head_loss(head_);
+  step_options.label_smoothing = head_ == HeadKind::softmax ? float(config_.label_smoothing) : 0.0f;
+  step_options.micro_batches = config_.accumulate;
+  step_options.max_grad_norm = float(config_.max_grad_norm);
+  step_options.seed = config_.seed;
+  train_step_ = std::make_unique<TrainStep>(*model_, *optimizer_, step_options);
+
+  // ---- resume
+  int start_epoch = 0;
+  const fs::path last = dir_ / "last.h5";
+  if (options_.resume && fs::is_regular_file(last)) {
+    const TrainingCheckpoint checkpoint = load_checkpoint(last.string(), model_tensors(*model_));
+    nn::mark_parameters_changed(*model_);
+    model_->drop_folded_weights();
+    restore_optimizer(*optimizer_, checkpoint.optimizer, last.string());
+    train_step_->restore_progress(checkpoint.progress);
+    const auto step = checkpoint.scheduler.scalars.find("step");
+    SG_CHECK(step != checkpoint.scheduler.scalars.end(), last.string(), ": no scheduler step");
+    scheduler_->set_step(int64_t(step->second));
+    start_epoch = int(checkpoint.progress.epoch);
+    const auto counter = [&](const char* name) {
+      const auto it = checkpoint.progress.counters.find(name);
+      SG_CHECK(it != checkpoint.progress.counters.end(), last.string(), ": no training counter ", name);
+      return it->second;
+    };
+    SG_CHECK(counter("fold") == fold_, last.string(), ": a checkpoint of fold ", counter("fold"), ", not fold ", fold_);
+    best_epoch_ = int(counter("best_epoch"));
+    if (counter("best_qwk_defined")) best_qwk_ = checkpoint.progress.values.at("best_qwk");
+    // The rows of the epochs the checkpoint covers (a row written after it is redone).
+    std::vector<std::string> lines = read_lines(dir_ / "metrics.csv");
+    for (size_t i = 1; i < lines.size(); ++i)
+      if (std::stoi(lines[i].substr(0, lines[i].find(','))) < start_epoch) metrics_rows_.push_back(lines[i]);
+    SG_CHECK(int(metrics_rows_.size()) == start_epoch, (dir_ / "metrics.csv").string(), ": ", metrics_rows_.size(),
+             " rows for the ", start_epoch, " epochs of ", last.string());
+    say("resuming fold " + std::to_string(fold_) + " from " + last.string() + " after epoch " +
+        std::to_string(start_epoch) + " (step " + std::to_string(train_step_->step_index()) + ")");
+  } else if (options_.resume) {
+    say(dir_.string() + ": no last.h5 yet; starting fold " + std::to_string(fold_) + " from the beginning");
+  }
+  if (start_epoch == 0) {
+    // A fresh start: earlier files of this folder would describe another run.
+    for (const char* name : {"metrics.csv", "best.h5", "last.h5", "confusion.csv", "oof_predictions.csv"}) {
+      std::error_code ignored;
+      fs::remove(dir_ / name, ignored);
+    }
+  }
+  write_run_config(dir_, config_);
+  say("fold " + std::to_string(fold_) + ": efficientnet-" + model_config_value.arch + " (" +
+      std::to_string(model_->parameters().size()) + " parameter tensors) on " + device_.str() + ", " +
+      std::to_string(shape.width) + "x" + std::to_string(shape.height) + " mosaics, " +
+      std::to_string(steps_per_epoch) + " steps per epoch, epochs " + std::to_string(start_epoch) + ".." +
+      std::to_string(config_.epochs - 1));
+
+  // ---- epochs
+  std::vector<EpochTimes> times;
+  for (int epoch = start_epoch; epoch < config_.epochs; ++epoch) {
+    EpochTimes t;
+    const auto epoch_start = Clock::now();
+    model_->set_training(true);
+    train_step_->reset_times();
+    const data::LoaderStats stats_before = train_loader_->stats();
+    train_loader_->start_epoch(epoch);
+    double loss_sum = 0;  // over the epoch's completed steps
+    int64_t loss_count = 0;
+    int64_t micro_batch = 0;
+    double epoch_lr = scheduler_->lr();
+    while (micro_batch < micro_batches_per_epoch) {
+      std::optional<data::Batch> batch = train_loader_->next();
+      if (!batch) break;
+      const auto copy_start = Clock::now();
+      const int64_t n = batch->size();
+      const Tensor input = mosaics_to_input(batch->pixels(), n, shape.height, shape.width, normalization_);
+      Tensor targets;
+      const std::span<const int32_t> labels = batch->labels();
+      if (head_ == HeadKind::softmax) {
+        std::vector<float> classes(static_cast<size_t>(n), 0.0f);
+        for (int64_t i = 0; i < n; ++i) classes[size_t(i)] = float(labels[size_t(i)]);
+        targets = Tensor::from_floats(classes, {n}, DType::i32);
+      } else {
+        const int outputs = head_outputs(head_);
+        std::vector<float> values(size_t(n * outputs));
+        for (int64_t i = 0; i < n; ++i)
+          head_targets(head_, labels[size_t(i)], std::span<float>(values.data() + i * outputs, size_t(outputs)));
+        targets = Tensor::from_floats(values, {n, outputs});
+      }
+      Batch device_batch{device_.is_cpu() ? input : input.to(device_), device_.is_cpu() ? targets : targets.to(device_)};
+      t.copy += seconds_since(copy_start);
+
+      scheduler_->set_step(train_step_->step_index());
+      scheduler_->apply(*optimizer_);
+      epoch_lr = scheduler_->lr();
+      const StepResult step = train_step_->micro_batch(device_batch);
+      t.images += n;
+      ++micro_batch;
+      if (step.completed) {  // the step's loss: the mean over its micro-batches
+        loss_sum += step.loss;
+        ++loss_count;
+      }
+      if (events_.step) {
+        StepEvent e;
+        e.epoch = epoch;
+        e.epochs = config_.epochs;
+        e.batch = micro_batch;
+        e.batches = micro_batches_per_epoch;
+        e.images = t.images;
+        e.seconds = seconds_since(epoch_start);
+        e.loss = step.loss;
+        e.lr = float(epoch_lr);
+        const MemoryStats memory = allocator_for(device_).stats();
+        e.device_bytes_in_use = int64_t(memory.in_use);
+        e.device_bytes_peak = int64_t(memory.peak_in_use);
+        events_.step(e);
+      }
+    }
+    SG_CHECK(loss_count > 0, "fold ", fold_, " epoch ", epoch, ": no training step (every training slide skipped?)");
+    SG_CHECK(train_step_->accumulation().position() == 0, "fold ", fold_, " epoch ", epoch,
+             ": the epoch ended inside an accumulated step (skipped slides left ", micro_batch, " of ",
+             micro_batches_per_epoch, " micro-batches); use accumulate 1 or fix the slides");
+    scheduler_->set_step(train_step_->step_index());
+    t.training = seconds_since(epoch_start);
+    const data::LoaderStats stats_after = train_loader_->stats();
+    t.load = stats_after.wait_seconds - stats_before.wait_seconds;
+    t.forward = train_step_->times().forward;
+    t.backward = train_step_->times().backward;
+    t.optimizer = train_step_->times().optimizer;
+
+    const auto validation_start = Clock::now();
+    const ValidationResult validation = validate(epoch);
+    t.validation = seconds_since(validation_start);
+    const std::optional<double> qwk = quadratic_weighted_kappa(validation.kappa.overall);
+    const bool best = best_epoch_ < 0 || (qwk && (!best_qwk_ || *qwk > *best_qwk_));
+    if (best) {
+      best_qwk_ = qwk;
+      best_epoch_ = epoch;
+    }
+    const auto provider_qwk = [&](const char* provider) -> std::optional<double> {
+      const auto it = validation.kappa.by_group.find(provider);
+      return it == validation.kappa.by_group.end() ? std::nullopt : quadratic_weighted_kappa(it->second);
+    };
+    // Everything up to here of the epoch is in the row; the files' writing time is "other".
+    t.epoch = seconds_since(epoch_start);
+    const double train_loss = loss_sum / double(loss_count);
+    metrics_rows_.push_back(
+        std::to_string(epoch) + "," + std::to_string(train_step_->step_index()) + "," + number(epoch_lr) + "," +
+        number(train_loss) + "," + number(validation.loss) + "," + number(qwk) + "," +
+        number(provider_qwk("karolinska")) + "," + number(provider_qwk("radboud")) + "," +
+        number(validation.kappa.overall.accuracy()) + "," + seconds_text(t.epoch) + "," +
+        seconds_text(t.training > 0 ? double(t.images) / t.training : 0.0) + "," + seconds_text(t.load) + "," +
+        seconds_text(t.copy) + "," + seconds_text(t.forward) + "," + seconds_text(t.backward) + "," +
+        seconds_text(t.optimizer) + "," + seconds_text(t.validation) + "," +
+        seconds_text(t.training > 0 ? t.load / t.training : 0.0));
+    std::string metrics = std::string(kMetricsHeader) + "\n";
+    for (const std::string& row : metrics_rows_) metrics += row + "\n";
+    // Order matters for resume: metrics.csv, then best.h5, then last.h5 (a resume redoes any
+    // epoch whose last.h5 was not written, and keeps only the rows last.h5 covers).
+    write_text_atomically(dir_ / "metrics.csv", metrics);
+    if (best) write_best(epoch, validation, qwk);
+    write_checkpoint(epoch + 1);
+    t.epoch = seconds_since(epoch_start);
+    times.push_back(t);
+
+    if (events_.epoch) {
+      EpochEvent e;
+      e.epoch = epoch;
+      e.epochs = config_.epochs;
+      e.train_loss = train_loss;
+      e.val_loss = validation.loss;
+      e.val_qwk = qwk;
+      for (const auto& [provider, matrix] : validation.kappa.by_group)
+        e.val_qwk_by_provider[provider] = quadratic_weighted_kappa(matrix);
+      e.val_accuracy = validation.kappa.overall.accuracy();
+      e.confusion = validation.kappa.overall;
+      e.best = best;
+      e.seconds = t.epoch;
+      events_.epoch(e);
+    }
+  }
+
+  std::set<std::string> seen(skipped_.begin(), skipped_.end());
+  for (const data::AsyncLoader* source : {train_loader_.get(), val_loader_.get()})
+    for (const data::SkippedItem& item : source->skipped_items()) {
+      const std::string line = item.name + ": " + item.message;
+      if (seen.insert(line).second) skipped_.push_back(line);
+    }
+  result.skipped_slides = skipped_;
+  result.best_qwk = best_qwk_;
+  result.best_epoch = best_epoch_;
+  result.time_report = time_report(times, device_);
+  return result;
+}
+
+}  // namespace
+
+std::vector<FoldResult> run_training(const RunConfig& config, const TrainOptions& options, const TrainerEvents& events) {
+  SG_CHECK(!config.data.empty(), "no data folder given (--data DIR)");
+  SG_CHECK(!config.out.empty(), "no run folder given (--out RUNDIR)");
+  const fs::path root = config.out;
+  if (options.resume) check_resume_config(root, config);
+  const fs::path data_dir = config.data;
+  SG_CHECK(fs::is_directory(data_dir), config.data, ": no such data folder");
+  SG_CHECK(fs::is_regular_file(data_dir / "train.csv"), config.data, ": no train.csv in the data folder (expected ",
+           (data_dir / "train.csv").string(), ")");
+  std::error_code error;
+  fs::create_directories(root, error);
+  SG_CHECK(!error, root.string(), ": cannot create the run folder: ", error.message());
+  if (config.all_folds) write_run_config(root, config);
+
+  std::vector<FoldResult> results;
+  const fs::path folds_path = root / "folds.csv";
+  if (!config.all_folds) {
+    FoldRun run(config, config.fold, root, folds_path, options, events);
+    results.push_back(run.run());
+    return results;
+  }
+  for (int fold = 0; fold < config.folds; ++fold) {
+    RunConfig fold_config = config;
+    fold_config.fold = fold;
+    fold_config.all_folds = false;
+    fold_config.out = (root / ("fold" + std::to_string(fold))).string();
+    if (events.message) events.message("---- fold " + std::to_string(fold) + " of " + std::to_string(config.folds));
+    TrainOptions fold_options = options;
+    FoldRun run(fold_config, fold, fold_config.out, folds_path, fold_options, events);
+    results.push_back(run.run());
+  }
+  return results;
+}
+
+}  // namespace sg::train
