@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -286,6 +287,28 @@ TEST_F(TrainerTest, AFullDiskWhileCheckpointingKeepsThePreviousCheckpoint) {
   EXPECT_EQ(before, after) << "the previous checkpoint is intact";
   nn::EfficientNet model(nn::parse_config_text(info.attributes.arch_config, last.string()));
   EXPECT_EQ(load_checkpoint(last.string(), named_tensors(model.parameters(), model.buffers())).progress.epoch, 1);
+}
+
+// For tests/train/test_train_cli.sh (ctest train_cli): compares two run folders' last.h5 tensors
+// bit for bit and their metrics.csv (without the timing columns). Skipped unless both are named
+// by SLIDEGRADE_COMPARE_RUN_A / SLIDEGRADE_COMPARE_RUN_B.
+TEST(TrainerRunFolders, SameWeightsAndMetrics) {
+  const char* a = std::getenv("SLIDEGRADE_COMPARE_RUN_A");
+  const char* b = std::getenv("SLIDEGRADE_COMPARE_RUN_B");
+  if (a == nullptr || b == nullptr) GTEST_SKIP() << "run by tests/train/test_train_cli.sh";
+  for (const char* name : {"last.h5", "best.h5"}) {
+    const auto va = model_values((fs::path(a) / name).string());
+    const auto vb = model_values((fs::path(b) / name).string());
+    ASSERT_EQ(va.size(), vb.size()) << name;
+    for (const auto& [tensor, values] : va) {
+      const std::vector<float>& other = vb.at(tensor);
+      ASSERT_EQ(values.size(), other.size());
+      EXPECT_EQ(std::memcmp(values.data(), other.data(), values.size() * sizeof(float)), 0) << name << ": " << tensor;
+    }
+  }
+  const auto metrics_a = computed_metrics(fs::path(a) / "metrics.csv");
+  EXPECT_GT(metrics_a.size(), 1u);
+  EXPECT_EQ(metrics_a, computed_metrics(fs::path(b) / "metrics.csv"));
 }
 
 }  // namespace

@@ -1,0 +1,62 @@
+#!/bin/sh
+# `slidegrade train` through the command line: a run killed with SIGKILL in the middle of epoch 2
+# and resumed with --resume ends with the same weights (bit for bit) and metrics.csv as an
+# uninterrupted run; bad input fails with a clear message and a non-zero exit.
+#   tests/train/test_train_cli.sh path/to/slidegrade path/to/sg_tests
+set -u
+SG=$1
+TESTS=$2
+DIR=$(mktemp -d)
+trap 'rm -rf "$DIR"' EXIT
+FAILED=0
+fail() { echo "FAIL: $*"; FAILED=1; }
+expect() {  # expect STATUS TEXT command...
+  want_status=$1 text=$2
+  shift 2
+  "$@" >"$DIR/out" 2>&1
+  status=$?
+  if [ "$status" -ne "$want_status" ] || ! grep -qF -- "$text" "$DIR/out"; then
+    fail "$* -> exit $status (want $want_status), output must contain '$text':"
+    cat "$DIR/out"
+  fi
+}
+
+"$SG" synth --out "$DIR/panda" --slides 18 --test-slides 0 --seed 3 --width 1024 --height 512 >/dev/null 2>&1 || fail "synth"
+# 16 tiles of 64 px at level 0 (256x256 mosaics), a B0 at width 0.25 and depth 0.34, 4 epochs of 3 steps.
+set -- --folds 3 --tiles 16 --tile_size 64 --level 0 --arch b0 --width 0.25 \
+  --depth 0.34 --batch 4 --epochs 4 --seed 5 --device cpu --log_every 1
+GOOD="--data $DIR/panda --fold 0 --lr 1e-3"
+"$SG" train "$@" $GOOD --out "$DIR/whole" >"$DIR/whole.log" 2>&1 || { fail "uninterrupted run"; cat "$DIR/whole.log"; }
+grep -qE "^fold 0: best validation QWK" "$DIR/whole.log" || { fail "best QWK line"; cat "$DIR/whole.log"; }
+grep -qE "^Time per epoch on cpu" "$DIR/whole.log" || { fail "time report"; cat "$DIR/whole.log"; }
+[ "$(wc -l <"$DIR/whole/metrics.csv")" -eq 5 ] || fail "metrics.csv has $(wc -l <"$DIR/whole/metrics.csv") lines, want 5"
+
+# The same run, killed with SIGKILL after the first batch of epoch 2, then resumed.
+"$SG" train "$@" $GOOD --out "$DIR/parts" >"$DIR/parts.log" 2>&1 &
+PID=$!
+i=0
+while ! grep -qF "epoch 2/4 batch 1/3" "$DIR/parts.log" 2>/dev/null; do
+  i=$((i + 1))
+  if [ $i -gt 1200 ] || ! kill -0 $PID 2>/dev/null; then break; fi
+  sleep 0.05
+done
+kill -9 $PID 2>/dev/null
+wait $PID 2>/dev/null
+[ -f "$DIR/parts/last.h5" ] || fail "no last.h5 after epoch 1"
+ROWS=$(wc -l <"$DIR/parts/metrics.csv")
+[ "$ROWS" -eq 2 ] || fail "killed run's metrics.csv has $ROWS lines, want 2 (killed in epoch 2)"
+expect 0 "resuming fold 0 from $DIR/parts/last.h5 after epoch 1" "$SG" train "$@" $GOOD --resume "$DIR/parts"
+SLIDEGRADE_COMPARE_RUN_A="$DIR/whole" SLIDEGRADE_COMPARE_RUN_B="$DIR/parts" \
+  "$TESTS" --gtest_filter=TrainerRunFolders.SameWeightsAndMetrics >"$DIR/compare" 2>&1 ||
+  { fail "resumed run differs from the uninterrupted one"; cat "$DIR/compare"; }
+grep -qF "[  PASSED  ] 1 test" "$DIR/compare" || { fail "comparison did not run"; cat "$DIR/compare"; }
+
+# Bad input.
+mkdir -p "$DIR/empty"
+expect 1 "no train.csv in the data folder" "$SG" train "$@" --data "$DIR/empty" --fold 0 --out "$DIR/bad1"
+expect 1 "fold 3: expected 0..2" "$SG" train "$@" --data "$DIR/panda" --fold 3 --out "$DIR/bad2"
+expect 1 "belongs to another config" "$SG" train "$@" --data "$DIR/panda" --fold 0 --lr 5e-4 --resume "$DIR/parts"
+expect 1 "not a run folder" "$SG" train "$@" $GOOD --resume "$DIR/nothing"
+
+[ $FAILED -eq 0 ] && echo "train_cli: all passed"
+exit $FAILED
