@@ -12,8 +12,8 @@
 #include <cctype>
 #include <cinttypes>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -97,8 +97,7 @@ void visit_fields(Config& c, Visit&& visit) {
   // ---- run
   visit(Field{"seed", "seed of weights, sampling, augmentation and dropout"}, c.seed);
   visit(Field{"device", "where to train; auto: the GPU if there is one", "auto|cpu|cuda|cuda:N", false}, c.device);
-  visit(Field{"memory_limit", "cap the device allocator, e.g. 4GiB, 512MiB; empty: no cap", "SIZE"},
-        c.memory_limit);
+  visit(Field{"memory_limit", "cap the device allocator, e.g. 4GiB, 512MiB; empty: no cap", "SIZE"}, c.memory_limit);
   visit(Field{"loader_threads", "slide loader threads (0: load in the training thread)", {}, false}, c.loader_threads);
   visit(Field{"queue_depth", "batches the loader may run ahead (>= 1)", {}, false}, c.queue_depth);
   visit(Field{"tta_validation", "validate with dihedral TTA (8x slower validation)"}, c.tta_validation);
@@ -121,7 +120,8 @@ bool is_one_of(const std::string& value, const std::vector<std::string>& names) 
 bool is_device_text(const std::string& value) {
   if (value == "auto" || value == "cpu" || value == "cuda") return true;
   if (value.rfind("cuda:", 0) != 0 || value.size() == 5 || value.size() > 8) return false;
-  return std::all_of(value.begin() + 5, value.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
+  return std::all_of(value.begin() + 5, value.end(),
+                     [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
 }
 
 // "" when `value` is allowed for the enumeration-like `key`, else "'value': expected ...".
@@ -176,7 +176,8 @@ std::string dashed(std::string_view key) {
 class RunConfigFormatter : public CLI::Formatter {
  public:
   std::string make_option_name(const CLI::Option* option, bool is_positional) const override {
-    if (is_positional || option->get_lnames().size() != 2) return CLI::Formatter::make_option_name(option, is_positional);
+    if (is_positional || option->get_lnames().size() != 2)
+      return CLI::Formatter::make_option_name(option, is_positional);
     std::string name = "--" + option->get_lnames()[0];
     for (const std::string& short_name : option->get_snames()) name = "-" + short_name + "," + name;
     return name;
@@ -190,10 +191,14 @@ enum class TomlType { string, integer, floating, boolean };
 
 const char* toml_type_name(TomlType type) {
   switch (type) {
-    case TomlType::string: return "a string";
-    case TomlType::integer: return "an integer";
-    case TomlType::floating: return "a number";
-    case TomlType::boolean: return "true or false";
+    case TomlType::string:
+      return "a string";
+    case TomlType::integer:
+      return "an integer";
+    case TomlType::floating:
+      return "a number";
+    case TomlType::boolean:
+      return "true or false";
   }
   return "?";
 }
@@ -280,13 +285,27 @@ class TomlLineParser {
       if (done()) fail("unterminated string");
       const char escaped = text_[pos_++];
       switch (escaped) {
-        case 'b': out += '\b'; break;
-        case 't': out += '\t'; break;
-        case 'n': out += '\n'; break;
-        case 'f': out += '\f'; break;
-        case 'r': out += '\r'; break;
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
+        case 'b':
+          out += '\b';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
         case 'u':
         case 'U': {
           const size_t digits = escaped == 'u' ? 4 : 8;
@@ -295,13 +314,15 @@ class TomlLineParser {
           for (size_t i = 0; i < digits; ++i) {
             const char h = text_[pos_++];
             if (!std::isxdigit(static_cast<unsigned char>(h))) fail("bad \\", escaped, " escape");
-            code = code * 16 + uint32_t(std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
+            code = code * 16 +
+                   uint32_t(std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
           }
           if (code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) fail("bad unicode escape");
           append_utf8(out, code);
           break;
         }
-        default: fail("unknown escape \\", escaped, " in a string");
+        default:
+          fail("unknown escape \\", escaped, " in a string");
       }
     }
   }
@@ -336,7 +357,8 @@ class TomlLineParser {
       if (ch == '.' || ch == 'e' || ch == 'E') fraction_or_exponent = true;
       digits += ch;
     }
-    const std::string unsigned_part = digits.empty() || (digits[0] != '+' && digits[0] != '-') ? digits : digits.substr(1);
+    const std::string unsigned_part =
+        digits.empty() || (digits[0] != '+' && digits[0] != '-') ? digits : digits.substr(1);
     if (unsigned_part == "inf" || unsigned_part == "nan") {
       item.type = TomlType::floating;
       item.value = digits;
@@ -404,10 +426,14 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 // The field's type as a TOML type, for type errors in files.
 template <class T>
 TomlType toml_type_of() {
-  if constexpr (std::is_same_v<T, std::string>) return TomlType::string;
-  else if constexpr (std::is_same_v<T, bool>) return TomlType::boolean;
-  else if constexpr (std::is_floating_point_v<T>) return TomlType::floating;
-  else return TomlType::integer;
+  if constexpr (std::is_same_v<T, std::string>)
+    return TomlType::string;
+  else if constexpr (std::is_same_v<T, bool>)
+    return TomlType::boolean;
+  else if constexpr (std::is_floating_point_v<T>)
+    return TomlType::floating;
+  else
+    return TomlType::integer;
 }
 
 struct KeyOption {
@@ -459,11 +485,21 @@ std::string quote_toml(const std::string& text) {
   for (const char ch : text) {
     const auto byte = static_cast<unsigned char>(ch);
     switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (byte < 0x20 || byte == 0x7F) {
           char buffer[8];
@@ -531,7 +567,10 @@ void add_run_config_options(CLI::App& app, RunConfig& config) {
       option = app.add_option(names, value, help)->capture_default_str();
       if constexpr (std::is_unsigned_v<T>) {
         option->check(CLI::Validator(
-            [](std::string& text) { return text.find('-') == std::string::npos ? std::string{} : "'" + text + "': expected a non-negative integer"; },
+            [](std::string& text) {
+              return text.find('-') == std::string::npos ? std::string{}
+                                                         : "'" + text + "': expected a non-negative integer";
+            },
             "", "NonNegative"));
       }
       if constexpr (std::is_same_v<T, std::string>) {
@@ -563,10 +602,12 @@ void validate_run_config(const RunConfig& c) {
       if (!problem.empty()) throw Error(detail::concat(field.key, " ", problem));
     }
   });
-  check(!c.data.empty(), "data", "''", "the PANDA-layout folder (train.csv, train_images/): --data DIR or data = \"DIR\"");
+  check(!c.data.empty(), "data", "''",
+        "the PANDA-layout folder (train.csv, train_images/): --data DIR or data = \"DIR\"");
   check(!c.out.empty(), "out", "''", "a run folder");
   check(c.folds >= 2, "folds", c.folds, ">= 2");
-  if (!c.all_folds) check(c.fold >= 0 && c.fold < c.folds, "fold", c.fold, "0..", c.folds - 1, " (folds = ", c.folds, ")");
+  if (!c.all_folds)
+    check(c.fold >= 0 && c.fold < c.folds, "fold", c.fold, "0..", c.folds - 1, " (folds = ", c.folds, ")");
   check(c.train_fraction > 0 && c.train_fraction <= 1, "train_fraction", c.train_fraction, "a share in (0, 1]");
   check(c.tiles >= 1 && c.tiles <= 1024, "tiles", c.tiles, "1..1024");
   check(c.tile_size >= 8 && c.tile_size <= 2048, "tile_size", c.tile_size, "8..2048 pixels");
@@ -587,13 +628,14 @@ void validate_run_config(const RunConfig& c) {
   check(c.lr > 0 && std::isfinite(c.lr), "lr", c.lr, "> 0");
   check(c.weight_decay >= 0 && std::isfinite(c.weight_decay), "weight_decay", c.weight_decay, ">= 0");
   check(c.momentum >= 0 && c.momentum < 1, "momentum", c.momentum, "[0, 1)");
-  check(c.warmup_epochs >= 0 && c.warmup_epochs < c.epochs, "warmup_epochs", c.warmup_epochs, ">= 0 and < epochs = ",
-        c.epochs);
+  check(c.warmup_epochs >= 0 && c.warmup_epochs < c.epochs, "warmup_epochs", c.warmup_epochs,
+        ">= 0 and < epochs = ", c.epochs);
   check(c.min_lr >= 0 && c.min_lr <= c.lr, "min_lr", c.min_lr, ">= 0 and <= lr = ", c.lr);
-  check(c.max_grad_norm >= 0 && std::isfinite(c.max_grad_norm), "max_grad_norm", c.max_grad_norm, ">= 0 (0: no clipping)");
+  check(c.max_grad_norm >= 0 && std::isfinite(c.max_grad_norm), "max_grad_norm", c.max_grad_norm,
+        ">= 0 (0: no clipping)");
   check(c.label_smoothing >= 0 && c.label_smoothing < 1, "label_smoothing", c.label_smoothing, "[0, 1)");
-  check(c.label_smoothing == 0 || c.head == "softmax", "label_smoothing", c.label_smoothing,
-        "0 with head = ", c.head, " (label smoothing needs head = softmax)");
+  check(c.label_smoothing == 0 || c.head == "softmax", "label_smoothing", c.label_smoothing, "0 with head = ", c.head,
+        " (label smoothing needs head = softmax)");
   check(c.loader_threads >= 0 && c.loader_threads <= 256, "loader_threads", c.loader_threads, "0..256");
   check(c.queue_depth >= 1 && c.queue_depth <= 64, "queue_depth", c.queue_depth, "1..64");
   check(c.log_every >= 0, "log_every", c.log_every, ">= 0");
@@ -602,8 +644,10 @@ void validate_run_config(const RunConfig& c) {
 std::string run_config_toml(const RunConfig& config) {
   std::ostringstream out;
   out << "# slidegrade " << SLIDEGRADE_VERSION << " run config: every key as the run resolved it.\n"
-      << "# Read it with `slidegrade train --config FILE` (flags override it); `--resume RUNDIR` reads RUNDIR/config.toml.\n";
-  visit_fields(config, [&](const Field& field, const auto& value) { out << field.key << " = " << value_text(value) << "\n"; });
+      << "# Read it with `slidegrade train --config FILE` (flags override it); `--resume RUNDIR` reads "
+         "RUNDIR/config.toml.\n";
+  visit_fields(config,
+               [&](const Field& field, const auto& value) { out << field.key << " = " << value_text(value) << "\n"; });
   return out.str();
 }
 

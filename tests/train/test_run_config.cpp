@@ -2,16 +2,16 @@
 // the resolved config written and read back equal, the shipped configs/, and the bad input: an
 // unknown key, a bad value (named, with the allowed values), cross-field errors.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <sstream>
-#include <algorithm>
 #include <iterator>
+#include <sstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "core/error.h"
@@ -27,8 +27,8 @@ class TempFolder {
  public:
   TempFolder() {
     static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("sg_run_config_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    path_ =
+        fs::temp_directory_path() / ("sg_run_config_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
     fs::create_directories(path_);
   }
   ~TempFolder() {
@@ -167,15 +167,16 @@ TEST(RunConfigCli, FileThenFlagsFlagsWin) {
                                         "shuffle_tiles = false\n"
                                         "\n"
                                         "batch = 8\n");
-  const RunConfig config = parse({"--config", file, "--tile-size", "64", "--batch=2", "--shuffle_tiles", "--lr", "0.01"});
+  const RunConfig config =
+      parse({"--config", file, "--tile-size", "64", "--batch=2", "--shuffle_tiles", "--lr", "0.01"});
   EXPECT_EQ(config.data, "/data/panda");
-  EXPECT_EQ(config.tiles, 16);          // file
-  EXPECT_EQ(config.tile_size, 64);      // flag, dashed form
-  EXPECT_EQ(config.batch, 2);           // flag
-  EXPECT_EQ(config.lr, 0.01);           // flag
-  EXPECT_EQ(config.precision, "f16");   // file
-  EXPECT_TRUE(config.half_offset);      // file
-  EXPECT_TRUE(config.shuffle_tiles);    // flag over the file's false
+  EXPECT_EQ(config.tiles, 16);                   // file
+  EXPECT_EQ(config.tile_size, 64);               // flag, dashed form
+  EXPECT_EQ(config.batch, 2);                    // flag
+  EXPECT_EQ(config.lr, 0.01);                    // flag
+  EXPECT_EQ(config.precision, "f16");            // file
+  EXPECT_TRUE(config.half_offset);               // file
+  EXPECT_TRUE(config.shuffle_tiles);             // flag over the file's false
   EXPECT_EQ(config.epochs, RunConfig{}.epochs);  // neither: the default
 
   // The order of --config among the flags does not matter.
@@ -281,8 +282,9 @@ TEST(RunConfigCli, UnknownKeyInFileNamesKeyAndFile) {
   // The file's keys are the underscore names only; --config itself is not a key.
   EXPECT_NE(parse_error({"--config", folder.write("dash.toml", "tile-size = 128\n")}).find("did you mean tile_size"),
             std::string::npos);
-  EXPECT_NE(parse_error({"--config", folder.write("config.toml", "config = \"x.toml\"\n")}).find("unknown key 'config'"),
-            std::string::npos);
+  EXPECT_NE(
+      parse_error({"--config", folder.write("config.toml", "config = \"x.toml\"\n")}).find("unknown key 'config'"),
+      std::string::npos);
 }
 
 TEST(RunConfigCli, BadFileSyntaxAndTypesAreNamed) {
@@ -310,7 +312,8 @@ TEST(RunConfigCli, BadFileSyntaxAndTypesAreNamed) {
     EXPECT_NE(message.find(c.expected), std::string::npos) << message;
     EXPECT_NE(message.find(file), std::string::npos) << message;
   }
-  EXPECT_NE(parse_error({"--config", (folder.path() / "missing.toml").string()}).find("missing.toml"), std::string::npos);
+  EXPECT_NE(parse_error({"--config", (folder.path() / "missing.toml").string()}).find("missing.toml"),
+            std::string::npos);
 }
 
 TEST(RunConfigCli, BadEnumerationValuesListTheAllowedOnes) {
