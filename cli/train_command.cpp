@@ -1,6 +1,7 @@
 // slidegrade train: one fold (or every fold) of a PANDA-layout dataset (train/trainer.h); progress
 // as plain lines, then each fold's best QWK, where the run's files are and where the time went.
 //   slidegrade train --config C --data DIR [--fold K | --all-folds] [--out RUNDIR] [--resume RUNDIR]
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -11,6 +12,7 @@
 #include "core/error.h"
 #include "train/quadratic_weighted_kappa.h"
 #include "train/run_config.h"
+#include "train/run_config_cli.h"
 #include "train/trainer.h"
 
 namespace sg::cli {
@@ -23,67 +25,40 @@ struct TrainCommandOptions {
   std::string resume;
 };
 
-// TEMP until run_config_cli lands: a flag per RunConfig field (the TOML file through CLI11's
-// config reader); then train::add_run_config_options(*parser, o->config) replaces this.
-void temp_add_run_config_options(CLI::App& app, train::RunConfig& c, std::string& config_file) {
-  app.set_config("--config", "", "TOML file of run settings (every key is also a flag)");
-  static_cast<void>(config_file);
-  app.add_option("--data", c.data, "PANDA-layout folder: train.csv, train_images/");
-  app.add_option("--out", c.out, "run folder")->capture_default_str();
-  app.add_option("--folds", c.folds, "k of the stratified k-fold split")->capture_default_str();
-  app.add_option("--fold", c.fold, "the validation fold")->capture_default_str();
-  app.add_flag("--all_folds,--all-folds", c.all_folds, "train every fold in turn (RUNDIR/fold<k>/)");
-  app.add_option("--fold_seed", c.fold_seed)->capture_default_str();
-  app.add_option("--exclude_known_bad", c.exclude_known_bad)->capture_default_str();
-  app.add_option("--train_fraction", c.train_fraction)->capture_default_str();
-  app.add_option("--tiles", c.tiles)->capture_default_str();
-  app.add_option("--tile_size", c.tile_size)->capture_default_str();
-  app.add_option("--level", c.level)->capture_default_str();
-  app.add_option("--half_offset", c.half_offset)->capture_default_str();
-  app.add_option("--shuffle_tiles", c.shuffle_tiles)->capture_default_str();
-  app.add_option("--mosaic_rows", c.mosaic_rows)->capture_default_str();
-  app.add_option("--mosaic_cols", c.mosaic_cols)->capture_default_str();
-  app.add_option("--tile_cache", c.tile_cache)->capture_default_str();
-  app.add_option("--cache_dir", c.cache_dir);
-  app.add_option("--arch", c.arch)->capture_default_str();
-  app.add_option("--width", c.width)->capture_default_str();
-  app.add_option("--depth", c.depth)->capture_default_str();
-  app.add_option("--pretrained", c.pretrained);
-  app.add_option("--head", c.head)->capture_default_str();
-  app.add_option("--activation", c.activation);
-  app.add_option("--pooling", c.pooling)->capture_default_str();
-  app.add_option("--dropout", c.dropout)->capture_default_str();
-  app.add_option("--drop_connect", c.drop_connect)->capture_default_str();
-  app.add_option("--precision", c.precision)->capture_default_str();
-  app.add_option("--checkpointing", c.checkpointing)->capture_default_str();
-  app.add_option("--batch", c.batch)->capture_default_str();
-  app.add_option("--accumulate", c.accumulate)->capture_default_str();
-  app.add_option("--epochs", c.epochs)->capture_default_str();
-  app.add_option("--optimizer", c.optimizer)->capture_default_str();
-  app.add_option("--lr", c.lr)->capture_default_str();
-  app.add_option("--weight_decay", c.weight_decay)->capture_default_str();
-  app.add_option("--momentum", c.momentum)->capture_default_str();
-  app.add_option("--schedule", c.schedule)->capture_default_str();
-  app.add_option("--warmup_epochs", c.warmup_epochs)->capture_default_str();
-  app.add_option("--min_lr", c.min_lr)->capture_default_str();
-  app.add_option("--max_grad_norm", c.max_grad_norm)->capture_default_str();
-  app.add_option("--label_smoothing", c.label_smoothing)->capture_default_str();
-  app.add_option("--augment", c.augment)->capture_default_str();
-  app.add_option("--seed", c.seed)->capture_default_str();
-  app.add_option("--device", c.device)->capture_default_str();
-  app.add_option("--memory_limit", c.memory_limit);
-  app.add_option("--loader_threads", c.loader_threads)->capture_default_str();
-  app.add_option("--queue_depth", c.queue_depth)->capture_default_str();
-  app.add_option("--tta_validation", c.tta_validation)->capture_default_str();
-  app.add_option("--log_every", c.log_every)->capture_default_str();
+// `--resume RUNDIR`: the run's saved config (RUNDIR/config.toml) under the flags given on this
+// command line; with --config, the given config as it stands (the trainer then refuses any
+// difference that changes what the run computes).
+train::RunConfig resume_config(const CLI::App& parser, const TrainCommandOptions& o) {
+  if (!o.config_file.empty()) return o.config;
+  const std::string saved = (std::filesystem::path(o.resume) / "config.toml").string();
+  SG_CHECK(std::filesystem::is_regular_file(saved), o.resume, ": not a run folder (no config.toml) to resume");
+  std::vector<std::string> arguments;
+  for (const CLI::Option* option : parser.get_options()) {
+    const std::string name = option->get_name();
+    if (option->count() == 0 || name == "--resume" || name == "--config" || name == "--help") continue;
+    for (const std::string& value : option->results()) arguments.push_back(name + "=" + value);
+  }
+  arguments.push_back("--config");
+  arguments.push_back(saved);
+  std::reverse(arguments.begin(), arguments.end());  // CLI11 takes them reversed
+  train::RunConfig config;
+  CLI::App reader{"resume"};
+  train::add_run_config_options(reader, config);
+  try {
+    reader.parse(arguments);
+  } catch (const CLI::ParseError& e) {
+    throw Error(detail::concat("reading the run config '", saved, "': ", e.what()));
+  }
+  return config;
 }
 
 std::string qwk_text(const std::optional<double>& qwk) { return train::format_kappa(qwk); }
 
-int run_train(TrainCommandOptions& o) {
+int run_train(const CLI::App& parser, TrainCommandOptions& o) {
   train::TrainOptions options;
   if (!o.resume.empty()) {
     options.resume = true;
+    o.config = resume_config(parser, o);
     o.config.out = o.resume;
   }
   train::TrainerEvents events;
@@ -125,9 +100,16 @@ int run_train(TrainCommandOptions& o) {
 void add_train_command(CLI::App& app, Commands& commands) {
   auto o = std::make_shared<TrainCommandOptions>();
   CLI::App* parser = app.add_subcommand("train", "Train an EfficientNet on a PANDA-layout dataset (one fold or all)");
-  temp_add_run_config_options(*parser, o->config, o->config_file);  // TEMP until run_config_cli lands
-  parser->add_option("--resume", o->resume, "continue RUNDIR from its last.h5 (the config must agree)");
-  commands.push_back({parser, [o] { return run_train(*o); }});
+  train::add_run_config_options(*parser, o->config);
+  parser->add_option("--resume", o->resume,
+                     "continue RUNDIR from its last.h5 with RUNDIR/config.toml (flags given here override it; a "
+                     "difference that changes what the run computes is refused)")
+      ->type_name("RUNDIR");
+  commands.push_back({parser, [o, parser] {
+                        if (const CLI::Option* config = parser->get_option_no_throw("--config"); config && config->count())
+                          o->config_file = config->results().front();
+                        return run_train(*parser, *o);
+                      }});
 }
 
 }  // namespace sg::cli

@@ -37,6 +37,7 @@
 #include "train/model_card.h"
 #include "train/model_input.h"
 #include "train/optimizer.h"
+#include "train/run_config_cli.h"
 #include "train/train_step.h"
 #include "weights/checkpoint_file.h"
 #include "weights/pretrained.h"
@@ -98,61 +99,16 @@ std::string seconds_text(double value) {
 
 // ---------------------------------------------------------------- the saved config
 
-// TEMP until run_config_cli lands: the resolved config as "key = value" lines, and the resume
-// check over the keys that change what a run computes. Then: run_config_toml(config) and
-// run_config_differences(read_run_config(path), config).
-std::vector<std::pair<std::string, std::string>> temp_config_entries(const RunConfig& c) {
-  const auto q = [](const std::string& v) { return "\"" + v + "\""; };
-  const auto b = [](bool v) { return std::string(v ? "true" : "false"); };
-  const auto d = [](double v) {
-    char buffer[40];
-    std::snprintf(buffer, sizeof buffer, "%.17g", v);
-    return std::string(buffer);
-  };
-  return {{"data", q(c.data)}, {"out", q(c.out)}, {"folds", std::to_string(c.folds)}, {"fold", std::to_string(c.fold)},
-          {"all_folds", b(c.all_folds)}, {"fold_seed", std::to_string(c.fold_seed)},
-          {"exclude_known_bad", b(c.exclude_known_bad)}, {"train_fraction", d(c.train_fraction)},
-          {"tiles", std::to_string(c.tiles)}, {"tile_size", std::to_string(c.tile_size)},
-          {"level", std::to_string(c.level)}, {"half_offset", b(c.half_offset)}, {"shuffle_tiles", b(c.shuffle_tiles)},
-          {"mosaic_rows", std::to_string(c.mosaic_rows)}, {"mosaic_cols", std::to_string(c.mosaic_cols)},
-          {"tile_cache", b(c.tile_cache)}, {"cache_dir", q(c.cache_dir)}, {"arch", q(c.arch)}, {"width", d(c.width)},
-          {"depth", d(c.depth)}, {"pretrained", q(c.pretrained)}, {"head", q(c.head)}, {"activation", q(c.activation)},
-          {"pooling", q(c.pooling)}, {"dropout", d(c.dropout)}, {"drop_connect", d(c.drop_connect)},
-          {"precision", q(c.precision)}, {"checkpointing", q(c.checkpointing)}, {"batch", std::to_string(c.batch)},
-          {"accumulate", std::to_string(c.accumulate)}, {"epochs", std::to_string(c.epochs)},
-          {"optimizer", q(c.optimizer)}, {"lr", d(c.lr)}, {"weight_decay", d(c.weight_decay)},
-          {"momentum", d(c.momentum)}, {"schedule", q(c.schedule)}, {"warmup_epochs", d(c.warmup_epochs)},
-          {"min_lr", d(c.min_lr)}, {"max_grad_norm", d(c.max_grad_norm)}, {"label_smoothing", d(c.label_smoothing)},
-          {"augment", q(c.augment)}, {"seed", std::to_string(c.seed)}, {"device", q(c.device)},
-          {"memory_limit", q(c.memory_limit)}, {"loader_threads", std::to_string(c.loader_threads)},
-          {"queue_depth", std::to_string(c.queue_depth)}, {"tta_validation", b(c.tta_validation)},
-          {"log_every", std::to_string(c.log_every)}};
-}
-
+// The resolved config, RUNDIR/config.toml (train/run_config_cli.h).
 void write_run_config(const fs::path& dir, const RunConfig& config) {
-  std::string text = "# slidegrade train: the resolved config of this run\n";
-  for (const auto& [key, value] : temp_config_entries(config)) text += key + " = " + value + "\n";
-  write_text_atomically(dir / "config.toml", text);
+  write_text_atomically(dir / "config.toml", run_config_toml(config));
 }
 
 // Throws when RUNDIR/config.toml holds another config (keys that change what a run computes).
 void check_resume_config(const fs::path& dir, const RunConfig& config) {
   const fs::path path = dir / "config.toml";
   SG_CHECK(fs::is_regular_file(path), dir.string(), ": not a run folder (no config.toml) to resume");
-  std::map<std::string, std::string> saved;
-  for (const std::string& line : read_lines(path)) {
-    const size_t eq = line.find(" = ");
-    if (line[0] != '#' && eq != std::string::npos) saved[line.substr(0, eq)] = line.substr(eq + 3);
-  }
-  static const std::set<std::string> ignored{"out",       "device",    "loader_threads", "queue_depth",
-                                             "log_every", "epochs",    "cache_dir",      "tile_cache"};
-  std::vector<std::string> differences;
-  for (const auto& [key, value] : temp_config_entries(config)) {
-    if (ignored.count(key)) continue;
-    const auto it = saved.find(key);
-    const std::string before = it == saved.end() ? "(absent)" : it->second;
-    if (before != value) differences.push_back(key + ": " + before + " -> " + value);
-  }
+  const std::vector<std::string> differences = run_config_differences(read_run_config(path.string()), config);
   if (differences.empty()) return;
   std::string list;
   for (const std::string& d : differences) list += "\n  " + d;
@@ -835,8 +791,7 @@ FoldResult FoldRun::run() {
 }  // namespace
 
 std::vector<FoldResult> run_training(const RunConfig& config, const TrainOptions& options, const TrainerEvents& events) {
-  SG_CHECK(!config.data.empty(), "no data folder given (--data DIR)");
-  SG_CHECK(!config.out.empty(), "no run folder given (--out RUNDIR)");
+  validate_run_config(config);
   const fs::path root = config.out;
   if (options.resume) check_resume_config(root, config);
   const fs::path data_dir = config.data;

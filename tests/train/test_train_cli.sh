@@ -46,7 +46,7 @@ wait $PID 2>/dev/null
 [ -f "$DIR/parts/last.h5" ] || fail "no last.h5 after epoch 1"
 ROWS=$(wc -l <"$DIR/parts/metrics.csv")
 [ "$ROWS" -eq 2 ] || fail "killed run's metrics.csv has $ROWS lines, want 2 (the kill must land in epoch 2)"
-expect 0 "resuming fold 0 from $DIR/parts/last.h5 after epoch 1" "$SG" train "$@" $GOOD --resume "$DIR/parts"
+expect 0 "resuming fold 0 from $DIR/parts/last.h5 after epoch 1" "$SG" train --resume "$DIR/parts"
 SLIDEGRADE_COMPARE_RUN_A="$DIR/whole" SLIDEGRADE_COMPARE_RUN_B="$DIR/parts" \
   "$TESTS" --gtest_filter=TrainerRunFolders.SameWeightsAndMetrics >"$DIR/compare" 2>&1 ||
   { fail "resumed run differs from the uninterrupted one"; cat "$DIR/compare"; }
@@ -56,8 +56,10 @@ grep -qF "[  PASSED  ] 1 test" "$DIR/compare" || { fail "comparison did not run"
 mkdir -p "$DIR/empty"
 expect 1 "no train.csv in the data folder" "$SG" train "$@" --data "$DIR/empty" --fold 0 --out "$DIR/bad1"
 expect 1 "fold 3: expected 0..2" "$SG" train "$@" --data "$DIR/panda" --fold 3 --out "$DIR/bad2"
-expect 1 "belongs to another config" "$SG" train "$@" --data "$DIR/panda" --fold 0 --lr 5e-4 --resume "$DIR/parts"
-expect 1 "not a run folder" "$SG" train "$@" $GOOD --resume "$DIR/nothing"
+expect 1 "belongs to another config" "$SG" train --lr 5e-4 --resume "$DIR/parts"
+expect 1 "lr: 0.001 -> 0.0005" "$SG" train --lr 5e-4 --resume "$DIR/parts"
+expect 1 "belongs to another config" "$SG" train "$@" --data "$DIR/panda" --fold 1 --lr 1e-3 --resume "$DIR/parts"
+expect 1 "not a run folder" "$SG" train --resume "$DIR/nothing"
 
 [ $FAILED -eq 0 ] && echo "train_cli: all passed"
 exit $FAILED

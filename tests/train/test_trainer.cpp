@@ -106,6 +106,7 @@ class TrainerTest : public ::testing::Test {
     c.depth = 0.34;
     c.batch = 4;
     c.epochs = epochs;
+    c.warmup_epochs = epochs > 1 ? 1.0 : 0.0;  // < epochs
     c.lr = 1e-3;
     c.device = "cpu";
     c.loader_threads = 2;
@@ -253,6 +254,7 @@ TEST_F(TrainerTest, ResumeRefusesARunFolderOfAnotherConfig) {
   run_training(first);
   RunConfig other = first;
   other.lr = 5e-4;
+  other.warmup_epochs = first.warmup_epochs;
   other.epochs = 2;  // epochs may change on resume; lr may not
   const std::string message = error_of(other, {.resume = true});
   EXPECT_NE(message.find("another config"), std::string::npos) << message;
