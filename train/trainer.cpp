@@ -327,6 +327,28 @@ std::string time_report(const std::vector<EpochTimes>& epochs, Device device) {
          part("validation", mean.validation) + ", " + part("other (checkpoints, metrics)", std::max(0.0, other)) + tail;
 }
 
+// View `view` (1..7) of n uint8 [height, width, 3] mosaics: bit 0 flips left-right, bit 1 flips
+// up-down, bit 2 transposes (square mosaics only).
+void dihedral_view(std::span<const uint8_t> in, std::span<uint8_t> out, int64_t n, int height, int width, int view) {
+  const bool flip_x = view & 1, flip_y = view & 2, swap = view & 4;
+  const size_t image = size_t(height) * size_t(width) * 3;
+  for (int64_t k = 0; k < n; ++k) {
+    const uint8_t* src = in.data() + size_t(k) * image;
+    uint8_t* dst = out.data() + size_t(k) * image;
+    for (int y = 0; y < height; ++y)
+      for (int x = 0; x < width; ++x) {
+        int sy = swap ? x : y, sx = swap ? y : x;
+        if (flip_x) sx = width - 1 - sx;
+        if (flip_y) sy = height - 1 - sy;
+        const uint8_t* p = src + (size_t(sy) * size_t(width) + size_t(sx)) * 3;
+        uint8_t* q = dst + (size_t(y) * size_t(width) + size_t(x)) * 3;
+        q[0] = p[0];
+        q[1] = p[1];
+        q[2] = p[2];
+      }
+  }
+}
+
 struct ValidationResult {
   double loss = 0;
   KappaReport kappa;
@@ -422,10 +444,24 @@ ValidationResult FoldRun::validate(int epoch) {
   const int outputs = head_outputs(head_);
   while (std::optional<data::Batch> batch = val_loader_->next()) {
     const int64_t n = batch->size();
-    const Tensor input = mosaics_to_input(batch->pixels(), n, shape.height, shape.width, normalization_);
-    nn::Context ctx;
-    const Tensor logits = model_->forward(ctx, device_.is_cpu() ? input : input.to(device_)).to(Device::cpu());
-    const std::vector<float> values = logits.to_floats();
+    // tta_validation: the mean of the logits over the dihedral views (4 flips for a non-square mosaic).
+    const int views = !config_.tta_validation ? 1 : shape.height == shape.width ? 8 : 4;
+    std::vector<float> values;
+    std::vector<uint8_t> view_pixels;
+    for (int view = 0; view < views; ++view) {
+      std::span<const uint8_t> pixels = batch->pixels();
+      if (view > 0) {
+        view_pixels.resize(pixels.size());
+        dihedral_view(pixels, view_pixels, n, shape.height, shape.width, view);
+        pixels = view_pixels;
+      }
+      const Tensor input = mosaics_to_input(pixels, n, shape.height, shape.width, normalization_);
+      nn::Context ctx;
+      const std::vector<float> logits =
+          model_->forward(ctx, device_.is_cpu() ? input : input.to(device_)).to(Device::cpu()).to_floats();
+      if (values.empty()) values.assign(logits.size(), 0.0f);
+      for (size_t i = 0; i < logits.size(); ++i) values[i] += logits[i] / float(views);
+    }
     for (int64_t i = 0; i < n; ++i) {
       const SlideRow& row = val_rows_.at(size_t(batch->items()[size_t(i)]));
       const std::span<const float> slide(values.data() + i * outputs, size_t(outputs));
