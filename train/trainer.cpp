@@ -674,10 +674,12 @@ FoldResult FoldRun::run() {
   }
   if (start_epoch == 0) {
     // A fresh start: earlier files of this folder would describe another run.
+    std::string removed;
     for (const char* name : {"metrics.csv", "best.h5", "last.h5", "confusion.csv", "oof_predictions.csv"}) {
       std::error_code ignored;
-      fs::remove(dir_ / name, ignored);
+      if (fs::remove(dir_ / name, ignored)) removed += std::string(removed.empty() ? "" : ", ") + name;
     }
+    if (!removed.empty()) say(dir_.string() + ": a fresh start replaces the earlier run's " + removed);
   }
   write_run_config(dir_, config_);
   say("fold " + std::to_string(fold_) + ": efficientnet-" + model_config_value.arch + " (" +

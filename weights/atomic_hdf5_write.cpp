@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "core/error.h"
 #include "weights/hdf5_tensor.h"
@@ -52,23 +53,52 @@ std::filesystem::path temporary_path_for(const std::filesystem::path& path) {
 void write_atomically(const std::filesystem::path& path, const std::function<void(hid_t file)>& fill) {
   silence_errors();
   const std::filesystem::path temporary = temporary_path_for(path);
-  try {
-    FileId file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
-    SG_CHECK(file.get() >= 0, path.string(), ": cannot create the temporary file ", temporary.string(),
-             " (does the folder exist, and is it writable?)");
+  // HDF5 builds the file in memory (the core driver, no backing store) and we write its image
+  // ourselves: a failed write (a full disk, a file size limit) is then our error to report,
+  // not a half-closed HDF5 file that the library would try to flush again at exit.
+  std::vector<char> image;
+  {
+    const hid_t access = H5Pcreate(H5P_FILE_ACCESS);
+    SG_CHECK(access >= 0 && H5Pset_fapl_core(access, size_t(1) << 20, 0) >= 0, path.string(),
+             ": cannot set up an in-memory HDF5 file");
+    FileId file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access));
+    H5Pclose(access);
+    SG_CHECK(file.get() >= 0, path.string(), ": cannot create the in-memory HDF5 file");
     fill(file.get());
-    SG_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL) >= 0, path.string(), ": flushing ", temporary.string(),
-             " failed (disk full?)");
-    SG_CHECK(file.close(), path.string(), ": closing ", temporary.string(), " failed (disk full?)");
-    const int sync_error = sync_path(temporary, O_RDONLY);
-    SG_CHECK(sync_error == 0, path.string(), ": fsync of ", temporary.string(), " failed: ", std::strerror(sync_error));
-    std::error_code rename_error;
-    std::filesystem::rename(temporary, path, rename_error);
-    SG_CHECK(!rename_error, path.string(), ": cannot rename ", temporary.string(), " to it: ", rename_error.message());
-  } catch (...) {
+    SG_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL) >= 0, path.string(), ": flushing the in-memory file failed");
+    const ssize_t size = H5Fget_file_image(file.get(), nullptr, 0);
+    SG_CHECK(size > 0, path.string(), ": cannot get the HDF5 file image");
+    image.resize(size_t(size));
+    SG_CHECK(H5Fget_file_image(file.get(), image.data(), image.size()) == size, path.string(),
+             ": cannot copy the HDF5 file image");
+    SG_CHECK(file.close(), path.string(), ": closing the in-memory HDF5 file failed");
+  }
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  SG_CHECK(fd >= 0, path.string(), ": cannot create the temporary file ", temporary.string(), ": ", std::strerror(errno),
+           " (does the folder exist, and is it writable?)");
+  int error = 0;
+  for (size_t done = 0; done < image.size() && error == 0;) {
+    const ssize_t n = ::write(fd, image.data() + done, image.size() - done);
+    if (n > 0) {
+      done += size_t(n);
+    } else if (n < 0 && errno != EINTR) {
+      error = errno;
+    }
+  }
+  if (error == 0 && ::fsync(fd) != 0) error = errno;
+  if (::close(fd) != 0 && error == 0) error = errno;
+  if (error != 0) {
     std::error_code ignored;
     std::filesystem::remove(temporary, ignored);
-    throw;
+    throw Error(detail::concat(path.string(), ": writing ", temporary.string(), " failed: ", std::strerror(error),
+                               " (disk full?); ", path.string(), " is left as it was"));
+  }
+  std::error_code rename_error;
+  std::filesystem::rename(temporary, path, rename_error);
+  if (rename_error) {
+    std::error_code ignored;
+    std::filesystem::remove(temporary, ignored);
+    throw Error(detail::concat(path.string(), ": cannot rename ", temporary.string(), " to it: ", rename_error.message()));
   }
   // Persist the rename itself. Best effort: some file systems refuse fsync on a folder, and the
   // file is already complete under its final name.

@@ -231,6 +231,18 @@ TEST_F(TrainerTest, AllFoldsShareOneSplitAndSkipMissingSlides) {
   EXPECT_TRUE(fraction_reported);
 }
 
+TEST_F(TrainerTest, TtaValidationChangesOnlyTheValidation) {
+  const RunConfig plain = tiny("plain", 1);
+  RunConfig tta = tiny("tta", 1);
+  tta.tta_validation = true;
+  run_training(plain);
+  run_training(tta);
+  const std::vector<std::string> a = split(lines_of(fs::path(plain.out) / "metrics.csv").at(1));
+  const std::vector<std::string> b = split(lines_of(fs::path(tta.out) / "metrics.csv").at(1));
+  EXPECT_EQ(a.at(3), b.at(3)) << "the same training";
+  EXPECT_NE(a.at(4), b.at(4)) << "validation loss over 8 views differs from one view's";
+}
+
 TEST_F(TrainerTest, ResumeAfterAnEpochEqualsAnUninterruptedRun) {
   const RunConfig whole = tiny("whole");
   run_training(whole);
