@@ -1,0 +1,497 @@
+#include "train/plots.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+
+#include "core/error.h"
+#include "data/csv.h"
+
+namespace sg::train {
+namespace {
+
+// ---- files -------------------------------------------------------------------------------------
+
+void write_text_atomically(const std::string& path, const std::string& text) {
+  const std::string temporary = path + ".tmp";
+  {
+    std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(temporary.c_str(), "wb"), std::fclose);
+    SG_CHECK(file, path, ": cannot write (", temporary, "): ", std::strerror(errno));
+    const bool written = std::fwrite(text.data(), 1, text.size(), file.get()) == text.size() &&
+                         std::fflush(file.get()) == 0;
+    const int saved_errno = errno;
+    if (!written) {
+      file.reset();
+      std::remove(temporary.c_str());
+      throw Error(detail::concat(path, ": writing failed: ", std::strerror(saved_errno)));
+    }
+    FILE* raw = file.release();
+    if (std::fclose(raw) != 0) {
+      const int close_errno = errno;
+      std::remove(temporary.c_str());
+      throw Error(detail::concat(path, ": closing failed: ", std::strerror(close_errno)));
+    }
+  }
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  SG_CHECK(!error, path, ": cannot rename ", temporary, " into place: ", error.message());
+}
+
+// ---- numbers -----------------------------------------------------------------------------------
+
+std::string number(double value, const char* format = "%.4g") {
+  char text[48];
+  std::snprintf(text, sizeof text, format, value);
+  return text;
+}
+// Coordinates: one decimal is plenty at these sizes.
+std::string px(double value) { return number(value, "%.1f"); }
+
+bool parse_double(const std::string& text, double& value) {
+  if (text.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  value = std::strtod(text.c_str(), &end);
+  return end == text.c_str() + text.size() && errno != ERANGE;
+}
+
+bool parse_int64(const std::string& text, int64_t& value) {
+  if (text.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  const long long parsed = std::strtoll(text.c_str(), &end, 10);
+  value = parsed;
+  return end == text.c_str() + text.size() && errno != ERANGE;
+}
+
+// Tick positions: a step of 1, 2 or 5 x 10^k giving about `target` intervals over [lo, hi],
+// the range widened to whole steps.
+struct Ticks {
+  double lo, hi, step;
+};
+Ticks nice_ticks(double lo, double hi, int target, bool integer_steps = false) {
+  if (!(hi > lo)) {
+    const double pad = lo == 0 ? 1 : std::fabs(lo) * 0.1;
+    lo -= pad, hi += pad;
+  }
+  const double raw = (hi - lo) / target;
+  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = magnitude;
+  for (double factor : {1.0, 2.0, 5.0, 10.0})
+    if (factor * magnitude >= raw) {
+      step = factor * magnitude;
+      break;
+    }
+  if (integer_steps) step = std::max(1.0, std::round(step));
+  return {std::floor(lo / step + 1e-9) * step, std::ceil(hi / step - 1e-9) * step, step};
+}
+
+std::string tick_label(double value, double step) {
+  if (std::fabs(value) < step * 1e-6) value = 0;  // no "-0"
+  const int decimals = step >= 1 ? 0 : int(std::ceil(-std::log10(step) - 1e-9));
+  char format[16];
+  std::snprintf(format, sizeof format, "%%.%df", decimals);
+  return number(value, format);
+}
+
+// ---- SVG pieces --------------------------------------------------------------------------------
+
+const char* const kFont = "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\"";
+
+std::string svg_header(int width, int height, const std::string& title) {
+  std::ostringstream svg;
+  svg << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
+      << "\" viewBox=\"0 0 " << width << " " << height << "\" " << kFont << ">\n"
+      << "<title>" << xml_escape(title) << "</title>\n"
+      << "<rect x=\"0\" y=\"0\" width=\"" << width << "\" height=\"" << height << "\" fill=\"#ffffff\"/>\n"
+      << "<text x=\"" << width / 2 << "\" y=\"30\" text-anchor=\"middle\" font-size=\"18\" font-weight=\"bold\" fill=\"#222222\">"
+      << xml_escape(title) << "</text>\n";
+  return svg.str();
+}
+
+std::string text_element(double x, double y, const std::string& text, const std::string& attributes) {
+  return "<text x=\"" + px(x) + "\" y=\"" + px(y) + "\" " + attributes + ">" + xml_escape(text) + "</text>\n";
+}
+
+struct Series {
+  std::string name, colour;
+  bool dashed = false;
+  double stroke_width = 2;
+  std::vector<std::pair<double, std::optional<double>>> points;  // (epoch, value); nullopt = gap
+  std::string value_name;                                        // for the tooltips
+};
+
+// A panel of line series against epochs: frame, grid, ticks, axis labels, legend on the right.
+struct Panel {
+  double left, top, width, height;
+  Ticks x, y;
+  double sx(double v) const { return left + (v - x.lo) / (x.hi - x.lo) * width; }
+  double sy(double v) const { return top + height - (v - y.lo) / (y.hi - y.lo) * height; }
+};
+
+std::string draw_panel(const Panel& panel, const std::vector<Series>& series, const std::string& y_label,
+                       const std::string& x_label, int value_decimals) {
+  std::ostringstream svg;
+  // Grid and tick labels.
+  svg << "<g stroke=\"#e3e3e3\" stroke-width=\"1\">\n";
+  for (double v = panel.y.lo; v <= panel.y.hi + panel.y.step * 1e-6; v += panel.y.step)
+    svg << "<line x1=\"" << px(panel.left) << "\" y1=\"" << px(panel.sy(v)) << "\" x2=\""
+        << px(panel.left + panel.width) << "\" y2=\"" << px(panel.sy(v)) << "\"/>\n";
+  for (double v = panel.x.lo; v <= panel.x.hi + panel.x.step * 1e-6; v += panel.x.step)
+    svg << "<line x1=\"" << px(panel.sx(v)) << "\" y1=\"" << px(panel.top) << "\" x2=\"" << px(panel.sx(v))
+        << "\" y2=\"" << px(panel.top + panel.height) << "\"/>\n";
+  svg << "</g>\n<g font-size=\"12\" fill=\"#444444\">\n";
+  for (double v = panel.y.lo; v <= panel.y.hi + panel.y.step * 1e-6; v += panel.y.step)
+    svg << text_element(panel.left - 8, panel.sy(v) + 4, tick_label(v, panel.y.step), "text-anchor=\"end\"");
+  for (double v = panel.x.lo; v <= panel.x.hi + panel.x.step * 1e-6; v += panel.x.step)
+    svg << text_element(panel.sx(v), panel.top + panel.height + 18, tick_label(v, panel.x.step),
+                        "text-anchor=\"middle\"");
+  svg << "</g>\n";
+  // Frame (axes).
+  svg << "<rect x=\"" << px(panel.left) << "\" y=\"" << px(panel.top) << "\" width=\"" << px(panel.width)
+      << "\" height=\"" << px(panel.height) << "\" fill=\"none\" stroke=\"#555555\" stroke-width=\"1\"/>\n";
+  // Axis labels.
+  svg << text_element(panel.left + panel.width / 2, panel.top + panel.height + 38, x_label,
+                      "text-anchor=\"middle\" font-size=\"13\" fill=\"#222222\"");
+  const double label_x = panel.left - 52, label_y = panel.top + panel.height / 2;
+  svg << "<text x=\"" << px(label_x) << "\" y=\"" << px(label_y) << "\" transform=\"rotate(-90 " << px(label_x)
+      << " " << px(label_y) << ")\" text-anchor=\"middle\" font-size=\"13\" fill=\"#222222\">"
+      << xml_escape(y_label) << "</text>\n";
+  // Series: a path broken at gaps, a dot per point with its value as a tooltip.
+  char value_format[16];
+  std::snprintf(value_format, sizeof value_format, "%%.%df", value_decimals);
+  for (const Series& s : series) {
+    std::string d;
+    bool pen_down = false;
+    for (const auto& [epoch, value] : s.points) {
+      if (!value || !std::isfinite(*value)) {
+        pen_down = false;
+        continue;
+      }
+      d += (pen_down ? " L" : (d.empty() ? "M" : " M")) + px(panel.sx(epoch)) + " " + px(panel.sy(*value));
+      pen_down = true;
+    }
+    if (!d.empty())
+      svg << "<path d=\"" << d << "\" fill=\"none\" stroke=\"" << s.colour << "\" stroke-width=\""
+          << s.stroke_width << "\" stroke-linejoin=\"round\"" << (s.dashed ? " stroke-dasharray=\"6 4\"" : "")
+          << "/>\n";
+    svg << "<g fill=\"" << s.colour << "\">\n";
+    for (const auto& [epoch, value] : s.points) {
+      if (!value || !std::isfinite(*value)) continue;
+      svg << "<circle cx=\"" << px(panel.sx(epoch)) << "\" cy=\"" << px(panel.sy(*value)) << "\" r=\"3\"><title>epoch "
+          << number(epoch, "%.0f") << ": " << xml_escape(s.value_name) << " " << number(*value, value_format)
+          << "</title></circle>\n";
+    }
+    svg << "</g>\n";
+  }
+  // Legend to the right of the panel.
+  double y = panel.top + 14;
+  const double x = panel.left + panel.width + 18;
+  for (const Series& s : series) {
+    svg << "<line x1=\"" << px(x) << "\" y1=\"" << px(y - 4) << "\" x2=\"" << px(x + 26) << "\" y2=\"" << px(y - 4)
+        << "\" stroke=\"" << s.colour << "\" stroke-width=\"" << s.stroke_width << "\""
+        << (s.dashed ? " stroke-dasharray=\"6 4\"" : "") << "/>\n";
+    svg << text_element(x + 32, y, s.name, "font-size=\"12\" fill=\"#222222\"");
+    y += 20;
+  }
+  return svg.str();
+}
+
+const char* const kProviderColours[] = {"#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
+
+}  // namespace
+
+std::string xml_escape(const std::string& text) {
+  std::string escaped;
+  escaped.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': escaped += "&amp;"; break;
+      case '<': escaped += "&lt;"; break;
+      case '>': escaped += "&gt;"; break;
+      case '"': escaped += "&quot;"; break;
+      case '\'': escaped += "&apos;"; break;
+      default: escaped += c;
+    }
+  }
+  return escaped;
+}
+
+// ---- metrics.csv -------------------------------------------------------------------------------
+
+std::vector<MetricsRow> read_metrics_csv(const std::string& path) {
+  const data::CsvTable table = data::read_csv(path);
+  const int epoch_column = table.require_column("epoch");
+  const int train_loss_column = table.require_column("train_loss");
+  const int val_loss_column = table.require_column("val_loss");
+  const int qwk_column = table.require_column("val_qwk");
+  const std::string provider_prefix = "val_qwk_";
+  std::vector<std::pair<std::string, int>> provider_columns;
+  for (size_t i = 0; i < table.header.size(); ++i)
+    if (table.header[i].size() > provider_prefix.size() && table.header[i].rfind(provider_prefix, 0) == 0)
+      provider_columns.emplace_back(table.header[i].substr(provider_prefix.size()), int(i));
+
+  std::vector<MetricsRow> rows;
+  for (const data::CsvRecord& record : table.rows) {
+    MetricsRow row;
+    row.line = record.line;
+    auto fail = [&](int column, const std::string& value, const char* expected) {
+      throw Error(detail::concat(path, ": line ", record.line, ", column ", table.header[size_t(column)], ": '",
+                                 value, "' is not ", expected));
+    };
+    auto real = [&](int column) {
+      const std::string& text = table.field(record, column);
+      double value = 0;
+      if (!parse_double(text, value)) fail(column, text, "a number");
+      return value;
+    };
+    auto optional_real = [&](const char* name, double fallback) {
+      const int column = table.find_column(name);
+      return column < 0 ? fallback : real(column);
+    };
+    auto kappa = [&](int column) -> std::optional<double> {
+      const std::string& text = table.field(record, column);
+      if (text.empty() || text == "undefined" || text == "nan" || text == "NaN") return std::nullopt;
+      double value = 0;
+      if (!parse_double(text, value) || value < -1 - 1e-9 || value > 1 + 1e-9)
+        fail(column, text, "a kappa in [-1, 1] (or empty / undefined)");
+      return value;
+    };
+    int64_t epoch = 0;
+    const std::string& epoch_text = table.field(record, epoch_column);
+    if (!parse_int64(epoch_text, epoch) || epoch < 0 || epoch > 1000000) fail(epoch_column, epoch_text, "an epoch number");
+    row.epoch = int(epoch);
+    if (const int step_column = table.find_column("step"); step_column >= 0) {
+      const std::string& text = table.field(record, step_column);
+      if (!parse_int64(text, row.step)) fail(step_column, text, "a step number");
+    }
+    row.lr = optional_real("lr", 0);
+    row.train_loss = real(train_loss_column);
+    row.val_loss = real(val_loss_column);
+    row.val_qwk = kappa(qwk_column);
+    for (const auto& [provider, column] : provider_columns) row.val_qwk_by_provider[provider] = kappa(column);
+    row.val_accuracy = optional_real("val_accuracy", 0);
+    row.images_per_second = optional_real("images_per_second", 0);
+    row.times.total = optional_real("epoch_seconds", 0);
+    row.times.load = optional_real("load_seconds", 0);
+    row.times.copy = optional_real("copy_seconds", 0);
+    row.times.forward = optional_real("forward_seconds", 0);
+    row.times.backward = optional_real("backward_seconds", 0);
+    row.times.optimizer = optional_real("optimizer_seconds", 0);
+    row.times.validation = optional_real("validation_seconds", 0);
+    row.device_wait_fraction = optional_real("device_wait_fraction", 0);
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+// ---- confusion.csv -----------------------------------------------------------------------------
+
+void write_confusion_csv(const std::string& path, const ConfusionMatrix& matrix) {
+  std::string text = "truth";
+  for (int p = 0; p < kIsupGrades; ++p) text.append(",").append(std::to_string(p));
+  text += "\n";
+  for (int t = 0; t < kIsupGrades; ++t) {
+    text += std::to_string(t);
+    for (int p = 0; p < kIsupGrades; ++p) text.append(",").append(std::to_string(matrix.counts[size_t(t)][size_t(p)]));
+    text += "\n";
+  }
+  write_text_atomically(path, text);
+}
+
+ConfusionMatrix read_confusion_csv(const std::string& path) {
+  const data::CsvTable table = data::read_csv(path);
+  const std::vector<std::string> expected_header = {"truth", "0", "1", "2", "3", "4", "5"};
+  SG_CHECK(table.header == expected_header, path, ": line ", table.header_line,
+           ": the header must be 'truth,0,1,2,3,4,5' (rows: true grade; columns: predicted grade)");
+  SG_CHECK(table.rows.size() == size_t(kIsupGrades), path, ": ", table.rows.size(),
+           " rows after the header; expected 6, one per true grade 0-5");
+  ConfusionMatrix matrix;
+  for (int t = 0; t < kIsupGrades; ++t) {
+    const data::CsvRecord& record = table.rows[size_t(t)];
+    SG_CHECK(record.fields.size() == size_t(kIsupGrades + 1), path, ": line ", record.line, ": ",
+             record.fields.size(), " fields; expected 7 (the true grade and 6 counts)");
+    SG_CHECK(record.fields[0] == std::to_string(t), path, ": line ", record.line, ": row for true grade '",
+             record.fields[0], "'; expected grade ", t, " (rows 0-5 in order)");
+    for (int p = 0; p < kIsupGrades; ++p) {
+      const std::string& text = record.fields[size_t(p + 1)];
+      int64_t count = 0;
+      SG_CHECK(parse_int64(text, count) && count >= 0, path, ": line ", record.line, ", predicted ", p, ": '", text,
+               "' is not a non-negative integer count");
+      matrix.counts[size_t(t)][size_t(p)] = count;
+    }
+  }
+  return matrix;
+}
+
+// ---- pictures ----------------------------------------------------------------------------------
+
+void write_training_curves_svg(const std::string& path, const std::vector<MetricsRow>& rows, const std::string& title) {
+  SG_CHECK(!rows.empty(), path, ": no epochs to draw (metrics has no rows)");
+  constexpr int kWidth = 900, kHeight = 680;
+  Series train_loss{"train loss", "#1f77b4", false, 2, {}, "train loss"};
+  Series val_loss{"validation loss", "#ff7f0e", false, 2, {}, "validation loss"};
+  Series qwk{"validation QWK", "#2ca02c", false, 2.5, {}, "validation QWK"};
+  std::map<std::string, Series> providers;
+  double epoch_lo = rows.front().epoch, epoch_hi = rows.front().epoch;
+  double loss_lo = 0, loss_hi = 0, qwk_lo = 0;
+  const MetricsRow* best = nullptr;
+  for (const MetricsRow& row : rows) {
+    epoch_lo = std::min(epoch_lo, double(row.epoch));
+    epoch_hi = std::max(epoch_hi, double(row.epoch));
+    for (double loss : {row.train_loss, row.val_loss})
+      if (std::isfinite(loss)) loss_lo = std::min(loss_lo, loss), loss_hi = std::max(loss_hi, loss);
+    train_loss.points.emplace_back(row.epoch, row.train_loss);
+    val_loss.points.emplace_back(row.epoch, row.val_loss);
+    qwk.points.emplace_back(row.epoch, row.val_qwk);
+    if (row.val_qwk) {
+      qwk_lo = std::min(qwk_lo, *row.val_qwk);
+      if (!best || *row.val_qwk > *best->val_qwk) best = &row;
+    }
+    for (const auto& [provider, kappa] : row.val_qwk_by_provider) {
+      auto [it, added] = providers.try_emplace(provider);
+      if (added) {
+        const char* colour = kProviderColours[(providers.size() - 1) % std::size(kProviderColours)];
+        it->second = Series{"QWK " + provider, colour, true, 1.5, {}, "QWK " + provider};
+      }
+      it->second.points.emplace_back(row.epoch, kappa);
+      if (kappa) qwk_lo = std::min(qwk_lo, *kappa);
+    }
+  }
+  std::vector<Series> qwk_series = {qwk};
+  for (auto& [provider, series] : providers) qwk_series.push_back(std::move(series));
+
+  const Ticks epochs = nice_ticks(epoch_lo, epoch_hi, 8, /*integer_steps=*/true);
+  const Panel loss_panel{90, 60, 600, 250, epochs, nice_ticks(loss_lo, loss_hi, 5)};
+  const Panel qwk_panel{90, 380, 600, 230, epochs, nice_ticks(qwk_lo, 1.0, 5)};
+
+  std::string svg = svg_header(kWidth, kHeight, title);
+  svg += draw_panel(loss_panel, {train_loss, val_loss}, "loss", "epoch", 4);
+  svg += draw_panel(qwk_panel, qwk_series, "quadratic weighted kappa", "epoch", 4);
+  if (best) {
+    // The best epoch: a dashed line through both panels and its QWK written beside the point.
+    const double x = qwk_panel.sx(best->epoch);
+    for (const Panel* panel : {&loss_panel, &qwk_panel})
+      svg += "<line x1=\"" + px(x) + "\" y1=\"" + px(panel->top) + "\" x2=\"" + px(x) + "\" y2=\"" +
+             px(panel->top + panel->height) + "\" stroke=\"#d62728\" stroke-width=\"1\" stroke-dasharray=\"3 3\"/>\n";
+    const double y = qwk_panel.sy(*best->val_qwk);
+    const bool right_half = x > qwk_panel.left + qwk_panel.width * 0.6;
+    svg += "<circle cx=\"" + px(x) + "\" cy=\"" + px(y) + "\" r=\"5\" fill=\"none\" stroke=\"#d62728\" stroke-width=\"2\"/>\n";
+    svg += text_element(x + (right_half ? -8 : 8), y + (y < qwk_panel.top + 30 ? 18 : -10),
+                        "best: epoch " + std::to_string(best->epoch) + ", QWK " + format_kappa(best->val_qwk),
+                        std::string("font-size=\"12\" font-weight=\"bold\" fill=\"#d62728\" text-anchor=\"") +
+                            (right_half ? "end" : "start") + "\"");
+    svg += "<line x1=\"708\" y1=\"" + px(qwk_panel.top + 14 + 20.0 * double(qwk_series.size()) - 4) +
+           "\" x2=\"734\" y2=\"" + px(qwk_panel.top + 14 + 20.0 * double(qwk_series.size()) - 4) +
+           "\" stroke=\"#d62728\" stroke-width=\"1\" stroke-dasharray=\"3 3\"/>\n";
+    svg += text_element(740, qwk_panel.top + 14 + 20.0 * double(qwk_series.size()), "best epoch",
+                        "font-size=\"12\" fill=\"#222222\"");
+  }
+  svg += "</svg>\n";
+  write_text_atomically(path, svg);
+}
+
+void write_confusion_svg(const std::string& path, const ConfusionMatrix& matrix, const std::string& title) {
+  constexpr int kWidth = 640, kHeight = 580;
+  constexpr double kLeft = 120, kTop = 80, kCell = 66;
+  constexpr double kGrid = kCell * kIsupGrades;
+  std::string svg = svg_header(kWidth, kHeight, title);
+  auto cell_colour = [](double share) {
+    // White to dark blue, linear in RGB: #f7fbff at 0, #08306b at 1.
+    const int from[3] = {0xf7, 0xfb, 0xff}, to[3] = {0x08, 0x30, 0x6b};
+    char colour[8];
+    int rgb[3];
+    for (int c = 0; c < 3; ++c) rgb[c] = int(std::lround(from[c] + (to[c] - from[c]) * std::clamp(share, 0.0, 1.0)));
+    std::snprintf(colour, sizeof colour, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
+    return std::string(colour);
+  };
+  for (int t = 0; t < kIsupGrades; ++t) {
+    int64_t row_total = 0;
+    for (int p = 0; p < kIsupGrades; ++p) row_total += matrix.counts[size_t(t)][size_t(p)];
+    for (int p = 0; p < kIsupGrades; ++p) {
+      const int64_t count = matrix.counts[size_t(t)][size_t(p)];
+      const double share = row_total > 0 ? double(count) / double(row_total) : 0.0;
+      const double x = kLeft + p * kCell, y = kTop + t * kCell;
+      svg += "<rect x=\"" + px(x) + "\" y=\"" + px(y) + "\" width=\"" + px(kCell) + "\" height=\"" + px(kCell) +
+             "\" fill=\"" + cell_colour(share) + "\" stroke=\"#ffffff\" stroke-width=\"1\"><title>true " +
+             std::to_string(t) + ", predicted " + std::to_string(p) + ": " + std::to_string(count) + " (" +
+             number(100 * share, "%.1f") + "% of the row)</title></rect>\n";
+      const std::string ink = share > 0.5 ? "#ffffff" : "#222222";
+      svg += text_element(x + kCell / 2, y + kCell / 2 + 2, std::to_string(count),
+                          "text-anchor=\"middle\" font-size=\"17\" font-weight=\"bold\" fill=\"" + ink + "\"");
+      if (row_total > 0)
+        svg += text_element(x + kCell / 2, y + kCell / 2 + 19, number(100 * share, "%.0f") + "%",
+                            "text-anchor=\"middle\" font-size=\"11\" fill=\"" + ink + "\"");
+    }
+    svg += text_element(kLeft - 10, kTop + t * kCell + kCell / 2 + 5, std::to_string(t),
+                        "text-anchor=\"end\" font-size=\"14\" fill=\"#222222\"");
+    svg += text_element(kLeft + kGrid + 10, kTop + t * kCell + kCell / 2 + 5, "n = " + std::to_string(row_total),
+                        "font-size=\"12\" fill=\"#555555\"");
+  }
+  // The diagonal (correct grades) outlined, then the frame and the axis labels.
+  for (int g = 0; g < kIsupGrades; ++g)
+    svg += "<rect x=\"" + px(kLeft + g * kCell + 1.5) + "\" y=\"" + px(kTop + g * kCell + 1.5) + "\" width=\"" +
+           px(kCell - 3) + "\" height=\"" + px(kCell - 3) + "\" fill=\"none\" stroke=\"#d62728\" stroke-width=\"1.5\"/>\n";
+  svg += "<rect x=\"" + px(kLeft) + "\" y=\"" + px(kTop) + "\" width=\"" + px(kGrid) + "\" height=\"" + px(kGrid) +
+         "\" fill=\"none\" stroke=\"#555555\" stroke-width=\"1\"/>\n";
+  for (int p = 0; p < kIsupGrades; ++p)
+    svg += text_element(kLeft + p * kCell + kCell / 2, kTop + kGrid + 20, std::to_string(p),
+                        "text-anchor=\"middle\" font-size=\"14\" fill=\"#222222\"");
+  svg += text_element(kLeft + kGrid / 2, kTop + kGrid + 44, "predicted ISUP grade",
+                      "text-anchor=\"middle\" font-size=\"14\" fill=\"#222222\"");
+  const double label_x = kLeft - 42, label_y = kTop + kGrid / 2;
+  svg += "<text x=\"" + px(label_x) + "\" y=\"" + px(label_y) + "\" transform=\"rotate(-90 " + px(label_x) + " " +
+         px(label_y) + ")\" text-anchor=\"middle\" font-size=\"14\" fill=\"#222222\">true ISUP grade</text>\n";
+  // Colour scale.
+  const double bar_x = kLeft + kGrid + 70, bar_top = kTop, bar_height = kGrid, bar_width = 16;
+  svg += "<defs><linearGradient id=\"share\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\"><stop offset=\"0\" stop-color=\"" +
+         cell_colour(0) + "\"/><stop offset=\"1\" stop-color=\"" + cell_colour(1) + "\"/></linearGradient></defs>\n";
+  svg += "<rect x=\"" + px(bar_x) + "\" y=\"" + px(bar_top) + "\" width=\"" + px(bar_width) + "\" height=\"" +
+         px(bar_height) + "\" fill=\"url(#share)\" stroke=\"#555555\" stroke-width=\"1\"/>\n";
+  for (int percent = 0; percent <= 100; percent += 25)
+    svg += text_element(bar_x + bar_width + 6, bar_top + bar_height * (1 - percent / 100.0) + 4,
+                        std::to_string(percent) + "%", "font-size=\"11\" fill=\"#444444\"");
+  svg += text_element(bar_x + bar_width / 2, bar_top - 10, "share of row", "text-anchor=\"middle\" font-size=\"11\" fill=\"#444444\"");
+  svg += text_element(kLeft + kGrid / 2, kTop - 14,
+                      std::to_string(matrix.total()) + " slides, accuracy " + number(100 * matrix.accuracy(), "%.1f") +
+                          "%, QWK " + format_kappa(quadratic_weighted_kappa(matrix)),
+                      "text-anchor=\"middle\" font-size=\"13\" fill=\"#444444\"");
+  svg += "</svg>\n";
+  write_text_atomically(path, svg);
+}
+
+std::vector<std::string> write_run_plots(const std::string& run_dir) {
+  const std::filesystem::path dir(run_dir);
+  const std::vector<MetricsRow> rows = read_metrics_csv((dir / "metrics.csv").string());
+  std::string name = dir.filename().string();
+  if (name.empty() || name == ".") name = dir.parent_path().filename().string();
+  if (name.empty() || name == ".") name = std::filesystem::absolute(dir).lexically_normal().parent_path().filename().string();
+  std::vector<std::string> written;
+  const std::string curves = (dir / "curves.svg").string();
+  write_training_curves_svg(curves, rows, name.empty() ? "training curves" : "training curves: " + name);
+  written.push_back(curves);
+
+  const std::filesystem::path confusion_csv = dir / "confusion.csv";
+  if (std::filesystem::exists(confusion_csv)) {
+    const ConfusionMatrix matrix = read_confusion_csv(confusion_csv.string());
+    const MetricsRow* best = nullptr;
+    for (const MetricsRow& row : rows)
+      if (row.val_qwk && (!best || *row.val_qwk > *best->val_qwk)) best = &row;
+    const std::string title = best ? "validation, best epoch " + std::to_string(best->epoch) + " (QWK " +
+                                         format_kappa(best->val_qwk) + ")"
+                                   : std::string("validation confusion matrix");
+    const std::string confusion = (dir / "confusion.svg").string();
+    write_confusion_svg(confusion, matrix, title);
+    written.push_back(confusion);
+  }
+  return written;
+}
+
+}  // namespace sg::train
