@@ -128,6 +128,14 @@ struct Series {
   std::string value_name;                                        // for the tooltips
 };
 
+// The tick values of `ticks` inside [ticks.lo, ticks.hi]: whole multiples of the step.
+std::vector<double> tick_values(const Ticks& ticks) {
+  std::vector<double> values;
+  const double first = std::ceil(ticks.lo / ticks.step - 1e-9);
+  for (double k = first; k * ticks.step <= ticks.hi + ticks.step * 1e-6; k += 1) values.push_back(k * ticks.step);
+  return values;
+}
+
 // A panel of line series against epochs: frame, grid, ticks, axis labels, legend on the right.
 struct Panel {
   double left, top, width, height;
@@ -141,16 +149,16 @@ std::string draw_panel(const Panel& panel, const std::vector<Series>& series, co
   std::ostringstream svg;
   // Grid and tick labels.
   svg << "<g stroke=\"#e3e3e3\" stroke-width=\"1\">\n";
-  for (double v = panel.y.lo; v <= panel.y.hi + panel.y.step * 1e-6; v += panel.y.step)
+  for (double v : tick_values(panel.y))
     svg << "<line x1=\"" << px(panel.left) << "\" y1=\"" << px(panel.sy(v)) << "\" x2=\""
         << px(panel.left + panel.width) << "\" y2=\"" << px(panel.sy(v)) << "\"/>\n";
-  for (double v = panel.x.lo; v <= panel.x.hi + panel.x.step * 1e-6; v += panel.x.step)
+  for (double v : tick_values(panel.x))
     svg << "<line x1=\"" << px(panel.sx(v)) << "\" y1=\"" << px(panel.top) << "\" x2=\"" << px(panel.sx(v))
         << "\" y2=\"" << px(panel.top + panel.height) << "\"/>\n";
   svg << "</g>\n<g font-size=\"12\" fill=\"#444444\">\n";
-  for (double v = panel.y.lo; v <= panel.y.hi + panel.y.step * 1e-6; v += panel.y.step)
+  for (double v : tick_values(panel.y))
     svg << text_element(panel.left - 8, panel.sy(v) + 4, tick_label(v, panel.y.step), "text-anchor=\"end\"");
-  for (double v = panel.x.lo; v <= panel.x.hi + panel.x.step * 1e-6; v += panel.x.step)
+  for (double v : tick_values(panel.x))
     svg << text_element(panel.sx(v), panel.top + panel.height + 18, tick_label(v, panel.x.step),
                         "text-anchor=\"middle\"");
   svg << "</g>\n";
@@ -368,7 +376,10 @@ void write_training_curves_svg(const std::string& path, const std::vector<Metric
   std::vector<Series> qwk_series = {qwk};
   for (auto& [provider, series] : providers) qwk_series.push_back(std::move(series));
 
-  const Ticks epochs = nice_ticks(epoch_lo, epoch_hi, 8, /*integer_steps=*/true);
+  // Epochs: whole-number ticks, the domain padded so the first and last points clear the frame.
+  const double epoch_step = nice_ticks(epoch_lo, epoch_hi, 8, /*integer_steps=*/true).step;
+  const double epoch_pad = std::max(0.5, (epoch_hi - epoch_lo) * 0.03);
+  const Ticks epochs{epoch_lo - epoch_pad, epoch_hi + epoch_pad, epoch_step};
   const Panel loss_panel{90, 60, 600, 250, epochs, nice_ticks(loss_lo, loss_hi, 5)};
   const Panel qwk_panel{90, 380, 600, 230, epochs, nice_ticks(qwk_lo, 1.0, 5)};
 
@@ -384,7 +395,8 @@ void write_training_curves_svg(const std::string& path, const std::vector<Metric
     const double y = qwk_panel.sy(*best->val_qwk);
     const bool right_half = x > qwk_panel.left + qwk_panel.width * 0.6;
     svg += "<circle cx=\"" + px(x) + "\" cy=\"" + px(y) + "\" r=\"5\" fill=\"none\" stroke=\"#d62728\" stroke-width=\"2\"/>\n";
-    svg += text_element(x + (right_half ? -8 : 8), y + (y < qwk_panel.top + 30 ? 18 : -10),
+    // Written low in the panel, where a rising QWK curve seldom is.
+    svg += text_element(x + (right_half ? -8 : 8), qwk_panel.top + qwk_panel.height - 10,
                         "best: epoch " + std::to_string(best->epoch) + ", QWK " + format_kappa(best->val_qwk),
                         std::string("font-size=\"12\" font-weight=\"bold\" fill=\"#d62728\" text-anchor=\"") +
                             (right_half ? "end" : "start") + "\"");
@@ -399,7 +411,7 @@ void write_training_curves_svg(const std::string& path, const std::vector<Metric
 }
 
 void write_confusion_svg(const std::string& path, const ConfusionMatrix& matrix, const std::string& title) {
-  constexpr int kWidth = 640, kHeight = 580;
+  constexpr int kWidth = 690, kHeight = 580;
   constexpr double kLeft = 120, kTop = 80, kCell = 66;
   constexpr double kGrid = kCell * kIsupGrades;
   std::string svg = svg_header(kWidth, kHeight, title);
