@@ -317,7 +317,8 @@ void write_confusion_csv(const std::string& path, const ConfusionMatrix& matrix)
 ConfusionMatrix read_confusion_csv(const std::string& path) {
   const data::CsvTable table = data::read_csv(path);
   const std::vector<std::string> expected_header = {"truth", "0", "1", "2", "3", "4", "5"};
-  SG_CHECK(table.header == expected_header, path, ": line ", table.header_line,
+  const std::vector<std::string> prefixed_header = {"truth", "pred_0", "pred_1", "pred_2", "pred_3", "pred_4", "pred_5"};
+  SG_CHECK(table.header == expected_header || table.header == prefixed_header, path, ": line ", table.header_line,
            ": the header must be 'truth,0,1,2,3,4,5' (rows: true grade; columns: predicted grade)");
   SG_CHECK(table.rows.size() == size_t(kIsupGrades), path, ": ", table.rows.size(),
            " rows after the header; expected 6, one per true grade 0-5");

@@ -9,7 +9,8 @@
 //   ...
 //   5,c50,c51,c52,c53,c54,c55
 // a header row, then one row per true ISUP grade 0..5 in order: the grade, then the count of
-// slides of that grade predicted as grade 0..5 (non-negative integers). LF line ends.
+// slides of that grade predicted as grade 0..5 (non-negative integers). LF line ends. The reader
+// also takes the header "truth,pred_0,...,pred_5".
 //
 // metrics.csv: the columns train/trainer.h lists. read_metrics_csv needs epoch, train_loss,
 // val_loss and val_qwk; every other listed column is optional (0 when absent), any column

@@ -189,6 +189,9 @@ TEST(Plots, ConfusionCsvRoundTrip) {
   EXPECT_NE(text.find("\n1,7,50,2,5,8,0\n"), std::string::npos) << text;  // (7 + 3p) % 11, +40 on the diagonal
   EXPECT_EQ(read_confusion_csv(path).counts, matrix.counts);
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  // Prediction columns named pred_0..pred_5 read the same.
+  write_text(path, "truth,pred_0,pred_1,pred_2,pred_3,pred_4,pred_5\n" + text.substr(text.find('\n') + 1));
+  EXPECT_EQ(read_confusion_csv(path).counts, matrix.counts);
 }
 
 void expect_error(const std::string& path, const std::vector<std::string>& parts) {
