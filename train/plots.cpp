@@ -43,6 +43,10 @@ void write_text_atomically(const std::string& path, const std::string& text) {
   SG_CHECK(!error, path, ": cannot rename ", temporary, " into place: ", error.message());
 }
 
+// metrics.csv numbers epochs from 0, as the trainer does; people count them from 1 (the progress
+// display's "epoch 1/10"), and so do the pictures.
+int shown_epoch(int epoch) { return epoch + 1; }
+
 // ---- numbers -----------------------------------------------------------------------------------
 
 std::string number(double value, const char* format = "%.4g") {
@@ -349,17 +353,18 @@ void write_training_curves_svg(const std::string& path, const std::vector<Metric
   Series val_loss{"validation loss", "#ff7f0e", false, 2, {}, "validation loss"};
   Series qwk{"validation QWK", "#2ca02c", false, 2.5, {}, "validation QWK"};
   std::map<std::string, Series> providers;
-  double epoch_lo = rows.front().epoch, epoch_hi = rows.front().epoch;
+  double epoch_lo = shown_epoch(rows.front().epoch), epoch_hi = epoch_lo;
   double loss_lo = 0, loss_hi = 0, qwk_lo = 0;
   const MetricsRow* best = nullptr;
   for (const MetricsRow& row : rows) {
-    epoch_lo = std::min(epoch_lo, double(row.epoch));
-    epoch_hi = std::max(epoch_hi, double(row.epoch));
+    const double x = shown_epoch(row.epoch);
+    epoch_lo = std::min(epoch_lo, x);
+    epoch_hi = std::max(epoch_hi, x);
     for (double loss : {row.train_loss, row.val_loss})
       if (std::isfinite(loss)) loss_lo = std::min(loss_lo, loss), loss_hi = std::max(loss_hi, loss);
-    train_loss.points.emplace_back(row.epoch, row.train_loss);
-    val_loss.points.emplace_back(row.epoch, row.val_loss);
-    qwk.points.emplace_back(row.epoch, row.val_qwk);
+    train_loss.points.emplace_back(x, row.train_loss);
+    val_loss.points.emplace_back(x, row.val_loss);
+    qwk.points.emplace_back(x, row.val_qwk);
     if (row.val_qwk) {
       qwk_lo = std::min(qwk_lo, *row.val_qwk);
       if (!best || *row.val_qwk > *best->val_qwk) best = &row;
@@ -370,7 +375,7 @@ void write_training_curves_svg(const std::string& path, const std::vector<Metric
         const char* colour = kProviderColours[(providers.size() - 1) % std::size(kProviderColours)];
         it->second = Series{"QWK " + provider, colour, true, 1.5, {}, "QWK " + provider};
       }
-      it->second.points.emplace_back(row.epoch, kappa);
+      it->second.points.emplace_back(x, kappa);
       if (kappa) qwk_lo = std::min(qwk_lo, *kappa);
     }
   }
@@ -389,7 +394,7 @@ void write_training_curves_svg(const std::string& path, const std::vector<Metric
   svg += draw_panel(qwk_panel, qwk_series, "quadratic weighted kappa", "epoch", 4);
   if (best) {
     // The best epoch: a dashed line through both panels and its QWK written beside the point.
-    const double x = qwk_panel.sx(best->epoch);
+    const double x = qwk_panel.sx(shown_epoch(best->epoch));
     for (const Panel* panel : {&loss_panel, &qwk_panel})
       svg += "<line x1=\"" + px(x) + "\" y1=\"" + px(panel->top) + "\" x2=\"" + px(x) + "\" y2=\"" +
              px(panel->top + panel->height) + "\" stroke=\"#d62728\" stroke-width=\"1\" stroke-dasharray=\"3 3\"/>\n";
@@ -398,7 +403,7 @@ void write_training_curves_svg(const std::string& path, const std::vector<Metric
     svg += "<circle cx=\"" + px(x) + "\" cy=\"" + px(y) + "\" r=\"5\" fill=\"none\" stroke=\"#d62728\" stroke-width=\"2\"/>\n";
     // Written low in the panel, where a rising QWK curve seldom is.
     svg += text_element(x + (right_half ? -8 : 8), qwk_panel.top + qwk_panel.height - 10,
-                        "best: epoch " + std::to_string(best->epoch) + ", QWK " + format_kappa(best->val_qwk),
+                        "best: epoch " + std::to_string(shown_epoch(best->epoch)) + ", QWK " + format_kappa(best->val_qwk),
                         std::string("font-size=\"12\" font-weight=\"bold\" fill=\"#d62728\" text-anchor=\"") +
                             (right_half ? "end" : "start") + "\"");
     svg += "<line x1=\"708\" y1=\"" + px(qwk_panel.top + 14 + 20.0 * double(qwk_series.size()) - 4) +
@@ -497,7 +502,7 @@ std::vector<std::string> write_run_plots(const std::string& run_dir) {
     const MetricsRow* best = nullptr;
     for (const MetricsRow& row : rows)
       if (row.val_qwk && (!best || *row.val_qwk > *best->val_qwk)) best = &row;
-    const std::string title = best ? "validation, best epoch " + std::to_string(best->epoch) + " (QWK " +
+    const std::string title = best ? "validation, best epoch " + std::to_string(shown_epoch(best->epoch)) + " (QWK " +
                                          format_kappa(best->val_qwk) + ")"
                                    : std::string("validation confusion matrix");
     const std::string confusion = (dir / "confusion.svg").string();

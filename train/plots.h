@@ -17,6 +17,9 @@
 // "val_qwk_<provider>" is a provider's QWK, and columns it does not know are ignored. An empty
 // QWK field, "undefined" or "nan" reads as undefined (nullopt).
 //
+// Epochs: metrics.csv numbers them from 0 (train/trainer.cpp); the pictures show them counted
+// from 1 (the first epoch is "epoch 1"), like the progress display.
+//
 // Every file is written to "<path>.tmp" and renamed over `path`.
 #include <map>
 #include <optional>
@@ -30,7 +33,7 @@ namespace sg::train {
 
 // One row of metrics.csv: one epoch.
 struct MetricsRow {
-  int epoch = 0;
+  int epoch = 0;  // as in the file: from 0
   int64_t step = 0;
   double lr = 0;
   double train_loss = 0, val_loss = 0;

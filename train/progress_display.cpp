@@ -58,9 +58,12 @@ std::string format_device_memory(int64_t in_use, int64_t peak) {
 
 namespace {
 
-std::string progress_prefix(const StepEvent& event) {
-  return "epoch " + std::to_string(event.epoch) + "/" + std::to_string(event.epochs);
+// Events count epochs from 0; people from 1.
+std::string epoch_text(int epoch, int epochs) {
+  return "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs);
 }
+
+std::string progress_prefix(const StepEvent& event) { return epoch_text(event.epoch, event.epochs); }
 
 double progress_fraction(const StepEvent& event) {
   return event.batches > 0 ? std::clamp(double(event.batch) / double(event.batches), 0.0, 1.0) : 0.0;
@@ -113,7 +116,7 @@ std::string format_progress_line(const StepEvent& event, int width) {
 }
 
 std::string format_epoch_summary(const EpochEvent& event) {
-  std::string line = "epoch " + std::to_string(event.epoch) + "/" + std::to_string(event.epochs);
+  std::string line = epoch_text(event.epoch, event.epochs);
   if (event.seconds > 0) line += " done in " + format_duration(event.seconds);
   line += ": train loss " + printf_string("%.4f", event.train_loss);
   line += ", val loss " + printf_string("%.4f", event.val_loss);

@@ -12,6 +12,9 @@
 // whichever comes first, and one for the epoch's last batch. Times come from the events
 // (StepEvent::seconds), so the display is deterministic under test.
 //
+// Events number epochs from 0 (train/trainer.cpp); the display counts them from 1, so the first
+// of ten epochs is "epoch 1/10" and the last "epoch 10/10".
+//
 // After each epoch one summary line from EpochEvent, e.g.
 //   epoch 3/10 done in 2:41: train loss 0.812, val loss 0.901, QWK 0.7312 (karolinska 0.7012, radboud 0.7598), accuracy 61.2% * best
 #include <cstdio>

@@ -122,7 +122,7 @@ std::vector<MetricsRow> example_rows() {
   const double qwk[] = {0.1234, 0.5678, 0.8123, 0.7901};
   const double karolinska[] = {0.101, 0.55, 0.7712, 0.7702}, radboud[] = {0.145, 0.58, 0.8456, 0.80};
   for (int e = 0; e < 4; ++e) {
-    rows[size_t(e)].epoch = e + 1;
+    rows[size_t(e)].epoch = e;  // from 0, as the trainer writes them: shown as e + 1
     rows[size_t(e)].train_loss = train[e];
     rows[size_t(e)].val_loss = val[e];
     rows[size_t(e)].val_qwk = qwk[e];
@@ -286,9 +286,9 @@ TEST(Plots, RunPlotsFromTheRunFolder) {
   const std::filesystem::path run = dir.path() / "fold0";
   std::filesystem::create_directories(run);
   write_text((run / "metrics.csv").string(), std::string(kMetricsHeader) +
-                                                 "\n1,50,0.0003,1.5,1.4,0.5,0.4,0.6,0.41,120,33,40,2,30,35,5,8,0.33\n"
-                                                 "2,100,0.0002,1.1,1.0,0.8,0.75,0.85,0.55,118,34,39,2,30,35,5,7,0.3\n"
-                                                 "3,150,0.0001,0.9,1.1,0.7,0.65,0.75,0.5,118,34,39,2,30,35,5,7,0.3\n");
+                                                 "\n0,50,0.0003,1.5,1.4,0.5,0.4,0.6,0.41,120,33,40,2,30,35,5,8,0.33\n"
+                                                 "1,100,0.0002,1.1,1.0,0.8,0.75,0.85,0.55,118,34,39,2,30,35,5,7,0.3\n"
+                                                 "2,150,0.0001,0.9,1.1,0.7,0.65,0.75,0.5,118,34,39,2,30,35,5,7,0.3\n");
   ConfusionMatrix matrix;
   matrix.add(0, 0), matrix.add(3, 2), matrix.add(5, 5), matrix.add(5, 5);
   write_confusion_csv((run / "confusion.csv").string(), matrix);

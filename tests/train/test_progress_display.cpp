@@ -47,7 +47,7 @@ constexpr int64_t kGiB = int64_t(1) << 30;
 
 StepEvent event_at(int64_t batch, int64_t batches, double seconds_per_batch) {
   StepEvent event;
-  event.epoch = 3, event.epochs = 10;
+  event.epoch = 2, event.epochs = 10;  // from 0: shown as 3/10
   event.batch = batch, event.batches = batches;
   event.images = batch * 4;
   event.seconds = double(batch) * seconds_per_batch;
@@ -188,7 +188,7 @@ TEST(ProgressDisplay, PlainLinesAtTheTimeLimitWhenPercentStepsAreRare) {
 
 EpochEvent epoch_event() {
   EpochEvent event;
-  event.epoch = 3, event.epochs = 10;
+  event.epoch = 2, event.epochs = 10;  // from 0: shown as 3/10
   event.train_loss = 0.812, event.val_loss = 0.9013;
   event.val_qwk = 0.73124;
   event.val_qwk_by_provider = {{"karolinska", 0.70118}, {"radboud", 0.75977}};
