@@ -12,6 +12,8 @@
 
 #include "core/error.h"
 #include "data/csv.h"
+#include "data/image_io.h"
+#include "train/chart_canvas.h"
 
 namespace sg::train {
 namespace {
@@ -47,6 +49,9 @@ void write_text_atomically(const std::string& path, const std::string& text) {
 // display's "epoch 1/10"), and so do the pictures.
 int shown_epoch(int epoch) { return epoch + 1; }
 
+// PNGs are drawn at twice the SVG's size: sharper lines and text.
+constexpr double kPngScale = 2;
+
 // ---- numbers -----------------------------------------------------------------------------------
 
 std::string number(double value, const char* format = "%.4g") {
@@ -54,8 +59,6 @@ std::string number(double value, const char* format = "%.4g") {
   std::snprintf(text, sizeof text, format, value);
   return text;
 }
-// Coordinates: one decimal is plenty at these sizes.
-std::string px(double value) { return number(value, "%.1f"); }
 
 bool parse_double(const std::string& text, double& value) {
   if (text.empty()) return false;
@@ -104,33 +107,7 @@ std::string tick_label(double value, double step) {
   return number(value, format);
 }
 
-// ---- SVG pieces --------------------------------------------------------------------------------
-
-const char* const kFont = "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\"";
-
-std::string svg_header(int width, int height, const std::string& title) {
-  std::ostringstream svg;
-  svg << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
-      << "\" viewBox=\"0 0 " << width << " " << height << "\" " << kFont << ">\n"
-      << "<title>" << xml_escape(title) << "</title>\n"
-      << "<rect x=\"0\" y=\"0\" width=\"" << width << "\" height=\"" << height << "\" fill=\"#ffffff\"/>\n"
-      << "<text x=\"" << width / 2 << "\" y=\"30\" text-anchor=\"middle\" font-size=\"18\" font-weight=\"bold\" fill=\"#222222\">"
-      << xml_escape(title) << "</text>\n";
-  return svg.str();
-}
-
-std::string text_element(double x, double y, const std::string& text, const std::string& attributes) {
-  return "<text x=\"" + px(x) + "\" y=\"" + px(y) + "\" " + attributes + ">" + xml_escape(text) + "</text>\n";
-}
-
-struct Series {
-  std::string name, colour;
-  bool dashed = false;
-  double stroke_width = 2;
-  std::vector<std::pair<double, std::optional<double>>> points;  // (epoch, value); nullopt = gap
-  std::string value_name;                                        // for the tooltips
-};
+// ---- drawing -----------------------------------------------------------------------------------
 
 // The tick values of `ticks` inside [ticks.lo, ticks.hi]: whole multiples of the step.
 std::vector<double> tick_values(const Ticks& ticks) {
@@ -140,101 +117,220 @@ std::vector<double> tick_values(const Ticks& ticks) {
   return values;
 }
 
+const Stroke kGridLine{"#e3e3e3", 1};
+const Stroke kFrame{"#555555", 1};
+const Stroke kNoStroke{"", 0};
+const std::string kInk = "#222222", kMutedInk = "#444444", kBestColour = "#d62728";
+
+TextStyle style(double size, const std::string& colour, TextAnchor anchor = TextAnchor::start, bool bold = false) {
+  TextStyle s;
+  s.size = size, s.colour = colour, s.anchor = anchor, s.bold = bold;
+  return s;
+}
+
+void draw_title(ChartCanvas& canvas, double centre_x, const std::string& title) {
+  canvas.text(centre_x, 30, title, style(18, kInk, TextAnchor::middle, true));
+}
+
+struct Series {
+  std::string name;
+  Stroke stroke;
+  std::vector<std::pair<double, std::optional<double>>> points;  // (shown epoch, value); nullopt = gap
+};
+
 // A panel of line series against epochs: frame, grid, ticks, axis labels, legend on the right.
 struct Panel {
   double left, top, width, height;
   Ticks x, y;
   double sx(double v) const { return left + (v - x.lo) / (x.hi - x.lo) * width; }
   double sy(double v) const { return top + height - (v - y.lo) / (y.hi - y.lo) * height; }
+  double legend_x() const { return left + width + 18; }
+  double legend_y(size_t entry) const { return top + 14 + 20.0 * double(entry); }
 };
 
-std::string draw_panel(const Panel& panel, const std::vector<Series>& series, const std::string& y_label,
-                       const std::string& x_label, int value_decimals) {
-  std::ostringstream svg;
-  // Grid and tick labels.
-  svg << "<g stroke=\"#e3e3e3\" stroke-width=\"1\">\n";
-  for (double v : tick_values(panel.y))
-    svg << "<line x1=\"" << px(panel.left) << "\" y1=\"" << px(panel.sy(v)) << "\" x2=\""
-        << px(panel.left + panel.width) << "\" y2=\"" << px(panel.sy(v)) << "\"/>\n";
-  for (double v : tick_values(panel.x))
-    svg << "<line x1=\"" << px(panel.sx(v)) << "\" y1=\"" << px(panel.top) << "\" x2=\"" << px(panel.sx(v))
-        << "\" y2=\"" << px(panel.top + panel.height) << "\"/>\n";
-  svg << "</g>\n<g font-size=\"12\" fill=\"#444444\">\n";
-  for (double v : tick_values(panel.y))
-    svg << text_element(panel.left - 8, panel.sy(v) + 4, tick_label(v, panel.y.step), "text-anchor=\"end\"");
-  for (double v : tick_values(panel.x))
-    svg << text_element(panel.sx(v), panel.top + panel.height + 18, tick_label(v, panel.x.step),
-                        "text-anchor=\"middle\"");
-  svg << "</g>\n";
-  // Frame (axes).
-  svg << "<rect x=\"" << px(panel.left) << "\" y=\"" << px(panel.top) << "\" width=\"" << px(panel.width)
-      << "\" height=\"" << px(panel.height) << "\" fill=\"none\" stroke=\"#555555\" stroke-width=\"1\"/>\n";
-  // Axis labels.
-  svg << text_element(panel.left + panel.width / 2, panel.top + panel.height + 38, x_label,
-                      "text-anchor=\"middle\" font-size=\"13\" fill=\"#222222\"");
-  const double label_x = panel.left - 52, label_y = panel.top + panel.height / 2;
-  svg << "<text x=\"" << px(label_x) << "\" y=\"" << px(label_y) << "\" transform=\"rotate(-90 " << px(label_x)
-      << " " << px(label_y) << ")\" text-anchor=\"middle\" font-size=\"13\" fill=\"#222222\">"
-      << xml_escape(y_label) << "</text>\n";
-  // Series: a path broken at gaps, a dot per point with its value as a tooltip.
-  char value_format[16];
-  std::snprintf(value_format, sizeof value_format, "%%.%df", value_decimals);
-  for (const Series& s : series) {
-    std::string d;
-    bool pen_down = false;
+void draw_legend_entry(ChartCanvas& canvas, const Panel& panel, size_t entry, const std::string& name,
+                       const Stroke& stroke) {
+  const double x = panel.legend_x(), y = panel.legend_y(entry);
+  canvas.line(x, y - 4, x + 26, y - 4, stroke);
+  canvas.text(x + 32, y, name, style(12, kInk));
+}
+
+void draw_panel(ChartCanvas& canvas, const Panel& panel, const std::vector<Series>& series, const std::string& y_label,
+                const std::string& x_label) {
+  for (double v : tick_values(panel.y)) {
+    canvas.line(panel.left, panel.sy(v), panel.left + panel.width, panel.sy(v), kGridLine);
+    canvas.text(panel.left - 8, panel.sy(v) + 4, tick_label(v, panel.y.step), style(12, kMutedInk, TextAnchor::end));
+  }
+  for (double v : tick_values(panel.x)) {
+    canvas.line(panel.sx(v), panel.top, panel.sx(v), panel.top + panel.height, kGridLine);
+    canvas.text(panel.sx(v), panel.top + panel.height + 18, tick_label(v, panel.x.step),
+                style(12, kMutedInk, TextAnchor::middle));
+  }
+  canvas.rect(panel.left, panel.top, panel.width, panel.height, "", kFrame);
+  canvas.text(panel.left + panel.width / 2, panel.top + panel.height + 38, x_label, style(13, kInk, TextAnchor::middle));
+  TextStyle vertical = style(13, kInk, TextAnchor::middle);
+  vertical.vertical = true;
+  canvas.text(panel.left - 52, panel.top + panel.height / 2, y_label, vertical);
+  // Series: lines broken at gaps, a dot per point with its value as a tooltip.
+  for (size_t i = 0; i < series.size(); ++i) {
+    const Series& s = series[i];
+    std::vector<std::pair<double, double>> run;
+    auto flush = [&] {
+      if (run.size() > 1) canvas.polyline(run, s.stroke);
+      run.clear();
+    };
     for (const auto& [epoch, value] : s.points) {
       if (!value || !std::isfinite(*value)) {
-        pen_down = false;
+        flush();
         continue;
       }
-      d += (pen_down ? " L" : (d.empty() ? "M" : " M")) + px(panel.sx(epoch)) + " " + px(panel.sy(*value));
-      pen_down = true;
+      run.emplace_back(panel.sx(epoch), panel.sy(*value));
     }
-    if (!d.empty())
-      svg << "<path d=\"" << d << "\" fill=\"none\" stroke=\"" << s.colour << "\" stroke-width=\""
-          << s.stroke_width << "\" stroke-linejoin=\"round\"" << (s.dashed ? " stroke-dasharray=\"6 4\"" : "")
-          << "/>\n";
-    svg << "<g fill=\"" << s.colour << "\">\n";
-    for (const auto& [epoch, value] : s.points) {
-      if (!value || !std::isfinite(*value)) continue;
-      svg << "<circle cx=\"" << px(panel.sx(epoch)) << "\" cy=\"" << px(panel.sy(*value)) << "\" r=\"3\"><title>epoch "
-          << number(epoch, "%.0f") << ": " << xml_escape(s.value_name) << " " << number(*value, value_format)
-          << "</title></circle>\n";
-    }
-    svg << "</g>\n";
+    flush();
+    for (const auto& [epoch, value] : s.points)
+      if (value && std::isfinite(*value))
+        canvas.circle(panel.sx(epoch), panel.sy(*value), 3, s.stroke.colour, kNoStroke,
+                      "epoch " + number(epoch, "%.0f") + ": " + s.name + " " + number(*value, "%.4f"));
+    draw_legend_entry(canvas, panel, i, s.name, s.stroke);
   }
-  // Legend to the right of the panel.
-  double y = panel.top + 14;
-  const double x = panel.left + panel.width + 18;
-  for (const Series& s : series) {
-    svg << "<line x1=\"" << px(x) << "\" y1=\"" << px(y - 4) << "\" x2=\"" << px(x + 26) << "\" y2=\"" << px(y - 4)
-        << "\" stroke=\"" << s.colour << "\" stroke-width=\"" << s.stroke_width << "\""
-        << (s.dashed ? " stroke-dasharray=\"6 4\"" : "") << "/>\n";
-    svg << text_element(x + 32, y, s.name, "font-size=\"12\" fill=\"#222222\"");
-    y += 20;
-  }
-  return svg.str();
 }
 
 const char* const kProviderColours[] = {"#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
 
-}  // namespace
-
-std::string xml_escape(const std::string& text) {
-  std::string escaped;
-  escaped.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&': escaped += "&amp;"; break;
-      case '<': escaped += "&lt;"; break;
-      case '>': escaped += "&gt;"; break;
-      case '"': escaped += "&quot;"; break;
-      case '\'': escaped += "&apos;"; break;
-      default: escaped += c;
+// The curves picture (900 x 680 units).
+constexpr int kCurvesWidth = 900, kCurvesHeight = 680;
+void draw_training_curves(ChartCanvas& canvas, const std::vector<MetricsRow>& rows, const std::string& title) {
+  Series train_loss{"train loss", {"#1f77b4", 2}, {}};
+  Series val_loss{"validation loss", {"#ff7f0e", 2}, {}};
+  Series qwk{"validation QWK", {"#2ca02c", 2.5}, {}};
+  std::map<std::string, Series> providers;
+  double epoch_lo = shown_epoch(rows.front().epoch), epoch_hi = epoch_lo;
+  double loss_lo = 0, loss_hi = 0, qwk_lo = 0;
+  const MetricsRow* best = nullptr;
+  for (const MetricsRow& row : rows) {
+    const double x = shown_epoch(row.epoch);
+    epoch_lo = std::min(epoch_lo, x);
+    epoch_hi = std::max(epoch_hi, x);
+    for (double loss : {row.train_loss, row.val_loss})
+      if (std::isfinite(loss)) loss_lo = std::min(loss_lo, loss), loss_hi = std::max(loss_hi, loss);
+    train_loss.points.emplace_back(x, row.train_loss);
+    val_loss.points.emplace_back(x, row.val_loss);
+    qwk.points.emplace_back(x, row.val_qwk);
+    if (row.val_qwk) {
+      qwk_lo = std::min(qwk_lo, *row.val_qwk);
+      if (!best || *row.val_qwk > *best->val_qwk) best = &row;
+    }
+    for (const auto& [provider, kappa] : row.val_qwk_by_provider) {
+      auto [it, added] = providers.try_emplace(provider);
+      if (added) {
+        const char* colour = kProviderColours[(providers.size() - 1) % std::size(kProviderColours)];
+        it->second = Series{"QWK " + provider, {colour, 1.5, 6, 4}, {}};
+      }
+      it->second.points.emplace_back(x, kappa);
+      if (kappa) qwk_lo = std::min(qwk_lo, *kappa);
     }
   }
-  return escaped;
+  std::vector<Series> qwk_series = {qwk};
+  for (auto& [provider, series] : providers) qwk_series.push_back(std::move(series));
+
+  // Epochs: whole-number ticks, the domain padded so the first and last points clear the frame.
+  const double epoch_step = nice_ticks(epoch_lo, epoch_hi, 8, /*integer_steps=*/true).step;
+  const double epoch_pad = std::max(0.5, (epoch_hi - epoch_lo) * 0.03);
+  const Ticks epochs{epoch_lo - epoch_pad, epoch_hi + epoch_pad, epoch_step};
+  const Panel loss_panel{90, 60, 600, 250, epochs, nice_ticks(loss_lo, loss_hi, 5)};
+  const Panel qwk_panel{90, 380, 600, 230, epochs, nice_ticks(qwk_lo, 1.0, 5)};
+
+  draw_title(canvas, kCurvesWidth / 2.0, title);
+  draw_panel(canvas, loss_panel, {train_loss, val_loss}, "loss", "epoch");
+  draw_panel(canvas, qwk_panel, qwk_series, "quadratic weighted kappa", "epoch");
+  if (best) {
+    // The best epoch: a dashed line through both panels, its point ringed, its QWK written low in
+    // the panel (where a rising QWK curve seldom is).
+    const Stroke best_line{kBestColour, 1, 3, 3};
+    const double x = qwk_panel.sx(shown_epoch(best->epoch));
+    for (const Panel* panel : {&loss_panel, &qwk_panel}) canvas.line(x, panel->top, x, panel->top + panel->height, best_line);
+    canvas.circle(x, qwk_panel.sy(*best->val_qwk), 5, "", Stroke{kBestColour, 2});
+    const bool right_half = x > qwk_panel.left + qwk_panel.width * 0.6;
+    canvas.text(x + (right_half ? -8 : 8), qwk_panel.top + qwk_panel.height - 10,
+                "best: epoch " + std::to_string(shown_epoch(best->epoch)) + ", QWK " + format_kappa(best->val_qwk),
+                style(12, kBestColour, right_half ? TextAnchor::end : TextAnchor::start, true));
+    draw_legend_entry(canvas, qwk_panel, qwk_series.size(), "best epoch", best_line);
+  }
 }
+
+// The confusion picture (690 x 580 units).
+constexpr int kConfusionWidth = 690, kConfusionHeight = 580;
+void draw_confusion(ChartCanvas& canvas, const ConfusionMatrix& matrix, const std::string& title) {
+  constexpr double kLeft = 120, kTop = 80, kCell = 66;
+  constexpr double kSide = kCell * kIsupGrades;
+  const std::string empty_colour = "#f7fbff", full_colour = "#08306b";
+  auto cell_colour = [](double share) {
+    // White to dark blue, linear in RGB: #f7fbff at 0, #08306b at 1.
+    const int from[3] = {0xf7, 0xfb, 0xff}, to[3] = {0x08, 0x30, 0x6b};
+    int rgb[3];
+    for (int c = 0; c < 3; ++c) rgb[c] = int(std::lround(from[c] + (to[c] - from[c]) * std::clamp(share, 0.0, 1.0)));
+    char colour[16];
+    std::snprintf(colour, sizeof colour, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
+    return std::string(colour);
+  };
+  draw_title(canvas, kConfusionWidth / 2.0, title);
+  canvas.text(kLeft + kSide / 2, kTop - 14,
+              std::to_string(matrix.total()) + " slides, accuracy " + number(100 * matrix.accuracy(), "%.1f") + "%, QWK " +
+                  format_kappa(quadratic_weighted_kappa(matrix)),
+              style(13, kMutedInk, TextAnchor::middle));
+  for (int t = 0; t < kIsupGrades; ++t) {
+    int64_t row_total = 0;
+    for (int p = 0; p < kIsupGrades; ++p) row_total += matrix.counts[size_t(t)][size_t(p)];
+    for (int p = 0; p < kIsupGrades; ++p) {
+      const int64_t count = matrix.counts[size_t(t)][size_t(p)];
+      const double share = row_total > 0 ? double(count) / double(row_total) : 0.0;
+      const double x = kLeft + p * kCell, y = kTop + t * kCell;
+      canvas.rect(x, y, kCell, kCell, cell_colour(share), Stroke{"#ffffff", 1},
+                  "true " + std::to_string(t) + ", predicted " + std::to_string(p) + ": " + std::to_string(count) + " (" +
+                      number(100 * share, "%.1f") + "% of the row)");
+      const std::string ink = share > 0.5 ? "#ffffff" : kInk;
+      canvas.text(x + kCell / 2, y + kCell / 2 + 2, std::to_string(count), style(17, ink, TextAnchor::middle, true));
+      if (row_total > 0)
+        canvas.text(x + kCell / 2, y + kCell / 2 + 19, number(100 * share, "%.0f") + "%", style(11, ink, TextAnchor::middle));
+    }
+    canvas.text(kLeft - 10, kTop + t * kCell + kCell / 2 + 5, std::to_string(t), style(14, kInk, TextAnchor::end));
+    canvas.text(kLeft + kSide + 10, kTop + t * kCell + kCell / 2 + 5, "n = " + std::to_string(row_total),
+                style(12, "#555555"));
+  }
+  // The diagonal (correct grades) outlined, then the frame and the axis labels.
+  for (int g = 0; g < kIsupGrades; ++g)
+    canvas.rect(kLeft + g * kCell + 1.5, kTop + g * kCell + 1.5, kCell - 3, kCell - 3, "", Stroke{kBestColour, 1.5});
+  canvas.rect(kLeft, kTop, kSide, kSide, "", kFrame);
+  for (int p = 0; p < kIsupGrades; ++p)
+    canvas.text(kLeft + p * kCell + kCell / 2, kTop + kSide + 20, std::to_string(p), style(14, kInk, TextAnchor::middle));
+  canvas.text(kLeft + kSide / 2, kTop + kSide + 44, "predicted ISUP grade", style(14, kInk, TextAnchor::middle));
+  TextStyle vertical = style(14, kInk, TextAnchor::middle);
+  vertical.vertical = true;
+  canvas.text(kLeft - 42, kTop + kSide / 2, "true ISUP grade", vertical);
+  // Colour scale.
+  const double bar_x = kLeft + kSide + 70, bar_width = 16;
+  canvas.vertical_gradient(bar_x, kTop, bar_width, kSide, empty_colour, full_colour, kFrame);
+  for (int percent = 0; percent <= 100; percent += 25)
+    canvas.text(bar_x + bar_width + 6, kTop + kSide * (1 - percent / 100.0) + 4, std::to_string(percent) + "%",
+                style(11, kMutedInk));
+  canvas.text(bar_x + bar_width / 2, kTop - 10, "share of row", style(11, kMutedInk, TextAnchor::middle));
+}
+
+void write_canvas_png(const std::string& path, const RasterCanvas& canvas) {
+  // imwrite picks the format by the name's ending: the temporary name ends in .png too.
+  const std::string temporary = path + ".tmp.png";
+  try {
+    data::write_png(temporary, canvas.image());
+  } catch (...) {
+    std::remove(temporary.c_str());
+    throw;
+  }
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  SG_CHECK(!error, path, ": cannot rename ", temporary, " into place: ", error.message());
+}
+
+}  // namespace
 
 // ---- metrics.csv -------------------------------------------------------------------------------
 
@@ -348,153 +444,44 @@ ConfusionMatrix read_confusion_csv(const std::string& path) {
 
 void write_training_curves_svg(const std::string& path, const std::vector<MetricsRow>& rows, const std::string& title) {
   SG_CHECK(!rows.empty(), path, ": no epochs to draw (metrics has no rows)");
-  constexpr int kWidth = 900, kHeight = 680;
-  Series train_loss{"train loss", "#1f77b4", false, 2, {}, "train loss"};
-  Series val_loss{"validation loss", "#ff7f0e", false, 2, {}, "validation loss"};
-  Series qwk{"validation QWK", "#2ca02c", false, 2.5, {}, "validation QWK"};
-  std::map<std::string, Series> providers;
-  double epoch_lo = shown_epoch(rows.front().epoch), epoch_hi = epoch_lo;
-  double loss_lo = 0, loss_hi = 0, qwk_lo = 0;
-  const MetricsRow* best = nullptr;
-  for (const MetricsRow& row : rows) {
-    const double x = shown_epoch(row.epoch);
-    epoch_lo = std::min(epoch_lo, x);
-    epoch_hi = std::max(epoch_hi, x);
-    for (double loss : {row.train_loss, row.val_loss})
-      if (std::isfinite(loss)) loss_lo = std::min(loss_lo, loss), loss_hi = std::max(loss_hi, loss);
-    train_loss.points.emplace_back(x, row.train_loss);
-    val_loss.points.emplace_back(x, row.val_loss);
-    qwk.points.emplace_back(x, row.val_qwk);
-    if (row.val_qwk) {
-      qwk_lo = std::min(qwk_lo, *row.val_qwk);
-      if (!best || *row.val_qwk > *best->val_qwk) best = &row;
-    }
-    for (const auto& [provider, kappa] : row.val_qwk_by_provider) {
-      auto [it, added] = providers.try_emplace(provider);
-      if (added) {
-        const char* colour = kProviderColours[(providers.size() - 1) % std::size(kProviderColours)];
-        it->second = Series{"QWK " + provider, colour, true, 1.5, {}, "QWK " + provider};
-      }
-      it->second.points.emplace_back(x, kappa);
-      if (kappa) qwk_lo = std::min(qwk_lo, *kappa);
-    }
-  }
-  std::vector<Series> qwk_series = {qwk};
-  for (auto& [provider, series] : providers) qwk_series.push_back(std::move(series));
+  SvgCanvas canvas(kCurvesWidth, kCurvesHeight, title);
+  draw_training_curves(canvas, rows, title);
+  write_text_atomically(path, canvas.document());
+}
 
-  // Epochs: whole-number ticks, the domain padded so the first and last points clear the frame.
-  const double epoch_step = nice_ticks(epoch_lo, epoch_hi, 8, /*integer_steps=*/true).step;
-  const double epoch_pad = std::max(0.5, (epoch_hi - epoch_lo) * 0.03);
-  const Ticks epochs{epoch_lo - epoch_pad, epoch_hi + epoch_pad, epoch_step};
-  const Panel loss_panel{90, 60, 600, 250, epochs, nice_ticks(loss_lo, loss_hi, 5)};
-  const Panel qwk_panel{90, 380, 600, 230, epochs, nice_ticks(qwk_lo, 1.0, 5)};
-
-  std::string svg = svg_header(kWidth, kHeight, title);
-  svg += draw_panel(loss_panel, {train_loss, val_loss}, "loss", "epoch", 4);
-  svg += draw_panel(qwk_panel, qwk_series, "quadratic weighted kappa", "epoch", 4);
-  if (best) {
-    // The best epoch: a dashed line through both panels and its QWK written beside the point.
-    const double x = qwk_panel.sx(shown_epoch(best->epoch));
-    for (const Panel* panel : {&loss_panel, &qwk_panel})
-      svg += "<line x1=\"" + px(x) + "\" y1=\"" + px(panel->top) + "\" x2=\"" + px(x) + "\" y2=\"" +
-             px(panel->top + panel->height) + "\" stroke=\"#d62728\" stroke-width=\"1\" stroke-dasharray=\"3 3\"/>\n";
-    const double y = qwk_panel.sy(*best->val_qwk);
-    const bool right_half = x > qwk_panel.left + qwk_panel.width * 0.6;
-    svg += "<circle cx=\"" + px(x) + "\" cy=\"" + px(y) + "\" r=\"5\" fill=\"none\" stroke=\"#d62728\" stroke-width=\"2\"/>\n";
-    // Written low in the panel, where a rising QWK curve seldom is.
-    svg += text_element(x + (right_half ? -8 : 8), qwk_panel.top + qwk_panel.height - 10,
-                        "best: epoch " + std::to_string(shown_epoch(best->epoch)) + ", QWK " + format_kappa(best->val_qwk),
-                        std::string("font-size=\"12\" font-weight=\"bold\" fill=\"#d62728\" text-anchor=\"") +
-                            (right_half ? "end" : "start") + "\"");
-    svg += "<line x1=\"708\" y1=\"" + px(qwk_panel.top + 14 + 20.0 * double(qwk_series.size()) - 4) +
-           "\" x2=\"734\" y2=\"" + px(qwk_panel.top + 14 + 20.0 * double(qwk_series.size()) - 4) +
-           "\" stroke=\"#d62728\" stroke-width=\"1\" stroke-dasharray=\"3 3\"/>\n";
-    svg += text_element(740, qwk_panel.top + 14 + 20.0 * double(qwk_series.size()), "best epoch",
-                        "font-size=\"12\" fill=\"#222222\"");
-  }
-  svg += "</svg>\n";
-  write_text_atomically(path, svg);
+void write_training_curves_png(const std::string& path, const std::vector<MetricsRow>& rows, const std::string& title) {
+  SG_CHECK(!rows.empty(), path, ": no epochs to draw (metrics has no rows)");
+  RasterCanvas canvas(kCurvesWidth, kCurvesHeight, kPngScale);
+  draw_training_curves(canvas, rows, title);
+  write_canvas_png(path, canvas);
 }
 
 void write_confusion_svg(const std::string& path, const ConfusionMatrix& matrix, const std::string& title) {
-  constexpr int kWidth = 690, kHeight = 580;
-  constexpr double kLeft = 120, kTop = 80, kCell = 66;
-  constexpr double kGrid = kCell * kIsupGrades;
-  std::string svg = svg_header(kWidth, kHeight, title);
-  auto cell_colour = [](double share) {
-    // White to dark blue, linear in RGB: #f7fbff at 0, #08306b at 1.
-    const int from[3] = {0xf7, 0xfb, 0xff}, to[3] = {0x08, 0x30, 0x6b};
-    char colour[8];
-    int rgb[3];
-    for (int c = 0; c < 3; ++c) rgb[c] = int(std::lround(from[c] + (to[c] - from[c]) * std::clamp(share, 0.0, 1.0)));
-    std::snprintf(colour, sizeof colour, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
-    return std::string(colour);
-  };
-  for (int t = 0; t < kIsupGrades; ++t) {
-    int64_t row_total = 0;
-    for (int p = 0; p < kIsupGrades; ++p) row_total += matrix.counts[size_t(t)][size_t(p)];
-    for (int p = 0; p < kIsupGrades; ++p) {
-      const int64_t count = matrix.counts[size_t(t)][size_t(p)];
-      const double share = row_total > 0 ? double(count) / double(row_total) : 0.0;
-      const double x = kLeft + p * kCell, y = kTop + t * kCell;
-      svg += "<rect x=\"" + px(x) + "\" y=\"" + px(y) + "\" width=\"" + px(kCell) + "\" height=\"" + px(kCell) +
-             "\" fill=\"" + cell_colour(share) + "\" stroke=\"#ffffff\" stroke-width=\"1\"><title>true " +
-             std::to_string(t) + ", predicted " + std::to_string(p) + ": " + std::to_string(count) + " (" +
-             number(100 * share, "%.1f") + "% of the row)</title></rect>\n";
-      const std::string ink = share > 0.5 ? "#ffffff" : "#222222";
-      svg += text_element(x + kCell / 2, y + kCell / 2 + 2, std::to_string(count),
-                          "text-anchor=\"middle\" font-size=\"17\" font-weight=\"bold\" fill=\"" + ink + "\"");
-      if (row_total > 0)
-        svg += text_element(x + kCell / 2, y + kCell / 2 + 19, number(100 * share, "%.0f") + "%",
-                            "text-anchor=\"middle\" font-size=\"11\" fill=\"" + ink + "\"");
-    }
-    svg += text_element(kLeft - 10, kTop + t * kCell + kCell / 2 + 5, std::to_string(t),
-                        "text-anchor=\"end\" font-size=\"14\" fill=\"#222222\"");
-    svg += text_element(kLeft + kGrid + 10, kTop + t * kCell + kCell / 2 + 5, "n = " + std::to_string(row_total),
-                        "font-size=\"12\" fill=\"#555555\"");
-  }
-  // The diagonal (correct grades) outlined, then the frame and the axis labels.
-  for (int g = 0; g < kIsupGrades; ++g)
-    svg += "<rect x=\"" + px(kLeft + g * kCell + 1.5) + "\" y=\"" + px(kTop + g * kCell + 1.5) + "\" width=\"" +
-           px(kCell - 3) + "\" height=\"" + px(kCell - 3) + "\" fill=\"none\" stroke=\"#d62728\" stroke-width=\"1.5\"/>\n";
-  svg += "<rect x=\"" + px(kLeft) + "\" y=\"" + px(kTop) + "\" width=\"" + px(kGrid) + "\" height=\"" + px(kGrid) +
-         "\" fill=\"none\" stroke=\"#555555\" stroke-width=\"1\"/>\n";
-  for (int p = 0; p < kIsupGrades; ++p)
-    svg += text_element(kLeft + p * kCell + kCell / 2, kTop + kGrid + 20, std::to_string(p),
-                        "text-anchor=\"middle\" font-size=\"14\" fill=\"#222222\"");
-  svg += text_element(kLeft + kGrid / 2, kTop + kGrid + 44, "predicted ISUP grade",
-                      "text-anchor=\"middle\" font-size=\"14\" fill=\"#222222\"");
-  const double label_x = kLeft - 42, label_y = kTop + kGrid / 2;
-  svg += "<text x=\"" + px(label_x) + "\" y=\"" + px(label_y) + "\" transform=\"rotate(-90 " + px(label_x) + " " +
-         px(label_y) + ")\" text-anchor=\"middle\" font-size=\"14\" fill=\"#222222\">true ISUP grade</text>\n";
-  // Colour scale.
-  const double bar_x = kLeft + kGrid + 70, bar_top = kTop, bar_height = kGrid, bar_width = 16;
-  svg += "<defs><linearGradient id=\"share\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\"><stop offset=\"0\" stop-color=\"" +
-         cell_colour(0) + "\"/><stop offset=\"1\" stop-color=\"" + cell_colour(1) + "\"/></linearGradient></defs>\n";
-  svg += "<rect x=\"" + px(bar_x) + "\" y=\"" + px(bar_top) + "\" width=\"" + px(bar_width) + "\" height=\"" +
-         px(bar_height) + "\" fill=\"url(#share)\" stroke=\"#555555\" stroke-width=\"1\"/>\n";
-  for (int percent = 0; percent <= 100; percent += 25)
-    svg += text_element(bar_x + bar_width + 6, bar_top + bar_height * (1 - percent / 100.0) + 4,
-                        std::to_string(percent) + "%", "font-size=\"11\" fill=\"#444444\"");
-  svg += text_element(bar_x + bar_width / 2, bar_top - 10, "share of row", "text-anchor=\"middle\" font-size=\"11\" fill=\"#444444\"");
-  svg += text_element(kLeft + kGrid / 2, kTop - 14,
-                      std::to_string(matrix.total()) + " slides, accuracy " + number(100 * matrix.accuracy(), "%.1f") +
-                          "%, QWK " + format_kappa(quadratic_weighted_kappa(matrix)),
-                      "text-anchor=\"middle\" font-size=\"13\" fill=\"#444444\"");
-  svg += "</svg>\n";
-  write_text_atomically(path, svg);
+  SvgCanvas canvas(kConfusionWidth, kConfusionHeight, title);
+  draw_confusion(canvas, matrix, title);
+  write_text_atomically(path, canvas.document());
 }
 
-std::vector<std::string> write_run_plots(const std::string& run_dir) {
+void write_confusion_png(const std::string& path, const ConfusionMatrix& matrix, const std::string& title) {
+  RasterCanvas canvas(kConfusionWidth, kConfusionHeight, kPngScale);
+  draw_confusion(canvas, matrix, title);
+  write_canvas_png(path, canvas);
+}
+
+std::vector<std::string> write_run_plots(const std::string& run_dir, bool png) {
   const std::filesystem::path dir(run_dir);
   const std::vector<MetricsRow> rows = read_metrics_csv((dir / "metrics.csv").string());
   std::string name = dir.filename().string();
   if (name.empty() || name == ".") name = dir.parent_path().filename().string();
   if (name.empty() || name == ".") name = std::filesystem::absolute(dir).lexically_normal().parent_path().filename().string();
+  const std::string curves_title = name.empty() ? "training curves" : "training curves: " + name;
   std::vector<std::string> written;
-  const std::string curves = (dir / "curves.svg").string();
-  write_training_curves_svg(curves, rows, name.empty() ? "training curves" : "training curves: " + name);
-  written.push_back(curves);
+  written.push_back((dir / "curves.svg").string());
+  write_training_curves_svg(written.back(), rows, curves_title);
+  if (png) {
+    written.push_back((dir / "curves.png").string());
+    write_training_curves_png(written.back(), rows, curves_title);
+  }
 
   const std::filesystem::path confusion_csv = dir / "confusion.csv";
   if (std::filesystem::exists(confusion_csv)) {
@@ -505,9 +492,12 @@ std::vector<std::string> write_run_plots(const std::string& run_dir) {
     const std::string title = best ? "validation, best epoch " + std::to_string(shown_epoch(best->epoch)) + " (QWK " +
                                          format_kappa(best->val_qwk) + ")"
                                    : std::string("validation confusion matrix");
-    const std::string confusion = (dir / "confusion.svg").string();
-    write_confusion_svg(confusion, matrix, title);
-    written.push_back(confusion);
+    written.push_back((dir / "confusion.svg").string());
+    write_confusion_svg(written.back(), matrix, title);
+    if (png) {
+      written.push_back((dir / "confusion.png").string());
+      write_confusion_png(written.back(), matrix, title);
+    }
   }
   return written;
 }

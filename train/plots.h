@@ -1,7 +1,8 @@
 #pragma once
 // A run's pictures and the small tables they are drawn from (issue 6, item 2): the loss and QWK
 // curves from metrics.csv and the validation confusion matrix from confusion.csv, as SVG (text
-// written by hand: axes, ticks, grid, legend, title; any browser or rsvg-convert shows them).
+// written by hand: axes, ticks, grid, legend, title, a tooltip on every point and cell; any
+// browser or rsvg-convert shows them) and as PNG.
 //
 // confusion.csv, exactly (written by write_confusion_csv, read by read_confusion_csv):
 //   truth,0,1,2,3,4,5
@@ -68,11 +69,16 @@ void write_training_curves_svg(const std::string& path, const std::vector<Metric
 void write_confusion_svg(const std::string& path, const ConfusionMatrix& matrix,
                          const std::string& title = "confusion matrix");
 
-// Reads RUNDIR/metrics.csv and writes RUNDIR/curves.svg; when RUNDIR/confusion.csv exists,
-// also RUNDIR/confusion.svg (titled with the best epoch and its QWK). Returns the paths written.
-std::vector<std::string> write_run_plots(const std::string& run_dir);
+// The same pictures as PNG (twice the SVG's size, drawn with OpenCV: train/chart_canvas.h), for
+// viewers without SVG. Errors as above.
+void write_training_curves_png(const std::string& path, const std::vector<MetricsRow>& rows,
+                               const std::string& title = "training curves");
+void write_confusion_png(const std::string& path, const ConfusionMatrix& matrix,
+                         const std::string& title = "confusion matrix");
 
-// XML text: & < > " ' escaped.
-std::string xml_escape(const std::string& text);
+// Reads RUNDIR/metrics.csv and writes RUNDIR/curves.svg (and curves.png when `png`); when
+// RUNDIR/confusion.csv exists, also RUNDIR/confusion.svg (and .png), titled with the best epoch
+// and its QWK. Returns the paths written.
+std::vector<std::string> write_run_plots(const std::string& run_dir, bool png = true);
 
 }  // namespace sg::train

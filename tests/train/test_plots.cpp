@@ -2,6 +2,7 @@
 // confusion.csv): well-formed XML holding the numbers, CSV round trips, errors naming the line.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "data/image_io.h"
 #include "tests/weights/temp_dir.h"
 #include "train/plots.h"
 
@@ -177,6 +179,38 @@ TEST(Plots, ConfusionHeatMapIsRowNormalisedWithCounts) {
   EXPECT_GT(svg.rfind("fill=\"#f7fbff\"", cell_2_2), svg.rfind("<rect", cell_2_2));
 }
 
+TEST(Plots, PngPicturesAreDrawn) {
+  testing::TempDir dir;
+  ConfusionMatrix matrix;
+  matrix.counts[1] = {4, 123, 9, 0, 0, 0};
+  matrix.counts[5] = {0, 0, 0, 0, 1, 0};
+  write_confusion_png(dir.file("confusion.png"), matrix, "validation");
+  const data::Image confusion = data::read_png(dir.file("confusion.png"));
+  ASSERT_EQ(confusion.channels, 3);
+  EXPECT_EQ(confusion.width, 2 * 690);
+  EXPECT_EQ(confusion.height, 2 * 580);
+  auto rgb = [](const data::Image& image, int x, int y) {
+    const uint8_t* p = image.at(x, y);
+    return std::array<int, 3>{p[0], p[1], p[2]};
+  };
+  // Cells are 66 units from (120, 80), drawn at twice the size; sampled near a corner, clear of
+  // the text and of the diagonal's outline. True 5 -> predicted 4 is its whole row: darkest.
+  EXPECT_EQ(rgb(confusion, 2 * (120 + 4 * 66 + 10), 2 * (80 + 5 * 66 + 10)), (std::array<int, 3>{0x08, 0x30, 0x6b}));
+  EXPECT_EQ(rgb(confusion, 2 * (120 + 2 * 66 + 10), 2 * (80 + 2 * 66 + 10)), (std::array<int, 3>{0xf7, 0xfb, 0xff}));
+  EXPECT_EQ(rgb(confusion, 2, 2), (std::array<int, 3>{255, 255, 255}));
+
+  write_training_curves_png(dir.file("curves.png"), example_rows(), "curves");
+  const data::Image curves = data::read_png(dir.file("curves.png"));
+  EXPECT_EQ(curves.width, 2 * 900);
+  EXPECT_EQ(curves.height, 2 * 680);
+  // Something of the train-loss colour (#1f77b4) is drawn, e.g. its legend line.
+  int64_t blue = 0;
+  for (int y = 0; y < curves.height; ++y)
+    for (int x = 0; x < curves.width; ++x) blue += rgb(curves, x, y) == std::array<int, 3>{0x1f, 0x77, 0xb4};
+  EXPECT_GT(blue, 100);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("curves.png.tmp.png")));
+}
+
 TEST(Plots, ConfusionCsvRoundTrip) {
   testing::TempDir dir;
   const std::string path = dir.file("confusion.csv");
@@ -293,10 +327,13 @@ TEST(Plots, RunPlotsFromTheRunFolder) {
   matrix.add(0, 0), matrix.add(3, 2), matrix.add(5, 5), matrix.add(5, 5);
   write_confusion_csv((run / "confusion.csv").string(), matrix);
   const std::vector<std::string> written = write_run_plots(run.string());
-  ASSERT_EQ(written.size(), 2u);
+  ASSERT_EQ(written.size(), 4u);
   EXPECT_EQ(written[0], (run / "curves.svg").string());
-  EXPECT_EQ(written[1], (run / "confusion.svg").string());
-  const std::string curves = read_text(written[0]), confusion = read_text(written[1]);
+  EXPECT_EQ(written[1], (run / "curves.png").string());
+  EXPECT_EQ(written[2], (run / "confusion.svg").string());
+  EXPECT_EQ(written[3], (run / "confusion.png").string());
+  for (const std::string& path : written) EXPECT_TRUE(std::filesystem::exists(path)) << path;
+  const std::string curves = read_text(written[0]), confusion = read_text(written[2]);
   EXPECT_EQ(xml_problem(curves), "");
   EXPECT_EQ(xml_problem(confusion), "");
   EXPECT_NE(curves.find("training curves: fold0"), std::string::npos);
@@ -307,7 +344,7 @@ TEST(Plots, RunPlotsFromTheRunFolder) {
   // Without confusion.csv: only the curves.
   std::filesystem::remove(run / "confusion.csv");
   std::filesystem::remove(run / "confusion.svg");
-  EXPECT_EQ(write_run_plots(run.string()).size(), 1u);
+  EXPECT_EQ(write_run_plots(run.string(), /*png=*/false), std::vector<std::string>{(run / "curves.svg").string()});
   EXPECT_FALSE(std::filesystem::exists(run / "confusion.svg"));
 }
 
