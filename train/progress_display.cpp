@@ -178,6 +178,11 @@ void ProgressDisplay::write(const std::string& text) {
 }
 
 void ProgressDisplay::end_line() {
+  std::lock_guard lock(mutex_);
+  end_line_locked();
+}
+
+void ProgressDisplay::end_line_locked() {
   if (!line_open_) return;
   write("\n");
   line_open_ = false;
@@ -185,8 +190,9 @@ void ProgressDisplay::end_line() {
 }
 
 void ProgressDisplay::step(const StepEvent& event) {
+  std::lock_guard lock(mutex_);
   if (event.epoch != current_epoch_) {
-    end_line();
+    end_line_locked();
     current_epoch_ = event.epoch;
     last_draw_seconds_ = 0;
     last_percent_ = 0;
@@ -216,11 +222,13 @@ void ProgressDisplay::step(const StepEvent& event) {
 }
 
 void ProgressDisplay::epoch(const EpochEvent& event) {
-  end_line();
+  std::lock_guard lock(mutex_);
+  end_line_locked();
   write(format_epoch_summary(event) + "\n");
 }
 
 void ProgressDisplay::message(const std::string& text) {
+  std::lock_guard lock(mutex_);
   if (line_open_) {
     // Blank the progress line and put the message in its place; the next step draws it again.
     write(std::string("\r").append(drawn_length_, ' ').append("\r"));

@@ -18,6 +18,7 @@
 // After each epoch one summary line from EpochEvent, e.g.
 //   epoch 3/10 done in 2:41: train loss 0.812, val loss 0.901, QWK 0.7312 (karolinska 0.7012, radboud 0.7598), accuracy 61.2% * best
 #include <cstdio>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -52,6 +53,7 @@ class ProgressDisplay {
   void message(const std::string& text);
   // Ends a progress line left open on a terminal (before other output to the same stream).
   void end_line();
+  // The calls above may come from several threads (a loader's skip messages): each is whole.
 
   // Events that call this display; the display must outlive them.
   TrainerEvents events();
@@ -61,6 +63,9 @@ class ProgressDisplay {
 
  private:
   void write(const std::string& text);
+  void end_line_locked();
+
+  std::mutex mutex_;
 
   FILE* out_;
   ProgressDisplayOptions options_;

@@ -1,10 +1,16 @@
 // The training progress display: a bar redrawn with '\r' on a terminal, rate-limited plain lines
 // elsewhere, and the epoch summary. Output goes to a tmpfile and is read back.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <pty.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -240,6 +246,36 @@ TEST(ProgressDisplay, WidthFromColumns) {
   EXPECT_EQ(output_width(file.get()), 100);
   EXPECT_FALSE(ProgressDisplay(file.get()).terminal());  // a file is not a terminal
   if (previous) ::setenv("COLUMNS", previous->c_str(), 1);
+}
+
+TEST(ProgressDisplay, FindsARealTerminalAndItsWidth) {
+  // A pseudo-terminal 77 columns wide: the display must see a terminal without being told.
+  int master = -1, slave = -1;
+  winsize size{};
+  size.ws_col = 77, size.ws_row = 24;
+  ASSERT_EQ(::openpty(&master, &slave, nullptr, nullptr, &size), 0) << std::strerror(errno);
+  File terminal(::fdopen(slave, "w"), std::fclose);
+  ASSERT_TRUE(terminal != nullptr);
+  const char* saved = std::getenv("COLUMNS");
+  const std::optional<std::string> previous = saved ? std::optional<std::string>(saved) : std::nullopt;
+  ::unsetenv("COLUMNS");
+  {
+    ProgressDisplay display(terminal.get());
+    EXPECT_TRUE(display.terminal());
+    EXPECT_EQ(display.width(), 77);
+    display.step(event_at(1, 10, 0.5));
+  }
+  if (previous) ::setenv("COLUMNS", previous->c_str(), 1);
+  // What reached the terminal: the line drawn with '\r', cut to 76 columns, ended by the display.
+  ::fcntl(master, F_SETFL, ::fcntl(master, F_GETFL) | O_NONBLOCK);
+  std::string seen;
+  char buffer[512];
+  for (ssize_t n; (n = ::read(master, buffer, sizeof buffer)) > 0;) seen.append(buffer, size_t(n));
+  ::close(master);
+  EXPECT_EQ(seen.rfind("\repoch 3/10", 0), 0u) << seen;
+  const std::string line = seen.substr(1, seen.find_first_of("\r\n", 1) - 1);
+  EXPECT_EQ(line, format_progress_line(event_at(1, 10, 0.5), 77));
+  EXPECT_LE(line.size(), 76u);
 }
 
 }  // namespace
