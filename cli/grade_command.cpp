@@ -7,27 +7,21 @@
 // listed on stderr with the reason and marked `failed` in the details file.
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "cli/command.h"
 #include "core/error.h"
-#include "data/csv.h"
 #include "data/grades_csv.h"
-#include "data/panda_dataset.h"
 #include "infer/predictor.h"
+#include "infer/slide_list.h"
 
 namespace sg::cli {
 
 namespace {
-namespace fs = std::filesystem;
-
 struct GradeOptions {
   std::vector<std::string> models;
   std::string data;
@@ -39,88 +33,6 @@ struct GradeOptions {
   int threads = 2;
 };
 
-struct GradeList {
-  std::vector<data::SlideItem> slides;
-  std::vector<std::string> providers;  // "" when unknown
-  std::string source;                  // what was listed, for the user
-};
-
-GradeList list_slides(const std::string& dir) {
-  std::error_code error;
-  SG_CHECK(fs::is_directory(dir, error), dir, ": no such data folder");
-  GradeList list;
-  const fs::path test_csv = fs::path(dir) / "test.csv";
-  if (fs::is_regular_file(test_csv, error)) {
-    const data::PandaDataset test = data::read_panda_test_csv(test_csv.string());
-    for (const data::PandaRow& row : test.rows) {
-      list.slides.push_back({row.image_id, data::panda_slide_path(dir, row.image_id, data::PandaSplit::test).string(), -1});
-      list.providers.emplace_back(data::provider_name(row.provider));
-    }
-    list.source = detail::concat("the ", test.rows.size(), " rows of ", test_csv.string(), " (slides in ",
-                                 (fs::path(dir) / "test_images").string(), ")");
-    return list;
-  }
-  const fs::path images = fs::path(dir) / "test_images";
-  const fs::path folder = fs::is_directory(images, error) ? images : fs::path(dir);
-  std::vector<fs::path> files;
-  for (const fs::directory_entry& entry : fs::directory_iterator(folder, error)) {
-    const std::string name = entry.path().filename().string();
-    const bool mask = name.size() >= 10 && name.compare(name.size() - 10, 10, "_mask.tiff") == 0;
-    if (entry.is_regular_file() && entry.path().extension() == ".tiff" && !mask) files.push_back(entry.path());
-  }
-  SG_CHECK(!error, folder.string(), ": cannot list: ", error.message());
-  std::sort(files.begin(), files.end());
-  SG_CHECK(!files.empty(), dir, ": no test.csv and no *.tiff slides in ", folder.string());
-  for (const fs::path& file : files) {
-    list.slides.push_back({file.stem().string(), file.string(), -1});
-    list.providers.emplace_back();
-  }
-  list.source = detail::concat("no test.csv: the ", files.size(), " *.tiff slides in ", folder.string());
-  return list;
-}
-
-// image_id,data_provider,score,<outputs...>,isup_grade,status, written to a temporary file and renamed.
-void write_details(const std::string& path, const GradeList& list, const std::vector<infer::SlidePrediction>& rows,
-                   const std::vector<std::string>& output_names) {
-  const std::string temporary = detail::concat(path, ".tmp-", ::getpid());
-  {
-    std::ofstream out(temporary);
-    SG_CHECK(out, temporary, ": cannot write");
-    out << "image_id,data_provider,score";
-    for (const std::string& name : output_names) out << ',' << name;
-    out << ",isup_grade,status\n";
-    char number[32];
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const infer::SlidePrediction& p = rows[i];
-      out << data::csv_field(p.image_id) << ',' << data::csv_field(list.providers[i]) << ',';
-      if (p.ok) {
-        std::snprintf(number, sizeof number, "%.6f", p.score);
-        out << number;
-      }
-      for (size_t k = 0; k < output_names.size(); ++k) {
-        out << ',';
-        if (p.ok && k < p.outputs.size()) {
-          std::snprintf(number, sizeof number, "%.6f", p.outputs[k]);
-          out << number;
-        }
-      }
-      out << ',' << p.grade << ',' << (p.ok ? "ok" : "failed") << '\n';
-    }
-    out.flush();
-    if (!out) {
-      std::error_code ignored;
-      fs::remove(temporary, ignored);
-      throw Error(detail::concat(path, ": write failed (disk full?)"));
-    }
-  }
-  std::error_code error;
-  fs::rename(temporary, path, error);
-  if (error) {
-    fs::remove(temporary, error);
-    throw Error(detail::concat(path, ": cannot rename the temporary file into place"));
-  }
-}
-
 int run_grade(const GradeOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   infer::PredictorOptions options;
@@ -128,7 +40,7 @@ int run_grade(const GradeOptions& o) {
   options.tta = infer::parse_tta_mode(o.tta);
   options.batch = o.batch;
   options.threads = o.threads;
-  const GradeList list = list_slides(o.data);  // before loading models: a bad folder fails fast
+  const infer::SlidesToGrade list = infer::list_slides_to_grade(o.data);  // before loading models: a bad folder fails fast
   const infer::Predictor predictor(o.models, options);
   const data::MosaicRecipe& recipe = predictor.recipe();
   std::fprintf(stderr, "grading %s\n", list.source.c_str());
@@ -157,7 +69,7 @@ int run_grade(const GradeOptions& o) {
     }
   }
   data::write_grades_csv(o.out, grades);
-  if (!o.details.empty()) write_details(o.details, list, rows, predictor.output_names());
+  if (!o.details.empty()) infer::write_details_csv(o.details, list, rows, predictor.output_names());
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const int64_t graded = int64_t(rows.size()) - failed;
   std::printf("graded %lld slides, %lld not graded (grade 0 written); %.1f s, %.2f slides/s\n",
