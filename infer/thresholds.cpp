@@ -110,25 +110,40 @@ train::Thresholds tune_thresholds(std::span<const double> scores, std::span<cons
       const int64_t first = int64_t(std::ceil(lo / options.step - 1e-9));
       const int64_t last = int64_t(std::floor(hi / options.step + 1e-9));
       const float current = t[i];
-      float chosen = current;
-      double chosen_kappa = best;
+      std::vector<float> values;
+      std::vector<double> kappas;
       for (int64_t k = first; k <= last; ++k) {
         train::Thresholds trial = t;
         trial[i] = std::clamp(float(double(k) * options.step), i == 0 ? -INFINITY : t[i - 1], i == 4 ? INFINITY : t[i + 1]);
-        const double kappa = kappa_or_minus_infinity(scores, truth, trial);
-        const bool better = kappa > chosen_kappa + 1e-12;
-        const bool as_good_nearer = chosen != current && std::abs(kappa - chosen_kappa) <= 1e-12 &&
-                                    std::abs(trial[i] - current) < std::abs(chosen - current);
-        if (better || as_good_nearer) {
-          chosen = trial[i];
-          chosen_kappa = kappa;
+        values.push_back(trial[i]);
+        kappas.push_back(kappa_or_minus_infinity(scores, truth, trial));
+      }
+      const double top = kappas.empty() ? best : *std::max_element(kappas.begin(), kappas.end());
+      if (!(top > best + 1e-12)) continue;
+      // The best values form runs of neighbouring grid points (plateaus: QWK only changes where a
+      // threshold crosses a score); take the middle of the run nearest the current value, the
+      // cut farthest from the scores on either side.
+      size_t chosen_begin = 0, chosen_end = 0;
+      double chosen_distance = INFINITY;
+      for (size_t a = 0; a < kappas.size();) {
+        if (kappas[a] < top - 1e-12) {
+          ++a;
+          continue;
         }
+        size_t b = a;
+        while (b < kappas.size() && kappas[b] >= top - 1e-12) ++b;
+        const double distance = std::min(std::abs(values[a] - current), std::abs(values[b - 1] - current));
+        if (distance < chosen_distance) {
+          chosen_distance = distance;
+          chosen_begin = a;
+          chosen_end = b;
+        }
+        a = b;
       }
-      if (chosen != current && chosen_kappa > best + 1e-12) {
-        t[i] = chosen;
-        best = chosen_kappa;
-        gained = true;
-      }
+      const size_t middle = chosen_begin + (chosen_end - chosen_begin - 1) / 2;
+      t[i] = values[middle];
+      best = kappas[middle];
+      gained = true;
     }
     if (!gained) break;
   }

@@ -6,9 +6,10 @@
 //
 // Search (deterministic): start at 0.5, 1.5, ..., 4.5; for each threshold in turn try every value
 // on a grid of `step` (multiples of step, between its neighbours; the first and last go to just
-// beyond the lowest / highest score) and move it to the best one only when QWK strictly rises
-// (ties: the value nearest the current one); repeat passes until a pass gains nothing. QWK
-// therefore never falls below the starting thresholds'.
+// beyond the lowest / highest score) and move it only when QWK strictly rises, to the middle of
+// the run of best grid values nearest the current one (the cut farthest from the scores on either
+// side); repeat passes until a pass gains nothing. QWK therefore never falls below the starting
+// thresholds'.
 #include <optional>
 #include <span>
 #include <string>
