@@ -3,8 +3,11 @@
 // Models are tiny random EfficientNets saved with a model card; no trainer involved.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -373,6 +376,84 @@ TEST_F(GraderTest, WithoutTestCsvEveryTiffIsGraded) {
   for (size_t i = 0; i < names.size(); ++i) EXPECT_EQ(list.slides[i].id, names[i]);
   EXPECT_NE(list.source.find("no test.csv"), std::string::npos);
   EXPECT_THROW(list_slides_to_grade(dir_->file("nowhere")), Error);
+}
+
+// Runs `slidegrade ARGS`, stdout and stderr into one string; returns the exit status.
+int run_slidegrade(const std::string& binary, const std::string& args, const testing::TempDir& dir, std::string& output) {
+  const std::string log = dir.file("cli.log");
+  const int status = std::system((binary + " " + args + " > " + log + " 2>&1").c_str());
+  std::ifstream in(log);
+  std::stringstream text;
+  text << in.rdbuf();
+  output = text.str();
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// The commands end to end; ctest's grade_cli runs this with SG_SLIDEGRADE_BINARY set.
+TEST_F(GraderTest, CommandLine) {
+  const char* binary = std::getenv("SG_SLIDEGRADE_BINARY");
+  if (!binary) GTEST_SKIP() << "SG_SLIDEGRADE_BINARY not set (ctest's grade_cli sets it)";
+  // test.csv with a row whose slide is missing.
+  const fs::path data = dir_->path() / "cli_data";
+  fs::create_directories(data);
+  fs::copy(data_ / "test_images", data / "test_images");
+  std::ifstream original(data_ / "test.csv");
+  std::stringstream csv;
+  csv << original.rdbuf() << "0123456789abcdef0123456789abcdef,radboud\n";
+  std::ofstream(data / "test.csv") << csv.str();
+
+  const std::string out = dir_->file("cli_submission.csv"), details = dir_->file("cli_details.csv");
+  std::string output;
+  ASSERT_EQ(run_slidegrade(binary,
+                           "grade --models " + binned_ + " " + binned_ + " --data " + data.string() +
+                               " --tta flips --device cpu --batch 8 --threads 2 --out " + out + " --details " + details,
+                           *dir_, output),
+            0)
+      << output;
+  EXPECT_NE(output.find("test.csv"), std::string::npos) << output;
+  EXPECT_NE(output.find("slide 0123456789abcdef0123456789abcdef not graded (fallback grade 0)"), std::string::npos)
+      << output;
+  EXPECT_NE(output.find("graded 4 slides, 1 not graded"), std::string::npos) << output;
+  const std::vector<data::SlideGrade> grades = data::read_grades_csv(out);
+  ASSERT_EQ(grades.size(), 5u);
+  EXPECT_EQ(grades[4].image_id, "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(grades[4].isup_grade, 0);
+  const data::CsvTable table = data::read_csv(details);
+  EXPECT_EQ(table.header.size(), 3u + 5u + 2u);  // binned: sigmoid1..sigmoid5
+  EXPECT_EQ(table.header[3], "sigmoid1");
+  ASSERT_EQ(table.rows.size(), 5u);
+  EXPECT_EQ(table.rows[4].fields.back(), "failed");
+
+  // Bad input: a missing model file is named, a bad TTA mode is refused.
+  const std::string missing = dir_->file("missing_model.h5");
+  EXPECT_EQ(run_slidegrade(binary, "grade --models " + missing + " --data " + data.string() + " --out " + out, *dir_,
+                           output),
+            1);
+  EXPECT_NE(output.find(missing + ": no such model file"), std::string::npos) << output;
+  EXPECT_NE(run_slidegrade(binary, "grade --models " + binned_ + " --data " + data.string() + " --tta rot", *dir_, output),
+            0);
+
+  // thresholds: a run folder with out-of-fold predictions and best.h5; one without.
+  const fs::path run = dir_->path() / "cli_run";
+  fs::create_directories(run);
+  {
+    std::ofstream oof(run / "oof_predictions.csv");
+    oof << "image_id,data_provider,isup_grade,fold,score,prediction\n";
+    // Scores 0.7 above the grade: rounding is off by one for grades 0-4, tuned thresholds are not.
+    for (int i = 0; i < 60; ++i)
+      oof << "s" << i << ",radboud," << i % 6 << ",0," << (i % 6) + 0.7 << "," << std::min(i % 6 + 1, 5) << "\n";
+  }
+  fs::copy_file(binned_, run / "best.h5");
+  ASSERT_EQ(run_slidegrade(binary, "thresholds " + run.string(), *dir_, output), 0) << output;
+  EXPECT_NE(output.find("tuned thresholds:      QWK 1.0000"), std::string::npos) << output;
+  EXPECT_EQ(output.find("default thresholds:    QWK 1.0000"), std::string::npos) << output;
+  EXPECT_NE(output.find("stored in " + (run / "best.h5").string()), std::string::npos) << output;
+  const WeightFileInfo info = read_weight_file_info((run / "best.h5").string());
+  EXPECT_TRUE(train::read_model_card(info.attributes, "best.h5").thresholds_tuned);
+  const fs::path empty = dir_->path() / "cli_empty_run";
+  fs::create_directories(empty);
+  EXPECT_EQ(run_slidegrade(binary, "thresholds " + empty.string(), *dir_, output), 1);
+  EXPECT_NE(output.find(empty.string() + ": no oof_predictions.csv"), std::string::npos) << output;
 }
 
 // ---- thresholds
