@@ -483,7 +483,7 @@ TEST(Thresholds, TunedBeatDefaultsAndLandNearTheShift) {
   const double after = *qwk_with_thresholds(scores, truth, tuned);
   EXPECT_GT(after, before + 0.005) << train::thresholds_text(tuned);
   for (size_t i = 0; i < 5; ++i) {
-    EXPECT_NEAR(tuned[i], double(i) + 0.8, 0.2) << train::thresholds_text(tuned);
+    EXPECT_NEAR(tuned[i], double(i) + 0.8, 0.1) << train::thresholds_text(tuned);
     if (i > 0) {
       EXPECT_LE(tuned[i - 1], tuned[i]);
     }
