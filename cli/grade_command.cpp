@@ -40,22 +40,25 @@ int run_grade(const GradeOptions& o) {
   options.tta = infer::parse_tta_mode(o.tta);
   options.batch = o.batch;
   options.threads = o.threads;
-  const infer::SlidesToGrade list = infer::list_slides_to_grade(o.data);  // before loading models: a bad folder fails fast
+  const infer::SlidesToGrade list =
+      infer::list_slides_to_grade(o.data);  // before loading models: a bad folder fails fast
   const infer::Predictor predictor(o.models, options);
   const data::MosaicRecipe& recipe = predictor.recipe();
   std::fprintf(stderr, "grading %s\n", list.source.c_str());
-  std::fprintf(stderr, "%zu model(s) on %s; %d tiles of %d px at level %d, %dx%d mosaic; TTA %s (%d views); "
+  std::fprintf(stderr,
+               "%zu model(s) on %s; %d tiles of %d px at level %d, %dx%d mosaic; TTA %s (%d views); "
                "thresholds %s%s\n",
                predictor.models().size(), options.device.str().c_str(), recipe.tiles.count, recipe.tiles.size,
                recipe.tiles.level, recipe.rows, recipe.cols, infer::tta_mode_name(options.tta),
                infer::tta_view_count(options.tta), train::thresholds_text(predictor.thresholds()).c_str(),
-               predictor.argmax_grades()         ? " (softmax, untuned: argmax of the mean probabilities)"
+               predictor.argmax_grades()       ? " (softmax, untuned: argmax of the mean probabilities)"
                : !predictor.thresholds_agree() ? " (mean of the models' thresholds)"
-                                                 : "");
+                                               : "");
   const bool terminal = ::isatty(STDERR_FILENO);
   const std::vector<infer::SlidePrediction> rows =
       predictor.predict(list.slides, [terminal](int64_t done, int64_t total) {
-        if (terminal) std::fprintf(stderr, "\r  %lld / %lld slides", static_cast<long long>(done), static_cast<long long>(total));
+        if (terminal)
+          std::fprintf(stderr, "\r  %lld / %lld slides", static_cast<long long>(done), static_cast<long long>(total));
       });
   if (terminal) std::fprintf(stderr, "\n");
 
@@ -83,9 +86,10 @@ int run_grade(const GradeOptions& o) {
 
 void add_grade_command(CLI::App& app, Commands& commands) {
   auto o = std::make_shared<GradeOptions>();
-  CLI::App* parser = app.add_subcommand(
-      "grade", "Grade test slides with trained models (an ensemble averages them; optional TTA): Kaggle's "
-               "image_id,isup_grade file and a details CSV");
+  CLI::App* parser =
+      app.add_subcommand("grade",
+                         "Grade test slides with trained models (an ensemble averages them; optional TTA): Kaggle's "
+                         "image_id,isup_grade file and a details CSV");
   parser->add_option("--models", o->models, "trained weight files (best.h5 of `slidegrade train`)")
       ->required()
       ->expected(1, -1);

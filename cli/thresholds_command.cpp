@@ -43,9 +43,10 @@ int run_thresholds(const ThresholdsOptions& o) {
 
 void add_thresholds_command(CLI::App& app, Commands& commands) {
   auto o = std::make_shared<ThresholdsOptions>();
-  CLI::App* parser = app.add_subcommand(
-      "thresholds", "Tune the score-to-grade thresholds for QWK on the runs' pooled out-of-fold predictions and "
-                    "store them in each run's best.h5");
+  CLI::App* parser =
+      app.add_subcommand("thresholds",
+                         "Tune the score-to-grade thresholds for QWK on the runs' pooled out-of-fold predictions and "
+                         "store them in each run's best.h5");
   parser->add_option("runs", o->runs, "run folders of `slidegrade train` (oof_predictions.csv, best.h5)")
       ->required()
       ->expected(1, -1);

@@ -21,8 +21,7 @@ namespace {
 std::string tiling_text(const train::ModelCard& card) {
   const data::MosaicGrid grid = data::mosaic_grid(card.tiles.count, card.mosaic_rows, card.mosaic_cols);
   return detail::concat(card.tiles.count, " tiles of ", card.tiles.size, " px at level ", card.tiles.level,
-                        card.tiles.half_offset ? " (half offset)" : "", " in a ", grid.rows, "x", grid.cols,
-                        " mosaic");
+                        card.tiles.half_offset ? " (half offset)" : "", " in a ", grid.rows, "x", grid.cols, " mosaic");
 }
 
 bool same_tiling(const train::ModelCard& a, const train::ModelCard& b) {
@@ -45,7 +44,9 @@ void add_outputs(train::HeadKind kind, std::span<const float> logits, std::vecto
     case train::HeadKind::binned:
       for (size_t k = 0; k < logits.size(); ++k) sum[k] += 1.0 / (1.0 + std::exp(-double(logits[k])));
       break;
-    case train::HeadKind::regression: sum[0] += double(logits[0]); break;
+    case train::HeadKind::regression:
+      sum[0] += double(logits[0]);
+      break;
   }
 }
 
@@ -61,8 +62,8 @@ LoadedModel load_trained_model(const std::string& path, Device device) {
   model.card = train::read_model_card(info.attributes, path);
   model.config = nn::parse_config_text(info.attributes.arch_config, path);
   SG_CHECK(model.config.outputs == train::head_outputs(model.card.head), path, ": the network has ",
-           model.config.outputs, " outputs but its card says head=", train::head_kind_name(model.card.head),
-           " (", train::head_outputs(model.card.head), " outputs)");
+           model.config.outputs, " outputs but its card says head=", train::head_kind_name(model.card.head), " (",
+           train::head_outputs(model.card.head), " outputs)");
   model.input.invert = model.card.invert;
   model.input.mean = model.config.mean;
   model.input.std = model.config.std;
@@ -73,8 +74,7 @@ LoadedModel load_trained_model(const std::string& path, Device device) {
   return model;
 }
 
-Predictor::Predictor(const std::vector<std::string>& model_paths, const PredictorOptions& options)
-    : options_(options) {
+Predictor::Predictor(const std::vector<std::string>& model_paths, const PredictorOptions& options) : options_(options) {
   SG_CHECK(!model_paths.empty(), "grade: no model files given");
   SG_CHECK(options_.batch >= 1, "grade: batch must be at least 1, got ", options_.batch);
   SG_CHECK(options_.threads >= 0, "grade: threads must be 0 or more, got ", options_.threads);
@@ -122,7 +122,9 @@ std::vector<std::string> Predictor::output_names() const {
     case train::HeadKind::binned:
       for (int k = 1; k <= 5; ++k) names.push_back(detail::concat("sigmoid", k));
       break;
-    case train::HeadKind::regression: names.push_back("output"); break;
+    case train::HeadKind::regression:
+      names.push_back("output");
+      break;
   }
   return names;
 }
@@ -133,10 +135,10 @@ std::vector<SlidePrediction> Predictor::predict_mosaics(const std::vector<data::
   std::vector<size_t> owner;
   for (size_t i = 0; i < mosaics.size(); ++i) {
     const data::Image& m = mosaics[i];
-    SG_CHECK(m.channels == 3 && m.width >= nn::EfficientNet::kMinImageSize &&
-                 m.height >= nn::EfficientNet::kMinImageSize,
-             "grade: mosaic ", i, " is ", m.width, "x", m.height, "x", m.channels, "; expected RGB of at least ",
-             nn::EfficientNet::kMinImageSize, " px a side");
+    SG_CHECK(
+        m.channels == 3 && m.width >= nn::EfficientNet::kMinImageSize && m.height >= nn::EfficientNet::kMinImageSize,
+        "grade: mosaic ", i, " is ", m.width, "x", m.height, "x", m.channels, "; expected RGB of at least ",
+        nn::EfficientNet::kMinImageSize, " px a side");
     for (data::Image& v : tta_views(m, options_.tta)) {
       views.push_back(std::move(v));
       owner.push_back(i);
@@ -166,8 +168,8 @@ std::vector<SlidePrediction> Predictor::predict_mosaics(const std::vector<data::
         if (!options_.device.is_cpu()) x = x.to(options_.device);
         nn::Context ctx;  // inference: nothing kept for backward
         const std::vector<float> logits = model.network->forward(ctx, x).to(Device::cpu()).to_floats();
-        SG_CHECK(logits.size() == count * outputs, model.path, ": the network returned ", logits.size(),
-                 " values for ", count, " images of ", outputs, " outputs");
+        SG_CHECK(logits.size() == count * outputs, model.path, ": the network returned ", logits.size(), " values for ",
+                 count, " images of ", outputs, " outputs");
         for (size_t j = 0; j < count; ++j) {
           const std::span<const float> row(logits.data() + j * outputs, outputs);
           const size_t slide = owner[members[begin + j]];

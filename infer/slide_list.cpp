@@ -23,7 +23,8 @@ SlidesToGrade list_slides_to_grade(const std::string& dir) {
   if (fs::is_regular_file(test_csv, error)) {
     const data::PandaDataset test = data::read_panda_test_csv(test_csv.string());
     for (const data::PandaRow& row : test.rows) {
-      list.slides.push_back({row.image_id, data::panda_slide_path(dir, row.image_id, data::PandaSplit::test).string(), -1});
+      list.slides.push_back(
+          {row.image_id, data::panda_slide_path(dir, row.image_id, data::PandaSplit::test).string(), -1});
       list.providers.emplace_back(data::provider_name(row.provider));
     }
     list.source = detail::concat("the ", test.rows.size(), " rows of ", test_csv.string(), " (slides in ",
@@ -51,8 +52,8 @@ SlidesToGrade list_slides_to_grade(const std::string& dir) {
 
 void write_details_csv(const std::string& path, const SlidesToGrade& list, const std::vector<SlidePrediction>& rows,
                        const std::vector<std::string>& output_names) {
-  SG_CHECK(rows.size() == list.slides.size() && list.providers.size() == list.slides.size(), path, ": ",
-           rows.size(), " predictions for ", list.slides.size(), " slides");
+  SG_CHECK(rows.size() == list.slides.size() && list.providers.size() == list.slides.size(), path, ": ", rows.size(),
+           " predictions for ", list.slides.size(), " slides");
   const std::string temporary = detail::concat(path, ".tmp-", ::getpid());
   {
     std::ofstream out(temporary);

@@ -21,8 +21,8 @@ int parse_int(const data::CsvTable& table, const data::CsvRecord& row, int colum
   const std::string& text = table.field(row, column);
   int value = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  SG_CHECK(error == std::errc() && end == text.data() + text.size(), table.path, ": line ", row.line, ": ", name,
-           " '", text, "' is not an integer");
+  SG_CHECK(error == std::errc() && end == text.data() + text.size(), table.path, ": line ", row.line, ": ", name, " '",
+           text, "' is not an integer");
   return value;
 }
 
@@ -30,13 +30,12 @@ double parse_double(const data::CsvTable& table, const data::CsvRecord& row, int
   const std::string& text = table.field(row, column);
   char* end = nullptr;
   const double value = std::strtod(text.c_str(), &end);
-  SG_CHECK(!text.empty() && end == text.c_str() + text.size() && std::isfinite(value), table.path, ": line ",
-           row.line, ": ", name, " '", text, "' is not a finite number");
+  SG_CHECK(!text.empty() && end == text.c_str() + text.size() && std::isfinite(value), table.path, ": line ", row.line,
+           ": ", name, " '", text, "' is not a finite number");
   return value;
 }
 
-double kappa_or_minus_infinity(std::span<const double> scores, std::span<const int> truth,
-                               const train::Thresholds& t) {
+double kappa_or_minus_infinity(std::span<const double> scores, std::span<const int> truth, const train::Thresholds& t) {
   return qwk_with_thresholds(scores, truth, t).value_or(-std::numeric_limits<double>::infinity());
 }
 
@@ -75,7 +74,8 @@ std::vector<std::string> expand_run_folder(const std::string& rundir) {
         fs::is_regular_file(entry.path() / "oof_predictions.csv", error))
       folds.push_back(entry.path().string());
   }
-  SG_CHECK(!folds.empty(), rundir, ": no oof_predictions.csv (nor in fold*/ sub-folders); is it a finished "
+  SG_CHECK(!folds.empty(), rundir,
+           ": no oof_predictions.csv (nor in fold*/ sub-folders); is it a finished "
            "slidegrade train run?");
   std::sort(folds.begin(), folds.end());
   return folds;
@@ -114,7 +114,8 @@ train::Thresholds tune_thresholds(std::span<const double> scores, std::span<cons
       std::vector<double> kappas;
       for (int64_t k = first; k <= last; ++k) {
         train::Thresholds trial = t;
-        trial[i] = std::clamp(float(double(k) * options.step), i == 0 ? -INFINITY : t[i - 1], i == 4 ? INFINITY : t[i + 1]);
+        trial[i] =
+            std::clamp(float(double(k) * options.step), i == 0 ? -INFINITY : t[i - 1], i == 4 ? INFINITY : t[i + 1]);
         values.push_back(trial[i]);
         kappas.push_back(kappa_or_minus_infinity(scores, truth, trial));
       }

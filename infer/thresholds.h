@@ -62,7 +62,7 @@ struct ThresholdTuning {
   std::vector<OofPrediction> rows;
   train::Thresholds tuned = train::kDefaultThresholds;
   train::KappaReport with_default, with_tuned, as_predicted;  // per data_provider
-  std::vector<std::string> updated;                            // best.h5 files written
+  std::vector<std::string> updated;                           // best.h5 files written
 };
 // Reads every run's oof_predictions.csv, pools them, tunes, and (when `store`) writes the tuned
 // thresholds into each run's best.h5. Every best.h5 is checked to exist before any is written.

@@ -16,18 +16,24 @@ TtaMode parse_tta_mode(std::string_view name) {
 
 const char* tta_mode_name(TtaMode mode) {
   switch (mode) {
-    case TtaMode::none: return "none";
-    case TtaMode::flips: return "flips";
-    case TtaMode::dihedral: return "dihedral";
+    case TtaMode::none:
+      return "none";
+    case TtaMode::flips:
+      return "flips";
+    case TtaMode::dihedral:
+      return "dihedral";
   }
   return "?";
 }
 
 int tta_view_count(TtaMode mode) {
   switch (mode) {
-    case TtaMode::none: return 1;
-    case TtaMode::flips: return 4;
-    case TtaMode::dihedral: return 8;
+    case TtaMode::none:
+      return 1;
+    case TtaMode::flips:
+      return 4;
+    case TtaMode::dihedral:
+      return 8;
   }
   return 1;
 }

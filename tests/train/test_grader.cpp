@@ -2,7 +2,6 @@
 // failed slides, the submission and details CSVs, and threshold tuning on out-of-fold predictions.
 // Models are tiny random EfficientNets saved with a model card; no trainer involved.
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -50,8 +49,8 @@ nn::EfficientNetConfig tiny_config(HeadKind head, uint64_t seed) {
 // A random tiny network saved with a model card. With `bias`, the classifier's weight is zeroed
 // and its bias set, so the logits are `bias` whatever the input.
 std::string save_model(const std::string& path, HeadKind head, uint64_t seed, const data::TileSpec& tiles = kTiles,
-                       const std::vector<float>& bias = {}, const train::Thresholds& thresholds = train::kDefaultThresholds,
-                       bool tuned = false) {
+                       const std::vector<float>& bias = {},
+                       const train::Thresholds& thresholds = train::kDefaultThresholds, bool tuned = false) {
   const nn::EfficientNetConfig config = tiny_config(head, seed);
   nn::EfficientNet model(config);
   std::vector<NamedTensor> tensors = named_tensors(model.parameters(), model.buffers());
@@ -267,7 +266,8 @@ TEST_F(GraderTest, MixedHeadsAndThresholds) {
 }
 
 TEST_F(GraderTest, MismatchedTilingsAndMissingModelsAreErrors) {
-  const std::string other = save_model(dir_->file("other_tiles.h5"), HeadKind::binned, 1, data::TileSpec{9, 32, 1, false});
+  const std::string other =
+      save_model(dir_->file("other_tiles.h5"), HeadKind::binned, 1, data::TileSpec{9, 32, 1, false});
   try {
     Predictor({binned_, other}, options());
     FAIL() << "mismatched tilings accepted";
@@ -288,7 +288,8 @@ TEST_F(GraderTest, MismatchedTilingsAndMissingModelsAreErrors) {
   const nn::EfficientNetConfig config = tiny_config(HeadKind::binned, 1);
   nn::EfficientNet model(config);
   const std::string plain = dir_->file("plain.h5");
-  save_weights(plain, named_tensors(model.parameters(), model.buffers()), WeightAttributes{nn::config_text(config), {}});
+  save_weights(plain, named_tensors(model.parameters(), model.buffers()),
+               WeightAttributes{nn::config_text(config), {}});
   EXPECT_THROW(Predictor({plain}, options()), Error);
 }
 
@@ -379,7 +380,8 @@ TEST_F(GraderTest, WithoutTestCsvEveryTiffIsGraded) {
 }
 
 // Runs `slidegrade ARGS`, stdout and stderr into one string; returns the exit status.
-int run_slidegrade(const std::string& binary, const std::string& args, const testing::TempDir& dir, std::string& output) {
+int run_slidegrade(const std::string& binary, const std::string& args, const testing::TempDir& dir,
+                   std::string& output) {
   const std::string log = dir.file("cli.log");
   const int status = std::system((binary + " " + args + " > " + log + " 2>&1").c_str());
   std::ifstream in(log);
@@ -426,12 +428,13 @@ TEST_F(GraderTest, CommandLine) {
 
   // Bad input: a missing model file is named, a bad TTA mode is refused.
   const std::string missing = dir_->file("missing_model.h5");
-  EXPECT_EQ(run_slidegrade(binary, "grade --models " + missing + " --data " + data.string() + " --out " + out, *dir_,
-                           output),
-            1);
+  EXPECT_EQ(
+      run_slidegrade(binary, "grade --models " + missing + " --data " + data.string() + " --out " + out, *dir_, output),
+      1);
   EXPECT_NE(output.find(missing + ": no such model file"), std::string::npos) << output;
-  EXPECT_NE(run_slidegrade(binary, "grade --models " + binned_ + " --data " + data.string() + " --tta rot", *dir_, output),
-            0);
+  EXPECT_NE(
+      run_slidegrade(binary, "grade --models " + binned_ + " --data " + data.string() + " --tta rot", *dir_, output),
+      0);
 
   // thresholds: a run folder with out-of-fold predictions and best.h5; one without.
   const fs::path run = dir_->path() / "cli_run";
@@ -463,8 +466,8 @@ void write_oof(const fs::path& run, const std::vector<double>& scores, const std
   std::ofstream out(run / "oof_predictions.csv");
   out << "image_id,data_provider,isup_grade,fold,score,prediction\n";
   for (size_t i = 0; i < scores.size(); ++i)
-    out << "id" << fold << "_" << i << "," << (i % 2 ? "radboud" : "karolinska") << "," << truth[i] << "," << fold << ","
-        << scores[i] << "," << train::grade_from_score(scores[i]) << "\n";
+    out << "id" << fold << "_" << i << "," << (i % 2 ? "radboud" : "karolinska") << "," << truth[i] << "," << fold
+        << "," << scores[i] << "," << train::grade_from_score(scores[i]) << "\n";
 }
 
 TEST(Thresholds, TunedBeatDefaultsAndLandNearTheShift) {
@@ -493,7 +496,8 @@ TEST(Thresholds, TunedBeatDefaultsAndLandNearTheShift) {
   // Never worse than the start, even where nothing can be gained (perfect scores).
   std::vector<double> perfect(truth.begin(), truth.end());
   const train::Thresholds same = tune_thresholds(perfect, truth);
-  EXPECT_GE(*qwk_with_thresholds(perfect, truth, same), *qwk_with_thresholds(perfect, truth, train::kDefaultThresholds));
+  EXPECT_GE(*qwk_with_thresholds(perfect, truth, same),
+            *qwk_with_thresholds(perfect, truth, train::kDefaultThresholds));
   EXPECT_EQ(same, train::kDefaultThresholds);
   // Random scores: QWK does not fall.
   std::uniform_real_distribution<double> uniform(-1.0, 6.0);
