@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
@@ -70,6 +71,7 @@ std::string save_model(const std::string& path, HeadKind head, uint64_t seed, co
   card.fold = 0;
   card.epoch = 1;
   write_model_card(card, attributes);
+  attributes.user["note"] = "made by test_grader";  // any other attribute must survive a thresholds rewrite
   save_weights(path, tensors, attributes);
   return path;
 }
@@ -233,6 +235,30 @@ TEST_F(GraderTest, DihedralOfASymmetricMosaicEqualsNone) {
   EXPECT_GT(std::abs(a[1].score - b[1].score), 1e-7);
 }
 
+// The TTA score is the mean of the views' scores, also for a non-square mosaic whose quarter
+// turns have the other shape (and go through the network in a pass of their own).
+TEST_F(GraderTest, TtaScoreIsTheMeanOfTheViews) {
+  const data::Image mosaic = asymmetric_mosaic(96, 64, 9);
+  const Predictor none({binned_}, options(TtaMode::none));
+  PredictorOptions small_batches = options(TtaMode::dihedral);
+  small_batches.batch = 3;  // passes that split the views of one shape
+  const Predictor dihedral({binned_}, small_batches);
+  const std::vector<data::Image> views = tta_views(mosaic, TtaMode::dihedral);
+  const std::vector<SlidePrediction> each = none.predict_mosaics(views);
+  double mean = 0;
+  std::vector<double> outputs(5, 0.0);
+  for (const SlidePrediction& p : each) {
+    mean += p.score / 8;
+    for (size_t k = 0; k < 5; ++k) outputs[k] += p.outputs[k] / 8;
+  }
+  const std::vector<SlidePrediction> averaged = dihedral.predict_mosaics({mosaic});
+  for (const SlidePrediction& p : averaged) {
+    EXPECT_NEAR(p.score, mean, 1e-5);
+    for (size_t k = 0; k < 5; ++k) EXPECT_NEAR(p.outputs[k], outputs[k], 1e-6);
+    EXPECT_EQ(p.grade, train::grade_from_score(p.score));
+  }
+}
+
 TEST_F(GraderTest, EnsembleOfOneModelTwiceEqualsTheModel) {
   const std::vector<SlidePrediction> one = grade({binned_}, TtaMode::flips);
   const std::vector<SlidePrediction> twice = grade({binned_, binned_}, TtaMode::flips);
@@ -244,9 +270,10 @@ TEST_F(GraderTest, EnsembleOfOneModelTwiceEqualsTheModel) {
     for (size_t k = 0; k < one[i].outputs.size(); ++k) EXPECT_NEAR(one[i].outputs[k], twice[i].outputs[k], 1e-9);
   }
   // A different model pulls the ensemble's scores to the mean of the two.
-  const std::vector<SlidePrediction> other = grade({fixed_}, TtaMode::flips);
-  const std::vector<SlidePrediction> pair = grade({binned_, fixed_}, TtaMode::flips);
-  for (size_t i = 0; i < one.size(); ++i) EXPECT_NEAR(pair[i].score, (one[i].score + other[i].score) / 2, 1e-6);
+  const std::vector<SlidePrediction> alone = grade({binned_}, TtaMode::none);
+  const std::vector<SlidePrediction> other = grade({fixed_}, TtaMode::none);
+  const std::vector<SlidePrediction> pair = grade({binned_, fixed_}, TtaMode::none);
+  for (size_t i = 0; i < one.size(); ++i) EXPECT_NEAR(pair[i].score, (alone[i].score + other[i].score) / 2, 1e-6);
 }
 
 TEST_F(GraderTest, MixedHeadsAndThresholds) {
@@ -256,6 +283,14 @@ TEST_F(GraderTest, MixedHeadsAndThresholds) {
   EXPECT_FALSE(pair.thresholds_agree());
   EXPECT_NEAR(pair.thresholds()[0], 0.6f, 1e-6f);
   EXPECT_NEAR(pair.thresholds()[4], 4.6f, 1e-6f);
+  const Predictor untuned_softmax({softmax_}, options());
+  EXPECT_TRUE(untuned_softmax.argmax_grades());
+  const std::string tuned_softmax = save_model(dir_->file("softmax_tuned.h5"), HeadKind::softmax, 2, kTiles, {},
+                                               train::parse_thresholds("0.6,1.5,2.5,3.5,4.5"), true);
+  const Predictor tuned({tuned_softmax}, options());
+  EXPECT_FALSE(tuned.argmax_grades());
+  const std::vector<SlidePrediction> tuned_rows = tuned.predict_mosaics({asymmetric_mosaic(128, 128, 6)});
+  EXPECT_EQ(tuned_rows[0].grade, train::grade_from_score(tuned_rows[0].score, tuned.thresholds()));
   const Predictor mixed({binned_, softmax_}, options());
   EXPECT_FALSE(mixed.common_head());
   EXPECT_TRUE(mixed.output_names().empty());
@@ -524,6 +559,8 @@ TEST(Thresholds, StoredInEachRunsBestWeights) {
     write_oof(run, scores, truth, fold);
     weights.push_back(save_model((run / "best.h5").string(), HeadKind::regression, uint64_t(fold)));
   }
+  std::map<std::string, WeightFileInfo> files_before;
+  for (const std::string& path : weights) files_before[path] = read_weight_file_info(path);
   // The parent of fold0/ fold1/ stands for both.
   const ThresholdTuning result = tune_run_thresholds({(dir.path() / "runs").string()});
   ASSERT_EQ(result.runs.size(), 2u);
@@ -538,6 +575,14 @@ TEST(Thresholds, StoredInEachRunsBestWeights) {
     const train::ModelCard card = train::read_model_card(info.attributes, path);
     EXPECT_TRUE(card.thresholds_tuned);
     EXPECT_EQ(card.thresholds, result.tuned);
+    EXPECT_EQ(info.attributes.user.at("note"), "made by test_grader");
+    EXPECT_EQ(info.attributes.arch_config, files_before.at(path).attributes.arch_config);
+    ASSERT_EQ(info.tensors.size(), files_before.at(path).tensors.size());
+    for (size_t i = 0; i < info.tensors.size(); ++i) {
+      EXPECT_EQ(info.tensors[i].name, files_before.at(path).tensors[i].name);
+      EXPECT_EQ(info.tensors[i].shape, files_before.at(path).tensors[i].shape);
+      EXPECT_EQ(info.tensors[i].dtype, files_before.at(path).tensors[i].dtype);
+    }
     EXPECT_EQ(card.head, HeadKind::regression);
     EXPECT_EQ(card.tiles, kTiles);
     // Same tensors: the rewritten file still loads strictly and grades.
