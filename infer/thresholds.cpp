@@ -173,8 +173,14 @@ void store_tuned_thresholds(const std::string& weights_path, const train::Thresh
 ThresholdTuning tune_run_thresholds(const std::vector<std::string>& rundirs, bool store, const TuneOptions& options) {
   SG_CHECK(!rundirs.empty(), "thresholds: no run folders given");
   ThresholdTuning result;
+  std::vector<fs::path> seen;
   for (const std::string& rundir : rundirs)
     for (const std::string& run : expand_run_folder(rundir)) {
+      // The same run twice would count its predictions twice.
+      const fs::path canonical = fs::weakly_canonical(run);
+      SG_CHECK(std::find(seen.begin(), seen.end(), canonical) == seen.end(), run,
+               ": run folder given twice (its out-of-fold predictions would count twice)");
+      seen.push_back(canonical);
       const std::string path = (fs::path(run) / "oof_predictions.csv").string();
       std::vector<OofPrediction> rows = read_oof_predictions(path);
       SG_CHECK(!rows.empty(), path, ": no predictions");

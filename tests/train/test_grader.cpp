@@ -610,10 +610,16 @@ TEST(Thresholds, StoredInEachRunsBestWeights) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(empty.string() + ": no oof_predictions.csv"), std::string::npos) << e.what();
   }
+  // The same run twice would pool its predictions twice.
+  EXPECT_THROW(tune_run_thresholds({(dir.path() / "runs").string(), (dir.path() / "runs" / "fold1").string()}), Error);
   // A run without best.h5: nothing is written anywhere.
   const fs::path lone = dir.path() / "lone";
   write_oof(lone, {0.1, 1.2, 2.0}, {0, 1, 2}, 0);
+  const train::Thresholds stored = result.tuned;
+  std::ofstream(lone / "oof_predictions.csv", std::ios::app) << "id_x,radboud,5,0,0.1,0\n";  // would move the cut
   EXPECT_THROW(tune_run_thresholds({(dir.path() / "runs").string(), lone.string()}), Error);
+  for (const std::string& path : weights)
+    EXPECT_EQ(train::read_model_card(read_weight_file_info(path).attributes, path).thresholds, stored);
 }
 
 }  // namespace
