@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   sg::cli::add_tile_command(app, commands);
   sg::cli::add_synth_command(app, commands);
   sg::cli::add_train_command(app, commands);
+  sg::cli::add_grade_command(app, commands);
+  sg::cli::add_thresholds_command(app, commands);
 
   CLI11_PARSE(app, argc, argv);
   try {

@@ -10,6 +10,7 @@
 #include "cli/command.h"
 #include "core/allocator.h"
 #include "core/error.h"
+#include "train/progress_display.h"
 #include "train/quadratic_weighted_kappa.h"
 #include "train/run_config.h"
 #include "train/run_config_cli.h"
@@ -61,28 +62,17 @@ int run_train(const CLI::App& parser, TrainCommandOptions& o) {
     o.config = resume_config(parser, o);
     o.config.out = o.resume;
   }
-  train::TrainerEvents events;
-  events.message = [](const std::string& line) { std::printf("%s\n", line.c_str()); std::fflush(stdout); };
-  const int log_every = o.config.log_every;
-  events.step = [log_every](const train::StepEvent& e) {
-    const bool last = e.batch == e.batches;
-    if (!last && (log_every <= 0 || e.batch % log_every != 0)) return;
-    std::printf("epoch %d/%d batch %lld/%lld loss %.4f lr %.3g %.1f images/s device memory %s (peak %s)\n", e.epoch + 1,
-                e.epochs, static_cast<long long>(e.batch), static_cast<long long>(e.batches), e.loss, e.lr,
-                e.seconds > 0 ? double(e.images) / e.seconds : 0.0, format_bytes(size_t(e.device_bytes_in_use)).c_str(),
-                format_bytes(size_t(e.device_bytes_peak)).c_str());
-    std::fflush(stdout);
-  };
-  events.epoch = [](const train::EpochEvent& e) {
-    std::string providers;
-    for (const auto& [provider, qwk] : e.val_qwk_by_provider) providers += " " + provider + " " + qwk_text(qwk);
-    std::printf("epoch %d/%d: train loss %.4f, val loss %.4f, val QWK %s (%s), accuracy %.3f, %.1f s%s\n", e.epoch + 1,
-                e.epochs, e.train_loss, e.val_loss, qwk_text(e.val_qwk).c_str(),
-                providers.empty() ? "" : providers.substr(1).c_str(), e.val_accuracy, e.seconds,
-                e.best ? " [best]" : "");
-    std::fflush(stdout);
-  };
+  // A bar redrawn in place on a terminal, plain lines elsewhere (train/progress_display.h); with
+  // log_every, also one plain line every log_every batches.
+  train::ProgressDisplay display(stdout);
+  train::TrainerEvents events = display.events();
+  if (const int log_every = o.config.log_every; log_every > 0)
+    events.step = [&display, log_every](const train::StepEvent& e) {
+      display.step(e);
+      if (e.batch % log_every == 0) display.message(train::format_plain_progress_line(e));
+    };
   const std::vector<train::FoldResult> results = train::run_training(o.config, options, events);
+  display.end_line();
   for (const train::FoldResult& r : results) {
     std::printf("fold %d: best validation QWK %s at epoch %d; run folder %s (best weights %s)\n", r.fold,
                 qwk_text(r.best_qwk).c_str(), r.best_epoch + 1, r.run_dir.c_str(), r.best_weights.c_str());
@@ -90,7 +80,9 @@ int run_train(const CLI::App& parser, TrainCommandOptions& o) {
       std::printf("fold %d: %zu slide(s) skipped:\n", r.fold, r.skipped_slides.size());
       for (const std::string& s : r.skipped_slides) std::printf("  %s\n", s.c_str());
     }
-    std::printf("%s\n", r.time_report.c_str());
+    std::printf("fold %d: pictures %s/curves.svg, %s/confusion.svg (and .png)\n", r.fold, r.run_dir.c_str(),
+                r.run_dir.c_str());
+    std::printf("fold %d: where the time went %s\n", r.fold, r.time_report.c_str());
   }
   return 0;
 }

@@ -37,7 +37,9 @@
 #include "train/model_card.h"
 #include "train/model_input.h"
 #include "train/optimizer.h"
+#include "train/plots.h"
 #include "train/run_config_cli.h"
+#include "train/time_report.h"
 #include "train/train_step.h"
 #include "weights/checkpoint_file.h"
 #include "weights/pretrained.h"
@@ -287,44 +289,28 @@ const char* const kMetricsHeader =
     "images_per_second,load_seconds,copy_seconds,forward_seconds,backward_seconds,optimizer_seconds,"
     "validation_seconds,device_wait_fraction";
 
-struct EpochTimes {
+struct EpochParts {
   double epoch = 0, load = 0, copy = 0, forward = 0, backward = 0, optimizer = 0, validation = 0, training = 0;
   int64_t images = 0;
 };
 
-std::string time_report(const std::vector<EpochTimes>& epochs, Device device) {
+// The time report (train/time_report.h) of the epochs run in this process, with the device and
+// the training throughput in front.
+std::string time_report(const std::vector<EpochParts>& epochs, Device device) {
   if (epochs.empty()) return "no epoch ran in this process: no timings";
-  EpochTimes mean;
-  for (const EpochTimes& e : epochs) {
-    mean.epoch += e.epoch;
-    mean.load += e.load;
-    mean.copy += e.copy;
-    mean.forward += e.forward;
-    mean.backward += e.backward;
-    mean.optimizer += e.optimizer;
-    mean.validation += e.validation;
-    mean.training += e.training;
-    mean.images += e.images;
+  std::vector<EpochTimes> parts;
+  double load = 0, training = 0;
+  int64_t images = 0;
+  for (const EpochParts& e : epochs) {
+    parts.push_back({e.load, e.copy, e.forward, e.backward, e.optimizer, e.validation, e.epoch});
+    load += e.load;
+    training += e.training;
+    images += e.images;
   }
-  const double n = double(epochs.size());
-  const auto part = [&](const char* name, double total) {
-    char buffer[120];
-    std::snprintf(buffer, sizeof buffer, "%s %.2f s (%.0f%%)", name, total / n,
-                  mean.epoch > 0 ? 100.0 * total / mean.epoch : 0.0);
-    return std::string(buffer);
-  };
-  const double other = mean.epoch - mean.load - mean.copy - mean.forward - mean.backward - mean.optimizer - mean.validation;
-  char head[200];
-  std::snprintf(head, sizeof head, "Time per epoch on %s (mean of %d epoch%s run here): %.2f s, %.1f images/s in training; ",
-                device.str().c_str(), int(epochs.size()), epochs.size() == 1 ? "" : "s", mean.epoch / n,
-                mean.training > 0 ? double(mean.images) / mean.training : 0.0);
-  char tail[160];
-  std::snprintf(tail, sizeof tail, ". The device waited for data %.1f%% of the training time.",
-                mean.training > 0 ? 100.0 * mean.load / mean.training : 0.0);
-  return std::string(head) + part("loading (waiting for the loader)", mean.load) + ", " +
-         part("host-to-device copy (with normalisation)", mean.copy) + ", " + part("forward", mean.forward) + ", " +
-         part("backward", mean.backward) + ", " + part("optimizer", mean.optimizer) + ", " +
-         part("validation", mean.validation) + ", " + part("other (checkpoints, metrics)", std::max(0.0, other)) + tail;
+  char head[160];
+  std::snprintf(head, sizeof head, "on %s, %.1f images/s in training (copy includes the input normalisation)\n",
+                device.str().c_str(), training > 0 ? double(images) / training : 0.0);
+  return head + format_time_report(parts, training > 0 ? load / training : -1.0);
 }
 
 // View `view` (1..7) of n uint8 [height, width, 3] mosaics: bit 0 flips left-right, bit 1 flips
@@ -497,21 +483,7 @@ void FoldRun::write_best(int epoch, const ValidationResult& validation, const st
   write_model_card(card, attributes);
   save_weights((dir_ / "best.h5").string(), model_tensors(*model_), attributes);
 
-  std::string confusion = "truth";
-  for (int p = 0; p < kIsupGrades; ++p) {
-    confusion += ",pred_";
-    confusion += std::to_string(p);
-  }
-  confusion += "\n";
-  for (int t = 0; t < kIsupGrades; ++t) {
-    confusion += std::to_string(t);
-    for (int p = 0; p < kIsupGrades; ++p) {
-      confusion += ',';
-      confusion += std::to_string(validation.kappa.overall.counts[t][p]);
-    }
-    confusion += "\n";
-  }
-  write_text_atomically(dir_ / "confusion.csv", confusion);
+  write_confusion_csv((dir_ / "confusion.csv").string(), validation.kappa.overall);
   std::string oof = "image_id,data_provider,isup_grade,fold,score,prediction\n";
   for (const std::string& row : validation.oof_rows) oof += row + "\n";
   write_text_atomically(dir_ / "oof_predictions.csv", oof);
@@ -675,7 +647,8 @@ FoldResult FoldRun::run() {
   if (start_epoch == 0) {
     // A fresh start: earlier files of this folder would describe another run.
     std::string removed;
-    for (const char* name : {"metrics.csv", "best.h5", "last.h5", "confusion.csv", "oof_predictions.csv"}) {
+    for (const char* name : {"metrics.csv", "best.h5", "last.h5", "confusion.csv", "oof_predictions.csv", "curves.svg",
+                             "curves.png", "confusion.svg", "confusion.png"}) {
       std::error_code ignored;
       if (fs::remove(dir_ / name, ignored)) removed += std::string(removed.empty() ? "" : ", ") + name;
     }
@@ -689,9 +662,9 @@ FoldResult FoldRun::run() {
       std::to_string(config_.epochs - 1));
 
   // ---- epochs
-  std::vector<EpochTimes> times;
+  std::vector<EpochParts> times;
   for (int epoch = start_epoch; epoch < config_.epochs; ++epoch) {
-    EpochTimes t;
+    EpochParts t;
     const auto epoch_start = Clock::now();
     model_->set_training(true);
     train_step_->reset_times();
@@ -793,6 +766,7 @@ FoldResult FoldRun::run() {
     write_text_atomically(dir_ / "metrics.csv", metrics);
     if (best) write_best(epoch, validation, qwk);
     write_checkpoint(epoch + 1);
+    write_run_plots(dir_.string());  // curves and confusion, .svg and .png
     t.epoch = seconds_since(epoch_start);
     times.push_back(t);
 

@@ -1,7 +1,9 @@
 #pragma once
-// Writing an HDF5 file so that a killed or failing writer never leaves a torn file: the file is
-// written to "<path>.tmp-<pid>", flushed, closed, fsync'ed, then renamed over `path` (atomic on
-// POSIX within one file system), and the folder is fsync'ed so the rename survives a crash.
+// Writing an HDF5 file so that a killed or failing writer never leaves a torn file: HDF5 builds
+// the file in memory (core driver), its image is written to "<path>.tmp-<pid>" with checked
+// write/fsync calls, then renamed over `path` (atomic on POSIX within one file system), and the
+// folder is fsync'ed so the rename survives a crash. (Writing through HDF5's own file driver, a
+// full disk left a half-closed file that HDF5 tried to flush again at exit, and crashed.)
 // Until the rename, `path` keeps its previous content (or stays absent).
 #include <hdf5.h>
 

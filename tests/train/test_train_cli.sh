@@ -29,14 +29,16 @@ set -- --folds 3 --tiles 16 --tile_size 32 --level 1 --arch b0 --width 0.25 \
 GOOD="--data $DIR/panda --fold 0 --lr 1e-3"
 "$SG" train "$@" $GOOD --out "$DIR/whole" >"$DIR/whole.log" 2>&1 || { fail "uninterrupted run"; cat "$DIR/whole.log"; }
 grep -qE "^fold 0: best validation QWK" "$DIR/whole.log" || { fail "best QWK line"; cat "$DIR/whole.log"; }
-grep -qE "^Time per epoch on cpu" "$DIR/whole.log" || { fail "time report"; cat "$DIR/whole.log"; }
+grep -qE "^fold 0: where the time went on cpu" "$DIR/whole.log" || { fail "time report"; cat "$DIR/whole.log"; }
+grep -qF "the device waited for data" "$DIR/whole.log" || { fail "device wait line"; cat "$DIR/whole.log"; }
+for f in curves.svg curves.png confusion.svg confusion.png; do [ -s "$DIR/whole/$f" ] || fail "no $f"; done
 [ "$(wc -l <"$DIR/whole/metrics.csv")" -eq 4 ] || fail "metrics.csv has $(wc -l <"$DIR/whole/metrics.csv") lines, want 4"
 
 # The same run, killed with SIGKILL after the first batch of epoch 2, then resumed.
 "$SG" train "$@" $GOOD --out "$DIR/parts" >"$DIR/parts.log" 2>&1 &
 PID=$!
 i=0
-while ! grep -qF "epoch 2/3 batch 1/6" "$DIR/parts.log" 2>/dev/null; do
+while ! grep -qE "^epoch 2/3 .*1/6 batches" "$DIR/parts.log" 2>/dev/null; do
   i=$((i + 1))
   if [ $i -gt 6000 ] || ! kill -0 $PID 2>/dev/null; then break; fi
   sleep 0.01

@@ -1,0 +1,113 @@
+// slidegrade grade --models M1.h5 [M2.h5 ...] --data DIR: Kaggle's submission (image_id,isup_grade)
+// for every test slide, from one trained model or an ensemble, with optional TTA (infer/predictor.h).
+//
+// Slides: every row of DIR/test.csv (slides in DIR/test_images/), or, without a test.csv, every
+// *.tiff in DIR/test_images/ (or DIR itself), label masks (*_mask.tiff) left out, in name order.
+// A slide that cannot be read still gets a row (grade 0: Kaggle wants one per test image); it is
+// listed on stderr with the reason and marked `failed` in the details file.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "data/grades_csv.h"
+#include "infer/predictor.h"
+#include "infer/slide_list.h"
+
+namespace sg::cli {
+
+namespace {
+struct GradeOptions {
+  std::vector<std::string> models;
+  std::string data;
+  std::string tta = "none";
+  std::string out = "submission.csv";
+  std::string details;
+  std::string device = "auto";
+  int batch = 8;
+  int threads = 2;
+};
+
+int run_grade(const GradeOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  infer::PredictorOptions options;
+  options.device = parse_device(o.device);
+  options.tta = infer::parse_tta_mode(o.tta);
+  options.batch = o.batch;
+  options.threads = o.threads;
+  const infer::SlidesToGrade list =
+      infer::list_slides_to_grade(o.data);  // before loading models: a bad folder fails fast
+  const infer::Predictor predictor(o.models, options);
+  const data::MosaicRecipe& recipe = predictor.recipe();
+  std::fprintf(stderr, "grading %s\n", list.source.c_str());
+  std::fprintf(stderr,
+               "%zu model(s) on %s; %d tiles of %d px at level %d, %dx%d mosaic; TTA %s (%d views); "
+               "thresholds %s%s\n",
+               predictor.models().size(), options.device.str().c_str(), recipe.tiles.count, recipe.tiles.size,
+               recipe.tiles.level, recipe.rows, recipe.cols, infer::tta_mode_name(options.tta),
+               infer::tta_view_count(options.tta), train::thresholds_text(predictor.thresholds()).c_str(),
+               predictor.argmax_grades()       ? " (softmax, untuned: argmax of the mean probabilities)"
+               : !predictor.thresholds_agree() ? " (mean of the models' thresholds)"
+                                               : "");
+  const bool terminal = ::isatty(STDERR_FILENO);
+  const std::vector<infer::SlidePrediction> rows =
+      predictor.predict(list.slides, [terminal](int64_t done, int64_t total) {
+        if (terminal)
+          std::fprintf(stderr, "\r  %lld / %lld slides", static_cast<long long>(done), static_cast<long long>(total));
+      });
+  if (terminal) std::fprintf(stderr, "\n");
+
+  std::vector<data::SlideGrade> grades;
+  int64_t failed = 0;
+  for (const infer::SlidePrediction& p : rows) {
+    grades.push_back({p.image_id, p.grade, 0});
+    if (!p.ok) {
+      ++failed;
+      std::fprintf(stderr, "slide %s not graded (fallback grade 0): %s\n", p.image_id.c_str(), p.error.c_str());
+    }
+  }
+  data::write_grades_csv(o.out, grades);
+  if (!o.details.empty()) infer::write_details_csv(o.details, list, rows, predictor.output_names());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const int64_t graded = int64_t(rows.size()) - failed;
+  std::printf("graded %lld slides, %lld not graded (grade 0 written); %.1f s, %.2f slides/s\n",
+              static_cast<long long>(graded), static_cast<long long>(failed), seconds,
+              seconds > 0 ? double(graded) / seconds : 0.0);
+  std::printf("submission: %s\n", o.out.c_str());
+  if (!o.details.empty()) std::printf("details: %s\n", o.details.c_str());
+  return 0;
+}
+}  // namespace
+
+void add_grade_command(CLI::App& app, Commands& commands) {
+  auto o = std::make_shared<GradeOptions>();
+  CLI::App* parser =
+      app.add_subcommand("grade",
+                         "Grade test slides with trained models (an ensemble averages them; optional TTA): Kaggle's "
+                         "image_id,isup_grade file and a details CSV");
+  parser->add_option("--models", o->models, "trained weight files (best.h5 of `slidegrade train`)")
+      ->required()
+      ->expected(1, -1);
+  parser->add_option("--data", o->data, "folder with test.csv and test_images/, or with *.tiff slides")->required();
+  parser->add_option("--tta", o->tta, "test-time augmentation: none, flips (4 views) or dihedral (8 views)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "flips", "dihedral"}));
+  parser->add_option("--out", o->out, "Kaggle submission file to write")->capture_default_str();
+  parser->add_option("--details", o->details,
+                     "also write image_id,data_provider,score,<probabilities or sigmoids>,isup_grade,status");
+  parser->add_option("--device", o->device, "cpu, cuda, cuda:N or auto")->capture_default_str();
+  parser->add_option("--batch", o->batch, "images (TTA views) per forward pass")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  parser->add_option("--threads", o->threads, "slides read and tiled at once")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  commands.push_back({parser, [o] { return run_grade(*o); }});
+}
+
+}  // namespace sg::cli
