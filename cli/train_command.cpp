@@ -82,7 +82,7 @@ int run_train(const CLI::App& parser, TrainCommandOptions& o) {
     }
     std::printf("fold %d: pictures %s/curves.svg, %s/confusion.svg (and .png)\n", r.fold, r.run_dir.c_str(),
                 r.run_dir.c_str());
-    std::printf("fold %d: where the time went %s\n", r.fold, r.time_report.c_str());
+    std::printf("fold %d: %s\n", r.fold, r.time_report.c_str());
   }
   return 0;
 }

@@ -308,7 +308,7 @@ std::string time_report(const std::vector<EpochParts>& epochs, Device device) {
     images += e.images;
   }
   char head[160];
-  std::snprintf(head, sizeof head, "on %s, %.1f images/s in training (copy includes the input normalisation)\n",
+  std::snprintf(head, sizeof head, "device %s: %.1f images/s in training (copy to device includes the input normalisation)\n",
                 device.str().c_str(), training > 0 ? double(images) / training : 0.0);
   return head + format_time_report(parts, training > 0 ? load / training : -1.0);
 }
