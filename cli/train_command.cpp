@@ -93,12 +93,14 @@ void add_train_command(CLI::App& app, Commands& commands) {
   auto o = std::make_shared<TrainCommandOptions>();
   CLI::App* parser = app.add_subcommand("train", "Train an EfficientNet on a PANDA-layout dataset (one fold or all)");
   train::add_run_config_options(*parser, o->config);
-  parser->add_option("--resume", o->resume,
-                     "continue RUNDIR from its last.h5 with RUNDIR/config.toml (flags given here override it; a "
-                     "difference that changes what the run computes is refused)")
+  parser
+      ->add_option("--resume", o->resume,
+                   "continue RUNDIR from its last.h5 with RUNDIR/config.toml (flags given here override it; a "
+                   "difference that changes what the run computes is refused)")
       ->type_name("RUNDIR");
   commands.push_back({parser, [o, parser] {
-                        if (const CLI::Option* config = parser->get_option_no_throw("--config"); config && config->count())
+                        if (const CLI::Option* config = parser->get_option_no_throw("--config");
+                            config && config->count())
                           o->config_file = config->results().front();
                         return run_train(*parser, *o);
                       }});

@@ -138,8 +138,7 @@ void seeded_shuffle(std::vector<T>& values, uint64_t seed) {
 std::vector<SlideRow> stratified_subset(const std::vector<SlideRow>& rows, double fraction, uint64_t seed) {
   if (fraction >= 1.0) return rows;
   std::map<std::pair<int, int>, std::vector<size_t>> strata;
-  for (size_t i = 0; i < rows.size(); ++i)
-    strata[{int(rows[i].row.provider), rows[i].row.isup_grade}].push_back(i);
+  for (size_t i = 0; i < rows.size(); ++i) strata[{int(rows[i].row.provider), rows[i].row.isup_grade}].push_back(i);
   std::vector<size_t> kept;
   uint64_t stratum_seed = seed;
   for (auto& [key, indices] : strata) {
@@ -308,7 +307,8 @@ std::string time_report(const std::vector<EpochParts>& epochs, Device device) {
     images += e.images;
   }
   char head[160];
-  std::snprintf(head, sizeof head, "device %s: %.1f images/s in training (copy to device includes the input normalisation)\n",
+  std::snprintf(head, sizeof head,
+                "device %s: %.1f images/s in training (copy to device includes the input normalisation)\n",
                 device.str().c_str(), training > 0 ? double(images) / training : 0.0);
   return head + format_time_report(parts, training > 0 ? load / training : -1.0);
 }
@@ -347,7 +347,12 @@ class FoldRun {
  public:
   FoldRun(const RunConfig& config, int fold, fs::path dir, const fs::path& folds_path, const TrainOptions& options,
           const TrainerEvents& events)
-      : config_(config), fold_(fold), dir_(std::move(dir)), folds_path_(folds_path), options_(options), events_(events) {}
+      : config_(config),
+        fold_(fold),
+        dir_(std::move(dir)),
+        folds_path_(folds_path),
+        options_(options),
+        events_(events) {}
 
   FoldResult run();
 
@@ -410,8 +415,8 @@ void FoldRun::prepare_data() {
     SlideRow r{row, data::panda_slide_path(data_dir, row.image_id).string(), folds.fold[i]};
     (r.fold == fold_ ? val_rows_ : train_rows_).push_back(std::move(r));
   }
-  SG_CHECK(!val_rows_.empty(), "fold ", fold_, " of ", config_.folds, " is empty: no validation slide (", dataset.rows.size(),
-           " slides, ", missing.size(), " missing on disk; ", folds_path_.string(), ")");
+  SG_CHECK(!val_rows_.empty(), "fold ", fold_, " of ", config_.folds, " is empty: no validation slide (",
+           dataset.rows.size(), " slides, ", missing.size(), " missing on disk; ", folds_path_.string(), ")");
   SG_CHECK(!train_rows_.empty(), "fold ", fold_, ": no training slide left (", dataset.rows.size(), " slides)");
   const size_t all_train = train_rows_.size();
   train_rows_ = stratified_subset(train_rows_, config_.train_fraction, config_.seed ^ 0x7472616e66726163ull);
@@ -457,8 +462,8 @@ ValidationResult FoldRun::validate(int epoch) {
       ++count;
       result.kappa.add(row.row.isup_grade, prediction, std::string(data::provider_name(row.row.provider)));
       result.oof_rows.push_back(row.row.image_id + "," + std::string(data::provider_name(row.row.provider)) + "," +
-                                std::to_string(row.row.isup_grade) + "," + std::to_string(fold_) + "," +
-                                number(score) + "," + std::to_string(prediction));
+                                std::to_string(row.row.isup_grade) + "," + std::to_string(fold_) + "," + number(score) +
+                                "," + std::to_string(prediction));
     }
   }
   SG_CHECK(count > 0, "fold ", fold_, ": every validation slide was skipped");
@@ -561,20 +566,22 @@ FoldResult FoldRun::run() {
   loader.seed = config_.seed;
   loader.device = device_;
   loader.item_name = [rows = train_rows_](int64_t i) { return rows.at(size_t(i)).path; };
-  train_loader_ = std::make_unique<data::AsyncLoader>(loader, int64_t(train_rows_.size()), train_mosaics->sample_function());
+  train_loader_ =
+      std::make_unique<data::AsyncLoader>(loader, int64_t(train_rows_.size()), train_mosaics->sample_function());
   data::AsyncLoaderConfig val_loader = loader;
   val_loader.shuffle = false;
   val_loader.drop_last = false;
   val_loader.item_name = [rows = val_rows_](int64_t i) { return rows.at(size_t(i)).path; };
-  val_loader_ = std::make_unique<data::AsyncLoader>(val_loader, int64_t(val_rows_.size()), val_mosaics->sample_function());
+  val_loader_ =
+      std::make_unique<data::AsyncLoader>(val_loader, int64_t(val_rows_.size()), val_mosaics->sample_function());
 
   // ---- model, optimizer, schedule
   const nn::EfficientNetConfig model_config_value = model_config(config_, head_);
   model_ = std::make_unique<nn::EfficientNet>(model_config_value, device_);
   if (!config_.pretrained.empty()) say(format_pretrained_report(load_pretrained(*model_, config_.pretrained)));
   model_->set_precision(precision);
-  model_->set_checkpointing(checkpoint_policy(config_, model_config_value, precision, shape.height, shape.width, device_,
-                                              [this](const std::string& s) { say(s); }));
+  model_->set_checkpointing(checkpoint_policy(config_, model_config_value, precision, shape.height, shape.width,
+                                              device_, [this](const std::string& s) { say(s); }));
   model_->set_training(true);
   normalization_.invert = true;
   normalization_.mean = model_config_value.mean;
@@ -596,8 +603,8 @@ FoldResult FoldRun::run() {
   schedule.kind = parse_lr_schedule_kind(config_.schedule);
   schedule.base_lr = config_.lr;
   schedule.total_steps = steps_per_epoch * config_.epochs;
-  schedule.warmup_steps = std::min<int64_t>(std::llround(config_.warmup_epochs * double(steps_per_epoch)),
-                                            schedule.total_steps - 1);
+  schedule.warmup_steps =
+      std::min<int64_t>(std::llround(config_.warmup_epochs * double(steps_per_epoch)), schedule.total_steps - 1);
   schedule.warmup_steps = std::max<int64_t>(0, schedule.warmup_steps);
   schedule.min_lr = config_.min_lr;
   schedule.restart_period = std::max<int64_t>(1, steps_per_epoch);
@@ -693,7 +700,8 @@ FoldResult FoldRun::run() {
           head_targets(head_, labels[size_t(i)], std::span<float>(values.data() + i * outputs, size_t(outputs)));
         targets = Tensor::from_floats(values, {n, outputs});
       }
-      Batch device_batch{device_.is_cpu() ? input : input.to(device_), device_.is_cpu() ? targets : targets.to(device_)};
+      Batch device_batch{device_.is_cpu() ? input : input.to(device_),
+                         device_.is_cpu() ? targets : targets.to(device_)};
       t.copy += seconds_since(copy_start);
 
       scheduler_->set_step(train_step_->step_index());
@@ -802,7 +810,8 @@ FoldResult FoldRun::run() {
 
 }  // namespace
 
-std::vector<FoldResult> run_training(const RunConfig& config, const TrainOptions& options, const TrainerEvents& events) {
+std::vector<FoldResult> run_training(const RunConfig& config, const TrainOptions& options,
+                                     const TrainerEvents& events) {
   validate_run_config(config);
   const fs::path root = config.out;
   if (options.resume) check_resume_config(root, config);

@@ -74,8 +74,8 @@ void write_atomically(const std::filesystem::path& path, const std::function<voi
     SG_CHECK(file.close(), path.string(), ": closing the in-memory HDF5 file failed");
   }
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  SG_CHECK(fd >= 0, path.string(), ": cannot create the temporary file ", temporary.string(), ": ", std::strerror(errno),
-           " (does the folder exist, and is it writable?)");
+  SG_CHECK(fd >= 0, path.string(), ": cannot create the temporary file ", temporary.string(), ": ",
+           std::strerror(errno), " (does the folder exist, and is it writable?)");
   int error = 0;
   for (size_t done = 0; done < image.size() && error == 0;) {
     const ssize_t n = ::write(fd, image.data() + done, image.size() - done);
@@ -98,7 +98,8 @@ void write_atomically(const std::filesystem::path& path, const std::function<voi
   if (rename_error) {
     std::error_code ignored;
     std::filesystem::remove(temporary, ignored);
-    throw Error(detail::concat(path.string(), ": cannot rename ", temporary.string(), " to it: ", rename_error.message()));
+    throw Error(
+        detail::concat(path.string(), ": cannot rename ", temporary.string(), " to it: ", rename_error.message()));
   }
   // Persist the rename itself. Best effort: some file systems refuse fsync on a folder, and the
   // file is already complete under its final name.

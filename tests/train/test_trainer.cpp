@@ -137,8 +137,8 @@ TEST_F(TrainerTest, WritesEveryFileOfTheRunFolder) {
   ASSERT_EQ(results.size(), 1u);
   const FoldResult& r = results[0];
   const fs::path run = config.out;
-  for (const char* name : {"config.toml", "folds.csv", "metrics.csv", "confusion.csv", "oof_predictions.csv", "best.h5",
-                           "last.h5"})
+  for (const char* name :
+       {"config.toml", "folds.csv", "metrics.csv", "confusion.csv", "oof_predictions.csv", "best.h5", "last.h5"})
     EXPECT_TRUE(fs::is_regular_file(run / name)) << name;
   EXPECT_EQ(steps, 9);
   ASSERT_EQ(epochs.size(), 3u);
@@ -273,8 +273,10 @@ TEST_F(TrainerTest, ResumeAfterAnEpochEqualsAnUninterruptedRun) {
           << name << ": " << tensor << " differs after resume";
     }
   }
-  EXPECT_EQ(computed_metrics(fs::path(whole.out) / "metrics.csv"), computed_metrics(fs::path(parts.out) / "metrics.csv"));
-  EXPECT_EQ(lines_of(fs::path(whole.out) / "oof_predictions.csv"), lines_of(fs::path(parts.out) / "oof_predictions.csv"));
+  EXPECT_EQ(computed_metrics(fs::path(whole.out) / "metrics.csv"),
+            computed_metrics(fs::path(parts.out) / "metrics.csv"));
+  EXPECT_EQ(lines_of(fs::path(whole.out) / "oof_predictions.csv"),
+            lines_of(fs::path(parts.out) / "oof_predictions.csv"));
 }
 
 std::string error_of(const RunConfig& config, const TrainOptions& options = {}) {
@@ -293,7 +295,8 @@ TEST_F(TrainerTest, BadInputIsAClearError) {
 
   RunConfig fold_out_of_range = tiny("fold_out_of_range");
   fold_out_of_range.fold = 3;
-  EXPECT_NE(error_of(fold_out_of_range).find("fold 3: expected 0..2"), std::string::npos) << error_of(fold_out_of_range);
+  EXPECT_NE(error_of(fold_out_of_range).find("fold 3: expected 0..2"), std::string::npos)
+      << error_of(fold_out_of_range);
 
   RunConfig too_many_folds = tiny("too_many_folds");
   too_many_folds.folds = kSlides + 1;
@@ -369,12 +372,11 @@ TEST(TrainerRunFolders, SameWeightsAndMetrics) {
   EXPECT_EQ(metrics_a, computed_metrics(fs::path(b) / "metrics.csv"));
 }
 
-
 // The synthetic grade is learnable: 36 slides of 2048x1024, 4 tiles of 64 px at level 1 (128x128
 // mosaics: glands are visible at 64 px), a B0 at width 0.25 and depth 0.34, 8 epochs of 6 steps
 // from scratch. Chance is a QWK of 0; a constant prediction scores 0. Measured here: 0.82 at
-// epoch 8 (fold 0, 12 validation slides; 0.00 for epochs 1-4, then 0.34, 0.60, 0.73, 0.82). Asserting > 0.3 leaves room for another
-// machine's rounding while still failing a trainer that does not learn.
+// epoch 8 (fold 0, 12 validation slides; 0.00 for epochs 1-4, then 0.34, 0.60, 0.73, 0.82). Asserting > 0.3 leaves room
+// for another machine's rounding while still failing a trainer that does not learn.
 TEST(TrainerLearns, ValidationQwkRisesWellAboveChance) {
   testing::TempDir dir;
   data::SyntheticDatasetOptions options;
