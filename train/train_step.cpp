@@ -28,12 +28,9 @@ LossKind parse_loss_kind(std::string_view name) {
 
 std::string_view loss_kind_name(LossKind kind) {
   switch (kind) {
-    case LossKind::cross_entropy:
-      return "cross_entropy";
-    case LossKind::bce_with_logits:
-      return "bce_with_logits";
-    case LossKind::mse:
-      return "mse";
+    case LossKind::cross_entropy: return "cross_entropy";
+    case LossKind::bce_with_logits: return "bce_with_logits";
+    case LossKind::mse: return "mse";
   }
   return "?";
 }
@@ -76,8 +73,7 @@ void TrainStep::set_step_index(int64_t step) {
 
 void TrainStep::check_batch(const Batch& b) const {
   const int64_t outputs = model_.config().outputs;
-  SG_CHECK(b.images.defined() && b.targets.defined(), "train step ", step_index_,
-           ": the batch needs images and targets");
+  SG_CHECK(b.images.defined() && b.targets.defined(), "train step ", step_index_, ": the batch needs images and targets");
   SG_CHECK(b.images.device() == device_ && b.targets.device() == device_, "train step ", step_index_, ": images ",
            b.images.str(), " and targets ", b.targets.str(), " must be on the model's device ", device_.str());
   const int64_t n = b.images.rank() == 4 ? b.images.dim(0) : -1;
@@ -85,9 +81,9 @@ void TrainStep::check_batch(const Batch& b) const {
     SG_CHECK(b.targets.dtype() == DType::i32 && b.targets.shape() == Shape{n}, "train step ", step_index_,
              ": cross-entropy targets are ", b.targets.str(), ", expected i32[", n, "] class indices");
   } else {
-    SG_CHECK(b.targets.dtype() == DType::f32 && b.targets.shape() == (Shape{n, outputs}), "train step ", step_index_,
-             ": ", loss_kind_name(options_.loss), " targets are ", b.targets.str(), ", expected f32[", n, ", ", outputs,
-             "]");
+    SG_CHECK(b.targets.dtype() == DType::f32 && b.targets.shape() == (Shape{n, outputs}), "train step ",
+             step_index_, ": ", loss_kind_name(options_.loss), " targets are ", b.targets.str(), ", expected f32[",
+             n, ", ", outputs, "]");
   }
 }
 
@@ -95,10 +91,8 @@ void TrainStep::loss_forward(const Tensor& logits, const Tensor& targets, Tensor
   switch (options_.loss) {
     case LossKind::cross_entropy:
       return cross_entropy_forward({Reduction::mean, options_.label_smoothing}, logits, targets, loss, stream);
-    case LossKind::bce_with_logits:
-      return bce_with_logits_forward(Reduction::mean, logits, targets, loss, stream);
-    case LossKind::mse:
-      return mse_loss_forward(Reduction::mean, logits, targets, loss, stream);
+    case LossKind::bce_with_logits: return bce_with_logits_forward(Reduction::mean, logits, targets, loss, stream);
+    case LossKind::mse: return mse_loss_forward(Reduction::mean, logits, targets, loss, stream);
   }
 }
 
@@ -110,8 +104,7 @@ void TrainStep::loss_backward(const Tensor& logits, const Tensor& targets, float
                                     stream);
     case LossKind::bce_with_logits:
       return bce_with_logits_backward(Reduction::mean, logits, targets, grad_scale, dlogits, stream);
-    case LossKind::mse:
-      return mse_loss_backward(Reduction::mean, logits, targets, grad_scale, dlogits, stream);
+    case LossKind::mse: return mse_loss_backward(Reduction::mean, logits, targets, grad_scale, dlogits, stream);
   }
 }
 
@@ -220,8 +213,8 @@ void TrainStep::report_non_finite_loss(const Batch& batch, uint64_t rng_offset, 
       where = "every layer's output was finite; the loss itself overflowed";
   }
   throw Error(detail::concat("training step ", step_index_, " (micro-batch ", accumulation_.position() + 1, " of ",
-                             accumulation_.micro_batches_per_step(), ", ", dtype_name(model_.precision()), "): the ",
-                             loss_kind_name(options_.loss), " loss is ", loss, "; ", where));
+                             accumulation_.micro_batches_per_step(), ", ", dtype_name(model_.precision()),
+                             "): the ", loss_kind_name(options_.loss), " loss is ", loss, "; ", where));
 }
 
 void TrainStep::save_progress(TrainingProgress& progress) const {

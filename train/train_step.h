@@ -61,12 +61,12 @@ struct StepTimes {
 };
 
 struct StepResult {
-  bool completed = false;   // this call reached the optimizer step (applied or skipped)
-  bool skipped = false;     // completed, but f16 gradients held inf/NaN: nothing was applied
-  float loss = 0.0f;        // this micro-batch's loss; once completed, the mean over the step's micro-batches
+  bool completed = false;  // this call reached the optimizer step (applied or skipped)
+  bool skipped = false;    // completed, but f16 gradients held inf/NaN: nothing was applied
+  float loss = 0.0f;       // this micro-batch's loss; once completed, the mean over the step's micro-batches
   float loss_scale = 1.0f;  // the scale after this call (1 unless f16)
   float grad_norm = std::numeric_limits<float>::quiet_NaN();  // before clipping; NaN unless clipped
-  int64_t step = 0;                                           // the step this micro-batch belongs to (0 for the first)
+  int64_t step = 0;         // the step this micro-batch belongs to (0 for the first)
 };
 
 class TrainStep {
@@ -108,7 +108,8 @@ class TrainStep {
   void loss_backward(const Tensor& logits, const Tensor& targets, float grad_scale, Tensor& dlogits,
                      const Stream& stream) const;
   StepResult finish_step(StepResult result, const Stream& stream);
-  [[noreturn]] void report_non_finite_loss(const Batch& batch, uint64_t rng_offset, float loss, const Stream& stream);
+  [[noreturn]] void report_non_finite_loss(const Batch& batch, uint64_t rng_offset, float loss,
+                                           const Stream& stream);
 
   nn::EfficientNet& model_;
   Optimizer& optimizer_;
