@@ -63,5 +63,15 @@ expect 1 "lr: 0.001 -> 0.0005" "$SG" train --lr 5e-4 --resume "$DIR/parts"
 expect 1 "belongs to another config" "$SG" train "$@" --data "$DIR/panda" --fold 1 --lr 1e-3 --resume "$DIR/parts"
 expect 1 "not a run folder" "$SG" train --resume "$DIR/nothing"
 
+# --pretrained: the uninterrupted run's best.h5 (a binned head, 5 outputs) starts a softmax run
+# (6 outputs): the backbone is loaded, the classifier skipped with both shapes and made new.
+expect 0 "skipped 2:" "$SG" train --folds 3 --tiles 16 --tile_size 32 --level 1 --arch b0 --width 0.25 \
+  --depth 0.34 --batch 4 --epochs 1 --warmup_epochs 0 --seed 5 --device cpu $GOOD --head softmax \
+  --pretrained "$DIR/whole/best.h5" --out "$DIR/pretrained"
+grep -qE "^loaded [0-9]+ tensors from $DIR/whole/best.h5" "$DIR/out" || { fail "loaded line"; cat "$DIR/out"; }
+grep -qF "classifier.weight: file has [5, " "$DIR/out" || { fail "skipped classifier named with its shapes"; cat "$DIR/out"; }
+grep -qF "new (freshly initialised) 2:" "$DIR/out" || { fail "new tensors listed"; cat "$DIR/out"; }
+expect 1 "$DIR/missing.h5" "$SG" train "$@" $GOOD --pretrained "$DIR/missing.h5" --out "$DIR/bad3"
+
 [ $FAILED -eq 0 ] && echo "train_cli: all passed"
 exit $FAILED
