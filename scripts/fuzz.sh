@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 shift || true
-all_targets=(fuzz_csv fuzz_panda_dataset fuzz_grades_csv fuzz_npy)
+all_targets=(fuzz_csv fuzz_panda_dataset fuzz_grades_csv fuzz_npy fuzz_run_config fuzz_oof_predictions)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 
@@ -27,8 +27,9 @@ nice -n 19 ninja -C "$build" -j"${SG_FUZZ_JOBS:-1}" "${targets[@]}"
 
 dictionary_for() {
   case "$1" in
-    fuzz_csv | fuzz_panda_dataset | fuzz_grades_csv) echo fuzz/dict/csv.dict ;;
+    fuzz_csv | fuzz_panda_dataset | fuzz_grades_csv | fuzz_oof_predictions) echo fuzz/dict/csv.dict ;;
     fuzz_npy) echo fuzz/dict/npy.dict ;;
+    fuzz_run_config) echo fuzz/dict/toml.dict ;;
     *) echo "" ;;
   esac
 }
