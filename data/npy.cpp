@@ -1,5 +1,7 @@
 #include "data/npy.h"
 
+#include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <regex>
@@ -66,11 +68,22 @@ Tensor read_npy(const std::string& path) {
   SG_CHECK(m[1] == "False", path, ": Fortran-order arrays are not supported (save with np.ascontiguousarray)");
   SG_CHECK(std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))")), path,
            ": .npy header has no 'shape'");
+  // Dimensions and their product are checked before anything is allocated: a header may claim
+  // any shape (a dimension past int64, a product that overflows, more bytes than the file holds).
   std::vector<int64_t> dims;
   const std::string shape_text = m[1];
   const std::regex number(R"(\d+)");
-  for (std::sregex_iterator it(shape_text.begin(), shape_text.end(), number), end; it != end; ++it)
-    dims.push_back(std::stoll(it->str()));
+  uint64_t count_in_header = 1;
+  for (std::sregex_iterator it(shape_text.begin(), shape_text.end(), number), end; it != end; ++it) {
+    const std::string digits = it->str();
+    int64_t dim = 0;
+    const auto [last, error] = std::from_chars(digits.data(), digits.data() + digits.size(), dim);
+    SG_CHECK(error == std::errc{} && last == digits.data() + digits.size(), path, ": .npy shape (", shape_text,
+             ") has a dimension too large: ", digits);
+    SG_CHECK(!__builtin_mul_overflow(count_in_header, uint64_t(dim), &count_in_header), path, ": .npy shape (",
+             shape_text, ") has more elements than fit in 64 bits");
+    dims.push_back(dim);
+  }
 
   const Descr* found = nullptr;
   for (const Descr& d : kDescrs)
@@ -78,7 +91,21 @@ Tensor read_npy(const std::string& path) {
   SG_CHECK(found, path, ": dtype '", descr,
            "' is not supported (expected little-endian <f4, <f2, <f8, <i4 or |u1)");
 
-  Tensor t = Tensor::empty(Shape(dims), found->dtype);
+  uint64_t data_bytes = 0;
+  SG_CHECK(!__builtin_mul_overflow(count_in_header, uint64_t(found->file_item_size), &data_bytes) &&
+               count_in_header <= uint64_t(INT64_MAX),
+           path, ": .npy shape (", shape_text, ") of ", descr, " needs more bytes than fit in 64 bits");
+  const std::streampos data_start = in.tellg();
+  in.seekg(0, std::ios::end);
+  const std::streampos file_end = in.tellg();
+  in.seekg(data_start);
+  SG_CHECK(in && data_start >= 0 && file_end >= data_start, path, ": cannot find the size of the file");
+  const uint64_t bytes_left = uint64_t(file_end - data_start);
+  const Shape shape(dims);
+  SG_CHECK(data_bytes <= bytes_left, path, ": truncated data: expected ", data_bytes, " bytes for shape ",
+           shape.str(), " of ", descr, ", the file holds ", bytes_left);
+
+  Tensor t = Tensor::empty(shape, found->dtype);
   const size_t count = size_t(t.numel());
   std::vector<char> raw(count * found->file_item_size);
   in.read(raw.data(), std::streamsize(raw.size()));
