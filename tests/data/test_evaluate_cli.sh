@@ -4,20 +4,7 @@
 # 0.8689 overall, 0.7692 for karolinska and 0.9412 for radboud on these ten slides.
 # Usage: test_evaluate_cli.sh path/to/slidegrade
 SG=$1
-DIR=$(mktemp -d)
-trap 'rm -rf "$DIR"' EXIT
-FAILED=0
-expect() {  # expect STATUS TEXT command...
-  want_status=$1 text=$2
-  shift 2
-  "$@" >"$DIR/out" 2>&1
-  status=$?
-  if [ "$status" -ne "$want_status" ] || ! grep -qF -- "$text" "$DIR/out"; then
-    echo "FAIL: $* -> exit $status (want $want_status), output must contain '$text':"
-    cat "$DIR/out"
-    FAILED=1
-  fi
-}
+. "$(dirname "$0")/../support/cli_test.sh"
 cat >"$DIR/truth.csv" <<'CSV'
 image_id,data_provider,isup_grade,gleason_score
 a1,karolinska,0,0+0

@@ -4,10 +4,7 @@
 #   tests/data/test_synth_cli.sh path/to/slidegrade
 set -u
 SG=$1
-DIR=$(mktemp -d)
-trap 'rm -rf "$DIR"' EXIT
-FAILED=0
-fail() { echo "FAIL: $*"; FAILED=1; }
+. "$(dirname "$0")/../support/cli_test.sh"
 
 "$SG" synth --out "$DIR/panda" --slides 2 --test-slides 1 --seed 3 --width 1024 --height 512 >"$DIR/out" 2>&1 ||
   { fail "slidegrade synth exited $?"; cat "$DIR/out"; }

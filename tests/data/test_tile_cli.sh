@@ -4,20 +4,7 @@
 #   tests/data/test_tile_cli.sh path/to/slidegrade
 set -u
 SG=$1
-DIR=$(mktemp -d)
-trap 'rm -rf "$DIR"' EXIT
-FAILED=0
-fail() { echo "FAIL: $*"; FAILED=1; }
-expect() {  # expect STATUS TEXT command...
-  want_status=$1 text=$2
-  shift 2
-  "$@" >"$DIR/out" 2>&1
-  status=$?
-  if [ "$status" -ne "$want_status" ] || ! grep -qF -- "$text" "$DIR/out"; then
-    fail "$* -> exit $status (want $want_status), output must contain '$text':"
-    cat "$DIR/out"
-  fi
-}
+. "$(dirname "$0")/../support/cli_test.sh"
 # A PNG's size from its IHDR chunk: bytes 17-24 hold width and height (big-endian).
 png_size() { od -An -tu1 -j16 -N8 "$1" | awk '{printf "%dx%d\n", $1*16777216+$2*65536+$3*256+$4, $5*16777216+$6*65536+$7*256+$8}'; }
 

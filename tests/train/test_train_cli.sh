@@ -6,20 +6,7 @@
 set -u
 SG=$1
 TESTS=$2
-DIR=$(mktemp -d)
-trap 'rm -rf "$DIR"' EXIT
-FAILED=0
-fail() { echo "FAIL: $*"; FAILED=1; }
-expect() {  # expect STATUS TEXT command...
-  want_status=$1 text=$2
-  shift 2
-  "$@" >"$DIR/out" 2>&1
-  status=$?
-  if [ "$status" -ne "$want_status" ] || ! grep -qF -- "$text" "$DIR/out"; then
-    fail "$* -> exit $status (want $want_status), output must contain '$text':"
-    cat "$DIR/out"
-  fi
-}
+. "$(dirname "$0")/../support/cli_test.sh"
 
 "$SG" synth --out "$DIR/panda" --slides 36 --test-slides 0 --seed 3 --width 1024 --height 512 >/dev/null 2>&1 || fail "synth"
 # 16 tiles of 32 px at level 1 (128x128 mosaics), a B0 at width 0.25 and depth 0.34, batch 4:

@@ -5,22 +5,7 @@
 set -u
 SG=$1
 DATA=$2
-DIR=$(mktemp -d)
-trap 'rm -rf "$DIR"' EXIT
-FAILED=0
-
-# expect STATUS TEXT COMMAND...: the exit status is STATUS and stderr+stdout contain TEXT.
-expect() {
-  want=$1 text=$2
-  shift 2
-  "$@" >"$DIR/out" 2>&1
-  got=$?
-  if [ "$got" -ne "$want" ] || ! grep -qF -- "$text" "$DIR/out"; then
-    echo "FAIL: $* -> exit $got (want $want), output must contain '$text':"
-    cat "$DIR/out"
-    FAILED=1
-  fi
-}
+. "$(dirname "$0")/../support/cli_test.sh"
 
 expect 0 "efficientnet-b0 (inferred from the shapes)" "$SG" import --format keras "$DATA/keras_real_b0.skeleton.h5" "$DIR/b0.h5"
 expect 0 "format: slidegrade weights" "$SG" inspect "$DIR/b0.h5"
