@@ -29,13 +29,20 @@
 #include "core/device.h"
 #include "data/image.h"
 #include "data/slide_mosaics.h"
-#include "infer/tta.h"
+#include "data/tta.h"
 #include "nn/efficientnet.h"
 #include "train/head.h"
 #include "train/model_card.h"
 #include "train/model_input.h"
 
 namespace sg::infer {
+
+// Test-time augmentation lives in data/tta.h (the trainer's TTA validation uses it too).
+using data::parse_tta_mode;
+using data::tta_mode_name;
+using data::tta_view_count;
+using data::tta_views;
+using data::TtaMode;
 
 // One trained model, rebuilt from its file: eval mode, inference fusion on.
 struct LoadedModel {

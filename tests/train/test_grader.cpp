@@ -23,7 +23,7 @@
 #include "infer/predictor.h"
 #include "infer/slide_list.h"
 #include "infer/thresholds.h"
-#include "infer/tta.h"
+#include "data/tta.h"
 #include "nn/efficientnet.h"
 #include "nn/efficientnet_config_text.h"
 #include "tests/weights/temp_dir.h"

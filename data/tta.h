@@ -11,7 +11,7 @@
 
 #include "data/image.h"
 
-namespace sg::infer {
+namespace sg::data {
 
 enum class TtaMode { none, flips, dihedral };
 
@@ -21,6 +21,6 @@ const char* tta_mode_name(TtaMode mode);
 int tta_view_count(TtaMode mode);  // 1, 4, 8
 
 // The views of `mosaic` in the order above (view 0 is the mosaic itself).
-std::vector<data::Image> tta_views(const data::Image& mosaic, TtaMode mode);
+std::vector<Image> tta_views(const Image& mosaic, TtaMode mode);
 
-}  // namespace sg::infer
+}  // namespace sg::data

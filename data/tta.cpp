@@ -1,11 +1,11 @@
-#include "infer/tta.h"
+#include "data/tta.h"
 
 #include <string>
 
 #include "core/error.h"
 #include "data/augment.h"
 
-namespace sg::infer {
+namespace sg::data {
 
 TtaMode parse_tta_mode(std::string_view name) {
   if (name == "none") return TtaMode::none;
@@ -38,8 +38,8 @@ int tta_view_count(TtaMode mode) {
   return 1;
 }
 
-std::vector<data::Image> tta_views(const data::Image& mosaic, TtaMode mode) {
-  std::vector<data::Image> views;
+std::vector<Image> tta_views(const Image& mosaic, TtaMode mode) {
+  std::vector<Image> views;
   views.reserve(size_t(tta_view_count(mode)));
   views.push_back(mosaic);
   if (mode == TtaMode::flips) {
@@ -63,4 +63,4 @@ std::vector<data::Image> tta_views(const data::Image& mosaic, TtaMode mode) {
   return views;
 }
 
-}  // namespace sg::infer
+}  // namespace sg::data
