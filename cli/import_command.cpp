@@ -2,10 +2,12 @@
 //   slidegrade import --format keras IN.h5 OUT.h5 [--arch b0]
 // Keras legacy HDF5 files (weights/keras_import.h); the arch is inferred from the shapes unless given.
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
 #include "cli/command.h"
+#include "core/child_process.h"
 #include "core/error.h"
 #include "nn/efficientnet_config_text.h"
 #include "weights/keras_import.h"
@@ -18,10 +20,7 @@ struct ImportOptions {
   std::string input, output, arch;
 };
 
-int run_import(const ImportOptions& o) {
-  SG_CHECK(o.format == "keras", "import: unknown --format '", o.format,
-           "' (expected keras; PyTorch checkpoints: weights/convert_torch.py)");
-  SG_CHECK(o.input != o.output, "import: the output ", o.output, " would overwrite the input");
+int convert(const ImportOptions& o) {
   const keras::KerasImport r = keras::import_keras_weights(o.input, o.output, {o.arch});
   std::fprintf(stderr, "%s: %s, %zu layers with weights under %s -> %s: efficientnet-%s (%s), %zu tensors, %s%s\n",
                o.input.c_str(), keras::format_name(r.format), r.weighted_layer_count,
@@ -31,6 +30,17 @@ int run_import(const ImportOptions& o) {
                r.has_normalization ? ", input normalisation from the normalization layer" : "");
   std::fprintf(stderr, "arch_config: %s\n", nn::config_text(r.config).c_str());
   return 0;
+}
+
+int run_import(const ImportOptions& o) {
+  SG_CHECK(o.format == "keras", "import: unknown --format '", o.format,
+           "' (expected keras; PyTorch checkpoints: weights/convert_torch.py)");
+  SG_CHECK(o.input != o.output, "import: the output ", o.output, " would overwrite the input");
+  SG_CHECK(std::filesystem::is_regular_file(o.input), o.input, ": no such file");
+  // In a child process: a Keras file comes from elsewhere, and HDF5 1.10 can crash or hang on a
+  // damaged one (core/child_process.h); the child writes OUT atomically and prints the summary.
+  return run_in_child_process(
+      "import " + o.input, [&] { return convert(o); }, child_time_limit_for_file(std::filesystem::file_size(o.input)));
 }
 }  // namespace
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cli/command.h"
+#include "core/child_process.h"
 #include "core/error.h"
 #include "nn/efficientnet.h"
 #include "nn/efficientnet_config_text.h"
@@ -76,7 +77,13 @@ void add_inspect_command(CLI::App& app, Commands& commands) {
   auto path = std::make_shared<std::string>();
   CLI::App* parser = app.add_subcommand("inspect", "Say what a weight file is: format, arch, layers, unplaced tensors");
   parser->add_option("file", *path, "weight file (.h5)")->required();
-  commands.push_back({parser, [path] { return run_inspect(*path); }});
+  // In a child process, like import: the file may come from elsewhere (core/child_process.h).
+  commands.push_back({parser, [path] {
+                        std::error_code error;
+                        const uint64_t bytes = std::filesystem::file_size(*path, error);
+                        return run_in_child_process(
+                            "inspect " + *path, [&] { return run_inspect(*path); }, child_time_limit_for_file(error ? 0 : bytes));
+                      }});
 }
 
 }  // namespace sg::cli
