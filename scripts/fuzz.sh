@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 shift || true
-all_targets=(fuzz_csv fuzz_panda_dataset fuzz_grades_csv fuzz_npy fuzz_run_config fuzz_oof_predictions)
+all_targets=(fuzz_csv fuzz_panda_dataset fuzz_grades_csv fuzz_npy fuzz_weight_file fuzz_slide_reader fuzz_run_config
+             fuzz_oof_predictions fuzz_keras_weights)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 
@@ -23,13 +24,17 @@ if [ ! -f "$build/build.ninja" ]; then
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLIDEGRADE_CUDA=OFF -DSLIDEGRADE_FUZZ=ON \
     -DSLIDEGRADE_TESTS=OFF -DSLIDEGRADE_BENCHMARKS=OFF >/dev/null
 fi
-nice -n 19 ninja -C "$build" -j"${SG_FUZZ_JOBS:-1}" "${targets[@]}"
+nice -n 19 ninja -C "$build" -j"${SG_FUZZ_JOBS:-1}" "${targets[@]}" make_fuzz_seeds
+# Seeds our own writers make (weight files, checkpoints, pyramid TIFFs), always in today's format.
+"$build/fuzz/make_fuzz_seeds" "$build/seeds"
 
 dictionary_for() {
   case "$1" in
     fuzz_csv | fuzz_panda_dataset | fuzz_grades_csv | fuzz_oof_predictions) echo fuzz/dict/csv.dict ;;
     fuzz_npy) echo fuzz/dict/npy.dict ;;
     fuzz_run_config) echo fuzz/dict/toml.dict ;;
+    fuzz_weight_file | fuzz_keras_weights) echo fuzz/dict/hdf5.dict ;;
+    fuzz_slide_reader) echo fuzz/dict/tiff.dict ;;
     *) echo "" ;;
   esac
 }
@@ -40,6 +45,7 @@ for target in "${targets[@]}"; do
   findings="fuzz/findings/$target"
   mkdir -p "$corpus" "$findings"
   [ -d "fuzz/corpus/$target" ] && cp -n fuzz/corpus/"$target"/* "$corpus"/ 2>/dev/null || true
+  [ -d "$build/seeds/$target" ] && cp -n "$build/seeds/$target"/* "$corpus"/ 2>/dev/null || true
   [ "$target" = fuzz_npy ] && cp -n tests/data/npy/*.npy "$corpus"/ 2>/dev/null || true
   dict=$(dictionary_for "$target")
   log="$findings/last_run.log"
