@@ -159,6 +159,46 @@ TEST_F(SlideMosaicsTest, LoaderSkipsBadSlidesAndIsDeterministic) {
   EXPECT_NE(all_skipped.find("notes.tiff"), std::string::npos) << all_skipped;
 }
 
+// A slide that was read fine in epoch 0 is damaged on disk before epoch 1 (a failing disk, a sync
+// tool rewriting it). The slide cache holds one handle, so each slide is opened again when its
+// turn comes (a handle still open would keep serving OpenSlide's cached tiles of the old file).
+// The slide is skipped and counted in epoch 1, the epoch goes on with the others, and it is named.
+TEST_F(SlideMosaicsTest, SlideDamagedBetweenEpochsIsSkippedAndCounted) {
+  testing::TempDir scratch;
+  std::vector<SlideItem> all = items();
+  for (SlideItem& item : all) {
+    const fs::path copy = scratch.path() / fs::path(item.path).filename();
+    fs::copy_file(item.path, copy);
+    item.path = copy.string();
+  }
+  const SlideMosaics mosaics(all, recipe(false), std::make_shared<SlideCache>(1));
+  AsyncLoaderConfig config;
+  config.batch_size = 2;
+  config.sample_shape = mosaics.recipe().sample_shape();
+  config.target_count = 5;
+  config.workers = 2;
+  config.seed = 3;
+  AsyncLoader loader(config, mosaics.size(), mosaics.sample_function());
+  const auto run_epoch = [&](int epoch) {
+    loader.start_epoch(epoch);
+    int64_t samples = 0;
+    while (std::optional<Batch> batch = loader.next()) samples += int64_t(batch->labels().size());
+    return samples;
+  };
+  EXPECT_EQ(run_epoch(0), 6);
+  EXPECT_EQ(loader.stats().items_skipped, 0);
+
+  // Keep the TIFF header and directories' start, lose the tile data the levels point to.
+  fs::resize_file(all[2].path, 4096);
+  EXPECT_EQ(run_epoch(1), 5);
+  EXPECT_EQ(loader.stats().items_skipped, 1);
+  ASSERT_EQ(loader.skipped_items().size(), 1u);
+  const SkippedItem skipped = loader.skipped_items()[0];
+  EXPECT_EQ(skipped.name, all[2].path);  // the item name SlideMosaics gives: its path
+  EXPECT_EQ(skipped.epoch, 1);
+  EXPECT_NE(skipped.message.find(all[2].path), std::string::npos) << skipped.message;
+}
+
 TEST_F(SlideMosaicsTest, LevelTheSlideLacksIsSkippable) {
   const std::vector<SlideItem> all = items();
   MosaicRecipe r = recipe(false);
