@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs the whole test suite (ctest).
-# With nvcc present this builds twice: the CUDA build (its GPU tests skip, visibly, without a
-# GPU) and the CPU-only build (-DSLIDEGRADE_CUDA=OFF), which must pass every test too.
+# Installs what is missing, builds, and runs the whole test suite (ctest), then the sanitizer runs:
+#   build/       the default build (CUDA when nvcc is found: its GPU tests skip, visibly, without a
+#                GPU), every test;
+#   build-asan/  the CPU-only build (-DSLIDEGRADE_CUDA=OFF) with AddressSanitizer (leaks included)
+#                and UndefinedBehaviorSanitizer, every test but the few listed in SANITIZER_SKIP;
+#   build-tsan/  ThreadSanitizer over the slide pipeline's tests (sg_data_tests: the loader's worker
+#                threads, the shared slide cache, the tile cache).
+# SG_SANITIZERS=0 leaves the sanitizer runs out (a quick local check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,9 +18,24 @@ SG_PYTHON_PACKAGES=1 BUILD_DIR=build scripts/setup.sh
 build/sg_tests --gtest_brief=1
 OMP_NUM_THREADS=1 ctest --test-dir build --output-on-failure -j "$(nproc)"
 
-if grep -q "SLIDEGRADE_CUDA:BOOL=ON" build/CMakeCache.txt; then
-  echo "test: CPU-only build (SLIDEGRADE_CUDA=OFF)"
-  BUILD_DIR=build-cpu CMAKE_ARGS="-DSLIDEGRADE_CUDA=OFF -DSLIDEGRADE_BENCHMARKS=OFF" scripts/setup.sh
-  build-cpu/sg_tests --gtest_brief=1
-  OMP_NUM_THREADS=1 ctest --test-dir build-cpu --output-on-failure -j "$(nproc)"
-fi
+[ "${SG_SANITIZERS:-1}" = 1 ] || exit 0
+
+# Any report fails the test that caused it: UBSan is built not to recover, ASan stops at the first
+# error and LeakSanitizer runs at every exit.
+export ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0
+echo "test: CPU-only build with AddressSanitizer and UndefinedBehaviorSanitizer (build-asan)"
+BUILD_DIR=build-asan CMAKE_ARGS="-DSLIDEGRADE_CUDA=OFF -DSLIDEGRADE_BENCHMARKS=OFF -DSLIDEGRADE_SANITIZE=address,undefined" \
+  scripts/setup.sh
+# Left out under the sanitizers (the uninstrumented build above runs them): convert_torch runs
+# Debian's PyTorch, which is not ours to check.
+SANITIZER_SKIP='^convert_torch$'
+OMP_NUM_THREADS=1 ctest --test-dir build-asan --output-on-failure -j "$(nproc)" -E "$SANITIZER_SKIP"
+
+echo "test: ThreadSanitizer over the slide pipeline's tests (build-tsan)"
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/sanitizers/tsan.supp
+cmake -S . -B build-tsan -G Ninja -DSLIDEGRADE_CUDA=OFF -DSLIDEGRADE_BENCHMARKS=OFF -DSLIDEGRADE_SANITIZE=thread \
+  >build-tsan.configure.log 2>&1 || { cat build-tsan.configure.log; exit 1; }
+cmake --build build-tsan -j "$(nproc)" --target sg_data_tests
+build-tsan/sg_data_tests --gtest_brief=1
