@@ -150,6 +150,8 @@ bool update_loss_scale(LossScaleState& state, bool found_inf, const LossScalePar
   SG_CHECK(p.growth_interval >= 1 && p.growth_factor > 1 && p.backoff_factor > 0 && p.backoff_factor < 1,
            "update_loss_scale: growth_interval ", p.growth_interval, " must be >= 1, growth_factor ", p.growth_factor,
            " > 1 and backoff_factor ", p.backoff_factor, " in (0, 1)");
+  SG_CHECK(std::isfinite(p.min_scale) && p.min_scale > 0, "update_loss_scale: min_scale ", p.min_scale,
+           " must be finite and > 0");
   if (found_inf) {
     state.scale *= p.backoff_factor;
     state.growth_tracker = 0;

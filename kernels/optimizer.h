@@ -34,6 +34,7 @@ float clip_grad_norm(std::span<Tensor* const> grads, float max_norm, const Strea
 
 // Every gradient *= inv_scale; found_inf (f32 [1], on the gradients' device) is set to 1 when
 // any element of any gradient is inf or NaN, and otherwise left as it was (zero it first).
+// inv_scale 1 is a read-only check (nothing is written): the f32/bf16 guard of every step.
 void non_finite_check_and_unscale(std::span<Tensor* const> grads, Tensor& found_inf, float inv_scale,
                                   const Stream& stream = {});
 
@@ -43,6 +44,12 @@ struct LossScaleParams {
   float growth_factor = 2.0f;
   float backoff_factor = 0.5f;
   int growth_interval = 2000;
+  // The floor (not GradScaler's; ours): a skip that takes the scale below min_scale is an error
+  // (train/train_step.h), not another skip. Below 1 the f16 gradients would be smaller than
+  // the true ones, so an overflow at scale 1 means the true gradients themselves do not fit
+  // f16 (|g| > 65504): the run has diverged and halving further only hides it. From the
+  // default 2^16 that is 17 overflows in a row.
+  float min_scale = 1.0f;
 };
 struct LossScaleState {
   float scale = 65536.0f;

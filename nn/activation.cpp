@@ -24,6 +24,7 @@ Tensor Activation::backward(Context& ctx, const Tensor& dy) {
   if (kind_ == math::Activation::identity) return dy;
   Tensor dx = Tensor::empty(dy.shape(), dy.dtype(), dy.device(), "activation dx");
   activation_backward(kind_, saved.tensors.at(0), dy, dx, ctx.stream());
+  probe_gradient(ctx, name(), "input", dx);
   return dx;
 }
 

@@ -93,6 +93,9 @@ Tensor BatchNorm2d::backward(Context& ctx, const Tensor& dy) {
                              dgamma, dbeta, stream);
   add_(gamma_.grad, dgamma, stream);
   add_(beta_.grad, dbeta, stream);
+  probe_gradient(ctx, name(), gamma_);
+  probe_gradient(ctx, name(), beta_);
+  probe_gradient(ctx, name(), "input", dx);
   return dx;
 }
 

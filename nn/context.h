@@ -2,7 +2,9 @@
 // The state of one forward/backward pass: the stream, whether backward will follow, the Philox
 // stream for dropout and drop-connect, and what each module kept for its backward.
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -72,6 +74,13 @@ class Context {
   // it their outputs. Not owned; null (the default) switches the checks off.
   void set_non_finite_probe(NonFiniteProbe* probe) { non_finite_probe_ = probe; }
   NonFiniteProbe* non_finite_probe() const { return non_finite_probe_; }
+  // Diagnosis of non-finite gradients (nn/non_finite_probe.h): with a hook set, each leaf
+  // module's backward hands it, in backward order, every gradient it produced: its parameters'
+  // accumulated Parameter::grad ("weight", "bias", ...) and then its input gradient ("input").
+  // The hook may read or (tests only: fault injection) write the tensor. Empty by default.
+  using GradientHook = std::function<void(const std::string& layer, std::string_view gradient, Tensor& g)>;
+  void set_gradient_hook(GradientHook hook) { gradient_hook_ = std::move(hook); }
+  const GradientHook& gradient_hook() const { return gradient_hook_; }
 
   size_t saved_count() const { return saved_.size(); }
   // Bytes held for backward right now (for the memory plan's checks).
@@ -91,6 +100,7 @@ class Context {
   uint64_t rng_offset_ = 0;
   std::unordered_map<const Module*, Saved> saved_;
   NonFiniteProbe* non_finite_probe_ = nullptr;
+  GradientHook gradient_hook_;
 };
 
 }  // namespace sg::nn

@@ -81,9 +81,12 @@ Tensor Conv2d::backward(Context& ctx, const Tensor& dy) {
   conv2d_backward_weight(p, x, dy, dw, options_.bias ? &db : nullptr, stream);
   accumulate_grad(weight_, dw, stream);
   if (options_.bias) accumulate_grad(bias_, db, stream);
+  probe_gradient(ctx, name(), weight_);
+  if (options_.bias) probe_gradient(ctx, name(), bias_);
   if (!input_grad_) return {};
   Tensor dx = Tensor::empty(x.shape(), dy.dtype(), dy.device(), "conv2d dx");
   conv2d_backward_input(p, dy, w, dx, stream);
+  probe_gradient(ctx, name(), "input", dx);
   return dx;
 }
 

@@ -127,6 +127,14 @@ Tensor Head::backward(Context& ctx, const Tensor& dy) {
   accumulate_grad(bias_, db, stream);
   Tensor dfeatures = Tensor::empty({n, features()}, dt, dev, "head dfeatures");
   linear_backward_input(dy, compute_weight(weight_, dy, name(), stream), dfeatures, stream);
+  // The forward probe's two layers: "<head>.classifier" (weight, bias, its input dfeatures) and
+  // "<head>.global_pool" (dx, below).
+  const std::string classifier = child_name("classifier");
+  if (ctx.gradient_hook()) {
+    ctx.gradient_hook()(classifier, "weight", weight_.grad);
+    ctx.gradient_hook()(classifier, "bias", bias_.grad);
+  }
+  probe_gradient(ctx, classifier, "input", dfeatures);
   if (saved.rng_used)
     dropout_backward(DropoutParams{options_.dropout, ctx.seed(), saved.rng_offset}, dfeatures, dfeatures, stream);
 
@@ -150,6 +158,8 @@ Tensor Head::backward(Context& ctx, const Tensor& dy) {
       break;
     }
   }
+  if (options_.pooling == HeadPooling::gem) probe_gradient(ctx, child_name("global_pool"), gem_p_);
+  probe_gradient(ctx, child_name("global_pool"), "input", dx);
   return dx;
 }
 

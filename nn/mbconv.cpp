@@ -92,7 +92,10 @@ Tensor MBConv::backward(Context& ctx, const Tensor& dy) {
   dh = depthwise_conv_->backward(ctx, depthwise_bn_->backward(ctx, dh));
   if (expand_conv_) dh = expand_conv_->backward(ctx, expand_bn_->backward(ctx, dh));
   // The skip path's gradient: dh is a fresh tensor from a conv backward, add in place.
-  if (residual_) add_(dh, dy, ctx.stream());
+  if (residual_) {
+    add_(dh, dy, ctx.stream());
+    probe_gradient(ctx, name() + " (residual sum)", "input", dh);
+  }
   return dh;
 }
 

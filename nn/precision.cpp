@@ -71,7 +71,7 @@ void mark_parameters_changed(Module& module) {
 bool has_non_finite(const Tensor& t, const Stream& stream) {
   SG_CHECK(t.defined() && is_floating(t.dtype()), "has_non_finite: ",
            t.defined() ? t.str() : std::string("undefined tensor"), " is not a floating tensor");
-  Tensor alias = t;  // shares storage: the check rewrites each element with itself (x * 1)
+  Tensor alias = t;  // shares storage; a factor of 1 only reads it
   Tensor found = Tensor::zeros({1}, DType::f32, t.device(), stream);
   const std::array<Tensor*, 1> list{&alias};
   non_finite_check_and_unscale(list, found, 1.0f, stream);

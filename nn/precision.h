@@ -43,9 +43,8 @@ size_t compute_copy_bytes(Module& module);
 void mark_parameters_changed(Module& module);
 
 // Whether any element of t (a floating tensor, any device) is inf or NaN; waits for the device.
-// It runs kernels/optimizer.h's non_finite_check_and_unscale with a factor of 1, which rewrites
-// every element with itself (exact; a NaN stays a NaN): do not call it on a tensor another
-// stream is reading.
+// It runs kernels/optimizer.h's non_finite_check_and_unscale with a factor of 1, a read-only
+// check.
 bool has_non_finite(const Tensor& t, const Stream& stream = {});
 
 }  // namespace sg::nn

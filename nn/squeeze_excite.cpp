@@ -118,6 +118,9 @@ Tensor SqueezeExcite::backward(Context& ctx, const Tensor& dy) {
   Tensor dx_pool = Tensor::empty(x.shape(), dt, dev, "se dx pool");
   global_avg_pool_backward(dpooled, dx_pool, stream);
   add_(dx, dx_pool, stream);
+  // One layer for the probe (as in forward): its parameters from the loss side in, then dx.
+  for (Parameter* p : {&expand_bias_, &expand_weight_, &reduce_bias_, &reduce_weight_}) probe_gradient(ctx, name(), *p);
+  probe_gradient(ctx, name(), "input", dx);
   return dx;
 }
 

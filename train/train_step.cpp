@@ -5,6 +5,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/error.h"
 #include "kernels/loss.h"
@@ -16,6 +18,24 @@ namespace sg::train {
 namespace {
 
 constexpr const char* kGrowthTrackerCounter = "loss_scale_growth_tracker";
+
+// A diagnostic re-run is in the model's mode (the same batch statistics and masks), so it would
+// move the BN running statistics a second time: keep copies and put them back.
+using KeptBuffers = std::vector<std::pair<nn::Buffer*, Tensor>>;
+
+KeptBuffers keep_buffers(nn::Module& model, const Stream& stream) {
+  KeptBuffers kept;
+  for (nn::Buffer* b : model.buffers()) {
+    Tensor copy = Tensor::empty(b->value.shape(), b->value.dtype(), b->value.device(), "kept buffer");
+    copy.copy_from(b->value, stream);
+    kept.emplace_back(b, std::move(copy));
+  }
+  return kept;
+}
+
+void restore_buffers(KeptBuffers& kept, const Stream& stream) {
+  for (auto& [buffer, copy] : kept) buffer->value.copy_from(copy, stream);
+}
 
 }  // namespace
 
@@ -127,7 +147,9 @@ StepResult TrainStep::micro_batch(const Batch& batch, const Stream& stream) {
   const auto forward_start = Clock::now();
   const uint64_t rng_offset_before = rng_offset_;
   const float scale = loss_scale();
+  const int micro_index = accumulation_.position();  // this micro-batch within the step, from 0
   std::optional<nn::Context> ctx(std::in_place, true, options_.seed, rng_offset_, stream);
+  if (options_.gradient_fault) ctx->set_gradient_hook(fault_hook(micro_index));
   const Tensor logits = model_.forward(*ctx, batch.images);  // f32 [N, outputs]
   Tensor loss = Tensor::empty({1}, DType::f32, device_, "loss");
   loss_forward(logits, batch.targets, loss, stream);
@@ -142,7 +164,15 @@ StepResult TrainStep::micro_batch(const Batch& batch, const Stream& stream) {
   Tensor dlogits = Tensor::empty(logits.shape(), DType::f32, device_, "dlogits");
   loss_backward(logits, batch.targets, scale, dlogits, stream);
   model_.backward(*ctx, dlogits);  // adds (scaled) gradients into Parameter::grad
+  // f32 / bf16: no loss scale to lower, so a non-finite gradient is an error, found where it
+  // happens (the micro-batch is at hand for the diagnosis). f16 checks once per step, below.
+  const bool gradients_bad = !loss_scaling() && gradients_non_finite(stream);
   times_.backward += seconds_since(backward_start);
+  if (gradients_bad) {
+    ctx.reset();
+    report_non_finite_gradients(batch, micro_index, rng_offset_before, scale,
+                                detail::concat("the gradients are not finite (the loss, ", loss_value, ", is)"), stream);
+  }
 
   step_loss_sum_ += loss_value;
   ++step_micro_batches_;
@@ -155,17 +185,33 @@ StepResult TrainStep::micro_batch(const Batch& batch, const Stream& stream) {
     times_.optimizer += seconds_since(optimizer_start);
     return result;
   }
-  result = finish_step(result, stream);
+  result = finish_step(result, batch, rng_offset_before, scale, stream);
   times_.optimizer += seconds_since(optimizer_start);
   return result;
 }
 
-StepResult TrainStep::finish_step(StepResult result, const Stream& stream) {
+bool TrainStep::gradients_non_finite(const Stream& stream) {
+  std::vector<Tensor*> grads;
+  grads.reserve(params_.size());
+  for (nn::Parameter* p : params_) grads.push_back(&p->grad);
+  Tensor found_inf = Tensor::zeros({1}, DType::f32, device_, stream);
+  non_finite_check_and_unscale(grads, found_inf, 1.0f, stream);  // a factor of 1: read only
+  return found_inf.to_floats().at(0) != 0.0f;
+}
+
+nn::Context::GradientHook TrainStep::fault_hook(int micro_batch) const {
+  if (!options_.gradient_fault) return {};
+  return [this, micro_batch, step = step_index_](const std::string& layer, std::string_view gradient, Tensor& g) {
+    options_.gradient_fault(step, micro_batch, layer, gradient, g);
+  };
+}
+
+StepResult TrainStep::finish_step(StepResult result, const Batch& batch, uint64_t rng_offset, float scale,
+                                  const Stream& stream) {
   result.completed = true;
   result.loss = float(step_loss_sum_ / double(step_micro_batches_));
   step_loss_sum_ = 0.0;
   step_micro_batches_ = 0;
-  ++step_index_;
   if (loss_scaling()) {
     std::vector<Tensor*> grads;
     grads.reserve(params_.size());
@@ -173,13 +219,31 @@ StepResult TrainStep::finish_step(StepResult result, const Stream& stream) {
     Tensor found_inf = Tensor::zeros({1}, DType::f32, device_, stream);
     non_finite_check_and_unscale(grads, found_inf, 1.0f / scaler_.scale, stream);
     const bool overflow = found_inf.to_floats().at(0) != 0.0f;
+    if (overflow) {
+      LossScaleState next = scaler_;
+      update_loss_scale(next, true, options_.loss_scale);
+      if (next.scale < options_.loss_scale.min_scale)
+        report_non_finite_gradients(
+            batch, accumulation_.micro_batches_per_step() - 1, rng_offset, scale,
+            detail::concat("the gradients are not finite at loss scale ", scaler_.scale, " (", consecutive_skips_,
+                           " steps skipped in a row before this one); halving it would take it to ", next.scale,
+                           ", below the floor of ", options_.loss_scale.min_scale,
+                           ": the gradients do not fit f16 and the run is no longer training"),
+            stream);
+    }
     const bool apply = update_loss_scale(scaler_, overflow, options_.loss_scale);
     result.loss_scale = scaler_.scale;
+    ++step_index_;
     if (!apply) {
       result.skipped = true;
+      ++skipped_steps_;
+      ++consecutive_skips_;
       optimizer_.zero_grad(stream);
       return result;
     }
+    consecutive_skips_ = 0;
+  } else {
+    ++step_index_;
   }
   if (options_.max_grad_norm > 0.0f) result.grad_norm = optimizer_.clip_grad_norm(options_.max_grad_norm, stream);
   optimizer_.step(stream);
@@ -192,19 +256,12 @@ void TrainStep::report_non_finite_loss(const Batch& batch, uint64_t rng_offset, 
   if (nn::has_non_finite(batch.images, stream)) {
     where = "the input images hold inf or NaN";
   } else {
-    // The re-run is in the model's mode (the same batch statistics and masks), so it would move
-    // the BN running statistics a second time: keep them and put them back.
-    std::vector<std::pair<nn::Buffer*, Tensor>> kept;
-    for (nn::Buffer* b : model_.buffers()) {
-      Tensor copy = Tensor::empty(b->value.shape(), b->value.dtype(), b->value.device(), "kept buffer");
-      copy.copy_from(b->value, stream);
-      kept.emplace_back(b, std::move(copy));
-    }
+    KeptBuffers kept = keep_buffers(model_, stream);
     nn::NonFiniteProbe probe;
     nn::Context ctx(false, options_.seed, rng_offset, stream);
     ctx.set_non_finite_probe(&probe);
     model_.forward(ctx, batch.images);
-    for (auto& [buffer, copy] : kept) buffer->value.copy_from(copy, stream);
+    restore_buffers(kept, stream);
     if (probe.found())
       where = "the first layer whose output was not finite is '" + probe.first_layer() + "'";
     else if (options_.loss != LossKind::cross_entropy && nn::has_non_finite(batch.targets, stream))
@@ -215,6 +272,59 @@ void TrainStep::report_non_finite_loss(const Batch& batch, uint64_t rng_offset, 
   throw Error(detail::concat("training step ", step_index_, " (micro-batch ", accumulation_.position() + 1, " of ",
                              accumulation_.micro_batches_per_step(), ", ", dtype_name(model_.precision()),
                              "): the ", loss_kind_name(options_.loss), " loss is ", loss, "; ", where));
+}
+
+void TrainStep::report_non_finite_gradients(const Batch& batch, int micro_batch, uint64_t rng_offset, float scale,
+                                            const std::string& what, const Stream& stream) {
+  // The fallback, read before the re-run clears them: the parameter closest to the loss
+  // (params_ run from the stem to the classifier) whose accumulated gradient is not finite.
+  std::string accumulated;
+  for (auto it = params_.rbegin(); it != params_.rend() && accumulated.empty(); ++it)
+    if (nn::has_non_finite((*it)->grad, stream)) accumulated = (*it)->name;
+  optimizer_.zero_grad(stream);  // the step is abandoned: nothing of it is applied
+
+  std::string where;
+  if (nn::has_non_finite(batch.images, stream)) {
+    where = "the input images hold inf or NaN";
+  } else {
+    // The re-run: the same masks (rng_offset), batch statistics and loss scale; every layer's
+    // gradients go through the probe in backward order (and through the test's fault, if any).
+    KeptBuffers kept = keep_buffers(model_, stream);
+    nn::NonFiniteProbe probe;
+    bool loss_gradient_bad = false;
+    {
+      nn::Context ctx(true, options_.seed, rng_offset, stream);
+      const nn::Context::GradientHook fault = fault_hook(micro_batch);
+      ctx.set_gradient_hook([&](const std::string& layer, std::string_view gradient, Tensor& g) {
+        if (fault) fault(layer, gradient, g);
+        probe.check(layer, g, stream, gradient);
+      });
+      const Tensor logits = model_.forward(ctx, batch.images);
+      Tensor dlogits = Tensor::empty(logits.shape(), DType::f32, device_, "dlogits");
+      loss_backward(logits, batch.targets, scale, dlogits, stream);
+      loss_gradient_bad = nn::has_non_finite(dlogits, stream);
+      if (!loss_gradient_bad) model_.backward(ctx, dlogits);
+    }
+    restore_buffers(kept, stream);
+    optimizer_.zero_grad(stream);
+    if (loss_gradient_bad)
+      where = detail::concat("the loss gradient (times the loss scale ", scale, ") is not finite");
+    else if (probe.found())
+      where = "the first layer in backward order whose gradient was not finite is '" + probe.first_layer() +
+              "' (its " + probe.first_what() + " gradient)";
+    else if (!accumulated.empty())
+      where = "re-running the micro-batch gave finite gradients; the parameter closest to the loss whose "
+              "accumulated gradient was not finite is '" + accumulated + "'";
+    else
+      where = "re-running the micro-batch gave finite gradients";
+  }
+  // The step starts again from its first micro-batch if the caller goes on.
+  accumulation_.set_position(0);
+  step_loss_sum_ = 0.0;
+  step_micro_batches_ = 0;
+  throw Error(detail::concat("training step ", step_index_, " (micro-batch ", micro_batch + 1, " of ",
+                             accumulation_.micro_batches_per_step(), ", ", dtype_name(model_.precision()), "): ", what,
+                             "; ", where, "; the update was not applied"));
 }
 
 void TrainStep::save_progress(TrainingProgress& progress) const {

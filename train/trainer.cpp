@@ -287,7 +287,7 @@ double slide_loss(HeadKind head, std::span<const float> logits, int grade) {
 const char* const kMetricsHeader =
     "epoch,step,lr,train_loss,val_loss,val_qwk,val_qwk_karolinska,val_qwk_radboud,val_accuracy,epoch_seconds,"
     "images_per_second,load_seconds,copy_seconds,forward_seconds,backward_seconds,optimizer_seconds,"
-    "validation_seconds,device_wait_fraction";
+    "validation_seconds,device_wait_fraction,skipped_steps,loss_scale";
 
 struct EpochParts {
   double epoch = 0, load = 0, copy = 0, forward = 0, backward = 0, optimizer = 0, validation = 0, training = 0;
@@ -671,6 +671,7 @@ FoldResult FoldRun::run() {
     train_loader_->start_epoch(epoch);
     double loss_sum = 0;  // over the epoch's completed steps
     int64_t loss_count = 0;
+    int64_t skipped_steps = 0;  // f16: steps skipped for non-finite gradients (the scale halved)
     int64_t micro_batch = 0;
     double epoch_lr = scheduler_->lr();
     while (micro_batch < micro_batches_per_epoch) {
@@ -705,6 +706,7 @@ FoldResult FoldRun::run() {
       if (step.completed) {  // the step's loss: the mean over its micro-batches
         loss_sum += step.loss;
         ++loss_count;
+        if (step.skipped) ++skipped_steps;
       }
       if (events_.step) {
         StepEvent e;
@@ -758,7 +760,12 @@ FoldResult FoldRun::run() {
         seconds_text(t.training > 0 ? double(t.images) / t.training : 0.0) + "," + seconds_text(t.load) + "," +
         seconds_text(t.copy) + "," + seconds_text(t.forward) + "," + seconds_text(t.backward) + "," +
         seconds_text(t.optimizer) + "," + seconds_text(t.validation) + "," +
-        seconds_text(t.training > 0 ? t.load / t.training : 0.0));
+        seconds_text(t.training > 0 ? t.load / t.training : 0.0) + "," + std::to_string(skipped_steps) + "," +
+        number(double(train_step_->loss_scale())));
+    if (skipped_steps > 0)
+      say("epoch " + std::to_string(epoch) + ": " + std::to_string(skipped_steps) + " of " + std::to_string(loss_count) +
+          " steps skipped (f16 gradients overflowed; each halved the loss scale, now " +
+          number(double(train_step_->loss_scale())) + ")");
     std::string metrics = std::string(kMetricsHeader) + "\n";
     for (const std::string& row : metrics_rows_) metrics += row + "\n";
     // Order matters for resume: metrics.csv, then best.h5, then last.h5 (a resume redoes any

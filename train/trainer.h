@@ -7,7 +7,8 @@
 //   metrics.csv            one row per epoch: epoch,step,lr,train_loss,val_loss,val_qwk,
 //                          val_qwk_karolinska,val_qwk_radboud,val_accuracy,epoch_seconds,
 //                          images_per_second,load_seconds,copy_seconds,forward_seconds,
-//                          backward_seconds,optimizer_seconds,validation_seconds,device_wait_fraction
+//                          backward_seconds,optimizer_seconds,validation_seconds,device_wait_fraction,
+//                          skipped_steps (f16 steps skipped for overflow),loss_scale (at the epoch's end)
 //   confusion.csv          the best epoch's validation confusion matrix (rows truth 0-5, columns prediction)
 //   oof_predictions.csv    the best epoch's validation predictions:
 //                          image_id,data_provider,isup_grade,fold,score,prediction

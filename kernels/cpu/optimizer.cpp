@@ -81,6 +81,11 @@ bool non_finite_check_and_unscale(DType dtype, void* x, int64_t n, float inv_sca
     using G = typename decltype(tag)::type;
     G* g = static_cast<G*>(x);
     int found = 0;
+    if (inv_scale == 1.0f) {  // a check only: nothing is written
+#pragma omp parallel for simd schedule(static) reduction(| : found) if (n >= kParallelThreshold)
+      for (int64_t i = 0; i < n; ++i) found |= math::is_finite(to_acc(g[i])) ? 0 : 1;
+      return found != 0;
+    }
 #pragma omp parallel for simd schedule(static) reduction(| : found) if (n >= kParallelThreshold)
     for (int64_t i = 0; i < n; ++i) {
       const float v = to_acc(g[i]);

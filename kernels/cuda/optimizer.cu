@@ -119,11 +119,12 @@ template <class G>
 __global__ void non_finite_check_and_unscale_kernel(G* __restrict__ x, int64_t n, float inv_scale,
                                                     float* __restrict__ found_inf) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  const bool store = inv_scale != 1.0f;  // a factor of 1 is a check only: no writes (uniform branch)
   int bad = 0;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     const float g = to_acc(x[i]);
     bad |= math::is_finite(g) ? 0 : 1;
-    x[i] = from_acc<G>(g * inv_scale);
+    if (store) x[i] = from_acc<G>(g * inv_scale);
   }
   // Every block that saw one stores the same 1.0f: the outcome cannot depend on the order.
   if (__syncthreads_or(bad) && threadIdx.x == 0) *found_inf = 1.0f;

@@ -24,8 +24,9 @@ void sum_of_squares_partials(DType dtype, const void* x, int64_t n, float* parti
 void finish_grad_norm(const float* partials, int64_t count, float max_norm, float* norm_and_coef, StreamHandle stream);
 void scale_if_below_one(DType dtype, void* x, int64_t n, const float* coef, StreamHandle stream);
 
-// x *= inv_scale; *found_inf = 1 when any element is inf or NaN (plain stores of the same
-// value, so the result does not depend on which block writes).
+// x *= inv_scale (no writes when inv_scale is 1: a check only); *found_inf = 1 when any
+// element is inf or NaN (plain stores of the same value, so the result does not depend on which
+// block writes).
 void non_finite_check_and_unscale(DType dtype, void* x, int64_t n, float inv_scale, float* found_inf,
                                   StreamHandle stream);
 

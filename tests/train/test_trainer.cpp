@@ -31,7 +31,7 @@ namespace fs = std::filesystem;
 const char* const kMetricsHeader =
     "epoch,step,lr,train_loss,val_loss,val_qwk,val_qwk_karolinska,val_qwk_radboud,val_accuracy,epoch_seconds,"
     "images_per_second,load_seconds,copy_seconds,forward_seconds,backward_seconds,optimizer_seconds,"
-    "validation_seconds,device_wait_fraction";
+    "validation_seconds,device_wait_fraction,skipped_steps,loss_scale";
 constexpr int kSlides = 18;
 
 std::vector<std::string> lines_of(const fs::path& path) {
@@ -149,11 +149,13 @@ TEST_F(TrainerTest, WritesEveryFileOfTheRunFolder) {
   EXPECT_EQ(metrics[0], kMetricsHeader);
   for (int epoch = 0; epoch < 3; ++epoch) {
     const std::vector<std::string> f = split(metrics[size_t(epoch + 1)]);
-    ASSERT_EQ(f.size(), 18u) << metrics[size_t(epoch + 1)];
+    ASSERT_EQ(f.size(), 20u) << metrics[size_t(epoch + 1)];
     EXPECT_EQ(f[0], std::to_string(epoch));
     EXPECT_EQ(f[1], std::to_string(3 * (epoch + 1))) << "optimizer steps so far";
     EXPECT_NEAR(std::stod(f[3]), epochs[size_t(epoch)].train_loss, 1e-6);
     EXPECT_GT(std::stod(f[9]), 0.0) << "epoch_seconds";
+    EXPECT_EQ(f[18], "0") << "skipped_steps";
+    EXPECT_EQ(f[19], "1") << "loss_scale (f32: 1)";
   }
   // Cosine after a one-epoch warm-up: the rate of the last step of epoch 0 (step 2) is 0.7 lr.
   EXPECT_NEAR(std::stod(split(metrics[1])[2]), 0.7e-3, 1e-9);
