@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -110,8 +111,10 @@ Hdf5Handle open_image(std::vector<char>& image, const std::string& path) {
            path, ": cannot set up an in-memory HDF5 file of ", image.size(), " bytes");
   // The property list holds its own copy: release ours now so the peak stays near two images.
   std::vector<char>().swap(image);
-  // With an image, the core driver wants a name that is not an existing file.
-  const std::string label = "slidegrade-verified-image:" + path;
+  // With an image, the core driver wants a name that is not an existing file, and HDF5 takes two
+  // opens of one name for the same file (it would hand back the first image): one name per open.
+  static std::atomic<uint64_t> opens{0};
+  const std::string label = detail::concat("slidegrade-verified-image-", ++opens, ":", path);
   Hdf5Handle file(H5Fopen(label.c_str(), H5F_ACC_RDONLY, access.get()), H5Fclose);
   SG_CHECK(file.valid(), path, ": HDF5 cannot open the file although its checksum is right "
            "(written by a newer HDF5?)");

@@ -293,6 +293,19 @@ TEST(ChecksummedFile, PlainHdf5OpensOurFiles) {
   EXPECT_TRUE(same_bits(h5::read_tensor(model.get(), "stem.conv.weight", path), c.model[0].tensor));
 }
 
+// Each open parses its own verified image: a file replaced while an earlier handle to it is still
+// open is read anew (HDF5 would otherwise take both opens for one file and reuse the first image).
+TEST(ChecksummedFile, ReopeningAReplacedFileSeesTheNewContent) {
+  testing::TempDir dir;
+  const std::string path = dir.file("model.h5");
+  save_weights(path, {{"w", Tensor::from_floats({1, 2}, {2})}}, {"v1", {}});
+  const Hdf5Handle first = h5::open_file_for_reading(path);
+  save_weights(path, {{"w", Tensor::from_floats({3, 4}, {2})}}, {"v2", {}});
+  const Hdf5Handle second = h5::open_file_for_reading(path);
+  EXPECT_EQ(h5::read_string_attribute(first.get(), "arch_config", path), "v1");
+  EXPECT_EQ(h5::read_string_attribute(second.get(), "arch_config", path), "v2");
+}
+
 // RLIMIT_FSIZE stands in for a full disk: the new weight file cannot be written whole.
 TEST(ChecksummedFile, AFullDiskKeepsThePreviousWeightFile) {
   testing::Rng rng;
