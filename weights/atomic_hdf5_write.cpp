@@ -78,16 +78,14 @@ void write_atomically(const std::filesystem::path& path, const std::function<voi
   // not a half-closed HDF5 file that the library would try to flush again at exit.
   std::vector<char> image;
   {
-    const hid_t access = H5Pcreate(H5P_FILE_ACCESS);
-    SG_CHECK(access >= 0 && H5Pset_fapl_core(access, size_t(1) << 20, 0) >= 0, path.string(),
+    const Hdf5Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+    SG_CHECK(access.valid() && H5Pset_fapl_core(access.get(), size_t(1) << 20, 0) >= 0, path.string(),
              ": cannot set up an in-memory HDF5 file");
     // A 512-byte user block: room for the checksum header (weights/checksummed_hdf5.h).
-    const hid_t creation = H5Pcreate(H5P_FILE_CREATE);
-    SG_CHECK(creation >= 0 && H5Pset_userblock(creation, kChecksumHeaderSize) >= 0, path.string(),
+    const Hdf5Handle creation(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+    SG_CHECK(creation.valid() && H5Pset_userblock(creation.get(), kChecksumHeaderSize) >= 0, path.string(),
              ": cannot set up the HDF5 user block");
-    FileId file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, creation, access));
-    H5Pclose(creation);
-    H5Pclose(access);
+    FileId file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, creation.get(), access.get()));
     SG_CHECK(file.get() >= 0, path.string(), ": cannot create the in-memory HDF5 file");
     fill(file.get());
     SG_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL) >= 0, path.string(), ": flushing the in-memory file failed");
