@@ -25,6 +25,7 @@ int inspect_keras(const std::string& path) {
   std::printf("file: %s\nformat: %s (layers under %s)\n", path.c_str(), keras::format_name(i.format),
               i.format == keras::KerasFormat::keras3_weights_h5 ? "/layers" : i.root.c_str());
   std::printf("arch: %s\n", i.arch.empty() ? "unknown" : ("efficientnet-" + i.arch).c_str());
+  std::printf("checksum: %s\n", h5::describe(h5::FileChecksum{}).c_str());  // Keras files carry none
   std::printf("layers: %zu (%zu with weights)\n", i.layer_count, i.weighted_layer_count);
   std::printf("classifier: %s\n", i.classifier_layer.empty() ? "none (notop)" : i.classifier_layer.c_str());
   std::printf("input normalisation layer: %s\n", i.has_normalization ? "yes" : "no");
@@ -39,6 +40,7 @@ int inspect_ours(const std::string& path) {
   std::printf("file: %s\nformat: %s (format_version %lld)\n", path.c_str(),
               info.is_checkpoint ? "slidegrade training checkpoint" : "slidegrade weights",
               static_cast<long long>(info.format_version));
+  std::printf("checksum: %s\n", h5::describe(info.checksum).c_str());
   SG_CHECK(!info.attributes.arch_config.empty(), path, ": no arch_config attribute");
   const nn::EfficientNetConfig config = nn::parse_config_text(info.attributes.arch_config, path);
   std::printf("arch: efficientnet-%s\narch_config: %s\n", config.arch.c_str(), info.attributes.arch_config.c_str());

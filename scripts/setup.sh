@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake ninja-build pkg-config libopenblas-openmp-dev libhdf5-dev libgtest-dev libgmock-dev
+packages=(build-essential cmake ninja-build pkg-config libopenblas-openmp-dev libhdf5-dev zlib1g-dev libgtest-dev libgmock-dev
           libbenchmark-dev libcli11-dev libopenslide-dev openslide-tools libtiff-dev libopencv-imgproc-dev
           libopencv-imgcodecs-dev)
 # The test suite also runs weights/convert_torch.py against torchvision (Debian's Python).

@@ -1,6 +1,7 @@
 #include "weights/atomic_hdf5_write.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "weights/checksummed_hdf5.h"
 #include "weights/hdf5_tensor.h"
 
 namespace sg::h5 {
@@ -44,6 +46,24 @@ int sync_path(const std::filesystem::path& path, int flags) {
   return status;
 }
 
+// Removes "<path>.tmp-<pid>" files left by writers that were killed (their pid no longer
+// exists). Best effort: a live writer's file (kill(pid, 0) succeeds or says EPERM) is kept.
+void remove_stale_temporaries(const std::filesystem::path& path) {
+  const std::string prefix = path.filename().string() + ".tmp-";
+  const std::filesystem::path folder = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  std::error_code error;
+  for (std::filesystem::directory_iterator it(folder, error), end; !error && it != end; it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = pid_t(std::stol(digits));
+    if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::error_code ignored;
+    std::filesystem::remove(it->path(), ignored);
+  }
+}
+
 }  // namespace
 
 std::filesystem::path temporary_path_for(const std::filesystem::path& path) {
@@ -58,21 +78,28 @@ void write_atomically(const std::filesystem::path& path, const std::function<voi
   // not a half-closed HDF5 file that the library would try to flush again at exit.
   std::vector<char> image;
   {
-    const hid_t access = H5Pcreate(H5P_FILE_ACCESS);
-    SG_CHECK(access >= 0 && H5Pset_fapl_core(access, size_t(1) << 20, 0) >= 0, path.string(),
+    const Hdf5Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+    SG_CHECK(access.valid() && H5Pset_fapl_core(access.get(), size_t(1) << 20, 0) >= 0, path.string(),
              ": cannot set up an in-memory HDF5 file");
-    FileId file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access));
-    H5Pclose(access);
+    // A 512-byte user block: room for the checksum header (weights/checksummed_hdf5.h).
+    const Hdf5Handle creation(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+    SG_CHECK(creation.valid() && H5Pset_userblock(creation.get(), kChecksumHeaderSize) >= 0, path.string(),
+             ": cannot set up the HDF5 user block");
+    FileId file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, creation.get(), access.get()));
     SG_CHECK(file.get() >= 0, path.string(), ": cannot create the in-memory HDF5 file");
     fill(file.get());
     SG_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL) >= 0, path.string(), ": flushing the in-memory file failed");
     const ssize_t size = H5Fget_file_image(file.get(), nullptr, 0);
     SG_CHECK(size > 0, path.string(), ": cannot get the HDF5 file image");
-    image.resize(size_t(size));
-    SG_CHECK(H5Fget_file_image(file.get(), image.data(), image.size()) == size, path.string(),
+    // The image HDF5 returns starts at the superblock (its addresses count from byte 512 already):
+    // the user block in front of it is ours to fill.
+    image.resize(kChecksumHeaderSize + size_t(size));
+    SG_CHECK(H5Fget_file_image(file.get(), image.data() + kChecksumHeaderSize, size_t(size)) == size, path.string(),
              ": cannot copy the HDF5 file image");
     SG_CHECK(file.close(), path.string(), ": closing the in-memory HDF5 file failed");
+    stamp_checksum_header(image, path.string());
   }
+  remove_stale_temporaries(path);
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   SG_CHECK(fd >= 0, path.string(), ": cannot create the temporary file ", temporary.string(), ": ",
            std::strerror(errno), " (does the folder exist, and is it writable?)");

@@ -4,7 +4,10 @@
 // write/fsync calls, then renamed over `path` (atomic on POSIX within one file system), and the
 // folder is fsync'ed so the rename survives a crash. (Writing through HDF5's own file driver, a
 // full disk left a half-closed file that HDF5 tried to flush again at exit, and crashed.)
-// Until the rename, `path` keeps its previous content (or stays absent).
+// Until the rename, `path` keeps its previous content (or stays absent). The file gets a 512-byte
+// user block holding a whole-file checksum (weights/checksummed_hdf5.h), which every read verifies.
+// A writer killed before the rename leaves "<path>.tmp-<pid>" behind (it never shadows `path`);
+// the next write to `path` removes such files whose pid is no longer running.
 #include <hdf5.h>
 
 #include <filesystem>

@@ -15,7 +15,9 @@
 //                                    (their names must not clash with the fixed ones)
 //   /training/<name>                 one dataset per TrainingProgress::tensors entry (e.g. the
 //                                    epoch's sample order as i32)
-// Written atomically like weight files.
+// Written atomically like weight files, with the same 512-byte checksum header before the HDF5
+// data (weights/checksummed_hdf5.h): a checkpoint with any damaged or missing byte is refused on
+// loading, naming the file, so a resume never starts from silently different tensors.
 #include <cstdint>
 #include <map>
 #include <string>

@@ -16,7 +16,8 @@ All but lite expect ImageNet mean/std on [0, 1] inputs.
 IN.pt is a state dict saved with torch.save (or a dict holding one under 'state_dict' or 'model').
 OUT.h5 is our weight format (weights/weight_file.h): root attributes format, format_version and
 arch_config (the one-line text of nn/efficientnet_config_text.h), one f32 dataset per parameter
-and buffer under /model/<our name>, written to a temporary name and renamed.
+and buffer under /model/<our name>, with the checksum header in a 512-byte user block
+(weights/checksummed_hdf5.h), written to a temporary name and renamed.
 
 Names: timm's are ours (nn/efficientnet.h) unchanged. lukemelas / lite: _conv_stem, _bn0,
 _blocks.{flat index}.{_expand_conv, _bn0, _depthwise_conv, _bn1, _se_reduce, _se_expand, _project_conv, _bn2}
@@ -36,7 +37,9 @@ Exit status 1 with a message naming the file and the first offending tensor on a
 import argparse
 import math
 import os
+import struct
 import sys
+import zlib
 
 import numpy as np
 
@@ -354,13 +357,38 @@ def to_torchvision_state(ours, arch, outputs=1000):
     return state
 
 
+CHECKSUM_HEADER_SIZE = 512
+
+
+def stamp_checksum_header(path):
+    """Fills the file's 512-byte HDF5 user block with slidegrade's checksum header
+    (weights/checksummed_hdf5.h): magic, version, header size, file length, CRC-32 of bytes
+    [512, end), a note, and at byte 508 the CRC-32 of bytes [0, 508). Little-endian integers."""
+    with open(path, "r+b") as f:
+        data = f.read()
+        assert data[CHECKSUM_HEADER_SIZE:CHECKSUM_HEADER_SIZE + 4] == b"\x89HDF", "no superblock at byte 512"
+        header = bytearray(CHECKSUM_HEADER_SIZE)
+        header[0:16] = b"SLIDEGRADE-H5\0\0\0"
+        header[16:36] = struct.pack("<IIQI", 1, CHECKSUM_HEADER_SIZE, len(data),
+                                    zlib.crc32(data[CHECKSUM_HEADER_SIZE:]))
+        note = (b"slidegrade checksum header: HDF5 data starts at byte 512; CRC-32 of the data at byte 32 "
+                b"(see weights/checksummed_hdf5.h)\n")
+        header[64:64 + len(note)] = note
+        header[508:512] = struct.pack("<I", zlib.crc32(bytes(header[:508])))
+        f.seek(0)
+        f.write(header)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def write_weights(path, tensors, arch_config, user_attributes=None):
-    """Our weight format (weights/weight_file.h), written to a temporary name and renamed."""
+    """Our weight format (weights/weight_file.h), written to a temporary name, given its checksum
+    header and renamed."""
     import h5py
     tmp = f"{path}.tmp-{os.getpid()}"
     string = h5py.string_dtype("utf-8")
     try:
-        with h5py.File(tmp, "w") as f:
+        with h5py.File(tmp, "w", userblock_size=CHECKSUM_HEADER_SIZE) as f:
             f.attrs.create("format", FORMAT, dtype=string)
             f.attrs.create("format_version", np.int64(FORMAT_VERSION), dtype=np.int64)
             f.attrs.create("arch_config", arch_config, dtype=string)
@@ -370,6 +398,7 @@ def write_weights(path, tensors, arch_config, user_attributes=None):
             for name, value in tensors.items():
                 ds = model.create_dataset(name, data=np.ascontiguousarray(value, dtype="<f4"))
                 ds.attrs.create("dtype", "f32", dtype=string)
+        stamp_checksum_header(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -1,8 +1,7 @@
 #include "weights/hdf5_file.h"
 
-#include <filesystem>
-
 #include "core/error.h"
+#include "weights/checksummed_hdf5.h"
 
 namespace sg {
 namespace {
@@ -18,9 +17,7 @@ void silence_hdf5_errors() {
 Hdf5File::Hdf5File(std::string path, Mode mode) : path_(std::move(path)) {
   silence_hdf5_errors();
   if (mode == Mode::read) {
-    SG_CHECK(std::filesystem::exists(path_), path_, ": no such file");
-    SG_CHECK(H5Fis_hdf5(path_.c_str()) > 0, path_, ": not an HDF5 file (or truncated)");
-    file_ = Hdf5Handle(H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+    file_ = h5::open_verified_hdf5(path_);  // checks the checksum of files that have one
   } else {
     file_ = Hdf5Handle(H5Fcreate(path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
   }

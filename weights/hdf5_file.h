@@ -47,7 +47,9 @@ struct FloatArray {
 
 class Hdf5File {
  public:
-  enum class Mode { read, create };  // create truncates an existing file
+  // read verifies the file's checksum when it has one (weights/checksummed_hdf5.h); create
+  // truncates an existing file and writes plain HDF5 without a checksum (tests, foreign layouts).
+  enum class Mode { read, create };
   Hdf5File(std::string path, Mode mode);
 
   const std::string& path() const { return path_; }

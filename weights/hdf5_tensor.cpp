@@ -149,15 +149,9 @@ std::vector<std::string> children_of_type(hid_t group, H5I_type_t wanted, const 
 
 void silence_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
-Hdf5Handle open_file_for_reading(const std::string& path) {
+Hdf5Handle open_file_for_reading(const std::string& path, FileChecksum* checksum) {
   silence_errors();
-  std::error_code error;
-  SG_CHECK(std::filesystem::exists(path, error), path, ": no such file");
-  SG_CHECK(std::filesystem::is_regular_file(path, error), path, ": not a regular file");
-  SG_CHECK(H5Fis_hdf5(path.c_str()) > 0, path, ": not an HDF5 file (no HDF5 signature; empty or truncated?)");
-  Hdf5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  SG_CHECK(file.valid(), path, ": HDF5 cannot open the file: it is truncated or damaged");
-  return file;
+  return open_verified_hdf5(path, checksum);
 }
 
 bool has_link(hid_t parent, const std::string& name) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "weights/checksummed_hdf5.h"
 #include "weights/hdf5_file.h"
 
 namespace sg::h5 {
@@ -24,8 +25,10 @@ namespace sg::h5 {
 // HDF5 prints its own error stack to stderr by default; we throw our own messages instead.
 void silence_errors();
 
-// Opens an existing HDF5 file for reading. Errors: no such file, not HDF5, truncated or damaged.
-Hdf5Handle open_file_for_reading(const std::string& path);
+// Opens an existing HDF5 file for reading, verifying its checksum first when it has one
+// (weights/checksummed_hdf5.h). Errors: no such file, not HDF5, checksum mismatch, truncated or
+// damaged. `checksum`, when given, receives what was verified.
+Hdf5Handle open_file_for_reading(const std::string& path, FileChecksum* checksum = nullptr);
 
 // Groups: create (with intermediate groups) or open one; `where` names the file in errors.
 Hdf5Handle create_group(hid_t parent, const std::string& name, const std::string& where);

@@ -499,9 +499,15 @@ std::string list(const std::vector<std::string>& items) {
 bool is_keras_file(const std::string& path) {
   h5::silence_errors();
   std::error_code error;
-  if (!std::filesystem::is_regular_file(path, error) || H5Fis_hdf5(path.c_str()) <= 0) return false;
-  Hdf5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  return file.valid() && (!find_root(file.get()).empty() || is_keras3_layout(file.get()));
+  // Files with our checksum header are ours (slidegrade weights or checkpoints), never Keras's.
+  if (!std::filesystem::is_regular_file(path, error) || h5::has_checksum_header(path)) return false;
+  Hdf5Handle file;
+  try {
+    file = h5::open_file_for_reading(path);
+  } catch (const Error&) {
+    return false;
+  }
+  return !find_root(file.get()).empty() || is_keras3_layout(file.get());
 }
 
 const char* format_name(KerasFormat format) {

@@ -132,9 +132,9 @@ LoadReport load_weights(const std::string& path, const std::vector<NamedTensor>&
 }
 
 WeightFileInfo read_weight_file_info(const std::string& path) {
-  Hdf5Handle file = h5::open_file_for_reading(path);
-  weights_detail::check_format(file.get(), path, {});
   WeightFileInfo info;
+  Hdf5Handle file = h5::open_file_for_reading(path, &info.checksum);
+  weights_detail::check_format(file.get(), path, {});
   info.format_version = h5::read_int_attribute(file.get(), "format_version", path);
   info.attributes.arch_config = h5::read_string_attribute(file.get(), "arch_config", path);
   for (const std::string& name : h5::attribute_names(file.get(), path))

@@ -17,6 +17,10 @@
 // Training checkpoints (weights/checkpoint_file.h) are weight files with three more groups,
 // /optimizer, /scheduler and /training, so any checkpoint also loads as weights.
 //
+// The HDF5 data starts at byte 512: the first 512 bytes are an HDF5 user block holding a
+// whole-file CRC-32 (weights/checksummed_hdf5.h). Every load verifies it before HDF5 parses the
+// file and refuses a damaged or truncated file; files without the header (h5py, Keras, slidegrade
+// before checksums) load unverified. h5py and HDF5 tools read both kinds as usual.
 // Files are written to "<path>.tmp-<pid>" and renamed (weights/atomic_hdf5_write.h).
 // Loading checks every name, shape and dtype before touching the model, and reports all the
 // mismatches in one error that names the file.
@@ -29,6 +33,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "weights/checksummed_hdf5.h"
 
 namespace sg {
 
@@ -74,6 +79,7 @@ struct WeightFileInfo {
   WeightAttributes attributes;
   std::vector<StoredTensor> tensors;  // name order
   bool is_checkpoint = false;         // has /training
+  h5::FileChecksum checksum;          // verified on opening; .present is false for files without one
 };
 
 struct LoadOptions {

@@ -346,6 +346,7 @@ TEST_F(TrainerTest, AFullDiskWhileCheckpointingKeepsThePreviousCheckpoint) {
 
   const WeightFileInfo info = read_weight_file_info(last.string());
   EXPECT_TRUE(info.is_checkpoint);
+  EXPECT_TRUE(info.checksum.present) << "the previous checkpoint's checksum was verified";
   const auto after = model_values(last.string());
   EXPECT_EQ(before, after) << "the previous checkpoint is intact";
   nn::EfficientNet model(nn::parse_config_text(info.attributes.arch_config, last.string()));

@@ -10,6 +10,13 @@ DATA=$2
 expect 0 "efficientnet-b0 (inferred from the shapes)" "$SG" import --format keras "$DATA/keras_real_b0.skeleton.h5" "$DIR/b0.h5"
 expect 0 "format: slidegrade weights" "$SG" inspect "$DIR/b0.h5"
 expect 0 "unplaced tensors: 0" "$SG" inspect "$DIR/b0.h5"
+expect 0 "checksum: crc32 0x" "$SG" inspect "$DIR/b0.h5"
+expect 0 "checksum: none" "$SG" inspect "$DATA/keras_real_b1.skeleton.h5"
+cp "$DIR/b0.h5" "$DIR/damaged.h5"
+printf '\001\002' | dd of="$DIR/damaged.h5" bs=1 seek=100000 conv=notrunc 2>/dev/null
+expect 1 "$DIR/damaged.h5: checksum mismatch (stored crc32 0x" "$SG" inspect "$DIR/damaged.h5"
+head -c 100000 "$DIR/b0.h5" >"$DIR/cut.h5"
+expect 1 "$DIR/cut.h5: truncated: 100000 bytes on disk" "$SG" inspect "$DIR/cut.h5"
 expect 0 "format: Keras legacy HDF5" "$SG" inspect "$DATA/keras_real_b1.skeleton.h5"
 expect 0 "arch: efficientnet-b1" "$SG" inspect "$DATA/keras_real_b1.skeleton.h5"
 expect 0 "format: Keras 3 .weights.h5 (layers under /layers)" "$SG" inspect "$DATA/keras3_real_b0.skeleton.weights.h5"

@@ -239,7 +239,10 @@ TEST(WeightFile, BadFilesGiveClearErrors) {
   std::filesystem::copy_file(good, truncated);
   std::filesystem::resize_file(truncated, std::filesystem::file_size(good) / 2);
   EXPECT_EQ(error_of([&] { load_weights(truncated, target); }),
-            truncated + ": HDF5 cannot open the file: it is truncated or damaged");
+            detail::concat(truncated, ": truncated: ", std::filesystem::file_size(good) / 2, " bytes on disk, but ",
+                           std::filesystem::file_size(good),
+                           " were written (an interrupted write, copy or download?); use the previous checkpoint or "
+                           "download it again"));
   std::filesystem::resize_file(truncated, 0);
   EXPECT_TRUE(contains(error_of([&] { load_weights(truncated, target); }), truncated + ": not an HDF5 file"));
 
