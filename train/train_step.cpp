@@ -125,6 +125,7 @@ StepResult TrainStep::micro_batch(const Batch& batch, const Stream& stream) {
     return std::chrono::duration<double>(Clock::now() - start).count();
   };
   const auto forward_start = Clock::now();
+  AllocationScope phase("forward");  // named in out-of-memory messages (core/allocator.h)
   const uint64_t rng_offset_before = rng_offset_;
   const float scale = loss_scale();
   std::optional<nn::Context> ctx(std::in_place, true, options_.seed, rng_offset_, stream);
@@ -138,6 +139,7 @@ StepResult TrainStep::micro_batch(const Batch& batch, const Stream& stream) {
   }
   times_.forward += seconds_since(forward_start);
   const auto backward_start = Clock::now();
+  phase.relabel("backward and optimizer step");
   rng_offset_ = ctx->rng_offset();
   Tensor dlogits = Tensor::empty(logits.shape(), DType::f32, device_, "dlogits");
   loss_backward(logits, batch.targets, scale, dlogits, stream);
