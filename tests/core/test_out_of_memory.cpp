@@ -83,6 +83,49 @@ TEST(OutOfMemory, InnermostAdviceReplacesTheDefault) {
   }
 }
 
+// An allocator whose system always refuses, as cudaMalloc does on a full card (core/cuda/runtime.cpp
+// throws OutOfMemoryError with the card's free and total memory; the allocator adds the rest).
+class RefusingAllocator final : public Allocator {
+ public:
+  RefusingAllocator() : Allocator(Device::cpu()) {}
+  int attempts = 0;
+
+ protected:
+  void* system_allocate(size_t bytes) override {
+    ++attempts;
+    OutOfMemoryInfo info;
+    info.requested = bytes;
+    info.device_free = size_t(100) << 20;
+    info.device_total = size_t(8) << 30;
+    throw OutOfMemoryError("cudaMalloc refused it: cuda:0 has 100.00 MiB free of 8.00 GiB", info);
+  }
+  void system_free(void*, size_t) noexcept override {}
+  bool caches() const override { return true; }
+};
+
+TEST(OutOfMemory, SystemRefusalWithoutCapNamesScopeAndTheDevicesFreeMemory) {
+  RefusingAllocator allocator;
+  const AllocationScope scope("training step 4 (epoch 1 of 2, batch 4/9)");
+  try {
+    (void)allocator.allocate(size_t(3) << 20, "conv2d output");
+    FAIL() << "the refusing allocator returned memory";
+  } catch (const OutOfMemoryError& e) {
+    const std::string message = e.what();
+    EXPECT_TRUE(contains(message, "out of memory on cpu during training step 4 (epoch 1 of 2, batch 4/9): conv2d "
+                                  "output needs 4.00 MiB (4194304 bytes) but cudaMalloc refused it: cuda:0 has "
+                                  "100.00 MiB free of 8.00 GiB; "))
+        << message;  // 3 MiB rounded up to the 2 MiB granule of large blocks
+    EXPECT_TRUE(contains(message, "no --memory-limit set")) << message;
+    EXPECT_TRUE(contains(message, "--checkpointing every")) << message;
+    EXPECT_EQ(e.info().device_free, size_t(100) << 20);
+    EXPECT_EQ(e.info().device_total, size_t(8) << 30);
+    EXPECT_EQ(e.info().requested, size_t(4) << 20);
+    EXPECT_EQ(e.info().limit, 0u);
+  }
+  EXPECT_EQ(allocator.attempts, 2);  // once, then again after giving the cached blocks back
+  EXPECT_EQ(allocator.stats().reserved, 0u);
+}
+
 TEST(AllocationScopeTest, NestsRelabelsAndCloses) {
   EXPECT_EQ(AllocationScope::current(), "");
   {
