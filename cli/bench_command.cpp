@@ -30,6 +30,7 @@ struct BenchOptions {
   std::string precision = "f32";
   std::string device = "auto";
   std::string checkpoint = "none";
+  std::string memory_limit;  // "": no cap
   int64_t warmup = 2, iterations = 10;
   uint64_t seed = 1;
 };
@@ -108,11 +109,20 @@ int run_bench(const BenchOptions& o) {
            "the policy it prints (none, every, every:K, blocks:I,J,...)");
   const Device device = parse_device(o.device);
   Allocator& allocator = allocator_for(device);
+  const ScopedMemoryLimit memory_limit(device, o.memory_limit.empty() ? 0 : parse_bytes(o.memory_limit));
+  const std::string advice =
+      o.mode == "train" ? "use --checkpoint every, a smaller --batch, or raise --memory-limit"
+                        : "use a smaller --batch, or raise --memory-limit";
+  AllocationScope scope("bench: building the model", advice);
   Workload workload(o, device);
-  for (int64_t i = 0; i < o.warmup; ++i) workload.run_once();
+  for (int64_t i = 0; i < o.warmup; ++i) {
+    scope.relabel(detail::concat("bench: warm-up iteration ", i + 1, " of ", o.warmup));
+    workload.run_once();
+  }
   allocator.reset_peak();
   std::vector<double> seconds;
   for (int64_t i = 0; i < o.iterations; ++i) {
+    scope.relabel(detail::concat("bench: iteration ", i + 1, " of ", o.iterations));
     const auto start = std::chrono::steady_clock::now();
     workload.run_once();
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -129,6 +139,7 @@ int run_bench(const BenchOptions& o) {
   std::printf("images/s: %.2f (median), %.2f (best)\n", double(o.batch) / median, double(o.batch) / best);
   std::printf("peak memory: %.1f MiB in tensors, %.1f MiB reserved (%s allocator)\n",
               double(stats.peak_in_use) / (1 << 20), double(stats.peak_reserved) / (1 << 20), device.str().c_str());
+  if (stats.limit) std::printf("%s\n", memory_peak_text(device, stats).c_str());
   rusage usage{};
   SG_CHECK(getrusage(RUSAGE_SELF, &usage) == 0, "bench: getrusage failed");
   std::printf("peak process RSS: %.1f MiB\n", double(usage.ru_maxrss) / 1024.0);  // ru_maxrss is in KiB on Linux
@@ -153,6 +164,9 @@ void add_bench_command(CLI::App& app, Commands& commands) {
   parser->add_option("--device", o->device, "cpu, cuda, cuda:N or auto")->capture_default_str();
   parser->add_option("--checkpoint", o->checkpoint, "gradient checkpointing: none, every, every:K, blocks:I,J,...")
       ->capture_default_str();
+  parser->add_option("--memory-limit,--memory_limit", o->memory_limit,
+                     "cap the device's allocator (4GiB, 512MiB, 2GB); default: no cap")
+      ->type_name("SIZE");
   parser->add_option("--warmup", o->warmup, "untimed iterations first")->capture_default_str()->check(CLI::NonNegativeNumber);
   parser->add_option("--iterations", o->iterations, "timed iterations")->capture_default_str()->check(CLI::PositiveNumber);
   parser->add_option("--seed", o->seed, "weights and data")->capture_default_str();

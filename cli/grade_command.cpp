@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "core/allocator.h"
 #include "core/error.h"
 #include "data/grades_csv.h"
 #include "infer/predictor.h"
@@ -29,6 +30,7 @@ struct GradeOptions {
   std::string out = "submission.csv";
   std::string details;
   std::string device = "auto";
+  std::string memory_limit;  // "" : no cap
   int batch = 8;
   int threads = 2;
 };
@@ -42,6 +44,10 @@ int run_grade(const GradeOptions& o) {
   options.threads = o.threads;
   const infer::SlidesToGrade list =
       infer::list_slides_to_grade(o.data);  // before loading models: a bad folder fails fast
+  // The cap covers the models' weights too, so it is set before they are loaded.
+  const ScopedMemoryLimit memory_limit(options.device, o.memory_limit.empty() ? 0 : parse_bytes(o.memory_limit));
+  allocator_for(options.device).reset_peak();
+  std::fprintf(stderr, "%s\n", memory_limit_text(options.device, allocator_for(options.device).stats().limit).c_str());
   const infer::Predictor predictor(o.models, options);
   const data::MosaicRecipe& recipe = predictor.recipe();
   std::fprintf(stderr, "grading %s\n", list.source.c_str());
@@ -80,6 +86,7 @@ int run_grade(const GradeOptions& o) {
               seconds > 0 ? double(graded) / seconds : 0.0);
   std::printf("submission: %s\n", o.out.c_str());
   if (!o.details.empty()) std::printf("details: %s\n", o.details.c_str());
+  std::fprintf(stderr, "%s\n", memory_peak_text(options.device, allocator_for(options.device).stats()).c_str());
   return 0;
 }
 }  // namespace
@@ -101,6 +108,10 @@ void add_grade_command(CLI::App& app, Commands& commands) {
   parser->add_option("--details", o->details,
                      "also write image_id,data_provider,score,<probabilities or sigmoids>,isup_grade,status");
   parser->add_option("--device", o->device, "cpu, cuda, cuda:N or auto")->capture_default_str();
+  parser->add_option("--memory-limit,--memory_limit", o->memory_limit,
+                     "cap the device's allocator (4GiB, 512MiB, 2GB; weights, activations and scratch count); "
+                     "default: no cap")
+      ->type_name("SIZE");
   parser->add_option("--batch", o->batch, "images (TTA views) per forward pass")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

@@ -85,7 +85,8 @@ int run_plan(const PlanOptions& o) {
   std::printf("budget %s: %s (%s %s)\n", format_bytes(budget).c_str(), fits ? "fits" : "does NOT fit",
               format_bytes(margin).c_str(), fits ? "to spare" : "over");
   if (request.cuda)
-    std::printf("  (the CUDA context and cuBLAS workspace are outside the allocator: leave them room on the card)\n");
+    std::printf("  (the CUDA context is outside the allocator: leave it room on the card; the cuBLAS workspace, "
+                "4 MiB, 32 MiB from Hopper on, is inside --memory-limit but not in this plan)\n");
 
   nn::MemoryPlanRequest none = request;
   none.checkpointing = nn::CheckpointPolicy::none();
@@ -111,7 +112,9 @@ void add_plan_command(CLI::App& app, Commands& commands) {
   parser->add_option("--optimizer", o->optimizer, "adamw or sgd (with momentum)")->capture_default_str();
   parser->add_option("--checkpoint", o->checkpoint, "none, every, every:K, blocks:I,J,... or auto")
       ->capture_default_str();
-  parser->add_option("--memory", o->memory, "budget: 4GiB, 3.5GB, 4096MiB, bytes")->capture_default_str();
+  parser->add_option("--memory,--memory-limit,--memory_limit", o->memory,
+                     "budget: 4GiB, 3.5GB, 4096MiB, bytes (the --memory-limit of train, grade, forward and bench)")
+      ->capture_default_str();
   parser->add_option("--device", o->device, "whose kernel scratch to count: cuda or cpu")->capture_default_str();
   commands.push_back({parser, [o] { return run_plan(*o); }});
 }

@@ -22,7 +22,7 @@ class CpuAllocator final : public Allocator {
  protected:
   void* system_allocate(size_t bytes) override {
     void* ptr = std::aligned_alloc(kAlignment, bytes);
-    if (!ptr) throw OutOfMemoryError(detail::concat("host allocation of ", format_bytes(bytes), " failed"));
+    if (!ptr) throw OutOfMemoryError(detail::concat("the system refused it (aligned_alloc of ", bytes, " bytes)"));
     return ptr;
   }
   void system_free(void* ptr, size_t) noexcept override { std::free(ptr); }
@@ -54,6 +54,55 @@ size_t Allocator::round_size(size_t bytes) {
   return (bytes + granule - 1) / granule * granule;
 }
 
+namespace {
+
+thread_local AllocationScope* innermost_scope = nullptr;
+
+// The message of an out-of-memory error. `refusal` is empty when the cap refused; otherwise it
+// says how the system refused (cudaMalloc, with the card's free and total memory).
+OutOfMemoryError out_of_memory(OutOfMemoryInfo info, const std::string& refusal) {
+  std::string advice = AllocationScope::current_advice();
+  if (advice.empty()) advice = kDefaultOutOfMemoryAdvice;
+  std::string message = detail::concat("out of memory on ", info.device);
+  if (!info.scope.empty()) message += " during " + info.scope;
+  message += detail::concat(": ", info.what, " needs ", format_bytes(info.requested), " (", info.requested, " bytes)");
+  if (refusal.empty()) {
+    message += detail::concat(", ", format_bytes(info.in_use), " in use (", format_bytes(info.reserved),
+                              " reserved), limit ", format_bytes(info.limit), " (--memory-limit)");
+  } else {
+    message += detail::concat(" but ", refusal, "; slidegrade holds ", format_bytes(info.in_use), " in use (",
+                              format_bytes(info.reserved), " reserved), ",
+                              info.limit ? "limit " + format_bytes(info.limit) + " (--memory-limit)"
+                                         : std::string("no --memory-limit set"));
+  }
+  message += ". To fit: " + advice;
+  return OutOfMemoryError(message, std::move(info));
+}
+
+}  // namespace
+
+AllocationScope::AllocationScope(std::string label, std::string advice)
+    : label_(std::move(label)), advice_(std::move(advice)), parent_(innermost_scope) {
+  innermost_scope = this;
+}
+
+AllocationScope::~AllocationScope() { innermost_scope = parent_; }
+
+std::string AllocationScope::current() {
+  std::vector<const std::string*> labels;  // innermost first
+  for (const AllocationScope* scope = innermost_scope; scope; scope = scope->parent_)
+    if (!scope->label_.empty()) labels.push_back(&scope->label_);
+  std::string text;
+  for (auto it = labels.rbegin(); it != labels.rend(); ++it) text += (text.empty() ? "" : " > ") + **it;
+  return text;
+}
+
+std::string AllocationScope::current_advice() {
+  for (const AllocationScope* scope = innermost_scope; scope; scope = scope->parent_)
+    if (!scope->advice_.empty()) return scope->advice_;
+  return {};
+}
+
 void* Allocator::allocate(size_t bytes, const char* what) {
   const size_t size = round_size(bytes);
   std::lock_guard lock(mutex_);
@@ -69,18 +118,32 @@ void* Allocator::allocate(size_t bytes, const char* what) {
       return ptr;
     }
   }
+  const auto info = [&] {
+    OutOfMemoryInfo i;
+    i.device = device_.str();
+    i.scope = AllocationScope::current();
+    i.what = what ? what : "tensor";
+    i.requested = size;
+    i.in_use = stats_.in_use;
+    i.reserved = stats_.reserved;
+    i.limit = stats_.limit;
+    return i;
+  };
   if (stats_.limit && stats_.reserved + size > stats_.limit) release_cached_locked();
-  if (stats_.limit && stats_.reserved + size > stats_.limit)
-    throw OutOfMemoryError(detail::concat(
-        "out of memory on ", device_.str(), ": ", what, " needs ", format_bytes(size), ", ",
-        format_bytes(stats_.in_use), " in use, limit ", format_bytes(stats_.limit),
-        " (use gradient checkpointing or a smaller batch, or raise --memory-limit)"));
+  if (stats_.limit && stats_.reserved + size > stats_.limit) throw out_of_memory(info(), "");
   void* ptr = nullptr;
   try {
     ptr = system_allocate(size);
   } catch (const OutOfMemoryError&) {
-    release_cached_locked();
-    ptr = system_allocate(size);
+    release_cached_locked();  // cached blocks may be what fills the card: give them back and retry
+    try {
+      ptr = system_allocate(size);
+    } catch (const OutOfMemoryError& refused) {
+      OutOfMemoryInfo i = info();
+      i.device_free = refused.info().device_free;
+      i.device_total = refused.info().device_total;
+      throw out_of_memory(std::move(i), refused.what());
+    }
   }
   stats_.reserved += size;
   stats_.peak_reserved = std::max(stats_.peak_reserved, stats_.reserved);
@@ -148,6 +211,27 @@ Allocator& allocator_for(Device device) {
   auto& slot = cuda_allocators[size_t(device.index)];
   if (!slot) slot = std::make_unique<CudaAllocator>(device.index);
   return *slot;
+}
+
+ScopedMemoryLimit::ScopedMemoryLimit(Device device, size_t bytes)
+    : allocator_(allocator_for(device)), previous_(allocator_.stats().limit) {
+  allocator_.set_limit(bytes);
+}
+
+ScopedMemoryLimit::~ScopedMemoryLimit() { allocator_.set_limit(previous_); }
+
+std::string memory_limit_text(Device device, size_t limit) {
+  if (!limit) return detail::concat("memory on ", device.str(), ": no limit (--memory-limit not set)");
+  return detail::concat("memory on ", device.str(), ": limit ", format_bytes(limit),
+                        " (--memory-limit; every tensor of the device counts, cached blocks included)");
+}
+
+std::string memory_peak_text(Device device, const MemoryStats& stats) {
+  std::string text = detail::concat("memory on ", device.str(), ": peak ", format_bytes(stats.peak_reserved),
+                                    " reserved (", format_bytes(stats.peak_in_use), " in tensors)");
+  if (!stats.limit) return text + ", no limit";
+  return text + detail::concat(" of the ", format_bytes(stats.limit), " limit (",
+                               int(std::lround(100.0 * double(stats.peak_reserved) / double(stats.limit))), "%)");
 }
 
 size_t parse_bytes(const std::string& text) {

@@ -7,6 +7,7 @@
 #include <map>
 #include <utility>
 
+#include "core/allocator.h"
 #include "core/error.h"
 #include "data/async_loader.h"
 #include "data/mosaic.h"
@@ -79,6 +80,9 @@ Predictor::Predictor(const std::vector<std::string>& model_paths, const Predicto
   SG_CHECK(options_.batch >= 1, "grade: batch must be at least 1, got ", options_.batch);
   SG_CHECK(options_.threads >= 0, "grade: threads must be 0 or more, got ", options_.threads);
   for (const std::string& path : model_paths) {
+    const AllocationScope scope("loading the model " + path,
+                                "the models' weights alone do not fit (every model of the ensemble is held at once): "
+                                "raise --memory-limit, or grade with fewer models");
     LoadedModel model = load_trained_model(path, options_.device);
     if (!models_.empty()) {
       const LoadedModel& first = models_.front();
@@ -129,19 +133,25 @@ std::vector<std::string> Predictor::output_names() const {
   return names;
 }
 
-std::vector<SlidePrediction> Predictor::predict_mosaics(const std::vector<data::Image>& mosaics) const {
-  // Every view of every mosaic, and which mosaic it belongs to.
+std::vector<SlidePrediction> Predictor::predict_mosaics(const std::vector<data::Image>& mosaics,
+                                                       const std::vector<std::string>& names) const {
+  SG_CHECK(names.empty() || names.size() == mosaics.size(), "grade: ", names.size(), " names for ", mosaics.size(),
+           " mosaics");
+  // Every view of every mosaic, which mosaic it belongs to and which view it is.
   std::vector<data::Image> views;
   std::vector<size_t> owner;
+  std::vector<int> view_number;  // 1-based within its mosaic
   for (size_t i = 0; i < mosaics.size(); ++i) {
     const data::Image& m = mosaics[i];
     SG_CHECK(
         m.channels == 3 && m.width >= nn::EfficientNet::kMinImageSize && m.height >= nn::EfficientNet::kMinImageSize,
         "grade: mosaic ", i, " is ", m.width, "x", m.height, "x", m.channels, "; expected RGB of at least ",
         nn::EfficientNet::kMinImageSize, " px a side");
+    int number = 0;
     for (data::Image& v : tta_views(m, options_.tta)) {
       views.push_back(std::move(v));
       owner.push_back(i);
+      view_number.push_back(++number);
     }
   }
   // Views of one shape go through the network together (quarter turns of a non-square mosaic
@@ -153,6 +163,16 @@ std::vector<SlidePrediction> Predictor::predict_mosaics(const std::vector<data::
   std::vector<double> score_sum(mosaics.size(), 0.0);
   std::vector<std::vector<double>> output_sum(mosaics.size(), std::vector<double>(output_count, 0.0));
   const size_t batch = size_t(options_.batch);
+  const int view_count = tta_view_count(options_.tta);
+  // "slide X, view k of V": how an out-of-memory message names the images of a forward pass.
+  const auto view_text = [&](size_t v) {
+    const size_t i = owner[v];
+    return detail::concat("slide ", names.empty() ? detail::concat("mosaic ", i) : names[i], ", view ", view_number[v],
+                          " of ", view_count);
+  };
+  const std::string advice = detail::concat(
+      "use a smaller --batch (now ", options_.batch, " images per forward pass; with --tta each slide is ", view_count,
+      " of them), or raise --memory-limit");
   std::vector<uint8_t> pixels;
   for (const LoadedModel& model : models_) {
     const size_t outputs = size_t(model.config.outputs);
@@ -161,6 +181,11 @@ std::vector<SlidePrediction> Predictor::predict_mosaics(const std::vector<data::
       const size_t image_bytes = size_t(height) * size_t(width) * 3;
       for (size_t begin = 0; begin < members.size(); begin += batch) {
         const size_t count = std::min(batch, members.size() - begin);
+        const AllocationScope scope(detail::concat("grading ", view_text(members[begin]),
+                                                   count > 1 ? " to " + view_text(members[begin + count - 1]) : "",
+                                                   " (", count, " images, ", height, "x", width, ", model ", model.path,
+                                                   ")"),
+                                    advice);
         pixels.resize(count * image_bytes);
         for (size_t j = 0; j < count; ++j)
           std::memcpy(pixels.data() + j * image_bytes, views[members[begin + j]].pixels.data(), image_bytes);
@@ -229,7 +254,9 @@ std::vector<SlidePrediction> Predictor::predict(const std::vector<data::SlideIte
       std::memcpy(image.pixels.data(), sample.data(), sample.size());
       images.push_back(std::move(image));
     }
-    const std::vector<SlidePrediction> scored = predict_mosaics(images);
+    std::vector<std::string> names;
+    for (int i = 0; i < batch->size(); ++i) names.push_back(slides[size_t(batch->items()[size_t(i)])].id);
+    const std::vector<SlidePrediction> scored = predict_mosaics(images, names);
     for (int i = 0; i < batch->size(); ++i) {
       const size_t item = size_t(batch->items()[size_t(i)]);
       SlidePrediction& p = out[item];

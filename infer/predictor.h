@@ -17,7 +17,9 @@
 //             tuned thresholds (no card has thresholds_tuned) takes the argmax of the averaged
 //             probabilities instead, as the trainer's validation does (train/head.h head_grade).
 // A slide that cannot be read (missing, not a slide, truncated, level missing) gets ok = false,
-// the reason, and grade 0 (Kaggle wants a row per test image; callers list these).
+// the reason, and grade 0 (Kaggle wants a row per test image; callers list these). Running out of
+// device memory is not a slide's fault: it stops the run (OutOfMemoryError naming the model, the
+// slide and the view of the forward pass that failed, and the allocator's cap).
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -97,8 +99,10 @@ class Predictor {
   std::vector<std::string> output_names() const;
 
   // Scores mosaics (any shape of at least 32 px; each expanded into its TTA views) through every
-  // model. The results have ok = true and no id or path.
-  std::vector<SlidePrediction> predict_mosaics(const std::vector<data::Image>& mosaics) const;
+  // model. The results have ok = true and no id or path. `names` (one per mosaic, e.g. the slide
+  // ids; default "mosaic i") name the slide and view in an out-of-memory message.
+  std::vector<SlidePrediction> predict_mosaics(const std::vector<data::Image>& mosaics,
+                                               const std::vector<std::string>& names = {}) const;
   // Every slide, in order: tiled by `threads` workers, scored in batches.
   std::vector<SlidePrediction> predict(const std::vector<data::SlideItem>& slides,
                                        const PredictProgress& progress = {}) const;

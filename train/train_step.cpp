@@ -145,6 +145,7 @@ StepResult TrainStep::micro_batch(const Batch& batch, const Stream& stream) {
     return std::chrono::duration<double>(Clock::now() - start).count();
   };
   const auto forward_start = Clock::now();
+  AllocationScope phase("forward");  // named in out-of-memory messages (core/allocator.h)
   const uint64_t rng_offset_before = rng_offset_;
   const float scale = loss_scale();
   const int micro_index = accumulation_.position();  // this micro-batch within the step, from 0
@@ -160,6 +161,7 @@ StepResult TrainStep::micro_batch(const Batch& batch, const Stream& stream) {
   }
   times_.forward += seconds_since(forward_start);
   const auto backward_start = Clock::now();
+  phase.relabel("backward and optimizer step");
   rng_offset_ = ctx->rng_offset();
   Tensor dlogits = Tensor::empty(logits.shape(), DType::f32, device_, "dlogits");
   loss_backward(logits, batch.targets, scale, dlogits, stream);

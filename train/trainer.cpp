@@ -224,6 +224,24 @@ nn::CheckpointPolicy checkpoint_policy(const RunConfig& config, const nn::Effici
   return *chosen;
 }
 
+// What an out-of-memory message inside a training step advises, given the checkpointing in force
+// (core/allocator.h AllocationScope).
+std::string training_memory_advice(const nn::CheckpointPolicy& policy) {
+  const char* batch = "a smaller --batch (--accumulate keeps the effective batch: batch x accumulate)";
+  switch (policy.kind) {
+    case nn::CheckpointPolicy::Kind::none:
+      return detail::concat("turn on gradient checkpointing (--checkpointing every, or --checkpointing auto with "
+                            "--memory-limit; config key checkpointing), use ",
+                            batch, ", or raise --memory-limit");
+    case nn::CheckpointPolicy::Kind::every_block:
+      return detail::concat("gradient checkpointing is already on for every block (--checkpointing every): use ",
+                            batch, ", smaller mosaics (--tiles, --tile_size), --precision f16, or raise --memory-limit");
+    default:
+      return detail::concat("checkpoint more blocks (--checkpointing every; now ", policy.str(), "), use ", batch,
+                            ", or raise --memory-limit");
+  }
+}
+
 std::vector<NamedTensor> model_tensors(nn::EfficientNet& model) {
   return named_tensors(model.parameters(), model.buffers());
 }
@@ -350,6 +368,7 @@ class FoldRun {
   fs::path folds_path_;
   const TrainOptions& options_;
   const TrainerEvents& events_;
+  std::optional<ScopedMemoryLimit> memory_limit_;  // the config's cap, for this fold's run only
 
   HeadKind head_ = HeadKind::binned;
   Device device_;
@@ -412,7 +431,12 @@ ValidationResult FoldRun::validate(int epoch) {
   double loss_sum = 0;
   int64_t count = 0;
   const int outputs = head_outputs(head_);
+  int64_t batch_number = 0;
+  const int64_t batch_count = val_loader_->batches_per_epoch();
   while (std::optional<data::Batch> batch = val_loader_->next()) {
+    const AllocationScope scope(
+        detail::concat("validation after epoch ", epoch + 1, ", batch ", ++batch_number, "/", batch_count),
+        "use a smaller --batch (validation runs batches of --batch slides), or raise --memory-limit");
     const int64_t n = batch->size();
     // tta_validation: the mean of the logits over the dihedral views (data/tta.h, as the grader's;
     // the 4 flips for a non-square mosaic, whose quarter turns would change the batch's shape).
@@ -523,7 +547,12 @@ FoldResult FoldRun::run() {
   prepare_data();
 
   device_ = parse_device(config_.device);
-  if (!config_.memory_limit.empty()) allocator_for(device_).set_limit(parse_bytes(config_.memory_limit));
+  // --memory-limit caps the allocator of the training device (every tensor of the run there, the
+  // cuBLAS workspace on CUDA); the loader's host batch buffers are not counted (core/allocator.h).
+  if (!config_.memory_limit.empty()) memory_limit_.emplace(device_, parse_bytes(config_.memory_limit));
+  Allocator& device_memory = allocator_for(device_);
+  device_memory.reset_peak();
+  say(memory_limit_text(device_, device_memory.stats().limit));
 
   // ---- data pipeline
   auto slides = std::make_shared<data::SlideCache>(16);
@@ -569,11 +598,19 @@ FoldResult FoldRun::run() {
 
   // ---- model, optimizer, schedule
   const nn::EfficientNetConfig model_config_value = model_config(config_, head_);
+  AllocationScope setup_scope("building the model",
+                              "the network's weights alone do not fit: raise --memory-limit, or train a smaller "
+                              "network (--arch, --width, --depth)");
   model_ = std::make_unique<nn::EfficientNet>(model_config_value, device_);
-  if (!config_.pretrained.empty()) say(format_pretrained_report(load_pretrained(*model_, config_.pretrained)));
+  if (!config_.pretrained.empty()) {
+    const AllocationScope scope("loading the pretrained weights " + config_.pretrained);
+    say(format_pretrained_report(load_pretrained(*model_, config_.pretrained)));
+  }
   model_->set_precision(precision);
-  model_->set_checkpointing(checkpoint_policy(config_, model_config_value, precision, shape.height, shape.width,
-                                              device_, [this](const std::string& s) { say(s); }));
+  const nn::CheckpointPolicy policy = checkpoint_policy(config_, model_config_value, precision, shape.height,
+                                                        shape.width, device_, [this](const std::string& s) { say(s); });
+  model_->set_checkpointing(policy);
+  const std::string step_advice = training_memory_advice(policy);
   model_->set_training(true);
   normalization_.invert = true;
   normalization_.mean = model_config_value.mean;
@@ -615,6 +652,7 @@ FoldResult FoldRun::run() {
   int start_epoch = 0;
   const fs::path last = dir_ / "last.h5";
   if (options_.resume && fs::is_regular_file(last)) {
+    setup_scope.relabel("resuming from " + last.string());
     const TrainingCheckpoint checkpoint = load_checkpoint(last.string(), model_tensors(*model_));
     nn::mark_parameters_changed(*model_);
     model_->drop_folded_weights();
@@ -660,6 +698,8 @@ FoldResult FoldRun::run() {
       std::to_string(steps_per_epoch) + " steps per epoch, epochs " + std::to_string(start_epoch) + ".." +
       std::to_string(config_.epochs - 1));
 
+  setup_scope.relabel("");
+
   // ---- epochs
   std::vector<EpochParts> times;
   for (int epoch = start_epoch; epoch < config_.epochs; ++epoch) {
@@ -677,6 +717,11 @@ FoldResult FoldRun::run() {
     while (micro_batch < micro_batches_per_epoch) {
       std::optional<data::Batch> batch = train_loader_->next();
       if (!batch) break;
+      // Named in an out-of-memory message (1-based, as the progress lines count).
+      const AllocationScope step_scope(detail::concat("training step ", train_step_->step_index() + 1, " (epoch ",
+                                                      epoch + 1, " of ", config_.epochs, ", batch ", micro_batch + 1,
+                                                      "/", micro_batches_per_epoch, ")"),
+                                       step_advice);
       const auto copy_start = Clock::now();
       const int64_t n = batch->size();
       const Tensor input = mosaics_to_input(batch->pixels(), n, shape.height, shape.width, normalization_);
@@ -771,8 +816,11 @@ FoldResult FoldRun::run() {
     // Order matters for resume: metrics.csv, then best.h5, then last.h5 (a resume redoes any
     // epoch whose last.h5 was not written, and keeps only the rows last.h5 covers).
     write_text_atomically(dir_ / "metrics.csv", metrics);
-    if (best) write_best(epoch, validation, qwk);
-    write_checkpoint(epoch + 1);
+    {
+      const AllocationScope scope(detail::concat("writing the checkpoints of epoch ", epoch + 1));
+      if (best) write_best(epoch, validation, qwk);
+      write_checkpoint(epoch + 1);
+    }
     write_run_plots(dir_.string());  // curves and confusion, .svg and .png
     t.epoch = seconds_since(epoch_start);
     times.push_back(t);
@@ -804,6 +852,7 @@ FoldResult FoldRun::run() {
   result.best_qwk = best_qwk_;
   result.best_epoch = best_epoch_;
   result.time_report = time_report(times, device_);
+  say(memory_peak_text(device_, device_memory.stats()));
   return result;
 }
 

@@ -4,7 +4,9 @@
 #include <cuda_runtime_api.h>
 
 #include <mutex>
+#include <utility>
 
+#include "core/allocator.h"
 #include "core/error.h"
 
 namespace sg::cuda {
@@ -56,14 +58,33 @@ std::string device_name(int index) {
 
 void set_device(int index) { check(cudaSetDevice(index), "cudaSetDevice"); }
 
+bool memory_info(int device, size_t& free_bytes, size_t& total_bytes) noexcept {
+  free_bytes = total_bytes = 0;
+  if (cudaSetDevice(device) != cudaSuccess || cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) {
+    (void)cudaGetLastError();
+    free_bytes = total_bytes = 0;
+    return false;
+  }
+  return true;
+}
+
 void* device_malloc(size_t bytes, int device) {
   set_device(device);
   void* ptr = nullptr;
   const cudaError_t status = cudaMalloc(&ptr, bytes);
   if (status == cudaErrorMemoryAllocation) {
     (void)cudaGetLastError();
-    throw OutOfMemoryError(detail::concat("cudaMalloc of ", bytes, " bytes on cuda:", device,
-                                          " failed: the GPU is out of memory"));
+    OutOfMemoryInfo info;
+    info.device = detail::concat("cuda:", device);
+    info.requested = bytes;
+    const bool known = memory_info(device, info.device_free, info.device_total);
+    // The CUDA context, cuBLAS and other processes hold what the allocator does not.
+    throw OutOfMemoryError(
+        known ? detail::concat("cudaMalloc refused it: cuda:", device, " has ", format_bytes(info.device_free),
+                               " free of ", format_bytes(info.device_total),
+                               " (the rest: slidegrade's blocks, the CUDA context, other processes)")
+              : detail::concat("cudaMalloc refused it: cuda:", device, " is out of memory"),
+        std::move(info));
   }
   check(status, "cudaMalloc");
   return ptr;

@@ -19,7 +19,11 @@ std::string device_name(int index);
 
 // All of these throw sg::Error (OutOfMemoryError for allocations) naming the call.
 void set_device(int index);
-void* device_malloc(size_t bytes, int device);  // throws OutOfMemoryError when the GPU is full
+// The device's free and total memory (cudaMemGetInfo); false (and zeros) when they cannot be read.
+bool memory_info(int device, size_t& free_bytes, size_t& total_bytes) noexcept;
+// Throws OutOfMemoryError when the GPU is full: its message says so with the card's free and total
+// memory, and its info() carries them (core/allocator.cpp adds what was running and the advice).
+void* device_malloc(size_t bytes, int device);
 void device_free(void* ptr, int device) noexcept;
 void* host_malloc_pinned(size_t bytes);
 void host_free_pinned(void* ptr) noexcept;

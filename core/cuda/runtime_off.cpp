@@ -15,6 +15,10 @@ int device_count() { return 0; }
 std::string unavailable_reason() { return "built without CUDA (SLIDEGRADE_CUDA=OFF)"; }
 std::string device_name(int) { unavailable("device_name"); }
 void set_device(int) { unavailable("set_device"); }
+bool memory_info(int, size_t& free_bytes, size_t& total_bytes) noexcept {
+  free_bytes = total_bytes = 0;
+  return false;
+}
 void* device_malloc(size_t, int) { unavailable("device_malloc"); }
 void device_free(void*, int) noexcept {}
 void* host_malloc_pinned(size_t) { unavailable("host_malloc_pinned"); }

@@ -4,6 +4,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/allocator.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/linear.h"
 
@@ -30,33 +31,83 @@ class DeviceGuard {
   int previous_ = 0;
 };
 
-// One cuBLAS handle (RAII) and the mutex that serialises its users: cublasSetStream and the
-// enqueue of a GEMM must not interleave between threads.
+// The workspace cuBLAS asks for (its documentation: 4 MiB matches its own default pool; Hopper
+// and later want 32 MiB).
+size_t cublas_workspace_bytes(int device) {
+  int major = 0;
+  SG_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  return major >= 9 ? (size_t(32) << 20) : (size_t(4) << 20);
+}
+
+// One cuBLAS handle (RAII), its workspace and the mutex that serialises its users: binding the
+// stream and the enqueue of a GEMM must not interleave between threads.
+//
+// The workspace comes from sg::Allocator, so --memory-limit counts it (cuBLAS's own pool would be
+// outside the cap); it is taken on the first GEMM, inside that GEMM's AllocationScope. One
+// workspace serves every stream: a GEMM on another stream than the previous GEMM's first waits
+// for that one (an event recorded after each GEMM), so two GEMMs never share it at once.
 class CublasContext {
  public:
-  explicit CublasContext(int device) {
+  explicit CublasContext(int device) : device_(device), allocator_(allocator_for(Device::cuda(device))) {
     DeviceGuard guard(device);  // a handle belongs to the device current at creation
     check_cublas(cublasCreate(&handle_), "linear", "cublasCreate");
+    SG_CUDA_CHECK(cudaEventCreateWithFlags(&last_gemm_, cudaEventDisableTiming));
   }
   ~CublasContext() {
-    if (handle_) cublasDestroy(handle_);
+    if (handle_) cublasDestroy(handle_);  // synchronises with its work before the workspace goes
+    if (last_gemm_) cudaEventDestroy(last_gemm_);
+    if (workspace_) allocator_.deallocate(workspace_, workspace_bytes_);
   }
   CublasContext(const CublasContext&) = delete;
   CublasContext& operator=(const CublasContext&) = delete;
 
-  cublasHandle_t handle() const { return handle_; }
   std::mutex& mutex() { return mutex_; }
+  size_t workspace_bytes() {
+    std::lock_guard lock(mutex_);
+    return workspace_bytes_;
+  }
+
+  // With mutex() held: the handle, set to run on `stream` with our workspace.
+  cublasHandle_t bind(StreamHandle stream, const char* op) {
+    if (!workspace_) {
+      const size_t bytes = cublas_workspace_bytes(device_);
+      workspace_ = allocator_.allocate(bytes, "cuBLAS workspace");  // 256-byte aligned, as cuBLAS needs
+      workspace_bytes_ = bytes;
+    }
+    if (has_previous_ && stream != previous_stream_)
+      SG_CUDA_CHECK(cudaStreamWaitEvent(stream, last_gemm_, 0));
+    check_cublas(cublasSetStream(handle_, stream), op, "cublasSetStream");
+    // cublasSetStream puts the handle back on cuBLAS's own workspace pool: ours again, every call.
+    check_cublas(cublasSetWorkspace(handle_, workspace_, workspace_bytes_), op, "cublasSetWorkspace");
+    return handle_;
+  }
+  // With mutex() held, after the GEMM was enqueued on `stream`.
+  void enqueued(StreamHandle stream) {
+    SG_CUDA_CHECK(cudaEventRecord(last_gemm_, stream));
+    previous_stream_ = stream;
+    has_previous_ = true;
+  }
 
  private:
+  int device_;
+  Allocator& allocator_;
   cublasHandle_t handle_ = nullptr;
+  cudaEvent_t last_gemm_ = nullptr;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
+  StreamHandle previous_stream_ = nullptr;
+  bool has_previous_ = false;
   std::mutex mutex_;
 };
 
-// The cuBLAS context of a device. Creating a handle costs milliseconds (it loads kernels and
-// allocates workspace), far too much per GEMM, so each device gets one for the process, built
-// on first use: the same pattern as allocator_for() in core/allocator.cpp. The stream is set
-// per call, so one handle serves every stream.
+// The cuBLAS context of a device. Creating a handle costs milliseconds (it loads kernels), far
+// too much per GEMM, so each device gets one for the process, built on first use: the same
+// pattern as allocator_for() in core/allocator.cpp. The stream is set per call, so one handle
+// serves every stream.
 CublasContext& cublas_for(int device) {
+  // The allocators first: statics are destroyed in reverse order, and a context gives its
+  // workspace back to its allocator when it goes.
+  (void)allocator_for(Device::cuda(device));
   static std::mutex mutex;
   static std::vector<std::unique_ptr<CublasContext>> contexts;
   std::lock_guard lock(mutex);
@@ -87,10 +138,11 @@ void gemm(const char* op, DType dtype, int device, cublasOperation_t op_a, cubla
   const cudaDataType_t type = cuda_type(dtype);
   const float alpha = 1.0f;
   std::lock_guard lock(context.mutex());
-  check_cublas(cublasSetStream(context.handle(), stream), op, "cublasSetStream");
-  check_cublas(cublasGemmEx(context.handle(), op_a, op_b, int(m), int(n), int(k), &alpha, a, type, int(lda), b, type,
-                            int(ldb), &beta, c, type, int(ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+  cublasHandle_t handle = context.bind(stream, op);
+  check_cublas(cublasGemmEx(handle, op_a, op_b, int(m), int(n), int(k), &alpha, a, type, int(lda), b, type, int(ldb),
+                            &beta, c, type, int(ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                op, "cublasGemmEx");
+  context.enqueued(stream);
 }
 
 // y [M, N] = bias broadcast over the rows; the GEMM then adds x w^T on top (beta = 1), so the
@@ -126,6 +178,8 @@ __global__ void column_sum_kernel(const T* __restrict__ dy, T* __restrict__ dbia
 constexpr int kThreads = 256;
 
 }  // namespace
+
+size_t cublas_workspace_bytes_held(int device) { return cublas_for(device).workspace_bytes(); }
 
 // Row-major y [M, N] = x [M, K] w^T is column-major y^T [N, M] = (w as [K, N])^T x^T.
 void linear_forward(DType dtype, int device, const void* x, const void* w, const void* bias, void* y, int64_t M,
