@@ -37,12 +37,13 @@ expect 1 "$DIR/truncated.h5: HDF5 cannot open the file: it is truncated" "$SG" i
 # itself ends with exit status 1 and a message naming the file, never a signal, never a hang.
 FOUND="$(dirname "$0")/../data/fuzz_regressions/hdf5"
 export SLIDEGRADE_READ_TIME_LIMIT=5
-for f in weights_global_heap_loop keras_global_heap_loop; do
+for f in weights_global_heap_loop keras_global_heap_loop keras3_loop; do
   expect 1 "inspect $FOUND/$f.h5: did not finish within 5 s (killed)" "$SG" inspect "$FOUND/$f.h5"
 done
 expect 1 "import $FOUND/keras_global_heap_loop.h5: did not finish within 5 s" \
   "$SG" import --format keras "$FOUND/keras_global_heap_loop.h5" "$DIR/w.h5"
-for f in weights_global_heap_overlap weights_global_heap_overflow weights_huge_allocation keras_huge_allocation; do
+for f in weights_global_heap_overlap weights_global_heap_overflow weights_huge_allocation keras_huge_allocation \
+  keras3_global_heap_segv keras3_global_heap_overlap keras3_huge_allocation; do
   for command in "inspect $FOUND/$f.h5" "import --format keras $FOUND/$f.h5 $DIR/w.h5"; do
     # shellcheck disable=SC2086  # the command is a list of words
     "$SG" $command >"$DIR/out" 2>&1
