@@ -124,7 +124,7 @@ Hdf5Handle open_image(std::vector<char>& image, const std::string& path) {
 }  // namespace
 
 void stamp_checksum_header(std::span<char> image, const std::string& path) {
-  SG_CHECK(image.size() > kChecksumHeaderSize && has_hdf5_signature(image.data() + kChecksumHeaderSize), path,
+  SG_CHECK(image.size() >= kChecksumHeaderSize + sizeof kHdf5Signature && has_hdf5_signature(image.data() + kChecksumHeaderSize), path,
            ": the HDF5 image has no superblock at byte ", kChecksumHeaderSize, " (user block not set?)");
   char* header = image.data();
   std::memset(header, 0, kChecksumHeaderSize);

@@ -178,6 +178,24 @@ TEST(ChecksummedFile, EveryFlippedByteIsRefusedWithTheChecksumMessage) {
   EXPECT_EQ(error_of([&] { load_checkpoint(bad, empty_like(c.model)); }), bad + expected + ": " + kAdvice);
 }
 
+// Found by fuzz_weight_file: an image of 513-519 bytes made stamp_checksum_header compare the
+// 8-byte HDF5 signature past its end (AddressSanitizer: heap-buffer-overflow in memcmp). Every
+// image too short to hold a header and a signature is refused; the buffers are exactly sized, so
+// the sanitizer build sees any read past them.
+TEST(ChecksummedFile, StampingAnImageTooShortForASuperblockIsRefused) {
+  for (size_t size : {size_t(0), size_t(511), size_t(512), size_t(513), size_t(519)}) {
+    std::vector<char> image(size, 0);
+    if (size > 512) image[512] = char(0x89);  // the signature's first byte, then the end
+    try {
+      h5::stamp_checksum_header(image, "short.h5");
+      ADD_FAILURE() << size << " bytes: no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("short.h5: the HDF5 image has no superblock at byte 512"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 TEST(ChecksummedFile, TruncatedOrExtendedCopiesAreRefusedByTheLength) {
   testing::Rng rng;
   testing::TempDir dir;
