@@ -7,7 +7,8 @@
 # Corpus: build-fuzz/corpus/<target>/ (kept between runs), seeded from fuzz/corpus/<target>/ and
 # the test data (tests/data/npy/*.npy). Crashes, leaks and timeouts go to fuzz/findings/<target>/
 # (gitignored); a finding becomes a regression test under tests/data/fuzz_regressions/.
-# Environment: SG_FUZZ_JOBS (ninja -j, default 1), SG_FUZZ_RSS_MB (default 2048).
+# Environment: SG_FUZZ_JOBS (ninja -j, default 1), SG_FUZZ_RSS_MB (default 2048), SG_FUZZ_NICE (the
+# fuzzers' niceness, default 19: they yield to everything else on the machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,7 +54,7 @@ for target in "${targets[@]}"; do
   set +e
   # -fork=1 keeps going after a finding, so one run reports every crash it meets.
   ASAN_OPTIONS=allocator_may_return_null=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    nice -n 19 "$build/fuzz/$target" -max_total_time="$seconds" -rss_limit_mb="${SG_FUZZ_RSS_MB:-2048}" \
+    nice -n "${SG_FUZZ_NICE:-19}" "$build/fuzz/$target" -max_total_time="$seconds" -rss_limit_mb="${SG_FUZZ_RSS_MB:-2048}" \
     -timeout=10 -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
     -artifact_prefix="$findings/" ${dict:+-dict="$dict"} "$corpus" >"$log" 2>&1
   rc=$?
