@@ -18,8 +18,11 @@
 namespace sg {
 namespace {
 
-// The child's exit status when work() threw: the pipe holds the message. (0..2 are work()'s own.)
-constexpr int kErrorStatus = 3;
+// The child's exit statuses: work() returned r -> kResultStatus + r; work() threw -> kErrorStatus,
+// with the message in the pipe. Anything else (0 or 1 from a library's exit(), a sanitizer's
+// report, which exits with 1) means the child ended before work() did.
+constexpr int kResultStatus = 100;
+constexpr int kErrorStatus = 99;
 
 // The child's end: sends the error text (if any) and leaves without running the parent's atexit
 // handlers or destructors (they belong to the parent's copy of the state).
@@ -74,9 +77,9 @@ int run_in_child_process(const std::string& what, const std::function<int()>& wo
     } catch (...) {
       child_exit(fds[1], "unknown exception", kErrorStatus);
     }
-    if (result < 0 || result >= kErrorStatus)
+    if (result < 0 || result > 2)
       child_exit(fds[1], detail::concat(what, ": returned ", result, ", expected 0, 1 or 2").c_str(), kErrorStatus);
-    child_exit(fds[1], nullptr, result);
+    child_exit(fds[1], nullptr, kResultStatus + result);
   }
   ::close(fds[1]);
 
@@ -109,7 +112,8 @@ int run_in_child_process(const std::string& what, const std::function<int()>& wo
   if (timed_out)
     throw Error(detail::concat(what, ": did not finish within ", timeout.count(),
                                " s (killed); the file is probably damaged"));
-  if (WIFEXITED(status) && WEXITSTATUS(status) < kErrorStatus) return WEXITSTATUS(status);
+  if (WIFEXITED(status) && WEXITSTATUS(status) >= kResultStatus && WEXITSTATUS(status) <= kResultStatus + 2)
+    return WEXITSTATUS(status) - kResultStatus;
   if (WIFEXITED(status) && WEXITSTATUS(status) == kErrorStatus && !message.empty()) throw Error(message);
   throw Error(detail::concat(what, ": ", describe_status(status),
                              "; the file is damaged or not what it claims to be (its reader failed inside a library)"));

@@ -19,7 +19,8 @@ namespace sg {
 // to files or to stdout / stderr (flushed at the end). Throws sg::Error starting with `what`:
 //   the child's own error text (an sg::Error or std::exception thrown by work(), passed back),
 //   "... crashed (signal 11, SIGSEGV) ...", "... did not finish within N s (killed) ...",
-//   "... ended with exit status N ..." (e.g. a sanitizer report in an instrumented build).
+//   "... ended with exit status N ..." (the child ended before work() returned: a library's exit(),
+//   a sanitizer report in an instrumented build).
 // Call it from a thread that owns no lock other threads need: only this thread lives on in the
 // child.
 int run_in_child_process(const std::string& what, const std::function<int()>& work, std::chrono::seconds timeout);

@@ -93,7 +93,11 @@ void SlideMosaics::operator()(const SampleRequest& request, SampleOutput& output
 }
 
 SampleFunction SlideMosaics::sample_function() const {
-  return [this](const SampleRequest& request, SampleOutput& output) { (*this)(request, output); };
+  // Found by the AddressSanitizer build: capturing `this` let a training run that stopped with an
+  // error free the SlideMosaics while the loader's workers were still using it.
+  return [self = std::make_shared<const SlideMosaics>(*this)](const SampleRequest& request, SampleOutput& output) {
+    (*self)(request, output);
+  };
 }
 
 }  // namespace sg::data

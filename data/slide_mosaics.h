@@ -62,6 +62,9 @@ class SlideMosaics {
   // output.label and, when the loader has target slots, the binned ordinal targets (label k sets
   // the first k of them to 1).
   void operator()(const SampleRequest& request, SampleOutput& output) const;
+  // operator() as a SampleFunction that owns a copy of this object (the items, the recipe and the
+  // shared caches), so a loader may outlive the SlideMosaics it came from: its workers can still be
+  // reading slides while an exception unwinds the scope that made both.
   SampleFunction sample_function() const;
 
  private:

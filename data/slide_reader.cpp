@@ -10,6 +10,8 @@
 #include <fstream>
 #include <system_error>
 
+#include "data/tiff_preflight.h"
+
 namespace sg::data {
 
 namespace {
@@ -53,6 +55,7 @@ void argb_to_rgb(const uint32_t* argb, size_t count, uint8_t* rgb) {
 }  // namespace
 
 Slide::Slide(std::string path) : path_(std::move(path)) {
+  check_tiff_tiles(path_);  // before OpenSlide allocates what the file declares (data/tiff_preflight.h)
   handle_ = openslide_open(path_.c_str());
   if (handle_ == nullptr) throw Error(describe_unopenable(path_));
   try {

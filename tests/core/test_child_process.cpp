@@ -49,6 +49,9 @@ TEST(ChildProcess, ACrashInTheChildIsAnErrorHere) {
   const std::string abort = error_of([]() -> int { std::abort(); });
   EXPECT_NE(abort.find("crashed (signal 6, SIGABRT)"), std::string::npos) << abort;
   EXPECT_EQ(error_of([]() -> int { std::_Exit(42); }).find("reading x.h5: ended with exit status 42"), 0u);
+  // A library that calls exit(0) or exit(1) in the middle is not a result.
+  EXPECT_EQ(error_of([]() -> int { std::_Exit(0); }).find("reading x.h5: ended with exit status 0"), 0u);
+  EXPECT_EQ(error_of([]() -> int { std::_Exit(1); }).find("reading x.h5: ended with exit status 1"), 0u);
 }
 
 TEST(ChildProcess, AHangIsKilledAtTheTimeLimit) {

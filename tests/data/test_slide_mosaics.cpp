@@ -199,6 +199,25 @@ TEST_F(SlideMosaicsTest, SlideDamagedBetweenEpochsIsSkippedAndCounted) {
   EXPECT_NE(skipped.message.find(all[2].path), std::string::npos) << skipped.message;
 }
 
+// The loader's sample function owns what it reads: a training run that stops with an error
+// destroys its SlideMosaics while the workers may still be producing samples (found by the
+// AddressSanitizer build as a heap-use-after-free in memory_limit_cli).
+TEST_F(SlideMosaicsTest, LoaderOutlivesTheSlideMosaicsItCameFrom) {
+  AsyncLoaderConfig config;
+  config.batch_size = 2;
+  config.workers = 2;
+  config.seed = 1;
+  std::unique_ptr<AsyncLoader> loader;
+  {
+    const SlideMosaics mosaics(items(), recipe(true), std::make_shared<SlideCache>(2));
+    config.sample_shape = mosaics.recipe().sample_shape();
+    loader = std::make_unique<AsyncLoader>(config, mosaics.size(), mosaics.sample_function());
+  }
+  int64_t samples = 0;
+  while (std::optional<Batch> batch = loader->next()) samples += int64_t(batch->labels().size());
+  EXPECT_EQ(samples, 6);
+}
+
 TEST_F(SlideMosaicsTest, LevelTheSlideLacksIsSkippable) {
   const std::vector<SlideItem> all = items();
   MosaicRecipe r = recipe(false);

@@ -11,8 +11,11 @@
 
 #include "data/opencv_view.h"
 #include "data/slide_reader.h"
+#include "data/pyramid_tiff_writer.h"
 #include "data/synthetic_slides.h"
+#include "data/tiff_preflight.h"
 #include "tests/support/testing.h"
+#include "tests/weights/temp_dir.h"
 
 namespace sg::data {
 namespace {
@@ -281,6 +284,49 @@ TEST_F(SlideReaderTest, BadFilesGiveOneClearErrorWithThePath) {
   const auto dead = cache.get(zeroed);
   EXPECT_NE(error_of([&] { dead->read_level(0); }), "");
   EXPECT_NE(cache.get(zeroed).get(), dead.get());
+}
+
+}  // namespace
+}  // namespace sg::data
+
+namespace sg::data {
+namespace {
+
+// Found by fuzz_slide_reader: TIFFs of a few kilobytes whose directories declare tiles of
+// gigabytes, for which OpenSlide asked g_malloc for 2.6-8.6 GB while opening or reading them (an
+// abort when the allocation fails). Slide refuses them before OpenSlide sees them.
+TEST(SlideReaderFuzzRegressions, HugeDeclaredTilesAreRefusedBeforeOpenSlideAllocates) {
+  const fs::path dir = fs::path(SG_TEST_DATA_DIR) / "fuzz_regressions" / "tiff";
+  int files = 0;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir)) {
+    ++files;
+    const std::string path = entry.path().string();
+    try {
+      const Slide slide(path);
+      ADD_FAILURE() << path << ": opened";
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      EXPECT_EQ(message.rfind(path + ": TIFF directory ", 0), 0u) << message;
+      EXPECT_NE(message.find("past the end of the"), std::string::npos) << message;
+    }
+  }
+  EXPECT_EQ(files, 4);
+}
+
+// A tile size at the limit is still read: the preflight refuses only what OpenSlide must not try.
+TEST(SlideReaderFuzzRegressions, OrdinaryTiledTiffsPassThePreflight) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "ok.tiff").string();
+  PyramidTiffOptions options;
+  options.tile_size = 64;
+  options.downsamples = {1, 4};
+  write_pyramid_tiff(path, 256, 128, 3, [](int, Image& band) { std::fill(band.pixels.begin(), band.pixels.end(), 200); },
+                     options);
+  EXPECT_NO_THROW(check_tiff_tiles(path));
+  EXPECT_EQ(Slide(path).level_count(), 2);
+  const std::string text = (dir.path() / "text.tiff").string();
+  std::ofstream(text) << "not a TIFF at all";
+  EXPECT_NO_THROW(check_tiff_tiles(text));  // left to OpenSlide, which names it
 }
 
 }  // namespace
