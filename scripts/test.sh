@@ -3,7 +3,7 @@
 #   build/       the default build (CUDA when nvcc is found: its GPU tests skip, visibly, without a
 #                GPU), every test;
 #   build-asan/  the CPU-only build (-DSLIDEGRADE_CUDA=OFF) with AddressSanitizer (leaks included)
-#                and UndefinedBehaviorSanitizer, every test but the few listed in SANITIZER_SKIP;
+#                and UndefinedBehaviorSanitizer, every ctest test;
 #   build-tsan/  ThreadSanitizer over the slide pipeline's tests (sg_data_tests: the loader's worker
 #                threads, the shared slide cache, the tile cache).
 # SG_SANITIZERS=0 leaves the sanitizer runs out (a quick local check).
@@ -28,10 +28,7 @@ export LSAN_OPTIONS=suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressi
 echo "test: CPU-only build with AddressSanitizer and UndefinedBehaviorSanitizer (build-asan)"
 BUILD_DIR=build-asan CMAKE_ARGS="-DSLIDEGRADE_CUDA=OFF -DSLIDEGRADE_BENCHMARKS=OFF -DSLIDEGRADE_SANITIZE=address,undefined" \
   scripts/setup.sh
-# Left out under the sanitizers (the uninstrumented build above runs them): convert_torch runs
-# Debian's PyTorch, which is not ours to check.
-SANITIZER_SKIP='^convert_torch$'
-OMP_NUM_THREADS=1 ctest --test-dir build-asan --output-on-failure -j "$(nproc)" -E "$SANITIZER_SKIP"
+OMP_NUM_THREADS=1 ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
 
 echo "test: ThreadSanitizer over the slide pipeline's tests (build-tsan)"
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/sanitizers/tsan.supp
