@@ -6,7 +6,8 @@
 # for the card and carried there with the libraries `ldd` names:
 #
 #   here:   benchmarks/gpu_check.sh prepare [ARCH]   # builds for sm_ARCH (default 90): .gpu_bundle.tar.xz
-#   there:  benchmarks/gpu_check.sh run              # tests + benchmarks + table, well inside 8 minutes
+#   there:  benchmarks/gpu_check.sh run              # CUDA tests (the emulated device's list first),
+#                                                    # benchmarks and a table, well inside 8 minutes
 #
 # With the device tool: carry [".gpu_bundle.tar.xz"] and run `bash benchmarks/gpu_check.sh run`.
 # The bundle holds glibc-2.36-era binaries (Debian 12); the GPU machine needs that glibc or newer.
@@ -53,10 +54,15 @@ PY
   commit=$(cat "$bundle/commit" 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo "commit $commit, $(date -u +%Y-%m-%dT%H:%MZ)" | tee -a "$out/gpu.txt"
 
-  echo "== CUDA tests"
+  echo "== CUDA tests: the list the emulated CUDA device runs in CI (tests/emulated_cuda/cuda_tests.filter)"
   set +e
+  timeout 200 "$bundle/sg_tests" --gtest_brief=1 --gtest_filter="$(cat tests/emulated_cuda/cuda_tests.filter)" 2>&1 |
+    tee "$out/cuda_tests.log" | tail -n 40
+  local cuda_status=${PIPESTATUS[0]}
+  echo "== every test on the GPU machine"
   timeout 200 "$bundle/sg_tests" --gtest_brief=1 2>&1 | tee "$out/tests.log" | tail -n 40
   local test_status=${PIPESTATUS[0]}
+  [ "$cuda_status" -eq 0 ] || test_status=$cuda_status
   echo "== CUDA benchmarks"
   timeout 180 "$bundle/sg_bench_cuda" --benchmark_min_time=0.05 --benchmark_out="$out/bench_cuda.json" \
     --benchmark_out_format=json >"$out/bench_cuda.log" 2>&1

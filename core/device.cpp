@@ -13,12 +13,19 @@ bool cuda_available() { return cuda::device_count() > 0; }
 std::string cuda_unavailable_reason() { return cuda::unavailable_reason(); }
 std::string cuda_device_name(int index) { return cuda::device_name(index); }
 
+namespace {
+// The emulated CUDA device of the test build (tests/emulated_cuda) is a test device: it runs only
+// where asked for by name (--device cuda), never as "a GPU if there is one".
+bool is_emulated_device(int index) { return cuda_device_name(index).rfind("emulated CUDA device", 0) == 0; }
+}  // namespace
+
 Device default_device() {
-  if (cuda_available()) return Device::cuda(0);
+  if (cuda_available() && !is_emulated_device(0)) return Device::cuda(0);
   static std::once_flag said;
   std::call_once(said, [] {
     std::fprintf(stderr, "slidegrade: no usable GPU (%s); running on the CPU\n",
-                 cuda_unavailable_reason().c_str());
+                 cuda_available() ? "cuda:0 is the emulated CUDA device of this test build; use --device cuda to run on it"
+                                  : cuda_unavailable_reason().c_str());
   });
   return Device::cpu();
 }

@@ -14,6 +14,11 @@ packages=(build-essential cmake ninja-build pkg-config libopenblas-openmp-dev li
 if [[ ${SG_PYTHON_PACKAGES:-0} == 1 ]]; then
   packages+=(python3-torch python3-torchvision python3-h5py python3-numpy)
 fi
+# The emulated CUDA device's test build (tests/emulated_cuda): clang with its sanitizer runtimes and
+# OpenMP, and Python for the source translation.
+if [[ ${CMAKE_ARGS:-} == *SLIDEGRADE_EMULATED_CUDA=ON* ]]; then
+  packages+=(clang libclang-rt-14-dev libomp-dev python3)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

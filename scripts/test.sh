@@ -1,22 +1,19 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs the whole test suite (ctest), then the sanitizer runs:
-#   build/       the default build (CUDA when nvcc is found: its GPU tests skip, visibly, without a
-#                GPU), every test;
-#   build-asan/  the CPU-only build (-DSLIDEGRADE_CUDA=OFF) with AddressSanitizer (leaks included)
-#                and UndefinedBehaviorSanitizer, every ctest test;
-#   build-tsan/  ThreadSanitizer over the slide pipeline's tests (sg_data_tests: the loader's worker
-#                threads, the shared slide cache, the tile cache).
-# SG_SANITIZERS=0 leaves the sanitizer runs out (a quick local check).
+# Installs what is missing, builds, and runs the whole test suite, in three builds:
+#   build/      the default build (CUDA with nvcc when found; its GPU tests skip, visibly, without a
+#               GPU): every test once, in one process (catches state one test leaves for the next);
+#   build-emu/  clang with AddressSanitizer (leaks included) and UndefinedBehaviorSanitizer, and the
+#               CUDA code on the emulated CUDA device (tests/emulated_cuda): every ctest test, one
+#               process each (the CPU tests under the sanitizers; the CUDA tests on an emulated GTX
+#               1050 Ti), then the CUDA tests again as a T4 and as an H100 would run them;
+#   build-tsan/ ThreadSanitizer over the slide pipeline's tests (sg_data_tests: the loader's worker
+#               threads, the shared slide cache, the tile cache).
+# SG_SANITIZERS=0 leaves the last two out (a quick local check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SG_PYTHON_PACKAGES=1 BUILD_DIR=build scripts/setup.sh
-# Once in one process (catches state one test leaves for the next; OpenMP on every core), then
-# under ctest, one process per test, as many at once as there are cores: one OpenMP thread each,
-# because more threads than cores make every OpenMP barrier wait for a descheduled thread (a
-# finite-difference test of thousands of small ops then runs 100 times slower).
 build/sg_tests --gtest_brief=1
-OMP_NUM_THREADS=1 ctest --test-dir build --output-on-failure -j "$(nproc)"
 
 [ "${SG_SANITIZERS:-1}" = 1 ] || exit 0
 
@@ -25,10 +22,19 @@ OMP_NUM_THREADS=1 ctest --test-dir build --output-on-failure -j "$(nproc)"
 export ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0
-echo "test: CPU-only build with AddressSanitizer and UndefinedBehaviorSanitizer (build-asan)"
-BUILD_DIR=build-asan CMAKE_ARGS="-DSLIDEGRADE_CUDA=OFF -DSLIDEGRADE_BENCHMARKS=OFF -DSLIDEGRADE_SANITIZE=address,undefined" \
-  scripts/setup.sh
-OMP_NUM_THREADS=1 ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
+echo "test: clang with AddressSanitizer and UndefinedBehaviorSanitizer, CUDA on the emulated device (build-emu)"
+BUILD_DIR=build-emu CMAKE_ARGS="-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DSLIDEGRADE_EMULATED_CUDA=ON \
+  -DSLIDEGRADE_BENCHMARKS=OFF -DSLIDEGRADE_SANITIZE=address,undefined" scripts/setup.sh
+# One OpenMP thread per test process: ctest runs as many processes as there are cores, and more
+# threads than cores make every OpenMP barrier wait for a descheduled thread.
+OMP_NUM_THREADS=1 ctest --test-dir build-emu --output-on-failure -j "$(nproc)"
+# The emulated card decides which kernels run (SIMT below sm_75, mma.sync m16n8k8 on sm_75,
+# m16n8k16 with cp.async from sm_80): the CUDA tests once more as each other card.
+cuda_tests=$(cat tests/emulated_cuda/cuda_tests.filter)
+for card in t4 h100; do
+  echo "test: the CUDA tests on the emulated ${card}"
+  SLIDEGRADE_EMULATED_GPU=$card OMP_NUM_THREADS=1 build-emu/sg_tests --gtest_brief=1 --gtest_filter="$cuda_tests"
+done
 
 echo "test: ThreadSanitizer over the slide pipeline's tests (build-tsan)"
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/sanitizers/tsan.supp

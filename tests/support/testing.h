@@ -58,6 +58,12 @@ Tolerance tolerance_for(DType dtype);
                                             const std::vector<double>& x, const std::vector<double>& analytic,
                                             double eps = 1e-6, Tolerance tol = {1e-6, 1e-5});
 
+// True when cuda:0 is the emulated CUDA device of the test build (tests/emulated_cuda): tests that
+// would take minutes there run smaller, keeping their full size on a real GPU.
+inline bool on_emulated_cuda() {
+  return ::sg::cuda_available() && ::sg::cuda_device_name(0).rfind("emulated CUDA device", 0) == 0;
+}
+
 // Skips (visibly, as SKIPPED with the reason) when there is no usable GPU.
 #define SG_REQUIRE_CUDA()                                                                    \
   do {                                                                                       \

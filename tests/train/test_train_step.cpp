@@ -347,23 +347,41 @@ TEST(TrainStep, BadInputNamesTheProblem) {
   EXPECT_THROW(parse_loss_kind("hinge"), Error);
 }
 
-TEST(TrainStepCuda, F16StepOnTheGpuMatchesCpuGradients) {
-  SG_REQUIRE_CUDA();
+// A B0 training step on the GPU in `precision` against the f32 CPU step: gradients within the
+// tolerances of the CPU mixed-precision tests above (f32: summation order only).
+void expect_gpu_step_matches_cpu(DType precision, double tol) {
   testing::Rng rng;
   SG_TRACE_SEED(rng);
   nn::EfficientNet reference(small_b0()), gpu(small_b0(), Device::cuda(0));
-  gpu.set_precision(DType::f16);
+  gpu.set_precision(precision);
   Sgd opt_cpu(reference.parameters(), {}), opt_gpu(gpu.parameters(), {});
   TrainStepOptions o;
   o.micro_batches = 2;
   o.loss_scale.init_scale = 1024.0f;
   TrainStep cpu_step(reference, opt_cpu, o), gpu_step(gpu, opt_gpu, o);
-  const Batch batch = random_batch(rng, 2);
+  // 64 px on a GPU; 32 px on the emulated device, which runs every thread of every kernel on the CPU.
+  const Batch batch = random_batch(rng, 2, testing::on_emulated_cuda() ? 32 : 64);
   cpu_step.micro_batch(batch);
   gpu_step.micro_batch({batch.images.to(Device::cuda(0)), batch.targets.to(Device::cuda(0))});
-  EXPECT_LT(gradient_error(gpu, gpu_step.loss_scale(), reference), 3e-3);
+  const double err = gradient_error(gpu, precision == DType::f16 ? gpu_step.loss_scale() : 1.0f, reference);
+  std::cout << "[          ] B0 gradients on " << cuda_device_name(0) << ", " << dtype_name(precision)
+            << " vs the CPU's f32: relative error " << err << "\n";
+  EXPECT_LT(err, tol);
   const StepResult r = gpu_step.micro_batch({batch.images.to(Device::cuda(0)), batch.targets.to(Device::cuda(0))});
   EXPECT_TRUE(r.completed && !r.skipped);
+}
+
+TEST(TrainStepCuda, F32StepOnTheGpuMatchesCpuGradients) {
+  SG_REQUIRE_CUDA();
+  expect_gpu_step_matches_cpu(DType::f32, 1e-4);
+}
+TEST(TrainStepCuda, F16StepOnTheGpuMatchesCpuGradients) {
+  SG_REQUIRE_CUDA();
+  expect_gpu_step_matches_cpu(DType::f16, 3e-3);
+}
+TEST(TrainStepCuda, Bf16StepOnTheGpuMatchesCpuGradients) {
+  SG_REQUIRE_CUDA();
+  expect_gpu_step_matches_cpu(DType::bf16, 2e-2);
 }
 
 }  // namespace

@@ -1,0 +1,10 @@
+// kernels/cuda/conv2d_implicit_gemm.cu compiled for sm_90: the file chooses between the SIMT
+// fallback, mma.sync m16n8k8 with plain loads and mma.sync m16n8k16 with cp.async by
+// __CUDA_ARCH__ at compile time, so the emulated build compiles it once per card personality
+// (conv2d_implicit_gemm_dispatch.cpp calls the one of the emulated card).
+#define __CUDA_ARCH__ 900
+#include <cuda_runtime.h>
+#define implicit_gemm_forward implicit_gemm_forward_sm90
+#define implicit_gemm_backward_input implicit_gemm_backward_input_sm90
+#define implicit_gemm_backward_weight implicit_gemm_backward_weight_sm90
+#include "kernels/cuda/conv2d_implicit_gemm.cu.cpp"
