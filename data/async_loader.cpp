@@ -233,6 +233,7 @@ Tensor tensor_from_host(const void* src, Shape shape, DType dtype, Device device
   if (device.is_cpu()) {
     std::memcpy(t.data(), src, t.nbytes());
   } else {
+    const DeviceGuard on_device(device);  // a default stream is the legacy stream of `device`
     cuda::memcpy_async(t.data(), src, t.nbytes(), stream.handle());
     if (wait) stream.synchronize(device);
   }
