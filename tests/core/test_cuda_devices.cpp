@@ -1,9 +1,13 @@
-// CUDA devices as the engine uses them: every op, allocation, stream and event goes to the device
-// of its tensors and leaves the caller's current device as it was. On the emulated device, which
-// has two devices, a launch on the wrong device shows; on one GPU the two-device test skips.
+// CUDA streams and devices as the engine uses them: read-backs see the work of the non-blocking
+// streams that Stream::create makes (the legacy default stream does not wait for them), and every
+// op, allocation, stream and event goes to the device of its tensors and leaves the caller's
+// current device as it was. On the emulated device, which runs queued work only when something
+// waits for it and has two devices, a missing wait or a launch on the wrong device shows as wrong
+// values; on one GPU the two-device test skips.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -24,6 +28,33 @@ namespace {
 
 using testing::all_close;
 using testing::Rng;
+
+// Each value is written by a kernel queued on a created (non-blocking) stream and read back at
+// once, the caller synchronising nothing: every read-back must come after the kernel.
+TEST(CudaReadBack, SeesTheWorkOfANonBlockingStream) {
+  SG_REQUIRE_CUDA();
+  const Device gpu = Device::cuda(0);
+  const Stream stream = Stream::create(gpu);
+  constexpr int64_t n = int64_t(1) << 16;
+  Tensor t = Tensor::zeros({n}, DType::f32, gpu);  // zeroed, and the zeroing is done
+  fill_(t, 3.5f, stream);
+  EXPECT_EQ(t.to_floats(), std::vector<float>(n, 3.5f)) << "to_floats() (default stream)";
+  fill_(t, -1.25f, stream);
+  EXPECT_EQ(t.to_floats(stream), std::vector<float>(n, -1.25f)) << "to_floats(stream)";
+  fill_(t, 7.0f, stream);
+  EXPECT_EQ(t.to(Device::cpu()).to_floats(), std::vector<float>(n, 7.0f)) << "to(cpu) (default stream)";
+  fill_(t, 0.5f, stream);
+  Tensor host = Tensor::empty({n}, DType::f32);
+  host.copy_from(t);
+  EXPECT_EQ(host.to_floats(), std::vector<float>(n, 0.5f)) << "copy_from (default stream)";
+  // A result the engine reads back itself: the non-finite flag of the training step's guards.
+  Tensor grad = Tensor::zeros({n}, DType::f32, gpu);
+  fill_(grad, std::numeric_limits<float>::infinity(), stream);
+  Tensor found_inf = Tensor::zeros({1}, DType::f32, gpu, stream);
+  const std::vector<Tensor*> grads{&grad};
+  non_finite_check_and_unscale(grads, found_inf, 1.0f, stream);
+  EXPECT_EQ(found_inf.to_floats(stream), std::vector<float>{1.0f}) << "found_inf";
+}
 
 // Puts device 0 back as the current device when the test ends, however it ends.
 struct CurrentDeviceZeroAfter {

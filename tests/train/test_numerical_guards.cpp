@@ -419,6 +419,71 @@ TEST_F(NumericalGuardsCuda, Bf16NanInAWeightGradientNamesTheLayer) {
                                 Device::cuda(0));
 }
 
+// Element 0 of g becomes `value`, read and written on `stream` (after the work that made g).
+void plant_on(Tensor& g, float value, const Stream& stream) {
+  std::vector<float> v = g.to_floats(stream);
+  v.at(0) = value;
+  g.copy_from(Tensor::from_floats(v, g.shape(), g.dtype()).to(g.device(), stream), stream);
+}
+
+// The step on a stream of its own (non-blocking: the legacy default stream does not wait for it):
+// the loss it reports is the loss of this micro-batch, read after the loss kernel, not whatever
+// the loss tensor's memory held before (on a device that runs queued work late, the previous
+// micro-batch's loss). MSE against targets 0, 10 and 30 makes consecutive losses differ by orders
+// of magnitude; each is checked against the same step on the CPU.
+TEST_F(NumericalGuardsCuda, StepOnItsOwnStreamReportsItsLoss) {
+  SG_REQUIRE_CUDA();
+  testing::Rng rng;
+  SG_TRACE_SEED(rng);
+  const Device gpu = Device::cuda(0);
+  const Stream stream = Stream::create(gpu);
+  nn::EfficientNet cpu_model(tiny_b0(0.0)), gpu_model(tiny_b0(0.0), gpu);
+  Sgd cpu_opt(cpu_model.parameters(), {1e-4f}), gpu_opt(gpu_model.parameters(), {1e-4f});
+  TrainStepOptions o;
+  o.loss = LossKind::mse;
+  TrainStep cpu_step(cpu_model, cpu_opt, o), gpu_step(gpu_model, gpu_opt, o);
+  for (nn::EfficientNet* m : {&cpu_model, &gpu_model}) m->set_training(true);
+  for (const float target : {0.0f, 10.0f, 30.0f}) {
+    SCOPED_TRACE(::testing::Message() << "targets " << target);
+    const Batch b{testing::random_tensor(rng, {2, 32, 32, 3}, DType::f32, -2.0f, 2.0f),
+                  Tensor::from_floats(std::vector<float>(2 * kOutputs, target), {2, kOutputs})};
+    const float expected = cpu_step.micro_batch(b).loss;
+    const StepResult r = gpu_step.micro_batch(on(b, gpu), stream);
+    EXPECT_TRUE(r.completed && !r.skipped);
+    EXPECT_NEAR(r.loss, expected, 1e-3 * std::abs(expected) + 1e-4);
+  }
+}
+
+// f16 on a stream of its own: the step reads found_inf after the check that sets it, so a planted
+// inf skips the step (a stale flag of 0 would apply it) and the next step applies.
+TEST_F(NumericalGuardsCuda, F16OverflowOnItsOwnStreamSkipsTheStep) {
+  SG_REQUIRE_CUDA();
+  testing::Rng rng;
+  SG_TRACE_SEED(rng);
+  const Device gpu = Device::cuda(0);
+  const Stream stream = Stream::create(gpu);
+  nn::EfficientNet m(tiny_b0(0.0), gpu);
+  m.set_training(true);
+  m.set_precision(DType::f16);
+  Sgd opt(m.parameters(), {0.01f});
+  TrainStepOptions o;
+  o.loss_scale.init_scale = 8.0f;  // no real overflow: only the planted one
+  o.loss_scale.growth_interval = 1000;
+  o.gradient_fault = [&](int64_t step, int, const std::string& layer, std::string_view g, Tensor& t) {
+    if (step == 1 && layer == "conv_head" && g == "weight") plant_on(t, kInf, stream);
+  };
+  TrainStep step(m, opt, o);
+  const Batch batch = on(random_batch(rng, 2), gpu);
+  EXPECT_FALSE(step.micro_batch(batch, stream).skipped);
+  const auto before = values_of(m);
+  const StepResult planted = step.micro_batch(batch, stream);
+  EXPECT_TRUE(planted.skipped) << "the inf planted in conv_head's gradient was not seen";
+  EXPECT_EQ(values_of(m), before);
+  EXPECT_EQ(step.loss_scale(), 4.0f);
+  EXPECT_FALSE(step.micro_batch(batch, stream).skipped);
+  EXPECT_NE(values_of(m), before);
+}
+
 TEST_F(NumericalGuardsCuda, F16ForcedOverflowIsSkippedAndRealOnesLowerTheScale) {
   SG_REQUIRE_CUDA();
   testing::Rng rng;
