@@ -57,12 +57,15 @@ SG_HD_INLINE F softplus(F x) {
 
 enum class Activation : int { identity = 0, relu, relu6, sigmoid, swish, mish };
 
+// ReLU and ReLU6 pass NaN through, as PyTorch's do: written as "x <= 0 ? 0 : ..." every
+// comparison with NaN is false, so NaN reaches the result (where "x > 0 ? x : 0" or
+// min(max(x, 0), 6) would turn it into 0 and hide it from the non-finite checks downstream).
 template <class F>
 SG_HD_INLINE F activation(Activation kind, F x) {
   switch (kind) {
     case Activation::identity: return x;
-    case Activation::relu: return x > F(0) ? x : F(0);
-    case Activation::relu6: return min_(max_(x, F(0)), F(6));
+    case Activation::relu: return x <= F(0) ? F(0) : x;
+    case Activation::relu6: return x <= F(0) ? F(0) : (x >= F(6) ? F(6) : x);
     case Activation::sigmoid: return sigmoid(x);
     case Activation::swish: return x * sigmoid(x);
     case Activation::mish: return x * tanh_(softplus(x));
@@ -70,13 +73,16 @@ SG_HD_INLINE F activation(Activation kind, F x) {
   return x;
 }
 
-// d activation(x) / dx. ReLU and ReLU6 take gradient 0 at their kinks, like PyTorch.
+// d activation(x) / dx. ReLU and ReLU6 take gradient 0 at their kinks, like PyTorch. At NaN they
+// pass the gradient on, also like PyTorch: its relu backward is threshold_backward (x <= 0 ? 0 :
+// grad) and its relu6 backward hardtanh_backward (x <= 0 || x >= 6 ? 0 : grad, on CUDA and in
+// the scalar CPU loop), and every comparison with NaN is false.
 template <class F>
 SG_HD_INLINE F activation_derivative(Activation kind, F x) {
   switch (kind) {
     case Activation::identity: return F(1);
-    case Activation::relu: return x > F(0) ? F(1) : F(0);
-    case Activation::relu6: return (x > F(0) && x < F(6)) ? F(1) : F(0);
+    case Activation::relu: return x <= F(0) ? F(0) : F(1);
+    case Activation::relu6: return (x <= F(0) || x >= F(6)) ? F(0) : F(1);
     case Activation::sigmoid: {
       const F s = sigmoid(x);
       return s * (F(1) - s);

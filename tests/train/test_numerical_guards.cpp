@@ -232,6 +232,37 @@ TEST_F(NumericalGuards, NonFiniteLossNamesStepAndMicroBatch) {
   EXPECT_TRUE(contains(msg, "first layer whose output was not finite is 'blocks.2.0.conv_pwl'")) << msg;
 }
 
+// A NaN ahead of ReLU6 (EfficientNet-Lite's activation, fused into its batch norms) reaches the
+// loss, and the step fails naming the layer. ReLU6 used to turn NaN into 0: with a NaN in bn1's
+// bias the loss stayed finite, so did every gradient (ReLU6's mask zeroes the NaN channel's), the
+// step applied and the NaN stayed in the weights for good, unseen by every guard.
+TEST_F(NumericalGuards, NanBeforeRelu6ReachesTheLossAndNamesTheLayer) {
+  testing::Rng rng;
+  SG_TRACE_SEED(rng);
+  nn::EfficientNetConfig c = nn::efficientnet_config("lite0");
+  c.width = 0.25;
+  c.depth = 0.34;
+  c.outputs = kOutputs;
+  c.dropout = c.drop_connect = 0.0;
+  ASSERT_EQ(c.activation, math::Activation::relu6);
+  nn::EfficientNet m(c);
+  m.set_training(true);
+  Sgd opt(m.parameters(), {0.01f});
+  TrainStep step(m, opt, {});
+  const Batch batch = random_batch(rng, 2);
+  step.micro_batch(batch);  // a clean step first
+  nn::Parameter& beta = parameter_named(m, "bn1.bias");
+  std::vector<float> v = beta.value.to_floats();
+  v.at(0) = std::numeric_limits<float>::quiet_NaN();
+  beta.value.copy_from(Tensor::from_floats(v, beta.value.shape()));
+  beta.mark_changed();
+  const std::string msg = error_of(step, batch);
+  EXPECT_TRUE(contains(msg, "training step 1 (micro-batch 1 of 1, f32): the cross_entropy loss is ")) << msg;
+  EXPECT_TRUE(contains(msg, "nan")) << msg;
+  EXPECT_TRUE(contains(msg, "first layer whose output was not finite is 'bn1'")) << msg;
+  EXPECT_EQ(opt.steps_taken(), 1) << "the step with the NaN was not applied";
+}
+
 // (c) f16: an overflow planted in one step skips it (weights bit for bit, scale halved,
 // counters); the next step applies.
 TEST_F(NumericalGuards, F16ForcedOverflowSkipsTheStepAndTheNextApplies) {
