@@ -55,6 +55,31 @@ SG_HD_INLINE F softplus(F x) {
   return max_(x, F(0)) + log1p_(exp_(-abs_(x)));
 }
 
+// Per-channel statistics as (count, mean, M2 = sum of squared deviations from the mean), which
+// batch norm builds its variance from on every device. Each step works on deviations from a
+// running mean, never on raw sums of squares, so nothing cancels when |mean| >> std or when some
+// values lie far from the rest (a variance from sums shifted by one row cancelled there).
+//
+// Welford's update: adds x to a set that holds n values with x (inv_n = 1 / n, shared by the
+// channels of a row).
+template <class F>
+SG_HD_INLINE void welford_add(F x, F inv_n, F& mean, F& m2) {
+  const F d = x - mean;
+  mean += d * inv_n;
+  m2 += d * (x - mean);
+}
+
+// Chan, Golub and LeVeque's merge: set a (na values) takes in set b (nb values); the caller then
+// counts na + nb. Either set may be empty; merged in a fixed order, the result is deterministic.
+template <class F>
+SG_HD_INLINE void chan_merge(F na, F nb, F& mean_a, F& m2_a, F mean_b, F m2_b) {
+  if (nb == F(0)) return;
+  const F d = mean_b - mean_a;
+  const F wb = nb / (na + nb);
+  mean_a += d * wb;
+  m2_a += m2_b + d * d * na * wb;
+}
+
 enum class Activation : int { identity = 0, relu, relu6, sigmoid, swish, mish };
 
 // ReLU and ReLU6 pass NaN through, as PyTorch's do: written as "x <= 0 ? 0 : ..." every
