@@ -1,12 +1,29 @@
 #pragma once
 // Streams and events. Every op takes a Stream; CPU ops run synchronously and ignore it.
-// A default-constructed Stream is the device's default (legacy) stream.
+// A default-constructed Stream is the device's default (legacy) stream. Streams made by
+// Stream::create are non-blocking: the legacy stream does not wait for them, so work on one
+// stream that reads what another produced must be ordered by an Event (or a synchronize).
+#include <optional>
 #include <utility>
 
 #include "core/cuda/runtime.h"
 #include "core/device.h"
 
 namespace sg {
+
+// Makes a CUDA device current for the guard's lifetime and puts the caller's device back after;
+// nothing for the CPU. Every op's dispatch holds one for the device of its tensors
+// (kernels/check.h), so a launch, a legacy-stream copy or a scratch allocation goes to the
+// tensors' device whatever device the caller had current, and the caller's stays current.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(Device device) {
+    if (device.is_cuda()) guard_.emplace(device.index);
+  }
+
+ private:
+  std::optional<cuda::DeviceGuard> guard_;
+};
 
 class Stream {
  public:
@@ -33,9 +50,12 @@ class Stream {
   Stream& operator=(const Stream&) = delete;
 
   cuda::StreamHandle handle() const { return handle_; }
-  // Waits for all work queued on this stream (of `device` when this is a default stream).
+  // Waits for all work queued on this stream (of `device` when this is a default stream: the
+  // legacy stream is per device, so `device` is made current for the call).
   void synchronize(Device device) const {
-    if (device.is_cuda()) cuda::stream_synchronize(handle_);
+    if (!device.is_cuda()) return;
+    const DeviceGuard guard(device);
+    cuda::stream_synchronize(handle_);
   }
 
  private:
@@ -61,15 +81,21 @@ class Event {
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;
 
+  // On a default stream: the legacy stream of this event's device.
   void record(const Stream& stream) {
-    if (handle_) cuda::event_record(handle_, stream.handle());
+    if (!handle_) return;
+    const DeviceGuard guard(device_);
+    cuda::event_record(handle_, stream.handle());
   }
   void synchronize() {
     if (handle_) cuda::event_synchronize(handle_);
   }
-  // Makes `stream` wait (on the device) until this event has happened.
+  // Makes `stream` wait (on the device) until this event has happened; a default stream is the
+  // legacy stream of this event's device.
   void block(const Stream& stream) {
-    if (handle_) cuda::stream_wait_event(stream.handle(), handle_);
+    if (!handle_) return;
+    const DeviceGuard guard(device_);
+    cuda::stream_wait_event(stream.handle(), handle_);
   }
   static float elapsed_ms(const Event& start, const Event& end) {
     return cuda::event_elapsed_ms(start.handle_, end.handle_);

@@ -71,6 +71,11 @@ void Tensor::copy_from(const Tensor& src, const Stream& stream) {
     std::memcpy(data(), src.data(), nbytes());
     return;
   }
+  // The copy goes to the CUDA side's device (a default stream is that device's legacy stream).
+  const DeviceGuard on_device(device().is_cuda() ? device() : src.device());
+  // A read-back on the default stream waits for every stream of the device first (tensor.h).
+  if (src.device().is_cuda() && device().is_cpu() && stream.handle() == nullptr)
+    cuda::device_synchronize(src.device().index);
   cuda::memcpy_async(data(), src.data(), nbytes(), stream.handle());
   // A copy that touches pageable host memory must be complete before the host reads or frees it.
   if (device().is_cpu() || src.device().is_cpu()) cuda::stream_synchronize(stream.handle());
@@ -78,12 +83,16 @@ void Tensor::copy_from(const Tensor& src, const Stream& stream) {
 
 void Tensor::zero_(const Stream& stream) {
   if (nbytes() == 0) return;
-  if (device().is_cpu()) std::memset(data(), 0, nbytes());
-  else cuda::memset_async(data(), 0, nbytes(), stream.handle());
+  if (device().is_cpu()) {
+    std::memset(data(), 0, nbytes());
+    return;
+  }
+  const DeviceGuard on_device(device());
+  cuda::memset_async(data(), 0, nbytes(), stream.handle());
 }
 
-std::vector<float> Tensor::to_floats() const {
-  const Tensor host = device().is_cpu() ? *this : to(Device::cpu());
+std::vector<float> Tensor::to_floats(const Stream& stream) const {
+  const Tensor host = device().is_cpu() ? *this : to(Device::cpu(), stream);
   std::vector<float> out(static_cast<size_t>(numel()));
   for (size_t i = 0; i < out.size(); ++i) {
     switch (dtype_) {

@@ -65,11 +65,19 @@ class Tensor {
   Tensor reshape(Shape shape) const;
   // A copy on `device` (same dtype); synchronous with respect to the host.
   Tensor to(Device device, const Stream& stream = {}) const;
-  // Copies src into this tensor (same shape and dtype, any devices).
+  // Copies src into this tensor (same shape and dtype, any devices), queued on `stream` after the
+  // work already there. A copy from a CUDA tensor to the host on the default stream first waits
+  // for the whole device: the legacy default stream does not wait for the non-blocking streams
+  // that Stream::create makes, so without it a read-back could overtake the kernels that produce
+  // the data. Pass the producing stream to wait for that stream only. A copy between CUDA tensors
+  // on the default stream is ordered with the legacy stream's work only.
   void copy_from(const Tensor& src, const Stream& stream = {});
   void zero_(const Stream& stream = {});
-  // The values as floats on the host (any floating or integer dtype); for tests and tools.
-  std::vector<float> to_floats() const;
+  // The values as floats on the host (any floating or integer dtype). A CUDA tensor is read after
+  // the work queued on `stream`: give the stream that produced it (the training step reads its
+  // loss so). The default waits for every stream of the tensor's device (see copy_from), which is
+  // always right and costs a device-wide wait.
+  std::vector<float> to_floats(const Stream& stream = {}) const;
 
   std::string str() const;  // "f16[2, 3, 4] on cuda:0"
 

@@ -233,6 +233,7 @@ Tensor tensor_from_host(const void* src, Shape shape, DType dtype, Device device
   if (device.is_cpu()) {
     std::memcpy(t.data(), src, t.nbytes());
   } else {
+    const DeviceGuard on_device(device);  // a default stream is the legacy stream of `device`
     cuda::memcpy_async(t.data(), src, t.nbytes(), stream.handle());
     if (wait) stream.synchronize(device);
   }
@@ -435,9 +436,12 @@ void AsyncLoader::run_next_position(std::unique_lock<std::mutex>& lock) {
     const int64_t slot = position % b;
     output.pixels = {buffer->sample(slot), config_.sample_shape.bytes()};
     output.targets = {buffer->targets(slot), static_cast<size_t>(config_.target_count)};
-    std::fill(output.targets.begin(), output.targets.end(), 0.0f);
     try {
-      if (pending_upload) pending_upload->synchronize();  // the copy out of this buffer is done
+      // The previous upload out of this pooled buffer may still be reading it (an asynchronous
+      // copy from pinned memory): wait for it before the first write of any kind into the
+      // buffer, the zeroed targets included.
+      if (pending_upload) pending_upload->synchronize();
+      std::fill(output.targets.begin(), output.targets.end(), 0.0f);
       sample_(request, output);
       buffer->labels()[slot] = output.label;
     } catch (const SkippableItemError& e) {

@@ -45,7 +45,8 @@ void batch_norm_forward_train(const BatchNormParams& p, const Tensor& x, const T
   check_channel_vector(op, "saved_invstd", saved_invstd, C);
   check::shape(op, "y", y, x.shape());
   check::same_dtype(op, {&x, &y});
-  check::same_device(op, {&x, &gamma, &beta, &running_mean, &running_var, &y, &saved_mean, &saved_invstd});
+  const DeviceGuard on_device =
+      check::same_device(op, {&x, &gamma, &beta, &running_mean, &running_var, &y, &saved_mean, &saved_invstd});
   SG_CHECK(M >= 2 || C == 0, op, ": x has shape ", x.shape().str(),
            ", expected more than one value per channel when training");
   if (C == 0) return;
@@ -75,7 +76,7 @@ void batch_norm_forward_eval(const BatchNormParams& p, const Tensor& x, const Te
   check_channel_vector(op, "running_var", running_var, C);
   check::shape(op, "y", y, x.shape());
   check::same_dtype(op, {&x, &y});
-  check::same_device(op, {&x, &gamma, &beta, &running_mean, &running_var, &y});
+  const DeviceGuard on_device = check::same_device(op, {&x, &gamma, &beta, &running_mean, &running_var, &y});
   if (x.numel() == 0) return;
   if (x.device().is_cpu())
     return cpu::batch_norm_forward_eval(x.dtype(), x.data(), gamma.data_as<float>(), beta.data_as<float>(),
@@ -106,7 +107,7 @@ void backward_common(const char* op, const BatchNormParams& p, const Tensor& x, 
   check_channel_vector(op, stat_name, stat, C);
   check_channel_vector(op, "dgamma", dgamma, C);
   check_channel_vector(op, "dbeta", dbeta, C);
-  check::same_device(op, {&x, &dy, &gamma, &beta, &mean, &stat, &dx, &dgamma, &dbeta});
+  const DeviceGuard on_device = check::same_device(op, {&x, &dy, &gamma, &beta, &mean, &stat, &dx, &dgamma, &dbeta});
   if (C == 0) return;
   if (x.device().is_cpu())
     return cpu::batch_norm_backward(x.dtype(), x.data(), dy.data(), gamma.data_as<float>(), beta.data_as<float>(),

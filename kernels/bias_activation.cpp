@@ -27,7 +27,7 @@ void bias_activation_forward(math::Activation activation, const Tensor& x, const
   const int64_t C = check_x_and_bias(op, x, bias);
   check::shape(op, "y", y, x.shape());
   check::same_dtype(op, {&x, &y});
-  check::same_device(op, {&x, &bias, &y});
+  const DeviceGuard on_device = check::same_device(op, {&x, &bias, &y});
   if (x.numel() == 0) return;
   const int64_t M = x.numel() / C;
   if (x.device().is_cpu())
@@ -49,7 +49,7 @@ void bias_activation_backward(math::Activation activation, const Tensor& x, cons
   check::shape(op, "dbias", dbias, Shape{C});
   check::dtype(op, "dbias", dbias, DType::f32);
   check::same_dtype(op, {&x, &dy, &dx});
-  check::same_device(op, {&x, &bias, &dy, &dx, &dbias});
+  const DeviceGuard on_device = check::same_device(op, {&x, &bias, &dy, &dx, &dbias});
   if (C == 0) return;
   if (x.numel() == 0) {
     dbias.zero_(stream);

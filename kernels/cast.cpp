@@ -13,7 +13,7 @@ void run_cast(const char* op, const Tensor& src, Tensor& dst, float scale, const
   check::defined(op, "src", src);
   check::floating(op, "dst", dst);
   check::shape(op, "dst", dst, src.shape());
-  check::same_device(op, {&src, &dst});
+  const DeviceGuard on_device = check::same_device(op, {&src, &dst});
   if (src.numel() == 0) return;
   if (src.dtype() == dst.dtype()) {  // same type: a copy
     dst.copy_from(src, stream);

@@ -33,8 +33,8 @@ inline void floating(std::string_view op, std::string_view name, const Tensor& t
   SG_CHECK(is_floating(t.dtype()), op, ": ", name, " is ", dtype_name(t.dtype()), ", expected f32, f16 or bf16");
 }
 
-// Every tensor of the op on one device.
-inline void same_device(std::string_view op, std::initializer_list<const Tensor*> tensors) {
+// Every tensor of the op on one device; returns that device (the CPU when none is defined).
+inline Device devices_match(std::string_view op, std::initializer_list<const Tensor*> tensors) {
   const Tensor* first = nullptr;
   for (const Tensor* t : tensors) {
     if (!t || !t->defined()) continue;
@@ -42,6 +42,16 @@ inline void same_device(std::string_view op, std::initializer_list<const Tensor*
     SG_CHECK(t->device() == first->device(), op, ": tensors on different devices (", first->str(), " and ",
              t->str(), ")");
   }
+  return first ? first->device() : Device::cpu();
+}
+
+// Every tensor of the op on one device, made current until the returned guard goes: the op's
+// kernels, its legacy-stream work, its scratch allocations and cuBLAS calls then go to the device
+// of its tensors whatever device the caller has current, and the caller's comes back after. Each
+// op's dispatch holds one for its whole body (nodiscard: a guard dropped at once guards nothing):
+//   const DeviceGuard on_device = check::same_device(op, {&x, &y});
+[[nodiscard]] inline DeviceGuard same_device(std::string_view op, std::initializer_list<const Tensor*> tensors) {
+  return DeviceGuard(devices_match(op, tensors));
 }
 
 inline void same_dtype(std::string_view op, std::initializer_list<const Tensor*> tensors) {

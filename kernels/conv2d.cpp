@@ -52,7 +52,7 @@ void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, con
   if (bias) check::shape(op, "bias", *bias, Shape{s.c_out});
   check::shape(op, "y", y, output_shape(s));
   check::same_dtype(op, {&x, &w, bias, &y});
-  check::same_device(op, {&x, &w, bias, &y});
+  const DeviceGuard on_device = check::same_device(op, {&x, &w, bias, &y});
   const void* bias_data = bias ? bias->data() : nullptr;
   if (x.device().is_cpu()) return cpu::conv2d_forward(p, s, x.dtype(), x.data(), w.data(), bias_data, y.data());
 #if SLIDEGRADE_WITH_CUDA
@@ -72,7 +72,7 @@ void conv2d_backward_input(const Conv2dParams& p, const Tensor& dy, const Tensor
   const Conv2dShape s = conv2d_shape(op, p, dx.shape(), w.shape());
   check::shape(op, "dy", dy, output_shape(s));
   check::same_dtype(op, {&dy, &w, &dx});
-  check::same_device(op, {&dy, &w, &dx});
+  const DeviceGuard on_device = check::same_device(op, {&dy, &w, &dx});
   if (dy.device().is_cpu()) return cpu::conv2d_backward_input(p, s, dy.dtype(), dy.data(), w.data(), dx.data());
 #if SLIDEGRADE_WITH_CUDA
   cuda::conv2d_backward_input(p, s, dy.dtype(), dy.data(), w.data(), dx.data(), stream.handle());
@@ -90,7 +90,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const Tensor& x, const Tensor
   check::shape(op, "dy", dy, output_shape(s));
   if (dbias) check::shape(op, "dbias", *dbias, Shape{s.c_out});
   check::same_dtype(op, {&x, &dy, &dw, dbias});
-  check::same_device(op, {&x, &dy, &dw, dbias});
+  const DeviceGuard on_device = check::same_device(op, {&x, &dy, &dw, dbias});
   void* dbias_data = dbias ? dbias->data() : nullptr;
   if (x.device().is_cpu())
     return cpu::conv2d_backward_weight(p, s, x.dtype(), x.data(), dy.data(), dw.data(), dbias_data);

@@ -10,19 +10,20 @@
 namespace sg {
 namespace {
 
-void check_args(const char* op, const DropoutParams& params, const Tensor& in, const char* in_name, Tensor& out,
-                const char* out_name) {
+// Returns the guard that keeps the tensors' device current for the caller's launch.
+[[nodiscard]] DeviceGuard check_args(const char* op, const DropoutParams& params, const Tensor& in,
+                                     const char* in_name, Tensor& out, const char* out_name) {
   SG_CHECK(params.p >= 0 && params.p <= 1, op, ": p is ", params.p, ", expected within [0, 1]");
   check::floating(op, in_name, in);
   check::shape(op, out_name, out, in.shape());
   check::same_dtype(op, {&in, &out});
-  check::same_device(op, {&in, &out});
+  return check::same_device(op, {&in, &out});
 }
 
 // Forward and backward are the same masked scaling: y = x * mask * scale, dx = dy * mask * scale.
 void run_dropout(const char* op, const DropoutParams& params, const Tensor& in, const char* in_name, Tensor& out,
                  const char* out_name, const Stream& stream) {
-  check_args(op, params, in, in_name, out, out_name);
+  const DeviceGuard on_device = check_args(op, params, in, in_name, out, out_name);
   if (in.numel() == 0) return;
   const float p = float(params.p), scale = math::dropout_scale(params.p);
   if (in.device().is_cpu())
@@ -36,7 +37,7 @@ void run_dropout(const char* op, const DropoutParams& params, const Tensor& in, 
 
 void run_drop_connect(const char* op, const DropoutParams& params, const Tensor& in, const char* in_name,
                       Tensor& out, const char* out_name, const Stream& stream) {
-  check_args(op, params, in, in_name, out, out_name);
+  const DeviceGuard on_device = check_args(op, params, in, in_name, out, out_name);
   SG_CHECK(in.rank() >= 1, op, ": ", in_name, " has shape ", in.shape().str(), ", expected [N, ...]");
   if (in.numel() == 0) return;
   const int64_t N = in.dim(0), per_sample = in.numel() / N;

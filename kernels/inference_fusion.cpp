@@ -30,7 +30,8 @@ void fold_batch_norm_into_conv(const Tensor& w, const Tensor* bias, const Tensor
   check::shape(op, "w_folded", w_folded, w.shape());
   check::shape(op, "bias_folded", bias_folded, Shape{c_out});
   check::dtype(op, "bias_folded", bias_folded, DType::f32);
-  check::same_device(op, {&w, bias, &gamma, &beta, &running_mean, &running_var, &w_folded, &bias_folded});
+  const DeviceGuard on_device =
+      check::same_device(op, {&w, bias, &gamma, &beta, &running_mean, &running_var, &w_folded, &bias_folded});
 
   // Parameters are small: fold on the host in double, then store in the targets' dtypes.
   const std::vector<float> wv = w.to_floats(), g = gamma.to_floats(), b = beta.to_floats(),
@@ -65,7 +66,7 @@ void conv2d_bias_activation_forward(const Conv2dParams& p, const Tensor& x, cons
   }
   check::shape(op, "y", y, Shape{s.n, s.out_h, s.out_w, s.c_out});
   check::same_dtype(op, {&x, &w, &y});
-  check::same_device(op, {&x, &w, bias, &y});
+  const DeviceGuard on_device = check::same_device(op, {&x, &w, bias, &y});
   if (x.device().is_cpu())
     return cpu::conv2d_bias_activation_forward(p, s, x.dtype(), x.data(), w.data(),
                                                bias ? bias->data_as<float>() : nullptr, act, y.data());
@@ -96,7 +97,7 @@ void pointwise_gated_forward(const Tensor& x, const Tensor& gate, const Tensor& 
   }
   check::shape(op, "y", y, Shape{n, h, wd, c_out});
   check::same_dtype(op, {&x, &gate, &w, &y});
-  check::same_device(op, {&x, &gate, &w, bias, &y});
+  const DeviceGuard on_device = check::same_device(op, {&x, &gate, &w, bias, &y});
   if (x.numel() == 0 || c_out == 0) return;
   if (x.device().is_cpu())
     return cpu::pointwise_gated_forward(n, h * wd, c_in, c_out, x.dtype(), x.data(), gate.data(), w.data(),

@@ -39,7 +39,7 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor
   if (bias) check::shape(op, "bias", *bias, {s.N});
   check::shape(op, "y", y, {s.M, s.N});
   check::same_dtype(op, {&x, &w, bias, &y});
-  check::same_device(op, {&x, &w, bias, &y});
+  const DeviceGuard on_device = check::same_device(op, {&x, &w, bias, &y});
   const void* b = bias ? bias->data() : nullptr;
   if (x.device().is_cpu()) return cpu::linear_forward(x.dtype(), x.data(), w.data(), b, y.data(), s.M, s.K, s.N);
 #if SLIDEGRADE_WITH_CUDA
@@ -61,7 +61,7 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Tensor& dx, const 
            ": extents must be in [1, 2^31) (dy ", dy.shape().str(), ", w ", w.shape().str(), ")");
   check::shape(op, "dx", dx, {M, K});
   check::same_dtype(op, {&dy, &w, &dx});
-  check::same_device(op, {&dy, &w, &dx});
+  const DeviceGuard on_device = check::same_device(op, {&dy, &w, &dx});
   if (dy.device().is_cpu()) return cpu::linear_backward_input(dy.dtype(), dy.data(), w.data(), dx.data(), M, K, N);
 #if SLIDEGRADE_WITH_CUDA
   cuda::linear_backward_input(dy.dtype(), dy.device().index, dy.data(), w.data(), dx.data(), M, K, N, stream.handle());
@@ -83,7 +83,7 @@ void linear_backward_weight(const Tensor& x, const Tensor& dy, Tensor& dw, Tenso
   check::shape(op, "dw", dw, {N, K});
   if (dbias) check::shape(op, "dbias", *dbias, {N});
   check::same_dtype(op, {&x, &dy, &dw, dbias});
-  check::same_device(op, {&x, &dy, &dw, dbias});
+  const DeviceGuard on_device = check::same_device(op, {&x, &dy, &dw, dbias});
   void* db = dbias ? dbias->data() : nullptr;
   if (x.device().is_cpu()) return cpu::linear_backward_weight(x.dtype(), x.data(), dy.data(), dw.data(), db, M, K, N);
 #if SLIDEGRADE_WITH_CUDA

@@ -53,7 +53,7 @@ void pointwise_forward(const char* op, math::PointwiseLoss kind, Reduction reduc
   check_pointwise(op, reduction, x, targets);
   check::dtype(op, "loss", loss, DType::f32);
   check::shape(op, "loss", loss, loss_shape(reduction, x.shape()));
-  check::same_device(op, {&x, &targets, &loss});
+  const DeviceGuard on_device = check::same_device(op, {&x, &targets, &loss});
   const float* t = targets.data_as<float>();
   if (x.device().is_cpu())
     return cpu::pointwise_loss_forward(kind, x.dtype(), x.data(), t, loss.data_as<float>(), x.numel(), reduction, beta);
@@ -70,7 +70,7 @@ void pointwise_backward(const char* op, math::PointwiseLoss kind, Reduction redu
   check_pointwise(op, reduction, x, targets);
   check::shape(op, "dx", dx, x.shape());
   check::same_dtype(op, {&x, &dx});
-  check::same_device(op, {&x, &targets, &dx});
+  const DeviceGuard on_device = check::same_device(op, {&x, &targets, &dx});
   const float* t = targets.data_as<float>();
   if (x.device().is_cpu())
     return cpu::pointwise_loss_backward(kind, x.dtype(), x.data(), t, dx.data(), x.numel(), reduction, beta,
@@ -112,7 +112,7 @@ void cross_entropy_forward(const CrossEntropyParams& p, const Tensor& logits, co
   const int64_t N = logits.dim(0), C = logits.dim(1);
   check::dtype(op, "loss", loss, DType::f32);
   check::shape(op, "loss", loss, loss_shape(p.reduction, {N}));
-  check::same_device(op, {&logits, &targets, &loss});
+  const DeviceGuard on_device = check::same_device(op, {&logits, &targets, &loss});
   if (logits.device().is_cpu())
     return cpu::cross_entropy_forward(logits.dtype(), logits.data(), targets.data_as<int32_t>(),
                                       loss.data_as<float>(), N, C, p.reduction, p.label_smoothing);
@@ -131,7 +131,7 @@ void cross_entropy_backward(const CrossEntropyParams& p, const Tensor& logits, c
   const int64_t N = logits.dim(0), C = logits.dim(1);
   check::shape(op, "dlogits", dlogits, logits.shape());
   check::same_dtype(op, {&logits, &dlogits});
-  check::same_device(op, {&logits, &targets, &dlogits});
+  const DeviceGuard on_device = check::same_device(op, {&logits, &targets, &dlogits});
   if (logits.device().is_cpu())
     return cpu::cross_entropy_backward(logits.dtype(), logits.data(), targets.data_as<int32_t>(), dlogits.data(), N,
                                        C, p.reduction, p.label_smoothing, grad_scale);

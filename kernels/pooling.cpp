@@ -66,7 +66,7 @@ void max_pool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y, Tenso
   check::shape(op, "y", y, out);
   check::same_dtype(op, {&x, &y});
   if (argmax) check_argmax(op, *argmax, out);
-  check::same_device(op, {&x, &y, argmax});
+  const DeviceGuard on_device = check::same_device(op, {&x, &y, argmax});
   int32_t* index = argmax ? argmax->data_as<int32_t>() : nullptr;
   if (x.device().is_cpu()) return cpu::max_pool2d_forward(p, s, x.dtype(), x.data(), y.data(), index);
 #if SLIDEGRADE_WITH_CUDA
@@ -85,7 +85,7 @@ void max_pool2d_backward(const Pool2dParams& p, const Tensor& argmax, const Tens
   check::shape(op, "dy", dy, out);
   check_argmax(op, argmax, out);
   check::same_dtype(op, {&dy, &dx});
-  check::same_device(op, {&argmax, &dy, &dx});
+  const DeviceGuard on_device = check::same_device(op, {&argmax, &dy, &dx});
   if (dx.device().is_cpu())
     return cpu::max_pool2d_backward(p, s, dx.dtype(), argmax.data_as<int32_t>(), dy.data(), dx.data());
 #if SLIDEGRADE_WITH_CUDA
@@ -101,7 +101,7 @@ void avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y, const
   const Pool2dShape s = pool2d_shape(op, p, x.shape());
   check::shape(op, "y", y, Shape{s.n, s.out_h, s.out_w, s.c});
   check::same_dtype(op, {&x, &y});
-  check::same_device(op, {&x, &y});
+  const DeviceGuard on_device = check::same_device(op, {&x, &y});
   if (x.device().is_cpu()) return cpu::avg_pool2d_forward(p, s, x.dtype(), x.data(), y.data());
 #if SLIDEGRADE_WITH_CUDA
   cuda::avg_pool2d_forward(p, s, x.dtype(), x.data(), y.data(), stream.handle());
@@ -116,7 +116,7 @@ void avg_pool2d_backward(const Pool2dParams& p, const Tensor& dy, Tensor& dx, co
   const Pool2dShape s = pool2d_shape(op, p, dx.shape());
   check::shape(op, "dy", dy, Shape{s.n, s.out_h, s.out_w, s.c});
   check::same_dtype(op, {&dy, &dx});
-  check::same_device(op, {&dy, &dx});
+  const DeviceGuard on_device = check::same_device(op, {&dy, &dx});
   if (dx.device().is_cpu()) return cpu::avg_pool2d_backward(p, s, dx.dtype(), dy.data(), dx.data());
 #if SLIDEGRADE_WITH_CUDA
   cuda::avg_pool2d_backward(p, s, dx.dtype(), dy.data(), dx.data(), stream.handle());
@@ -130,7 +130,7 @@ void global_avg_pool_forward(const Tensor& x, Tensor& y, const Stream& stream) {
   check_global_input(op, "x", x);
   check::shape(op, "y", y, Shape{x.dim(0), x.dim(3)});
   check::same_dtype(op, {&x, &y});
-  check::same_device(op, {&x, &y});
+  const DeviceGuard on_device = check::same_device(op, {&x, &y});
   const int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
   if (x.device().is_cpu()) return cpu::global_avg_pool_forward(x.dtype(), x.data(), y.data(), n, hw, c);
 #if SLIDEGRADE_WITH_CUDA
@@ -145,7 +145,7 @@ void global_avg_pool_backward(const Tensor& dy, Tensor& dx, const Stream& stream
   check_global_input(op, "dx", dx);
   check::shape(op, "dy", dy, Shape{dx.dim(0), dx.dim(3)});
   check::same_dtype(op, {&dy, &dx});
-  check::same_device(op, {&dy, &dx});
+  const DeviceGuard on_device = check::same_device(op, {&dy, &dx});
   const int64_t n = dx.dim(0), hw = dx.dim(1) * dx.dim(2), c = dx.dim(3);
   if (dx.device().is_cpu()) return cpu::global_avg_pool_backward(dx.dtype(), dy.data(), dx.data(), n, hw, c);
 #if SLIDEGRADE_WITH_CUDA
@@ -163,7 +163,7 @@ void global_max_pool_forward(const Tensor& x, Tensor& y, Tensor* argmax, const S
   check::shape(op, "y", y, out);
   check::same_dtype(op, {&x, &y});
   if (argmax) check_argmax(op, *argmax, out);
-  check::same_device(op, {&x, &y, argmax});
+  const DeviceGuard on_device = check::same_device(op, {&x, &y, argmax});
   const int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
   int32_t* index = argmax ? argmax->data_as<int32_t>() : nullptr;
   if (x.device().is_cpu()) return cpu::global_max_pool_forward(x.dtype(), x.data(), y.data(), index, n, hw, c);
@@ -181,7 +181,7 @@ void global_max_pool_backward(const Tensor& argmax, const Tensor& dy, Tensor& dx
   check::shape(op, "dy", dy, out);
   check_argmax(op, argmax, out);
   check::same_dtype(op, {&dy, &dx});
-  check::same_device(op, {&argmax, &dy, &dx});
+  const DeviceGuard on_device = check::same_device(op, {&argmax, &dy, &dx});
   const int64_t n = dx.dim(0), hw = dx.dim(1) * dx.dim(2), c = dx.dim(3);
   if (dx.device().is_cpu())
     return cpu::global_max_pool_backward(dx.dtype(), argmax.data_as<int32_t>(), dy.data(), dx.data(), n, hw, c);
@@ -199,7 +199,7 @@ void gem_pool_forward(const Tensor& x, const Tensor& p, Tensor& y, float eps, co
   check_gem_p(op, "p", p);
   check::shape(op, "y", y, Shape{x.dim(0), x.dim(3)});
   check::same_dtype(op, {&x, &y});
-  check::same_device(op, {&x, &p, &y});
+  const DeviceGuard on_device = check::same_device(op, {&x, &p, &y});
   SG_CHECK(eps > 0.0f, op, ": eps ", eps, " must be positive");
   const int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
   if (x.device().is_cpu())
@@ -220,7 +220,7 @@ void gem_pool_backward(const Tensor& x, const Tensor& p, const Tensor& dy, Tenso
   check::shape(op, "dy", dy, Shape{x.dim(0), x.dim(3)});
   check::shape(op, "dx", dx, x.shape());
   check::same_dtype(op, {&x, &dy, &dx});
-  check::same_device(op, {&x, &p, &dy, &dx, &dp});
+  const DeviceGuard on_device = check::same_device(op, {&x, &p, &dy, &dx, &dp});
   SG_CHECK(eps > 0.0f, op, ": eps ", eps, " must be positive");
   const int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
   if (x.device().is_cpu())

@@ -55,14 +55,42 @@ SG_HD_INLINE F softplus(F x) {
   return max_(x, F(0)) + log1p_(exp_(-abs_(x)));
 }
 
+// Per-channel statistics as (count, mean, M2 = sum of squared deviations from the mean), which
+// batch norm builds its variance from on every device. Each step works on deviations from a
+// running mean, never on raw sums of squares, so nothing cancels when |mean| >> std or when some
+// values lie far from the rest (a variance from sums shifted by one row cancelled there).
+//
+// Welford's update: adds x to a set that holds n values with x (inv_n = 1 / n, shared by the
+// channels of a row).
+template <class F>
+SG_HD_INLINE void welford_add(F x, F inv_n, F& mean, F& m2) {
+  const F d = x - mean;
+  mean += d * inv_n;
+  m2 += d * (x - mean);
+}
+
+// Chan, Golub and LeVeque's merge: set a (na values) takes in set b (nb values); the caller then
+// counts na + nb. Either set may be empty; merged in a fixed order, the result is deterministic.
+template <class F>
+SG_HD_INLINE void chan_merge(F na, F nb, F& mean_a, F& m2_a, F mean_b, F m2_b) {
+  if (nb == F(0)) return;
+  const F d = mean_b - mean_a;
+  const F wb = nb / (na + nb);
+  mean_a += d * wb;
+  m2_a += m2_b + d * d * na * wb;
+}
+
 enum class Activation : int { identity = 0, relu, relu6, sigmoid, swish, mish };
 
+// ReLU and ReLU6 pass NaN through, as PyTorch's do: written as "x <= 0 ? 0 : ..." every
+// comparison with NaN is false, so NaN reaches the result (where "x > 0 ? x : 0" or
+// min(max(x, 0), 6) would turn it into 0 and hide it from the non-finite checks downstream).
 template <class F>
 SG_HD_INLINE F activation(Activation kind, F x) {
   switch (kind) {
     case Activation::identity: return x;
-    case Activation::relu: return x > F(0) ? x : F(0);
-    case Activation::relu6: return min_(max_(x, F(0)), F(6));
+    case Activation::relu: return x <= F(0) ? F(0) : x;
+    case Activation::relu6: return x <= F(0) ? F(0) : (x >= F(6) ? F(6) : x);
     case Activation::sigmoid: return sigmoid(x);
     case Activation::swish: return x * sigmoid(x);
     case Activation::mish: return x * tanh_(softplus(x));
@@ -70,13 +98,16 @@ SG_HD_INLINE F activation(Activation kind, F x) {
   return x;
 }
 
-// d activation(x) / dx. ReLU and ReLU6 take gradient 0 at their kinks, like PyTorch.
+// d activation(x) / dx. ReLU and ReLU6 take gradient 0 at their kinks, like PyTorch. At NaN they
+// pass the gradient on, also like PyTorch: its relu backward is threshold_backward (x <= 0 ? 0 :
+// grad) and its relu6 backward hardtanh_backward (x <= 0 || x >= 6 ? 0 : grad, on CUDA and in
+// the scalar CPU loop), and every comparison with NaN is false.
 template <class F>
 SG_HD_INLINE F activation_derivative(Activation kind, F x) {
   switch (kind) {
     case Activation::identity: return F(1);
-    case Activation::relu: return x > F(0) ? F(1) : F(0);
-    case Activation::relu6: return (x > F(0) && x < F(6)) ? F(1) : F(0);
+    case Activation::relu: return x <= F(0) ? F(0) : F(1);
+    case Activation::relu6: return (x <= F(0) || x >= F(6)) ? F(0) : F(1);
     case Activation::sigmoid: {
       const F s = sigmoid(x);
       return s * (F(1) - s);

@@ -75,7 +75,7 @@ bool has_non_finite(const Tensor& t, const Stream& stream) {
   Tensor found = Tensor::zeros({1}, DType::f32, t.device(), stream);
   const std::array<Tensor*, 1> list{&alias};
   non_finite_check_and_unscale(list, found, 1.0f, stream);
-  return found.to_floats().at(0) != 0.0f;
+  return found.to_floats(stream).at(0) != 0.0f;  // after the check, on its stream
 }
 
 }  // namespace sg::nn

@@ -42,9 +42,10 @@ size_t compute_copy_bytes(Module& module);
 // model that has already run in f16/bf16), so the next forward re-casts them.
 void mark_parameters_changed(Module& module);
 
-// Whether any element of t (a floating tensor, any device) is inf or NaN; waits for the device.
-// It runs kernels/optimizer.h's non_finite_check_and_unscale with a factor of 1, a read-only
-// check.
+// Whether any element of t (a floating tensor, any device) is inf or NaN. It runs
+// kernels/optimizer.h's non_finite_check_and_unscale with a factor of 1 (a read-only check) on
+// `stream`, after the work queued there (give the stream that produced t), and waits for the
+// answer; on the default stream it waits for the whole device (Tensor::to_floats).
 bool has_non_finite(const Tensor& t, const Stream& stream = {});
 
 }  // namespace sg::nn

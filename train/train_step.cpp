@@ -154,7 +154,9 @@ StepResult TrainStep::micro_batch(const Batch& batch, const Stream& stream) {
   const Tensor logits = model_.forward(*ctx, batch.images);  // f32 [N, outputs]
   Tensor loss = Tensor::empty({1}, DType::f32, device_, "loss");
   loss_forward(logits, batch.targets, loss, stream);
-  const float loss_value = loss.to_floats().at(0);  // waits for the device
+  // Read on the step's stream, after the loss kernel (a default-stream copy would not wait for a
+  // non-blocking stream; the default read waits for the whole device, loader copies included).
+  const float loss_value = loss.to_floats(stream).at(0);
   if (!std::isfinite(loss_value)) {
     ctx.reset();  // free what the failed forward kept before the diagnostic re-run
     report_non_finite_loss(batch, rng_offset_before, loss_value, stream);
@@ -198,7 +200,7 @@ bool TrainStep::gradients_non_finite(const Stream& stream) {
   for (nn::Parameter* p : params_) grads.push_back(&p->grad);
   Tensor found_inf = Tensor::zeros({1}, DType::f32, device_, stream);
   non_finite_check_and_unscale(grads, found_inf, 1.0f, stream);  // a factor of 1: read only
-  return found_inf.to_floats().at(0) != 0.0f;
+  return found_inf.to_floats(stream).at(0) != 0.0f;  // after the check, on its stream
 }
 
 nn::Context::GradientHook TrainStep::fault_hook(int micro_batch) const {
@@ -220,7 +222,7 @@ StepResult TrainStep::finish_step(StepResult result, const Batch& batch, uint64_
     for (nn::Parameter* p : params_) grads.push_back(&p->grad);
     Tensor found_inf = Tensor::zeros({1}, DType::f32, device_, stream);
     non_finite_check_and_unscale(grads, found_inf, 1.0f / scaler_.scale, stream);
-    const bool overflow = found_inf.to_floats().at(0) != 0.0f;
+    const bool overflow = found_inf.to_floats(stream).at(0) != 0.0f;  // after the check, on its stream
     if (overflow) {
       LossScaleState next = scaler_;
       update_loss_scale(next, true, options_.loss_scale);

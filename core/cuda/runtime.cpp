@@ -58,18 +58,39 @@ std::string device_name(int index) {
 
 void set_device(int index) { check(cudaSetDevice(index), "cudaSetDevice"); }
 
+int current_device() {
+  int device = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  return device;
+}
+
+DeviceGuard::DeviceGuard(int device) {
+  const int previous = current_device();
+  if (previous == device) return;
+  set_device(device);
+  previous_ = previous;
+}
+
+DeviceGuard::~DeviceGuard() {
+  // Putting back a device that was current a moment ago does not fail in practice; if it does,
+  // the error must not outlive this call as a sticky "last error" blamed on a later launch.
+  if (previous_ >= 0 && cudaSetDevice(previous_) != cudaSuccess) (void)cudaGetLastError();
+}
+
 bool memory_info(int device, size_t& free_bytes, size_t& total_bytes) noexcept {
   free_bytes = total_bytes = 0;
-  if (cudaSetDevice(device) != cudaSuccess || cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) {
-    (void)cudaGetLastError();
-    free_bytes = total_bytes = 0;
-    return false;
+  try {
+    const DeviceGuard guard(device);  // cudaMemGetInfo reports on the current device
+    if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess) return true;
+  } catch (const Error&) {  // cudaSetDevice refused the device: nothing can be read
   }
-  return true;
+  (void)cudaGetLastError();
+  free_bytes = total_bytes = 0;
+  return false;
 }
 
 void* device_malloc(size_t bytes, int device) {
-  set_device(device);
+  const DeviceGuard guard(device);  // cudaMalloc allocates on the current device
   void* ptr = nullptr;
   const cudaError_t status = cudaMalloc(&ptr, bytes);
   if (status == cudaErrorMemoryAllocation) {
@@ -91,7 +112,11 @@ void* device_malloc(size_t bytes, int device) {
 }
 
 void device_free(void* ptr, int device) noexcept {
-  if (cudaSetDevice(device) == cudaSuccess) (void)cudaFree(ptr);
+  try {
+    const DeviceGuard guard(device);  // the block's device, as when it was allocated
+    (void)cudaFree(ptr);
+  } catch (const Error&) {  // the device cannot be made current: the block cannot be freed
+  }
 }
 
 void* host_malloc_pinned(size_t bytes) {
@@ -116,7 +141,7 @@ void memset_async(void* dst, int value, size_t bytes, StreamHandle stream) {
 }
 
 StreamHandle stream_create(int device) {
-  set_device(device);
+  const DeviceGuard guard(device);  // a stream belongs to the device current at creation
   cudaStream_t stream = nullptr;
   check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
   return stream;
@@ -129,7 +154,7 @@ void stream_wait_event(StreamHandle stream, EventHandle event) {
 }
 
 EventHandle event_create(int device, bool timing) {
-  set_device(device);
+  const DeviceGuard guard(device);  // an event belongs to the device current at creation
   cudaEvent_t event = nullptr;
   check(cudaEventCreateWithFlags(&event, timing ? cudaEventDefault : cudaEventDisableTiming),
         "cudaEventCreateWithFlags");
@@ -146,7 +171,7 @@ float event_elapsed_ms(EventHandle start, EventHandle end) {
 }
 
 void device_synchronize(int device) {
-  set_device(device);
+  const DeviceGuard guard(device);
   check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
 }
 

@@ -15,6 +15,9 @@ int device_count() { return 0; }
 std::string unavailable_reason() { return "built without CUDA (SLIDEGRADE_CUDA=OFF)"; }
 std::string device_name(int) { unavailable("device_name"); }
 void set_device(int) { unavailable("set_device"); }
+int current_device() { unavailable("current_device"); }
+DeviceGuard::DeviceGuard(int) { unavailable("DeviceGuard"); }
+DeviceGuard::~DeviceGuard() = default;
 bool memory_info(int, size_t& free_bytes, size_t& total_bytes) noexcept {
   free_bytes = total_bytes = 0;
   return false;

@@ -1,6 +1,7 @@
-// Batch norm (+ fused activation) on [M, C] rows, NHWC. Training forward: partial shifted sums
-// per block -> finalize (mean, invstd, running statistics) -> apply. Backward: partial sums of
-// dz and dz * xhat -> finalize (dgamma, dbeta, coefficients) -> dx, recomputing dz from x.
+// Batch norm (+ fused activation) on [M, C] rows, NHWC. Training forward: partial moments (count,
+// mean, M2) per block -> finalize (Chan's merge in double: mean, invstd, running statistics) ->
+// apply. Backward: partial sums of dz and dz * xhat -> finalize (dgamma, dbeta, coefficients) ->
+// dx, recomputing dz from x.
 #include "core/tensor.h"
 #include "kernels/cuda/batch_norm.h"
 #include "kernels/cuda/channel_reduce.cuh"
@@ -8,46 +9,19 @@
 namespace sg::cuda {
 namespace {
 
-// sum (x - shift) and sum (x - shift)^2 with shift = the first row, which keeps the one-pass
-// variance well conditioned when |mean| >> std.
-template <class T, int VC>
-struct StatsOp {
-  const T* x;
-  int64_t C;
-  struct Context {
-    float shift[VC];
-  };
-  __device__ Context context(int64_t c0) const {
-    Context ctx;
-    load_floats<T, VC>(x + c0, ctx.shift);
-    return ctx;
-  }
-  __device__ void accumulate(const Context& ctx, int64_t m, int64_t c0, float (&a)[VC], float (&b)[VC]) const {
-    float v[VC];
-    load_floats<T, VC>(x + m * C + c0, v);
-#pragma unroll
-    for (int j = 0; j < VC; ++j) {
-      const float d = v[j] - ctx.shift[j];
-      a[j] += d;
-      b[j] += d * d;
-    }
-  }
-};
-
+// mean, invstd and the running statistics from the partial moments of x - x0 (channel_reduce.cuh).
 template <class T>
-__global__ void stats_finalize_kernel(const float* __restrict__ partial_a, const float* __restrict__ partial_b,
-                                      unsigned row_blocks, const T* __restrict__ x, int64_t M, int64_t C, double eps,
-                                      double momentum, float* __restrict__ running_mean,
+__global__ void stats_finalize_kernel(const float* __restrict__ partial_mean, const float* __restrict__ partial_m2,
+                                      unsigned row_blocks, int rows_per_step, const T* __restrict__ x, int64_t M,
+                                      int64_t C, double eps, double momentum, float* __restrict__ running_mean,
                                       float* __restrict__ running_var, float* __restrict__ saved_mean,
                                       float* __restrict__ saved_invstd) {
   const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= C) return;
-  double a, b;
-  sum_partials(partial_a, partial_b, row_blocks, C, c, a, b);
-  const double shifted_mean = a / double(M);
-  double var = b / double(M) - shifted_mean * shifted_mean;
-  var = var < 0 ? 0 : var;
+  double shifted_mean, m2;
+  merge_partial_moments(partial_mean, partial_m2, row_blocks, rows_per_step, M, C, c, shifted_mean, m2);
   const double mean = double(to_acc(x[c])) + shifted_mean;
+  const double var = m2 < 0 ? 0.0 : m2 / double(M);  // M2 >= 0 but for rounding; NaN stays NaN
   saved_mean[c] = float(mean);
   saved_invstd[c] = float(1.0 / sqrt(var + eps));
   running_mean[c] = float((1 - momentum) * double(running_mean[c]) + momentum * mean);
@@ -213,14 +187,14 @@ void batch_norm_forward_train(DType dtype, const void* x_raw, const float* gamma
       constexpr int VC = decltype(width)::value;
       const ChannelLayout L = channel_layout(M, C, VC);
       Tensor partial = Tensor::empty({2, int64_t(L.row_blocks) * C}, DType::f32, Device::cuda(current_device()),
-                                     "batch_norm partial sums");
-      float* partial_a = partial.data_as<float>();
-      float* partial_b = partial_a + int64_t(L.row_blocks) * C;
-      launch_channel_partial_sums<VC>(StatsOp<T, VC>{x, C}, M, C, L, partial_a, partial_b, stream);
-      SG_CUDA_CHECK_LAUNCH("batch_norm_forward_train (partial sums)");
+                                     "batch_norm partial moments");
+      float* partial_mean = partial.data_as<float>();
+      float* partial_m2 = partial_mean + int64_t(L.row_blocks) * C;
+      launch_channel_partial_moments<T, VC>(x, M, C, L, partial_mean, partial_m2, stream);
+      SG_CUDA_CHECK_LAUNCH("batch_norm_forward_train (partial moments)");
       stats_finalize_kernel<T><<<finalize_blocks(C), kFinalizeThreads, 0, stream>>>(
-          partial_a, partial_b, L.row_blocks, x, M, C, eps, momentum, running_mean, running_var, saved_mean,
-          saved_invstd);
+          partial_mean, partial_m2, L.row_blocks, L.rows_per_step, x, M, C, eps, momentum, running_mean,
+          running_var, saved_mean, saved_invstd);
       SG_CUDA_CHECK_LAUNCH("batch_norm_forward_train (statistics)");
     });
     apply_forward<T>(x, y, saved_mean, saved_invstd, gamma, beta, M, C, act, stream);

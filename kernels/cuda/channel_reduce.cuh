@@ -15,6 +15,7 @@
 #include <type_traits>
 
 #include "core/half.h"
+#include "core/hd.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/scalar_math.h"
 
@@ -90,6 +91,102 @@ __global__ void __launch_bounds__(kReduceThreads)
       partial_a[int64_t(blockIdx.x) * C + c0 + j] = a[j];
       partial_b[int64_t(blockIdx.x) * C + c0 + j] = b[j];
     }
+  }
+}
+
+// How many rows of [0, M) the partial kernels give to one thread row and to one block: thread row
+// r of block b reads m = b * rows_per_step + r + k * step (k = 0, 1, ...), step = row_blocks *
+// rows_per_step. `first` is b * rows_per_step + r. Computed, not stored: the merges need them.
+SG_HD_INLINE int64_t rows_of_thread(int64_t first, int64_t step, int64_t M) {
+  return first < M ? (M - 1 - first) / step + 1 : 0;
+}
+SG_HD_INLINE int64_t rows_of_block(int64_t block, int rows_per_step, int64_t step, int64_t M) {
+  // Full sweeps give each block rows_per_step rows; the last, partial sweep covers the residues
+  // [0, M % step), of which this block owns [block * rows_per_step, (block + 1) * rows_per_step).
+  const int64_t tail = M % step - block * rows_per_step;
+  return (M / step) * rows_per_step + (tail < 0 ? 0 : (tail > rows_per_step ? rows_per_step : tail));
+}
+
+// Per-channel moments of x [M, C] (batch norm's statistics): each thread runs Welford's update over
+// its rows (kernels/scalar_math.h), then one thread per channel group merges the block's thread
+// rows in order with Chan's formula and writes the block's partial mean and M2 [gridDim.x, C];
+// counts follow from the layout (rows_of_block). Values are shifted by row 0 first (exact for
+// values within a factor 2 of it), so the float running means hold mean - x0, whose rounding is
+// far smaller than the mean's when |mean| >> std; the partial means are of x - x0. The same grid,
+// block size and shared memory (2 * kReduceThreads * VC floats: 16 KiB at VC = 8) as
+// channel_partial_sums_kernel, and no atomics: the same inputs give the same bits.
+template <class T, int VC>
+__global__ void __launch_bounds__(kReduceThreads)
+    channel_partial_moments_kernel(const T* __restrict__ x, int64_t M, int64_t C, int lanes, int rows_per_step,
+                                   float* __restrict__ partial_mean, float* __restrict__ partial_m2) {
+  __shared__ float shared_mean[kReduceThreads * VC];
+  __shared__ float shared_m2[kReduceThreads * VC];
+  const int lane = int(threadIdx.x) % lanes;
+  const int row_in_step = int(threadIdx.x) / lanes;
+  const int64_t c0 = (int64_t(blockIdx.y) * lanes + lane) * VC;
+  const int64_t step = int64_t(gridDim.x) * rows_per_step;
+  const int64_t first = int64_t(blockIdx.x) * rows_per_step + row_in_step;
+  float mean[VC], m2[VC];
+#pragma unroll
+  for (int j = 0; j < VC; ++j) mean[j] = m2[j] = 0.0f;
+  if (row_in_step < rows_per_step && c0 < C) {
+    float shift[VC];
+    load_floats<T, VC>(x + c0, shift);
+    float n = 0.0f;
+    for (int64_t m = first; m < M; m += step) {
+      float v[VC];
+      load_floats<T, VC>(x + m * C + c0, v);
+      n += 1.0f;
+      const float inv_n = 1.0f / n;
+#pragma unroll
+      for (int j = 0; j < VC; ++j) math::welford_add(v[j] - shift[j], inv_n, mean[j], m2[j]);
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < VC; ++j) {
+    shared_mean[threadIdx.x * VC + j] = mean[j];
+    shared_m2[threadIdx.x * VC + j] = m2[j];
+  }
+  __syncthreads();
+  if (row_in_step == 0 && c0 < C) {
+    float n = float(rows_of_thread(first, step, M));
+    for (int r = 1; r < rows_per_step; ++r) {
+      const float nr = float(rows_of_thread(first + r, step, M));
+#pragma unroll
+      for (int j = 0; j < VC; ++j)
+        math::chan_merge(n, nr, mean[j], m2[j], shared_mean[(r * lanes + lane) * VC + j],
+                         shared_m2[(r * lanes + lane) * VC + j]);
+      n += nr;
+    }
+#pragma unroll
+    for (int j = 0; j < VC; ++j) {
+      partial_mean[int64_t(blockIdx.x) * C + c0 + j] = mean[j];
+      partial_m2[int64_t(blockIdx.x) * C + c0 + j] = m2[j];
+    }
+  }
+}
+
+template <class T, int VC>
+void launch_channel_partial_moments(const T* x, int64_t M, int64_t C, const ChannelLayout& L, float* partial_mean,
+                                    float* partial_m2, cudaStream_t stream) {
+  const dim3 grid(L.row_blocks, L.channel_blocks);
+  channel_partial_moments_kernel<T, VC><<<grid, kReduceThreads, 0, stream>>>(x, M, C, L.lanes, L.rows_per_step,
+                                                                             partial_mean, partial_m2);
+}
+
+// Merges the partial moments of channel c in row-block order, in double: count (= M), mean (of
+// x - x0, as the partials), M2.
+__device__ __forceinline__ void merge_partial_moments(const float* partial_mean, const float* partial_m2,
+                                                      unsigned row_blocks, int rows_per_step, int64_t M, int64_t C,
+                                                      int64_t c, double& mean, double& m2) {
+  const int64_t step = int64_t(row_blocks) * rows_per_step;
+  double n = 0;
+  mean = 0;
+  m2 = 0;
+  for (unsigned r = 0; r < row_blocks; ++r) {
+    const double nb = double(rows_of_block(r, rows_per_step, step, M));
+    math::chan_merge(n, nb, mean, m2, double(partial_mean[int64_t(r) * C + c]), double(partial_m2[int64_t(r) * C + c]));
+    n += nb;
   }
 }
 

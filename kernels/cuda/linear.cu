@@ -16,21 +16,6 @@ void check_cublas(cublasStatus_t status, const char* op, const char* call) {
     throw Error(detail::concat(op, ": ", call, " failed: ", cublasGetStatusString(status), " (status ", int(status), ")"));
 }
 
-// Makes `device` current for its lifetime, then restores the caller's device.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    SG_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (previous_ != device) SG_CUDA_CHECK(cudaSetDevice(device));
-  }
-  ~DeviceGuard() { cudaSetDevice(previous_); }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int previous_ = 0;
-};
-
 // The workspace cuBLAS asks for (its documentation: 4 MiB matches its own default pool; Hopper
 // and later want 32 MiB).
 size_t cublas_workspace_bytes(int device) {

@@ -527,6 +527,52 @@ TEST(AsyncLoader, BatchUploadsToTheGpu) {
   }
 }
 
+// Every batch is uploaded asynchronously and given back to the pool at once, before its copy has
+// run: the loader reuses the pooled buffer for a later batch while the copy out of it may still be
+// queued. Nothing may be written into the buffer before that copy is done (the worker waits for
+// the buffer's last upload first), so every uploaded batch holds its own pixels, labels and
+// targets. On a device that runs queued work lazily (the emulated one), zeroing a reused buffer's
+// targets before that wait makes the earlier batch's copy read zeros.
+TEST(AsyncLoader, AsyncUploadsKeepEveryBatchsTargets) {
+  SG_REQUIRE_CUDA();
+  struct Expected {
+    std::vector<uint8_t> pixels;
+    std::vector<int32_t> labels;
+    std::vector<float> targets;
+  };
+  for (int workers : {0, 2}) {  // 0: the reuse happens in next(), in a fixed order
+    SCOPED_TRACE(::testing::Message() << workers << " workers");
+    AsyncLoaderConfig c = make_config(4, workers);
+    c.queue_depth = 1;  // few buffers, so each one is reused soon
+    c.device = Device::cuda(0);
+    AsyncLoader loader(c, 24, [](const SampleRequest& r, SampleOutput& o) { pattern_sample(r, o, 0); });
+    const Stream copy_stream = Stream::create(c.device);
+    std::vector<DeviceBatch> uploaded;
+    std::vector<Expected> expected;
+    while (std::optional<Batch> b = loader.next()) {
+      ASSERT_TRUE(b->pinned());
+      expected.push_back({{b->pixels().begin(), b->pixels().end()},
+                          {b->labels().begin(), b->labels().end()},
+                          {b->targets().begin(), b->targets().end()}});
+      uploaded.push_back(b->upload_async(c.device, copy_stream));
+      b.reset();  // back to the pool with its copy possibly still queued
+    }
+    ASSERT_EQ(uploaded.size(), 6u);
+    EXPECT_GT(loader.stats().batches, loader.stats().buffers_allocated) << "buffers were reused";
+    copy_stream.synchronize(c.device);
+    for (size_t k = 0; k < uploaded.size(); ++k) {
+      SCOPED_TRACE(::testing::Message() << "batch " << k);
+      const Tensor pixels = uploaded[k].pixels.to(Device::cpu(), copy_stream);
+      const Tensor labels = uploaded[k].labels.to(Device::cpu(), copy_stream);
+      const Tensor targets = uploaded[k].targets.to(Device::cpu(), copy_stream);
+      EXPECT_TRUE(std::equal(expected[k].pixels.begin(), expected[k].pixels.end(), pixels.data_as<uint8_t>()));
+      EXPECT_TRUE(std::equal(expected[k].labels.begin(), expected[k].labels.end(), labels.data_as<int32_t>()));
+      const std::vector<float> got(targets.data_as<float>(), targets.data_as<float>() + targets.numel());
+      EXPECT_EQ(got, expected[k].targets);
+    }
+  }
+}
+
 TEST(AsyncLoader, RejectsBadConfigs) {
   const auto fn = [](const SampleRequest& r, SampleOutput& o) { pattern_sample(r, o, 0); };
   AsyncLoaderConfig c = make_config(0, 1);

@@ -3,11 +3,13 @@
 // statistics, BN+SiLU and BN+Mish), and bad arguments.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/activation.h"
 #include "kernels/batch_norm.h"
 #include "kernels/cpu/batch_norm_ref.h"
+#include "kernels/cpu/isa.h"
 #include "tests/support/testing.h"
 
 namespace sg {
@@ -236,6 +238,80 @@ TEST(BatchNorm, VarianceStableForLargeMean) {
   EXPECT_TRUE(all_close(actual.saved_invstd, expected.saved_invstd, {0, 1e-3}));
   EXPECT_TRUE(all_close(actual.running_var, expected.running_var, {0, 1e-3}));
   EXPECT_TRUE(all_close(actual.y, expected.y, {1e-3, 1e-3}));
+}
+
+// The first row far from the channel's mean. A variance taken from sums shifted by row 0,
+// sum (x - x0)^2 / M - (sum (x - x0) / M)^2, then subtracts two numbers about M times larger than
+// the variance (at least (x0 - mean)^2 / M of it comes from row 0 alone), and float partial sums
+// carry no digits for that: with M = 65536 the result was off by far more than kStatTol.
+// Channels 0-3: row 0 = 0 below a cluster at `base`; channels 4-7: row 0 = base + 500 * spread
+// above it. Per dtype, base and spread keep the cluster's values distinct in storage.
+BnCase far_first_row_case(Rng& rng, DType dtype) {
+  const Shape shape{16, 64, 64, 8};
+  const double base = dtype == DType::f32 ? 1e4 : 1e3;
+  const double spread = dtype == DType::f32 ? 0.1 : dtype == DType::f16 ? 4.0 : 64.0;
+  BnCase k = random_case(rng, shape, DType::f32);
+  std::vector<float> v = testing::random_tensor(rng, shape, DType::f32).to_floats();
+  for (float& x : v) x = float(base + spread * x);
+  for (int64_t c = 0; c < 8; ++c) v[size_t(c)] = c < 4 ? 0.0f : float(base + 500 * spread);
+  k.x = Tensor::from_floats(v, shape, dtype);
+  k.dy = testing::random_tensor(rng, shape, dtype);
+  return k;
+}
+
+// Statistics within kStatTol of the double reference. y = (x - mean) * invstd * gamma + beta is
+// ill-conditioned here: one float rounding of the mean (base * 2^-24) moves it by that times
+// invstd * gamma, which bounds y's tolerance on top of the storage type's.
+void expect_far_first_row_matches_reference(const BnResult& actual, const BnResult& expected, DType dtype) {
+  EXPECT_TRUE(all_close(actual.saved_mean, expected.saved_mean, kStatTol)) << "saved_mean";
+  EXPECT_TRUE(all_close(actual.saved_invstd, expected.saved_invstd, kStatTol)) << "saved_invstd";
+  EXPECT_TRUE(all_close(actual.running_mean, expected.running_mean, kStatTol)) << "running_mean";
+  EXPECT_TRUE(all_close(actual.running_var, expected.running_var, kStatTol)) << "running_var";
+  const std::vector<float> mean = expected.saved_mean.to_floats(), invstd = expected.saved_invstd.to_floats();
+  double y_abs = 0;
+  for (size_t c = 0; c < mean.size(); ++c)
+    y_abs = std::max(y_abs, 2.0 * std::ldexp(std::fabs(double(mean[c])), -23) * double(invstd[c]) * 1.5);
+  const Tolerance storage = testing::tolerance_for(dtype);
+  EXPECT_TRUE(all_close(actual.y, expected.y, {storage.abs + y_abs, std::max(storage.rel, 1e-4)})) << "y";
+}
+
+TEST(BatchNorm, VarianceStableWhenTheFirstRowIsFarFromTheMean) {
+  Rng rng;
+  SG_TRACE_SEED(rng);
+  for (DType dtype : kFloatTypes) {
+    const BnCase k = far_first_row_case(rng, dtype);
+    BatchNormParams p;
+    p.activation = Activation::identity;
+    const BnResult expected = reference(k, p, true);
+    for (cpu::Isa isa : {cpu::Isa::baseline, cpu::Isa::avx2, cpu::Isa::avx512}) {
+      if (!cpu::isa_supported(isa)) continue;
+      SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " " << cpu::isa_name(isa));
+      const cpu::Isa previous = cpu::set_isa_for_testing(isa);
+      const BnResult actual = run_op(k, p, true, Device::cpu());
+      cpu::set_isa_for_testing(previous);
+      expect_far_first_row_matches_reference(actual, expected, dtype);
+    }
+  }
+}
+
+TEST(BatchNorm, CudaVarianceStableWhenTheFirstRowIsFarFromTheMean) {
+  SG_REQUIRE_CUDA();
+  Rng rng;
+  SG_TRACE_SEED(rng);
+  for (DType dtype : kFloatTypes) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const BnCase k = far_first_row_case(rng, dtype);
+    BatchNormParams p;
+    p.activation = Activation::identity;
+    const BnResult actual = run_op(k, p, true, Device::cuda(0));
+    expect_far_first_row_matches_reference(actual, reference(k, p, true), dtype);
+    // The partials merge in a fixed order: the same inputs give the same bits.
+    const BnResult again = run_op(k, p, true, Device::cuda(0));
+    EXPECT_EQ(again.saved_mean.to_floats(), actual.saved_mean.to_floats());
+    EXPECT_EQ(again.saved_invstd.to_floats(), actual.saved_invstd.to_floats());
+    EXPECT_EQ(again.running_var.to_floats(), actual.running_var.to_floats());
+    EXPECT_EQ(again.y.to_floats(), actual.y.to_floats());
+  }
 }
 
 TEST(BatchNorm, CudaMatchesReference) {

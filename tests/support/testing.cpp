@@ -36,6 +36,10 @@ void poison(Tensor& t) {
   if (t.device().is_cpu()) {
     std::memset(t.data(), 0xFF, t.nbytes());
   } else {
+    // On the tensor's device (the legacy stream is per device), after whatever work of any stream
+    // may still use its memory (the legacy stream does not wait for non-blocking streams).
+    cuda::device_synchronize(t.device().index);
+    const DeviceGuard on_device(t.device());
     cuda::memset_async(t.data(), 0xFF, t.nbytes(), nullptr);
     cuda::stream_synchronize(nullptr);
   }

@@ -232,6 +232,37 @@ TEST_F(NumericalGuards, NonFiniteLossNamesStepAndMicroBatch) {
   EXPECT_TRUE(contains(msg, "first layer whose output was not finite is 'blocks.2.0.conv_pwl'")) << msg;
 }
 
+// A NaN ahead of ReLU6 (EfficientNet-Lite's activation, fused into its batch norms) reaches the
+// loss, and the step fails naming the layer. ReLU6 used to turn NaN into 0: with a NaN in bn1's
+// bias the loss stayed finite, so did every gradient (ReLU6's mask zeroes the NaN channel's), the
+// step applied and the NaN stayed in the weights for good, unseen by every guard.
+TEST_F(NumericalGuards, NanBeforeRelu6ReachesTheLossAndNamesTheLayer) {
+  testing::Rng rng;
+  SG_TRACE_SEED(rng);
+  nn::EfficientNetConfig c = nn::efficientnet_config("lite0");
+  c.width = 0.25;
+  c.depth = 0.34;
+  c.outputs = kOutputs;
+  c.dropout = c.drop_connect = 0.0;
+  ASSERT_EQ(c.activation, math::Activation::relu6);
+  nn::EfficientNet m(c);
+  m.set_training(true);
+  Sgd opt(m.parameters(), {0.01f});
+  TrainStep step(m, opt, {});
+  const Batch batch = random_batch(rng, 2);
+  step.micro_batch(batch);  // a clean step first
+  nn::Parameter& beta = parameter_named(m, "bn1.bias");
+  std::vector<float> v = beta.value.to_floats();
+  v.at(0) = std::numeric_limits<float>::quiet_NaN();
+  beta.value.copy_from(Tensor::from_floats(v, beta.value.shape()));
+  beta.mark_changed();
+  const std::string msg = error_of(step, batch);
+  EXPECT_TRUE(contains(msg, "training step 1 (micro-batch 1 of 1, f32): the cross_entropy loss is ")) << msg;
+  EXPECT_TRUE(contains(msg, "nan")) << msg;
+  EXPECT_TRUE(contains(msg, "first layer whose output was not finite is 'bn1'")) << msg;
+  EXPECT_EQ(opt.steps_taken(), 1) << "the step with the NaN was not applied";
+}
+
 // (c) f16: an overflow planted in one step skips it (weights bit for bit, scale halved,
 // counters); the next step applies.
 TEST_F(NumericalGuards, F16ForcedOverflowSkipsTheStepAndTheNextApplies) {
@@ -417,6 +448,71 @@ TEST_F(NumericalGuardsCuda, Bf16NanInAWeightGradientNamesTheLayer) {
   SG_REQUIRE_CUDA();
   expect_planted_gradient_named(DType::bf16, "blocks.1.0.conv_dw", "weight", std::numeric_limits<float>::quiet_NaN(),
                                 Device::cuda(0));
+}
+
+// Element 0 of g becomes `value`, read and written on `stream` (after the work that made g).
+void plant_on(Tensor& g, float value, const Stream& stream) {
+  std::vector<float> v = g.to_floats(stream);
+  v.at(0) = value;
+  g.copy_from(Tensor::from_floats(v, g.shape(), g.dtype()).to(g.device(), stream), stream);
+}
+
+// The step on a stream of its own (non-blocking: the legacy default stream does not wait for it):
+// the loss it reports is the loss of this micro-batch, read after the loss kernel, not whatever
+// the loss tensor's memory held before (on a device that runs queued work late, the previous
+// micro-batch's loss). MSE against targets 0, 10 and 30 makes consecutive losses differ by orders
+// of magnitude; each is checked against the same step on the CPU.
+TEST_F(NumericalGuardsCuda, StepOnItsOwnStreamReportsItsLoss) {
+  SG_REQUIRE_CUDA();
+  testing::Rng rng;
+  SG_TRACE_SEED(rng);
+  const Device gpu = Device::cuda(0);
+  const Stream stream = Stream::create(gpu);
+  nn::EfficientNet cpu_model(tiny_b0(0.0)), gpu_model(tiny_b0(0.0), gpu);
+  Sgd cpu_opt(cpu_model.parameters(), {1e-4f}), gpu_opt(gpu_model.parameters(), {1e-4f});
+  TrainStepOptions o;
+  o.loss = LossKind::mse;
+  TrainStep cpu_step(cpu_model, cpu_opt, o), gpu_step(gpu_model, gpu_opt, o);
+  for (nn::EfficientNet* m : {&cpu_model, &gpu_model}) m->set_training(true);
+  for (const float target : {0.0f, 10.0f, 30.0f}) {
+    SCOPED_TRACE(::testing::Message() << "targets " << target);
+    const Batch b{testing::random_tensor(rng, {2, 32, 32, 3}, DType::f32, -2.0f, 2.0f),
+                  Tensor::from_floats(std::vector<float>(2 * kOutputs, target), {2, kOutputs})};
+    const float expected = cpu_step.micro_batch(b).loss;
+    const StepResult r = gpu_step.micro_batch(on(b, gpu), stream);
+    EXPECT_TRUE(r.completed && !r.skipped);
+    EXPECT_NEAR(r.loss, expected, 1e-3 * std::abs(expected) + 1e-4);
+  }
+}
+
+// f16 on a stream of its own: the step reads found_inf after the check that sets it, so a planted
+// inf skips the step (a stale flag of 0 would apply it) and the next step applies.
+TEST_F(NumericalGuardsCuda, F16OverflowOnItsOwnStreamSkipsTheStep) {
+  SG_REQUIRE_CUDA();
+  testing::Rng rng;
+  SG_TRACE_SEED(rng);
+  const Device gpu = Device::cuda(0);
+  const Stream stream = Stream::create(gpu);
+  nn::EfficientNet m(tiny_b0(0.0), gpu);
+  m.set_training(true);
+  m.set_precision(DType::f16);
+  Sgd opt(m.parameters(), {0.01f});
+  TrainStepOptions o;
+  o.loss_scale.init_scale = 8.0f;  // no real overflow: only the planted one
+  o.loss_scale.growth_interval = 1000;
+  o.gradient_fault = [&](int64_t step, int, const std::string& layer, std::string_view g, Tensor& t) {
+    if (step == 1 && layer == "conv_head" && g == "weight") plant_on(t, kInf, stream);
+  };
+  TrainStep step(m, opt, o);
+  const Batch batch = on(random_batch(rng, 2), gpu);
+  EXPECT_FALSE(step.micro_batch(batch, stream).skipped);
+  const auto before = values_of(m);
+  const StepResult planted = step.micro_batch(batch, stream);
+  EXPECT_TRUE(planted.skipped) << "the inf planted in conv_head's gradient was not seen";
+  EXPECT_EQ(values_of(m), before);
+  EXPECT_EQ(step.loss_scale(), 4.0f);
+  EXPECT_FALSE(step.micro_batch(batch, stream).skipped);
+  EXPECT_NE(values_of(m), before);
 }
 
 TEST_F(NumericalGuardsCuda, F16ForcedOverflowIsSkippedAndRealOnesLowerTheScale) {
