@@ -226,9 +226,10 @@ std::span<const float> Batch::targets() const {
 }
 
 namespace {
-// Copies host bytes into a fresh tensor on `device`; `wait` makes the copy finish before returning.
+// Copies host bytes into a fresh tensor on `device`, allocated for `stream` (the copy's); `wait`
+// makes the copy finish before returning.
 Tensor tensor_from_host(const void* src, Shape shape, DType dtype, Device device, const Stream& stream, bool wait) {
-  Tensor t = Tensor::empty(std::move(shape), dtype, device, "loader batch");
+  Tensor t = Tensor::empty(std::move(shape), dtype, device, stream, "loader batch");
   if (t.nbytes() == 0) return t;
   if (device.is_cpu()) {
     std::memcpy(t.data(), src, t.nbytes());

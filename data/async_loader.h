@@ -33,6 +33,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -121,8 +122,10 @@ class BatchBufferPool;
 struct BatchBuffer;
 
 // A batch uploaded by Batch::upload_async: the tensors are valid on the device once `ready`
-// has happened; call wait(compute_stream) before using them on another stream, and keep the
-// DeviceBatch until the work that reads it is done (the allocator does not track streams).
+// has happened; call wait(compute_stream) before using them on another stream. The tensors
+// belong to the copy stream; wait() also records the compute stream as a user, so the caching
+// allocator does not hand their memory to the next upload before the compute stream's work on
+// them (queued by the time the DeviceBatch is dropped) is done (core/allocator.h, "Streams").
 struct DeviceBatch {
   Tensor pixels;   // u8 [B, H, W, C]
   Tensor labels;   // i32 [B]
@@ -130,6 +133,7 @@ struct DeviceBatch {
   std::shared_ptr<Event> ready;
   void wait(const Stream& compute_stream) const {
     if (ready) ready->block(compute_stream);
+    for (const Tensor* t : {&pixels, &labels, &targets}) t->record_stream(compute_stream);
   }
 };
 

@@ -527,6 +527,36 @@ TEST(AsyncLoader, BatchUploadsToTheGpu) {
   }
 }
 
+TEST(AsyncLoader, TheNextUploadDoesNotOverwriteABatchTheComputeStreamStillReads) {
+  SG_REQUIRE_CUDA();
+  AsyncLoaderConfig c = make_config(4, 1);
+  c.sample_shape = {64, 48, 3};  // 36 KiB batches: a block size no other tensor here has
+  c.device = Device::cuda(0);
+  AsyncLoader loader(c, 8, [](const SampleRequest& r, SampleOutput& o) { pattern_sample(r, o, 0); });
+  const Stream copy_stream = Stream::create(c.device);
+  const Stream compute_stream = Stream::create(c.device);
+  std::optional<Batch> first = loader.next(), second = loader.next();
+  ASSERT_TRUE(first && second);
+  allocator_for(c.device).release_cached();
+  Tensor read;  // what the compute stream read of the first batch
+  const void* block = nullptr;
+  {
+    DeviceBatch d = first->upload_async(c.device, copy_stream);
+    d.wait(compute_stream);
+    read = Tensor::empty(d.pixels.shape(), DType::u8, c.device, compute_stream, "read");
+    read.copy_from(d.pixels, compute_stream);  // queued on the compute stream
+    block = d.pixels.data();
+  }  // dropped as soon as the compute stream's work is queued, as a training loop does
+  DeviceBatch next = second->upload_async(c.device, copy_stream);
+  ASSERT_EQ(next.pixels.data(), block) << "the freed block was not reused: this test would show nothing";
+  // A device that runs the copy stream first would let the second batch overwrite the first
+  // before the compute stream read it.
+  copy_stream.synchronize(c.device);
+  compute_stream.synchronize(c.device);
+  const Tensor back = read.to(Device::cpu());
+  EXPECT_TRUE(std::equal(first->pixels().begin(), first->pixels().end(), back.data_as<uint8_t>()));
+}
+
 TEST(AsyncLoader, RejectsBadConfigs) {
   const auto fn = [](const SampleRequest& r, SampleOutput& o) { pattern_sample(r, o, 0); };
   AsyncLoaderConfig c = make_config(0, 1);
