@@ -26,7 +26,10 @@
 // come back to a pool when a Batch is destroyed, so a steady state allocates no host memory.
 // With a CUDA target device the buffers are pinned (page-locked), so Batch::upload_async is a
 // true asynchronous copy on the caller's copy stream; a buffer with an upload in flight is not
-// written again before the copy has finished (its event is waited on first).
+// written again before the copy has finished (its event is waited on first). When pinning fails
+// (cudaMallocHost refused: page-locked memory is limited), the buffer and every later one are
+// plain pageable memory instead, whose uploads finish before upload_async returns; the epoch goes
+// on, and pinning_failure() says why for the run log.
 //
 // next(), start_epoch() and stop() are for one consumer thread; stats() and skipped_items() may
 // be called from any thread.
@@ -96,6 +99,9 @@ struct AsyncLoaderConfig {
   Device device = Device::cpu();  // where batches will be uploaded: pinned buffers for CUDA
   // Used when no name was set by the sample function (it threw first): item -> name.
   std::function<std::string(int64_t)> item_name;
+  // Tests only: called with the size before each pinned buffer is allocated; what it throws is
+  // taken as cudaMallocHost's refusal.
+  std::function<void(size_t bytes)> pinning_fault;
 };
 
 struct SkippedItem {
@@ -211,6 +217,9 @@ class AsyncLoader {
   int64_t batches_per_epoch() const;
   LoaderStats stats() const;
   std::vector<SkippedItem> skipped_items() const;  // in scan order, all epochs
+  // Why batch buffers are pageable although the loader targets a CUDA device ("" while pinning
+  // works, and for a CPU target). Any thread.
+  std::string pinning_failure() const;
 
  private:
   struct State;

@@ -557,6 +557,42 @@ TEST(AsyncLoader, TheNextUploadDoesNotOverwriteABatchTheComputeStreamStillReads)
   EXPECT_TRUE(std::equal(first->pixels().begin(), first->pixels().end(), back.data_as<uint8_t>()));
 }
 
+TEST(AsyncLoader, ACpuTargetNeverAsksForPinnedMemory) {
+  AsyncLoaderConfig c = make_config(4, 2);
+  std::atomic<int> asked{0};
+  c.pinning_fault = [&](size_t) { ++asked; };
+  AsyncLoader loader(c, 8, [](const SampleRequest& r, SampleOutput& o) { pattern_sample(r, o, 0); });
+  while (std::optional<Batch> b = loader.next()) EXPECT_FALSE(b->pinned());
+  EXPECT_EQ(asked.load(), 0);
+  EXPECT_EQ(loader.pinning_failure(), "");
+}
+
+TEST(AsyncLoader, PinningFailureFallsBackToPageableMemory) {
+  SG_REQUIRE_CUDA();
+  AsyncLoaderConfig c = make_config(4, 2);
+  c.device = Device::cuda(0);
+  std::atomic<int> faults{0};
+  c.pinning_fault = [&](size_t) {
+    ++faults;
+    throw OutOfMemoryError("cudaMallocHost refused it (test)");
+  };
+  AsyncLoader loader(c, 12, [](const SampleRequest& r, SampleOutput& o) { pattern_sample(r, o, 0); });
+  EXPECT_EQ(loader.pinning_failure(), "");
+  const Stream copy_stream = Stream::create(c.device);
+  int batches = 0;
+  while (std::optional<Batch> b = loader.next()) {
+    EXPECT_FALSE(b->pinned());
+    DeviceBatch d = b->upload_async(c.device, copy_stream);  // pageable: done when it returns
+    const Tensor back = d.pixels.to(Device::cpu());
+    EXPECT_TRUE(std::equal(b->pixels().begin(), b->pixels().end(), back.data_as<uint8_t>()));
+    ++batches;
+  }
+  EXPECT_EQ(batches, 3) << "the epoch goes on without pinned memory";
+  EXPECT_EQ(faults.load(), 1) << "pinning is not tried again after a refusal";
+  EXPECT_NE(loader.pinning_failure().find("cudaMallocHost refused it (test)"), std::string::npos)
+      << loader.pinning_failure();
+}
+
 TEST(AsyncLoader, RejectsBadConfigs) {
   const auto fn = [](const SampleRequest& r, SampleOutput& o) { pattern_sample(r, o, 0); };
   AsyncLoaderConfig c = make_config(0, 1);
