@@ -136,14 +136,16 @@ cuda::EventHandle Allocator::take_event_locked() {
   return event;
 }
 
-void Allocator::give_back_events_locked(std::vector<StreamEvent>& events) noexcept {
-  for (const StreamEvent& e : events) {
-    try {
-      idle_events_.push_back(e.event);
-    } catch (...) {  // no room in the pool: the event goes
-      destroy_event(e.event);
-    }
+void Allocator::give_back_event_locked(cuda::EventHandle event) noexcept {
+  try {
+    idle_events_.push_back(event);
+  } catch (...) {  // no room in the pool: the event goes
+    destroy_event(event);
   }
+}
+
+void Allocator::give_back_events_locked(std::vector<StreamEvent>& events) noexcept {
+  for (const StreamEvent& e : events) give_back_event_locked(e.event);
   events.clear();
 }
 
@@ -160,17 +162,16 @@ void Allocator::order_reuse_locked(FreeBlock& block, cuda::StreamHandle stream) 
     // block's stream covers everything queued there so far, its last uses included.
     if (block.stream != stream) {
       cuda::EventHandle event = take_event_locked();
-      std::vector<StreamEvent> taken{{block.stream, event}};
       try {
         if (record_event(event, block.stream)) {
           wait_event(stream, event);
           waited = true;
         }
       } catch (...) {
-        give_back_events_locked(taken);
+        give_back_event_locked(event);
         throw;
       }
-      give_back_events_locked(taken);
+      give_back_event_locked(event);
     }
   } else {
     // Waiting on an event is cheap once it has happened, so no query first. The wait is queued on

@@ -114,6 +114,7 @@ class Allocator {
   // Orders `stream` after the other streams' uses of `block` and gives its events back.
   void order_reuse_locked(FreeBlock& block, cuda::StreamHandle stream);
   cuda::EventHandle take_event_locked();
+  void give_back_event_locked(cuda::EventHandle event) noexcept;
   void give_back_events_locked(std::vector<StreamEvent>& events) noexcept;
   void note_stream_locked(cuda::StreamHandle stream);
 
