@@ -8,6 +8,7 @@
 
 #include "core/cuda/runtime.h"
 #include "core/error.h"
+#include "core/stream.h"
 
 namespace sg {
 namespace {
@@ -17,7 +18,7 @@ constexpr size_t kAlignment = 256;
 class CpuAllocator final : public Allocator {
  public:
   CpuAllocator() : Allocator(Device::cpu()) {}
-  ~CpuAllocator() override { release_cached(); }
+  ~CpuAllocator() override { release_cached(); }  // CPU blocks have no streams (tracks_streams() is false)
 
  protected:
   void* system_allocate(size_t bytes) override {
@@ -32,18 +33,34 @@ class CpuAllocator final : public Allocator {
 };
 
 // cudaMalloc and cudaFree synchronise the device and are slow, so freed blocks are kept and
-// reused for requests of the same rounded size. Blocks are not tied to streams: work that
-// uses one tensor on two streams must order them with an Event (as the loader's copy stream
-// does), which is also what makes reuse after free safe.
+// reused for requests of the same rounded size, on the stream rules of core/allocator.h.
 class CudaAllocator final : public Allocator {
  public:
   explicit CudaAllocator(int index) : Allocator(Device::cuda(index)) {}
-  ~CudaAllocator() override { release_cached(); }
+  ~CudaAllocator() override {
+    release_cached();
+    destroy_pooled_events();
+  }
 
  protected:
   void* system_allocate(size_t bytes) override { return cuda::device_malloc(bytes, device().index); }
   void system_free(void* ptr, size_t) noexcept override { cuda::device_free(ptr, device().index); }
   bool caches() const override { return true; }
+
+  bool tracks_streams() const override { return true; }
+  // Without timing: recording and waiting are cheaper.
+  cuda::EventHandle create_event() override { return cuda::event_create(device().index, /*timing=*/false); }
+  void destroy_event(cuda::EventHandle event) noexcept override { cuda::event_destroy(event); }
+  bool record_event(cuda::EventHandle event, cuda::StreamHandle stream) override {
+    // Held while recording: the stream cannot be destroyed in between.
+    const detail::LiveStreamsLock live;
+    if (!live.exists(stream)) return false;
+    cuda::event_record_on(device().index, event, stream);
+    return true;
+  }
+  void wait_event(cuda::StreamHandle stream, cuda::EventHandle event) override {
+    cuda::stream_wait_event_on(device().index, stream, event);
+  }
 };
 
 }  // namespace
@@ -103,13 +120,89 @@ std::string AllocationScope::current_advice() {
   return {};
 }
 
-void* Allocator::allocate(size_t bytes, const char* what) {
+void Allocator::note_stream_locked(cuda::StreamHandle stream) {
+  if (!seen_stream_) {
+    seen_stream_ = true;
+    first_stream_ = stream;
+  } else if (stream != first_stream_) {
+    several_streams_ = true;
+  }
+}
+
+cuda::EventHandle Allocator::take_event_locked() {
+  if (idle_events_.empty()) return create_event();
+  cuda::EventHandle event = idle_events_.back();
+  idle_events_.pop_back();
+  return event;
+}
+
+void Allocator::give_back_event_locked(cuda::EventHandle event) noexcept {
+  try {
+    idle_events_.push_back(event);
+  } catch (...) {  // no room in the pool: the event goes
+    destroy_event(event);
+  }
+}
+
+void Allocator::give_back_events_locked(std::vector<StreamEvent>& events) noexcept {
+  for (const StreamEvent& e : events) give_back_event_locked(e.event);
+  events.clear();
+}
+
+void Allocator::destroy_pooled_events() noexcept {
+  std::lock_guard lock(mutex_);
+  for (cuda::EventHandle event : idle_events_) destroy_event(event);
+  idle_events_.clear();
+}
+
+void Allocator::order_reuse_locked(FreeBlock& block, cuda::StreamHandle stream) {
+  bool waited = false;
+  if (block.events.empty()) {
+    // Freed while only one stream was known: no event was recorded then. One recorded now on the
+    // block's stream covers everything queued there so far, its last uses included.
+    if (block.stream != stream) {
+      cuda::EventHandle event = take_event_locked();
+      try {
+        if (record_event(event, block.stream)) {
+          wait_event(stream, event);
+          waited = true;
+        }
+      } catch (...) {
+        give_back_event_locked(event);
+        throw;
+      }
+      give_back_event_locked(event);
+    }
+  } else {
+    // Waiting on an event is cheap once it has happened, so no query first. The wait is queued on
+    // `stream` now; recording the event again later (from the pool) does not change what it waits
+    // for (cudaStreamWaitEvent waits for the record made before it).
+    for (const StreamEvent& e : block.events) {
+      if (e.stream == stream) continue;
+      wait_event(stream, e.event);
+      waited = true;
+    }
+    give_back_events_locked(block.events);
+  }
+  if (waited) ++stats_.stream_waits;
+  block.stream = stream;
+}
+
+void* Allocator::allocate(size_t bytes, const char* what, cuda::StreamHandle stream) {
   const size_t size = round_size(bytes);
   std::lock_guard lock(mutex_);
+  const bool streams = tracks_streams();
+  if (streams) note_stream_locked(stream);
   if (caches()) {
-    auto it = free_blocks_.find(size);
-    if (it != free_blocks_.end()) {
-      void* ptr = it->second;
+    auto [first, last] = free_blocks_.equal_range(size);
+    auto it = first;
+    // A block of this stream first: it needs no wait.
+    if (streams)
+      while (it != last && it->second.stream != stream) ++it;
+    if (it == last) it = first;
+    if (it != last) {
+      if (streams) order_reuse_locked(it->second, stream);  // on failure the block stays cached
+      void* ptr = it->second.ptr;
       free_blocks_.erase(it);
       stats_.in_use += size;
       stats_.peak_in_use = std::max(stats_.peak_in_use, stats_.in_use);
@@ -153,22 +246,55 @@ void* Allocator::allocate(size_t bytes, const char* what) {
   return ptr;
 }
 
-void Allocator::deallocate(void* ptr, size_t bytes) noexcept {
+void Allocator::deallocate(void* ptr, size_t bytes, cuda::StreamHandle stream,
+                           std::span<const cuda::StreamHandle> also_used_on) noexcept {
   if (!ptr) return;
   const size_t size = round_size(bytes);
   std::lock_guard lock(mutex_);
   stats_.in_use -= size;
-  if (caches()) {
-    free_blocks_.emplace(size, ptr);
-  } else {
+  if (!caches()) {
+    stats_.reserved -= size;
+    system_free(ptr, size);
+    return;
+  }
+  FreeBlock block;
+  block.ptr = ptr;
+  block.stream = stream;
+  try {
+    if (tracks_streams()) {
+      for (cuda::StreamHandle other : also_used_on)
+        if (other != stream) several_streams_ = true;
+      if (several_streams_) {
+        const auto record_on = [&](cuda::StreamHandle s) {
+          for (const StreamEvent& e : block.events)
+            if (e.stream == s) return;  // one event per stream
+          cuda::EventHandle event = take_event_locked();
+          block.events.push_back({s, event});  // reserved below: cannot throw
+          if (!record_event(event, s)) {  // the stream is gone, its work finished
+            block.events.pop_back();
+            idle_events_.push_back(event);  // reserved below: cannot throw
+          }
+        };
+        block.events.reserve(also_used_on.size() + 1);
+        idle_events_.reserve(idle_events_.size() + also_used_on.size() + 1);
+        record_on(stream);
+        for (cuda::StreamHandle other : also_used_on) record_on(other);
+      }
+    }
+    free_blocks_.emplace(size, std::move(block));
+  } catch (...) {
+    // No event, or no room to cache it: without the events the block cannot be reused safely, so
+    // it goes back to the system (cudaFree waits for the work that uses it).
+    give_back_events_locked(block.events);
     stats_.reserved -= size;
     system_free(ptr, size);
   }
 }
 
 void Allocator::release_cached_locked() {
-  for (auto& [size, ptr] : free_blocks_) {
-    system_free(ptr, size);
+  for (auto& [size, block] : free_blocks_) {
+    give_back_events_locked(block.events);
+    system_free(block.ptr, size);
     stats_.reserved -= size;
   }
   free_blocks_.clear();

@@ -11,12 +11,31 @@
 // allocators), kernel scratch tensors, and on CUDA the cuBLAS workspace (kernels/cuda/linear.cu
 // takes it from here). Not covered: the CUDA context, cuBLAS's small handle state, and host
 // memory outside tensors (the loader's batch buffers, pinned or not, std::vector scratch).
+//
+// Streams (CUDA). Both allocators keep freed blocks for reuse. A CUDA block is freed when the
+// host drops its last Tensor, usually while kernels that use it are still queued; reusing it for
+// work on the same stream is safe (stream order), but work on another stream could run first and
+// overwrite what those kernels still read. So every block belongs to a stream, the one it was
+// allocated for (core/stream.h says how an allocation learns it: an explicit stream, else the
+// thread's StreamScope, else the default stream), and a tensor used on further streams says so
+// with Tensor::record_stream (as DeviceBatch::wait does for the loader's copies). When a block is
+// freed, an event from a pool is recorded on each of its streams; when it is handed out again,
+// the new stream waits (on the device, cudaStreamWaitEvent) for the events of the other streams.
+// Reuse on the block's own stream waits for nothing. Nothing synchronises the host.
+// To stay cheap, a process that has only ever used one stream on a device records no events:
+// the first allocation for a second stream that takes a block freed on the first records the
+// event then (which waits for everything queued on the first stream so far, a superset of the
+// work up to the free). A stream that no longer exists has finished its work (~Stream
+// synchronises) and needs no event. CPU blocks have no streams.
 #include <cstddef>
 #include <map>
 #include <mutex>
+#include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "core/cuda/runtime.h"
 #include "core/device.h"
 
 namespace sg {
@@ -29,6 +48,7 @@ struct MemoryStats {
   size_t limit = 0;  // 0: no cap
   size_t allocations = 0;
   size_t cache_hits = 0;
+  size_t stream_waits = 0;  // cache hits that made the new stream wait for another stream's events
 };
 
 class Allocator {
@@ -39,8 +59,14 @@ class Allocator {
   Allocator& operator=(const Allocator&) = delete;
 
   // Returns at least `bytes` bytes aligned to 256; `what` names the requester in errors.
-  void* allocate(size_t bytes, const char* what = "tensor");
-  void deallocate(void* ptr, size_t bytes) noexcept;
+  // `stream`: the stream the block will be used on first (CUDA; nullptr: the default stream). A
+  // cached block of another stream is made safe for it first ("Streams" above).
+  void* allocate(size_t bytes, const char* what = "tensor", cuda::StreamHandle stream = nullptr);
+  // `stream`: the one given to allocate; `also_used_on`: every other stream that used the block
+  // (Tensor::record_stream). If an event cannot be recorded, the block goes back to the system
+  // (cudaFree waits for the device) rather than into the cache.
+  void deallocate(void* ptr, size_t bytes, cuda::StreamHandle stream = nullptr,
+                  std::span<const cuda::StreamHandle> also_used_on = {}) noexcept;
 
   MemoryStats stats() const;
   void set_limit(size_t bytes);  // 0 removes the cap
@@ -49,19 +75,57 @@ class Allocator {
   void release_cached();
   Device device() const { return device_; }
 
+  // Blocks rounded as allocate rounds them (tests of the cache use it to pick sizes).
+  static size_t round_size(size_t bytes);
+
  protected:
   virtual void* system_allocate(size_t bytes) = 0;
   virtual void system_free(void* ptr, size_t bytes) noexcept = 0;
   virtual bool caches() const = 0;
 
+  // Stream ordering of cached blocks; only called when tracks_streams(). The CUDA allocator's
+  // use the runtime; tests replace them to check the bookkeeping without a GPU.
+  virtual bool tracks_streams() const { return false; }
+  virtual cuda::EventHandle create_event() { return nullptr; }
+  virtual void destroy_event(cuda::EventHandle /*event*/) noexcept {}
+  // Records `event` on `stream` and returns true; returns false, recording nothing, when the
+  // stream no longer exists (its work is finished). Throws when recording fails.
+  virtual bool record_event(cuda::EventHandle /*event*/, cuda::StreamHandle /*stream*/) { return false; }
+  // Makes `stream` wait on the device for `event`; throws when that fails.
+  virtual void wait_event(cuda::StreamHandle /*stream*/, cuda::EventHandle /*event*/) {}
+  // For the derived destructors (after release_cached): destroys the pooled events.
+  void destroy_pooled_events() noexcept;
+
  private:
-  static size_t round_size(size_t bytes);
+  // An event recorded on one stream of a freed block.
+  struct StreamEvent {
+    cuda::StreamHandle stream;
+    cuda::EventHandle event;
+  };
+  struct FreeBlock {
+    void* ptr = nullptr;
+    cuda::StreamHandle stream = nullptr;  // the stream it was allocated for
+    // One event per stream that used it, recorded at the free; empty when it was freed while the
+    // allocator knew a single stream (or when none of its streams exists any more).
+    std::vector<StreamEvent> events;
+  };
+
   void release_cached_locked();
+  // Orders `stream` after the other streams' uses of `block` and gives its events back.
+  void order_reuse_locked(FreeBlock& block, cuda::StreamHandle stream);
+  cuda::EventHandle take_event_locked();
+  void give_back_event_locked(cuda::EventHandle event) noexcept;
+  void give_back_events_locked(std::vector<StreamEvent>& events) noexcept;
+  void note_stream_locked(cuda::StreamHandle stream);
 
   Device device_;
   mutable std::mutex mutex_;
   MemoryStats stats_;
-  std::multimap<size_t, void*> free_blocks_;  // cached blocks by rounded size
+  std::multimap<size_t, FreeBlock> free_blocks_;  // cached blocks by rounded size
+  std::vector<cuda::EventHandle> idle_events_;    // recorded and waited on, free to record again
+  bool seen_stream_ = false;                      // a block was allocated (for first_stream_)
+  cuda::StreamHandle first_stream_ = nullptr;
+  bool several_streams_ = false;  // a second stream was seen: record events at every free
 };
 
 // The allocator of a device. One per device for the whole process, like the device itself.

@@ -3,6 +3,13 @@
 // A default-constructed Stream is the device's default (legacy) stream. Streams made by
 // Stream::create are non-blocking: the legacy stream does not wait for them, so work on one
 // stream that reads what another produced must be ordered by an Event (or a synchronize).
+//
+// Which stream a CUDA tensor's memory belongs to (core/allocator.h, "Streams"): an allocation
+// names its stream (Tensor::empty(..., stream), Tensor::zeros / to with a stream), or takes the
+// calling thread's current stream, set for a scope by StreamScope, or the device's default
+// stream when no scope is open. Code that queues a block of work on one stream opens a scope
+// for it (nn::EfficientNet::forward / backward for the Context's stream, TrainStep::micro_batch)
+// so that every tensor it makes belongs to that stream.
 #include <optional>
 #include <utility>
 
@@ -28,18 +35,11 @@ class DeviceGuard {
 class Stream {
  public:
   Stream() = default;  // the default stream
-  static Stream create(Device device) {
-    Stream s;
-    s.device_ = device;
-    if (device.is_cuda()) {
-      s.handle_ = cuda::stream_create(device.index);
-      s.owned_ = true;
-    }
-    return s;
-  }
-  ~Stream() {
-    if (owned_) cuda::stream_destroy(handle_);
-  }
+  // A new non-blocking stream on `device` (CUDA); on the CPU the default stream.
+  static Stream create(Device device);
+  // Waits for the stream's queued work first: the caching allocator may still hold blocks whose
+  // last use was on this stream, and treats a stream that no longer exists as finished.
+  ~Stream();
   Stream(Stream&& other) noexcept { swap(other); }
   Stream& operator=(Stream&& other) noexcept {
     Stream tmp(std::move(other));
@@ -50,6 +50,9 @@ class Stream {
   Stream& operator=(const Stream&) = delete;
 
   cuda::StreamHandle handle() const { return handle_; }
+  // The device of a created stream; the CPU for a default-constructed one (the default stream of
+  // whichever device the work is on).
+  Device device() const { return device_; }
   // Waits for all work queued on this stream (of `device` when this is a default stream: the
   // legacy stream is per device, so `device` is made current for the call).
   void synchronize(Device device) const {
@@ -68,6 +71,43 @@ class Stream {
   cuda::StreamHandle handle_ = nullptr;
   bool owned_ = false;
 };
+
+// Makes `stream` the calling thread's current stream for the scope's lifetime: CUDA tensors
+// made without a stream (Tensor::empty(shape, dtype, device)) on the stream's device belong to
+// it. Scopes nest; per thread; cheap (two pointer writes). A default stream's scope means the
+// default stream on every device.
+class StreamScope {
+ public:
+  explicit StreamScope(const Stream& stream);
+  ~StreamScope();
+  StreamScope(const StreamScope&) = delete;
+  StreamScope& operator=(const StreamScope&) = delete;
+
+  // The calling thread's current stream on `device`: the innermost scope's when it is a stream
+  // of `device`, else the default stream (nullptr).
+  static cuda::StreamHandle current(Device device);
+
+ private:
+  Device device_;
+  cuda::StreamHandle handle_;
+  const StreamScope* parent_;
+};
+
+namespace detail {
+// The streams that exist: Stream::create registers a handle, ~Stream removes it (after
+// synchronising) before destroying the stream. The caching allocator records events on a block's
+// streams when the block is freed; holding this lock (shared) keeps every registered stream alive
+// meanwhile. A stream that is no longer registered has finished its work.
+class LiveStreamsLock {
+ public:
+  LiveStreamsLock();
+  ~LiveStreamsLock();
+  LiveStreamsLock(const LiveStreamsLock&) = delete;
+  LiveStreamsLock& operator=(const LiveStreamsLock&) = delete;
+  // True for a registered stream and for the default stream (nullptr), which always exists.
+  bool exists(cuda::StreamHandle stream) const;
+};
+}  // namespace detail
 
 // A CUDA event (with timing); on the CPU an Event records nothing and waits for nothing.
 class Event {

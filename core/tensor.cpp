@@ -6,23 +6,46 @@
 
 namespace sg {
 
-Storage::Storage(size_t bytes, Device device, const char* what)
-    : data_(bytes ? allocator_for(device).allocate(bytes, what) : nullptr), bytes_(bytes), device_(device) {}
+Storage::Storage(size_t bytes, Device device, const char* what, cuda::StreamHandle stream)
+    : bytes_(bytes), device_(device), stream_(device.is_cuda() ? stream : nullptr) {
+  if (bytes) data_ = allocator_for(device).allocate(bytes, what, stream_);
+}
 
 Storage::~Storage() {
-  if (data_) allocator_for(device_).deallocate(data_, bytes_);
+  if (data_) allocator_for(device_).deallocate(data_, bytes_, stream_, also_used_on_);
+}
+
+void Storage::record_stream(cuda::StreamHandle stream) {
+  if (!device_.is_cuda() || stream == stream_) return;
+  for (cuda::StreamHandle s : also_used_on_)
+    if (s == stream) return;
+  also_used_on_.push_back(stream);
 }
 
 Tensor Tensor::empty(Shape shape, DType dtype, Device device, const char* what) {
+  return empty(std::move(shape), dtype, device, StreamScope::current(device), what);
+}
+
+Tensor Tensor::empty(Shape shape, DType dtype, Device device, const Stream& stream, const char* what) {
+  SG_CHECK(!stream.handle() || device.is_cpu() || stream.device() == device, "Tensor::empty: a stream of ",
+           stream.device().str(), " for a tensor on ", device.str());
+  return empty(std::move(shape), dtype, device, stream.handle(), what);
+}
+
+Tensor Tensor::empty(Shape shape, DType dtype, Device device, cuda::StreamHandle stream, const char* what) {
   Tensor t;
   t.shape_ = std::move(shape);
   t.dtype_ = dtype;
-  t.storage_ = std::make_shared<Storage>(t.nbytes(), device, what);
+  t.storage_ = std::make_shared<Storage>(t.nbytes(), device, what, stream);
   return t;
 }
 
+void Tensor::record_stream(const Stream& stream) const {
+  if (storage_) storage_->record_stream(stream.handle());
+}
+
 Tensor Tensor::zeros(Shape shape, DType dtype, Device device, const Stream& stream) {
-  Tensor t = empty(std::move(shape), dtype, device);
+  Tensor t = empty(std::move(shape), dtype, device, stream);
   t.zero_(stream);
   if (device.is_cuda()) stream.synchronize(device);
   return t;
@@ -58,7 +81,7 @@ Tensor Tensor::reshape(Shape shape) const {
 }
 
 Tensor Tensor::to(Device device, const Stream& stream) const {
-  Tensor t = empty(shape_, dtype_, device);
+  Tensor t = empty(shape_, dtype_, device, stream);
   t.copy_from(*this, stream);
   return t;
 }

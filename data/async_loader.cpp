@@ -131,8 +131,10 @@ struct BatchBuffer {
 
 class BatchBufferPool {
  public:
-  BatchBufferPool(BatchLayout layout, bool pinned) : layout_(layout), pinned_(pinned) {}
+  BatchBufferPool(BatchLayout layout, bool pinned, std::function<void(size_t)> pinning_fault)
+      : layout_(layout), pinned_(pinned), pinning_fault_(std::move(pinning_fault)) {}
   std::unique_ptr<BatchBuffer> acquire() {
+    bool pin = false;
     {
       std::lock_guard lock(mutex_);
       if (!free_.empty()) {
@@ -141,8 +143,27 @@ class BatchBufferPool {
         return buffer;
       }
       ++allocated_;
+      pin = pinned_ && pinning_failure_.empty();
     }
-    return std::make_unique<BatchBuffer>(layout_, pinned_);
+    if (pin) {
+      try {
+        if (pinning_fault_) pinning_fault_(layout_.total_bytes());
+        return std::make_unique<BatchBuffer>(layout_, true);
+      } catch (const std::exception& e) {
+        // Page-locked memory is a limited resource (ulimit -l, other processes, a container's
+        // cap): copies from pageable memory are slower, not wrong, so the epoch goes on. No later
+        // buffer tries again: a refusal is rarely followed by success, and each costs a call.
+        std::lock_guard lock(mutex_);
+        if (pinning_failure_.empty())
+          pinning_failure_ = detail::concat("page-locked memory for a ", layout_.total_bytes(),
+                                            "-byte batch buffer was refused (", e.what(), ")");
+      }
+    }
+    return std::make_unique<BatchBuffer>(layout_, false);
+  }
+  std::string pinning_failure() const {
+    std::lock_guard lock(mutex_);
+    return pinning_failure_;
   }
   void release(std::unique_ptr<BatchBuffer> buffer) noexcept {
     std::lock_guard lock(mutex_);
@@ -160,9 +181,11 @@ class BatchBufferPool {
  private:
   BatchLayout layout_;
   bool pinned_;
+  std::function<void(size_t)> pinning_fault_;
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<BatchBuffer>> free_;
   int64_t allocated_ = 0;
+  std::string pinning_failure_;  // non-empty: pinning failed once; buffers are pageable from then on
 };
 
 // ---- Batch ---------------------------------------------------------------------------------------
@@ -226,9 +249,10 @@ std::span<const float> Batch::targets() const {
 }
 
 namespace {
-// Copies host bytes into a fresh tensor on `device`; `wait` makes the copy finish before returning.
+// Copies host bytes into a fresh tensor on `device`, allocated for `stream` (the copy's); `wait`
+// makes the copy finish before returning.
 Tensor tensor_from_host(const void* src, Shape shape, DType dtype, Device device, const Stream& stream, bool wait) {
-  Tensor t = Tensor::empty(std::move(shape), dtype, device, "loader batch");
+  Tensor t = Tensor::empty(std::move(shape), dtype, device, stream, "loader batch");
   if (t.nbytes() == 0) return t;
   if (device.is_cpu()) {
     std::memcpy(t.data(), src, t.nbytes());
@@ -316,7 +340,7 @@ AsyncLoader::AsyncLoader(AsyncLoaderConfig config, int64_t item_count, SampleFun
   SG_CHECK(static_cast<bool>(sample_), "AsyncLoader: no sample function");
   const BatchLayout layout{s.bytes(), config_.batch_size, config_.target_count};
   const bool pinned = config_.device.is_cuda() && cuda_available();
-  pool_ = std::make_shared<BatchBufferPool>(layout, pinned);
+  pool_ = std::make_shared<BatchBufferPool>(layout, pinned, config_.pinning_fault);
   threads_.reserve(static_cast<size_t>(config_.workers));
   try {
     for (int i = 0; i < config_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
@@ -360,6 +384,8 @@ LoaderStats AsyncLoader::stats() const {
   s.buffers_allocated = pool_->allocated();
   return s;
 }
+
+std::string AsyncLoader::pinning_failure() const { return pool_->pinning_failure(); }
 
 std::vector<SkippedItem> AsyncLoader::skipped_items() const {
   std::lock_guard lock(mutex_);

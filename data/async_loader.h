@@ -26,13 +26,17 @@
 // come back to a pool when a Batch is destroyed, so a steady state allocates no host memory.
 // With a CUDA target device the buffers are pinned (page-locked), so Batch::upload_async is a
 // true asynchronous copy on the caller's copy stream; a buffer with an upload in flight is not
-// written again before the copy has finished (its event is waited on first).
+// written again before the copy has finished (its event is waited on first). When pinning fails
+// (cudaMallocHost refused: page-locked memory is limited), the buffer and every later one are
+// plain pageable memory instead, whose uploads finish before upload_async returns; the epoch goes
+// on, and pinning_failure() says why for the run log.
 //
 // next(), start_epoch() and stop() are for one consumer thread; stats() and skipped_items() may
 // be called from any thread.
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -95,6 +99,9 @@ struct AsyncLoaderConfig {
   Device device = Device::cpu();  // where batches will be uploaded: pinned buffers for CUDA
   // Used when no name was set by the sample function (it threw first): item -> name.
   std::function<std::string(int64_t)> item_name;
+  // Tests only: called with the size before each pinned buffer is allocated; what it throws is
+  // taken as cudaMallocHost's refusal.
+  std::function<void(size_t bytes)> pinning_fault;
 };
 
 struct SkippedItem {
@@ -121,8 +128,10 @@ class BatchBufferPool;
 struct BatchBuffer;
 
 // A batch uploaded by Batch::upload_async: the tensors are valid on the device once `ready`
-// has happened; call wait(compute_stream) before using them on another stream, and keep the
-// DeviceBatch until the work that reads it is done (the allocator does not track streams).
+// has happened; call wait(compute_stream) before using them on another stream. The tensors
+// belong to the copy stream; wait() also records the compute stream as a user, so the caching
+// allocator does not hand their memory to the next upload before the compute stream's work on
+// them (queued by the time the DeviceBatch is dropped) is done (core/allocator.h, "Streams").
 struct DeviceBatch {
   Tensor pixels;   // u8 [B, H, W, C]
   Tensor labels;   // i32 [B]
@@ -130,6 +139,7 @@ struct DeviceBatch {
   std::shared_ptr<Event> ready;
   void wait(const Stream& compute_stream) const {
     if (ready) ready->block(compute_stream);
+    for (const Tensor* t : {&pixels, &labels, &targets}) t->record_stream(compute_stream);
   }
 };
 
@@ -207,6 +217,9 @@ class AsyncLoader {
   int64_t batches_per_epoch() const;
   LoaderStats stats() const;
   std::vector<SkippedItem> skipped_items() const;  // in scan order, all epochs
+  // Why batch buffers are pageable although the loader targets a CUDA device ("" while pinning
+  // works, and for a CPU target). Any thread.
+  std::string pinning_failure() const;
 
  private:
   struct State;

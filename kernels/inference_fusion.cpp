@@ -103,7 +103,7 @@ void pointwise_gated_forward(const Tensor& x, const Tensor& gate, const Tensor& 
     return cpu::pointwise_gated_forward(n, h * wd, c_in, c_out, x.dtype(), x.data(), gate.data(), w.data(),
                                         bias ? bias->data_as<float>() : nullptr, act, y.data());
   // Other devices: gate the activations into scratch, then the fused convolution.
-  Tensor gated = Tensor::empty(x.shape(), x.dtype(), x.device(), "pointwise_gated_forward scratch");
+  Tensor gated = Tensor::empty(x.shape(), x.dtype(), x.device(), stream, "pointwise_gated_forward scratch");
   channel_scale_forward(x, gate, gated, stream);
   conv2d_bias_activation_forward(make_conv2d_params(1, 1, 1, Padding::symmetric, h, wd), gated, w, bias, act, y,
                                  stream);

@@ -109,7 +109,7 @@ float clip_grad_norm(std::span<Tensor* const> grads, float max_norm, const Strea
     offsets.push_back(2 + count);
     count += cuda::sum_of_squares_blocks(g->numel());
   }
-  Tensor scratch = Tensor::empty({2 + count}, DType::f32, device, "clip_grad_norm scratch");
+  Tensor scratch = Tensor::empty({2 + count}, DType::f32, device, stream, "clip_grad_norm scratch");
   float* s = scratch.data_as<float>();
   for (size_t i = 0; i < grads.size(); ++i)
     cuda::sum_of_squares_partials(grads[i]->dtype(), grads[i]->data(), grads[i]->numel(), s + offsets[i],

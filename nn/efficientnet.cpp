@@ -224,6 +224,9 @@ void EfficientNet::set_precision(DType precision) {
 }
 
 Tensor EfficientNet::forward(Context& ctx, const Tensor& x_in) {
+  // Every tensor the layers make is for the pass's stream (core/stream.h): its blocks are reused
+  // by later work on that stream without waiting, and by other streams only after it.
+  const StreamScope stream_scope(ctx.stream());
   check_image(x_in.shape());
   SG_CHECK(is_floating(x_in.dtype()), "efficientnet-", config_.arch, ": input ", x_in.str(),
            " must be f32, f16 or bf16");
@@ -251,6 +254,7 @@ Tensor EfficientNet::fused_forward(Context& ctx, const Tensor& x) {
 }
 
 Tensor EfficientNet::backward(Context& ctx, const Tensor& dy_in) {
+  const StreamScope stream_scope(ctx.stream());  // as in forward
   const Tensor dy = cast_to(dy_in, precision_, ctx.stream(), "efficientnet dlogits");
   Tensor dh = head_->backward(ctx, dy);
   dh = conv_head_->backward(ctx, bn2_->backward(ctx, dh));

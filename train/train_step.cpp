@@ -138,6 +138,8 @@ StepResult TrainStep::step(std::span<const Batch> micro_batches, const Stream& s
 }
 
 StepResult TrainStep::micro_batch(const Batch& batch, const Stream& stream) {
+  // The step's tensors (loss, gradients' scratch, the optimizer's) are for its stream.
+  const StreamScope stream_scope(stream);
   check_batch(batch);
   using Clock = std::chrono::steady_clock;
   const auto seconds_since = [&](Clock::time_point start) {

@@ -325,9 +325,10 @@ std::string time_report(const std::vector<EpochParts>& epochs, Device device) {
     training += e.training;
     images += e.images;
   }
-  char head[160];
+  char head[224];
   std::snprintf(head, sizeof head,
-                "device %s: %.1f images/s in training (copy to device includes the input normalisation)\n",
+                "device %s: %.1f images/s in training (copy: uint8 batches to the device and their "
+                "normalisation there; on a GPU the copy overlaps the previous step)\n",
                 device.str().c_str(), training > 0 ? double(images) / training : 0.0);
   return head + format_time_report(parts, training > 0 ? load / training : -1.0);
 }
@@ -358,6 +359,11 @@ class FoldRun {
     if (events_.message) events_.message(line);
   }
   void prepare_data();
+  // Says once in the run log that a loader's batch buffers could not be pinned.
+  void note_pinning(const data::AsyncLoader& loader);
+  // u8 mosaics [n, h, w, 3] on the training device -> the network's input there, in the model's
+  // precision, normalised on the compute stream (train/model_input.h).
+  Tensor model_input(const Tensor& pixels) const;
   ValidationResult validate(int epoch);
   void write_best(int epoch, const ValidationResult& validation, const std::optional<double>& qwk);
   void write_checkpoint(int epochs_done);
@@ -379,6 +385,12 @@ class FoldRun {
   std::unique_ptr<LrScheduler> scheduler_;
   std::unique_ptr<TrainStep> train_step_;
   std::unique_ptr<data::AsyncLoader> train_loader_, val_loader_;
+  // Batches go to the device on the copy stream (CUDA; from the loader's pinned buffers) while
+  // the previous step computes on the compute stream, the default stream, where TrainStep and
+  // validation run; the compute stream waits for each upload's event (data::DeviceBatch::wait).
+  Stream copy_stream_;
+  const Stream compute_stream_;
+  bool said_pageable_ = false;
   InputNormalization normalization_;
   data::MosaicRecipe train_recipe_, val_recipe_;
   std::vector<std::string> metrics_rows_;
@@ -423,6 +435,19 @@ void FoldRun::prepare_data() {
       std::to_string(val_rows_.size()) + " validation slides");
 }
 
+void FoldRun::note_pinning(const data::AsyncLoader& loader) {
+  if (said_pageable_ || !device_.is_cuda()) return;
+  const std::string why = loader.pinning_failure();
+  if (why.empty()) return;
+  said_pageable_ = true;
+  say("host batches are in pageable memory: " + why + "; each copy to " + device_.str() +
+      " now finishes before the step it feeds starts (slower, same results)");
+}
+
+Tensor FoldRun::model_input(const Tensor& pixels) const {
+  return normalize_mosaics(pixels, model_->precision(), normalization_, compute_stream_);
+}
+
 ValidationResult FoldRun::validate(int epoch) {
   ValidationResult result;
   model_->set_training(false);
@@ -458,14 +483,23 @@ ValidationResult FoldRun::validate(int epoch) {
                     view_pixels[size_t(v)].begin() + std::ptrdiff_t(size_t(i) * image_bytes));
       }
     }
+    note_pinning(*val_loader_);
     std::vector<float> values;
     for (int view = 0; view < views; ++view) {
-      const std::span<const uint8_t> pixels =
-          views > 1 ? std::span<const uint8_t>(view_pixels[size_t(view)]) : batch->pixels();
-      const Tensor input = mosaics_to_input(pixels, n, shape.height, shape.width, normalization_);
-      nn::Context ctx;
-      const std::vector<float> logits =
-          model_->forward(ctx, device_.is_cpu() ? input : input.to(device_)).to(Device::cpu()).to_floats();
+      // uint8 to the device, normalised there: a quarter of the bytes of the f32 input.
+      Tensor pixels;
+      if (views > 1) {
+        Tensor host = Tensor::empty({n, shape.height, shape.width, 3}, DType::u8, Device::cpu(), "validation view");
+        std::copy(view_pixels[size_t(view)].begin(), view_pixels[size_t(view)].end(), host.data_as<uint8_t>());
+        pixels = device_.is_cpu() ? host : host.to(device_, compute_stream_);
+      } else {
+        const data::DeviceBatch uploaded = batch->upload_async(device_, copy_stream_);
+        uploaded.wait(compute_stream_);
+        pixels = uploaded.pixels;
+      }
+      const Tensor input = model_input(pixels);
+      nn::Context ctx(false, 0, 0, compute_stream_);
+      const std::vector<float> logits = model_->forward(ctx, input).to(Device::cpu()).to_floats();
       if (values.empty()) values.assign(logits.size(), 0.0f);
       for (size_t i = 0; i < logits.size(); ++i) values[i] += logits[i] / float(views);
     }
@@ -547,6 +581,7 @@ FoldResult FoldRun::run() {
   prepare_data();
 
   device_ = parse_device(config_.device);
+  copy_stream_ = Stream::create(device_);  // CUDA: a stream of its own; the CPU copies in place
   // --memory-limit caps the allocator of the training device (every tensor of the run there, the
   // cuBLAS workspace on CUDA); the loader's host batch buffers are not counted (core/allocator.h).
   if (!config_.memory_limit.empty()) memory_limit_.emplace(device_, parse_bytes(config_.memory_limit));
@@ -714,9 +749,34 @@ FoldResult FoldRun::run() {
     int64_t skipped_steps = 0;  // f16: steps skipped for non-finite gradients (the scale halved)
     int64_t micro_batch = 0;
     double epoch_lr = scheduler_->lr();
-    while (micro_batch < micro_batches_per_epoch) {
+    // One batch ahead: batch k+1 is taken from the loader and its copy queued on the copy stream
+    // before step k's work is queued, so on a GPU the copy runs while step k computes (the steps
+    // synchronise at their ends to read the loss). The loader is asked for exactly the batches
+    // it was asked for before, in the same order.
+    struct PendingBatch {
+      data::Batch host;          // the labels are read from it
+      data::DeviceBatch device;  // the uint8 pixels, on their way to the device
+    };
+    int64_t fetched = 0;
+    const auto fetch = [&]() -> std::optional<PendingBatch> {
       std::optional<data::Batch> batch = train_loader_->next();
-      if (!batch) break;
+      if (!batch) return std::nullopt;
+      note_pinning(*train_loader_);
+      const AllocationScope scope(detail::concat("copying batch ", ++fetched, "/", micro_batches_per_epoch,
+                                                 " of epoch ", epoch + 1, " to the device"),
+                                  step_advice);
+      const auto copy_start = Clock::now();
+      data::DeviceBatch device = batch->upload_async(device_, copy_stream_);
+      t.copy += seconds_since(copy_start);
+      return PendingBatch{std::move(*batch), std::move(device)};
+    };
+    std::optional<PendingBatch> pending;
+    if (micro_batch < micro_batches_per_epoch) pending = fetch();
+    while (pending) {
+      const PendingBatch current = std::move(*pending);
+      pending.reset();
+      if (micro_batch + 1 < micro_batches_per_epoch) pending = fetch();
+      const data::Batch* batch = &current.host;
       // Named in an out-of-memory message (1-based, as the progress lines count).
       const AllocationScope step_scope(detail::concat("training step ", train_step_->step_index() + 1, " (epoch ",
                                                       epoch + 1, " of ", config_.epochs, ", batch ", micro_batch + 1,
@@ -724,7 +784,6 @@ FoldResult FoldRun::run() {
                                        step_advice);
       const auto copy_start = Clock::now();
       const int64_t n = batch->size();
-      const Tensor input = mosaics_to_input(batch->pixels(), n, shape.height, shape.width, normalization_);
       Tensor targets;
       const std::span<const int32_t> labels = batch->labels();
       if (head_ == HeadKind::softmax) {
@@ -738,14 +797,15 @@ FoldResult FoldRun::run() {
           head_targets(head_, labels[size_t(i)], std::span<float>(values.data() + i * outputs, size_t(outputs)));
         targets = Tensor::from_floats(values, {n, outputs});
       }
-      Batch device_batch{device_.is_cpu() ? input : input.to(device_),
-                         device_.is_cpu() ? targets : targets.to(device_)};
+      if (!device_.is_cpu()) targets = targets.to(device_, compute_stream_);
+      current.device.wait(compute_stream_);  // the pixels' copy, before the normalisation reads them
+      Batch device_batch{model_input(current.device.pixels), targets};
       t.copy += seconds_since(copy_start);
 
       scheduler_->set_step(train_step_->step_index());
       scheduler_->apply(*optimizer_);
       epoch_lr = scheduler_->lr();
-      const StepResult step = train_step_->micro_batch(device_batch);
+      const StepResult step = train_step_->micro_batch(device_batch, compute_stream_);
       t.images += n;
       ++micro_batch;
       if (step.completed) {  // the step's loss: the mean over its micro-batches

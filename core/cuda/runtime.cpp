@@ -170,6 +170,39 @@ float event_elapsed_ms(EventHandle start, EventHandle end) {
   return ms;
 }
 
+namespace {
+// Makes `device` current for its lifetime; the previous device comes back after.
+class OnDevice {
+ public:
+  explicit OnDevice(int device) {
+    check(cudaGetDevice(&previous_), "cudaGetDevice");
+    if (previous_ != device) {
+      check(cudaSetDevice(device), "cudaSetDevice");
+      switched_ = true;
+    }
+  }
+  ~OnDevice() {
+    if (switched_) (void)cudaSetDevice(previous_);
+  }
+  OnDevice(const OnDevice&) = delete;
+  OnDevice& operator=(const OnDevice&) = delete;
+
+ private:
+  int previous_ = 0;
+  bool switched_ = false;
+};
+}  // namespace
+
+void event_record_on(int device, EventHandle event, StreamHandle stream) {
+  const OnDevice on(device);
+  check(cudaEventRecord(event, stream), "cudaEventRecord (caching allocator)");
+}
+
+void stream_wait_event_on(int device, StreamHandle stream, EventHandle event) {
+  const OnDevice on(device);
+  check(cudaStreamWaitEvent(stream, event, 0), "cudaStreamWaitEvent (caching allocator)");
+}
+
 void device_synchronize(int device) {
   const DeviceGuard guard(device);
   check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");

@@ -64,6 +64,12 @@ void event_record(EventHandle event, StreamHandle stream);
 void event_synchronize(EventHandle event);
 float event_elapsed_ms(EventHandle start, EventHandle end);
 
+// The caching allocator's (core/allocator.h): a block's device can differ from the current
+// device when it is freed or reused, and the default stream (nullptr) means the current device's,
+// so these make `device` current for the call and put the previous current device back.
+void event_record_on(int device, EventHandle event, StreamHandle stream);
+void stream_wait_event_on(int device, StreamHandle stream, EventHandle event);
+
 void device_synchronize(int device);
 // Throws sg::Error when an earlier asynchronous launch failed; `what` names the op.
 void check_last_error(const char* what);

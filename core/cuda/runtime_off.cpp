@@ -37,6 +37,8 @@ void event_destroy(EventHandle) noexcept {}
 void event_record(EventHandle, StreamHandle) { unavailable("event_record"); }
 void event_synchronize(EventHandle) { unavailable("event_synchronize"); }
 float event_elapsed_ms(EventHandle, EventHandle) { unavailable("event_elapsed_ms"); }
+void event_record_on(int, EventHandle, StreamHandle) { unavailable("event_record_on"); }
+void stream_wait_event_on(int, StreamHandle, EventHandle) { unavailable("stream_wait_event_on"); }
 void device_synchronize(int) { unavailable("device_synchronize"); }
 void check_last_error(const char*) {}
 

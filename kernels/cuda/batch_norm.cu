@@ -187,7 +187,7 @@ void batch_norm_forward_train(DType dtype, const void* x_raw, const float* gamma
       constexpr int VC = decltype(width)::value;
       const ChannelLayout L = channel_layout(M, C, VC);
       Tensor partial = Tensor::empty({2, int64_t(L.row_blocks) * C}, DType::f32, Device::cuda(current_device()),
-                                     "batch_norm partial moments");
+                                     stream, "batch_norm partial moments");
       float* partial_mean = partial.data_as<float>();
       float* partial_m2 = partial_mean + int64_t(L.row_blocks) * C;
       launch_channel_partial_moments<T, VC>(x, M, C, L, partial_mean, partial_m2, stream);
@@ -206,7 +206,7 @@ void batch_norm_forward_eval(DType dtype, const void* x_raw, const float* gamma,
                              const float* running_mean, const float* running_var, void* y_raw, int64_t M, int64_t C,
                              double eps, math::Activation act, StreamHandle stream) {
   if (M == 0 || C == 0) return;
-  Tensor invstd = Tensor::empty({C}, DType::f32, Device::cuda(current_device()), "batch_norm invstd");
+  Tensor invstd = Tensor::empty({C}, DType::f32, Device::cuda(current_device()), stream, "batch_norm invstd");
   eval_invstd_kernel<<<finalize_blocks(C), kFinalizeThreads, 0, stream>>>(running_var, eps, C,
                                                                            invstd.data_as<float>());
   SG_CUDA_CHECK_LAUNCH("batch_norm_forward_eval (invstd)");
@@ -225,7 +225,7 @@ void batch_norm_backward(DType dtype, const void* x_raw, const void* dy_raw, con
   if (C == 0) return;
   const Device device = Device::cuda(current_device());
   // Scratch: eval invstd [C], coefficients [3, C].
-  Tensor scratch = Tensor::empty({4 * C}, DType::f32, device, "batch_norm backward scratch");
+  Tensor scratch = Tensor::empty({4 * C}, DType::f32, device, stream, "batch_norm backward scratch");
   float* coefficients = scratch.data_as<float>();
   const float* mean = mean_or_running_mean;
   const float* invstd = invstd_or_running_var;
@@ -244,7 +244,7 @@ void batch_norm_backward(DType dtype, const void* x_raw, const void* dy_raw, con
     with_width<T>(C, {x, dy, dx}, [&](auto width) {
       constexpr int V = decltype(width)::value;
       const ChannelLayout L = channel_layout(M, C, V);
-      Tensor partial = Tensor::empty({2, int64_t(L.row_blocks) * C}, DType::f32, device, "batch_norm partial sums");
+      Tensor partial = Tensor::empty({2, int64_t(L.row_blocks) * C}, DType::f32, device, stream, "batch_norm partial sums");
       float* partial_a = partial.data_as<float>();
       float* partial_b = partial_a + int64_t(L.row_blocks) * C;
       math::with_activation(act, [&](auto k) {

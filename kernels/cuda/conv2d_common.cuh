@@ -75,16 +75,17 @@ __device__ __forceinline__ void store_floats(T* __restrict__ p, const float (&in
 
 // ---- Scratch memory from the device's caching allocator -----------------------------------
 // Scratch counts against the allocator's cap like every tensor (a capped big card must behave
-// like a 4 GB one). The block returns to the cache when the launcher returns: reuse by later
-// work on the same stream is ordered after these kernels (see core/allocator.cpp).
+// like a 4 GB one). The block returns to the cache when the launcher returns, allocated for the
+// launch's stream: reuse by later work on that stream is ordered after these kernels, and another
+// stream waits for them (core/allocator.h, "Streams").
 class DeviceScratch {
  public:
-  DeviceScratch(size_t bytes, StreamHandle /*stream*/) {
+  DeviceScratch(size_t bytes, StreamHandle stream) {
     if (bytes == 0) return;
     int device = 0;
     SG_CUDA_CHECK(cudaGetDevice(&device));
     tensor_ = Tensor::empty({int64_t((bytes + sizeof(float) - 1) / sizeof(float))}, DType::f32, Device::cuda(device),
-                            "conv2d scratch");
+                            stream, "conv2d scratch");
   }
   float* floats() const { return static_cast<float*>(tensor_.data()); }
 

@@ -573,6 +573,72 @@ TEST(AsyncLoader, AsyncUploadsKeepEveryBatchsTargets) {
   }
 }
 
+TEST(AsyncLoader, TheNextUploadDoesNotOverwriteABatchTheComputeStreamStillReads) {
+  SG_REQUIRE_CUDA();
+  AsyncLoaderConfig c = make_config(4, 1);
+  c.sample_shape = {64, 48, 3};  // 36 KiB batches: a block size no other tensor here has
+  c.device = Device::cuda(0);
+  AsyncLoader loader(c, 8, [](const SampleRequest& r, SampleOutput& o) { pattern_sample(r, o, 0); });
+  const Stream copy_stream = Stream::create(c.device);
+  const Stream compute_stream = Stream::create(c.device);
+  std::optional<Batch> first = loader.next(), second = loader.next();
+  ASSERT_TRUE(first && second);
+  allocator_for(c.device).release_cached();
+  Tensor read;  // what the compute stream read of the first batch
+  const void* block = nullptr;
+  {
+    DeviceBatch d = first->upload_async(c.device, copy_stream);
+    d.wait(compute_stream);
+    read = Tensor::empty(d.pixels.shape(), DType::u8, c.device, compute_stream, "read");
+    read.copy_from(d.pixels, compute_stream);  // queued on the compute stream
+    block = d.pixels.data();
+  }  // dropped as soon as the compute stream's work is queued, as a training loop does
+  DeviceBatch next = second->upload_async(c.device, copy_stream);
+  ASSERT_EQ(next.pixels.data(), block) << "the freed block was not reused: this test would show nothing";
+  // A device that runs the copy stream first would let the second batch overwrite the first
+  // before the compute stream read it.
+  copy_stream.synchronize(c.device);
+  compute_stream.synchronize(c.device);
+  const Tensor back = read.to(Device::cpu());
+  EXPECT_TRUE(std::equal(first->pixels().begin(), first->pixels().end(), back.data_as<uint8_t>()));
+}
+
+TEST(AsyncLoader, ACpuTargetNeverAsksForPinnedMemory) {
+  AsyncLoaderConfig c = make_config(4, 2);
+  std::atomic<int> asked{0};
+  c.pinning_fault = [&](size_t) { ++asked; };
+  AsyncLoader loader(c, 8, [](const SampleRequest& r, SampleOutput& o) { pattern_sample(r, o, 0); });
+  while (std::optional<Batch> b = loader.next()) EXPECT_FALSE(b->pinned());
+  EXPECT_EQ(asked.load(), 0);
+  EXPECT_EQ(loader.pinning_failure(), "");
+}
+
+TEST(AsyncLoader, PinningFailureFallsBackToPageableMemory) {
+  SG_REQUIRE_CUDA();
+  AsyncLoaderConfig c = make_config(4, 2);
+  c.device = Device::cuda(0);
+  std::atomic<int> faults{0};
+  c.pinning_fault = [&](size_t) {
+    ++faults;
+    throw OutOfMemoryError("cudaMallocHost refused it (test)");
+  };
+  AsyncLoader loader(c, 12, [](const SampleRequest& r, SampleOutput& o) { pattern_sample(r, o, 0); });
+  EXPECT_EQ(loader.pinning_failure(), "");
+  const Stream copy_stream = Stream::create(c.device);
+  int batches = 0;
+  while (std::optional<Batch> b = loader.next()) {
+    EXPECT_FALSE(b->pinned());
+    DeviceBatch d = b->upload_async(c.device, copy_stream);  // pageable: done when it returns
+    const Tensor back = d.pixels.to(Device::cpu());
+    EXPECT_TRUE(std::equal(b->pixels().begin(), b->pixels().end(), back.data_as<uint8_t>()));
+    ++batches;
+  }
+  EXPECT_EQ(batches, 3) << "the epoch goes on without pinned memory";
+  EXPECT_EQ(faults.load(), 1) << "pinning is not tried again after a refusal";
+  EXPECT_NE(loader.pinning_failure().find("cudaMallocHost refused it (test)"), std::string::npos)
+      << loader.pinning_failure();
+}
+
 TEST(AsyncLoader, RejectsBadConfigs) {
   const auto fn = [](const SampleRequest& r, SampleOutput& o) { pattern_sample(r, o, 0); };
   AsyncLoaderConfig c = make_config(0, 1);
