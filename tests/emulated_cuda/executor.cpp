@@ -101,6 +101,7 @@ struct ThreadState {
   int reduce_how = -1;
   WarpPost* post = nullptr;
   void* fake_stack = nullptr;  // AddressSanitizer's, while switched out
+  int in_emulator = 0;         // EmulatorScope depth: the hooks ignore emulator code
   std::vector<AsyncCopy> open_group;
   std::vector<std::vector<AsyncCopy>> committed_groups;
 };
@@ -202,6 +203,7 @@ std::string thread_text(const ThreadState& t) {
 }
 
 [[noreturn]] void device_fault(const std::string& what) {
+  if (t_thread) ++t_thread->in_emulator;  // building the message must not call the hooks again
   std::ostringstream s;
   s << "kernel " << kernel_name();
   if (t_thread) s << ", " << thread_text(*t_thread);
@@ -446,6 +448,7 @@ std::string thread_name(uint16_t linear) {
 // (AddressSanitizer poisons and unpoisons the frame of every call that has some).
 enum class SharedFault { write_after_write, write_after_read, uninitialised, read_after_write };
 [[noreturn, gnu::noinline, gnu::cold]] void shared_fault(SharedFault kind, uintptr_t offset, uint16_t who) {
+  if (t_thread) ++t_thread->in_emulator;
   const std::string at = " shared memory offset " + std::to_string(offset) + ", which ";
   switch (kind) {
     case SharedFault::write_after_write:
@@ -464,6 +467,7 @@ enum class SharedFault { write_after_write, write_after_read, uninitialised, rea
 
 [[noreturn, gnu::noinline, gnu::cold]] void access_fault(const void* address, size_t bytes, bool write, int what,
                                                          int device) {
+  if (t_thread) ++t_thread->in_emulator;
   std::ostringstream s;
   switch (what) {
     case 0: s << "a misaligned " << bytes << "-byte shared-memory access at " << address; break;
@@ -525,7 +529,7 @@ const Ranges& ranges() {
 
 inline void check_access(const void* address, size_t bytes, bool write) {
   ThreadState* t = t_thread;
-  if (!t) return;  // host code
+  if (!t || t->in_emulator) return;  // host code, or the emulator's own
   const auto a = reinterpret_cast<uintptr_t>(address);
   const Ranges& r = ranges();
   if (a - r.shared_begin < r.shared_size) {
@@ -547,6 +551,13 @@ inline void check_access(const void* address, size_t bytes, bool write) {
 
 }  // namespace
 
+EmulatorScope::EmulatorScope() : thread_(t_thread) {
+  if (t_thread) ++t_thread->in_emulator;
+}
+EmulatorScope::~EmulatorScope() {
+  if (thread_) --static_cast<ThreadState*>(thread_)->in_emulator;
+}
+
 // ---- Thread indices and shared memory -----------------------------------------------------------
 uint3 thread_index() { return t_thread->index; }
 uint3 block_index() { return t_block->index; }
@@ -567,6 +578,7 @@ void* dynamic_shared_memory() {
 }
 
 void note_static_shared(const void* variable, size_t bytes) {
+  EmulatorScope scope;
   Launch& l = *t_block->launch;
   for (const auto& v : l.static_shared)
     if (v.first == variable) return;
@@ -580,6 +592,7 @@ void note_static_shared(const void* variable, size_t bytes) {
 }
 
 size_t shared_offset(const void* p, const char* file, int line) {
+  EmulatorScope scope;
   const auto a = reinterpret_cast<uintptr_t>(p);
   if (a < shared_begin() || a >= shared_end())
     device_fault("__cvta_generic_to_shared of " + [&] {
@@ -591,6 +604,7 @@ size_t shared_offset(const void* p, const char* file, int line) {
 }
 
 void kernel_entry(const char* name, int launch_bounds, int compiled_arch) {
+  EmulatorScope scope;
   Launch& l = *t_block->launch;
   if (l.entry_checked) return;
   l.entry_checked = true;
@@ -630,6 +644,7 @@ void global_access(const void* address, size_t bytes, bool write) {
 void syncthreads(const char* file, int line) { (void)syncthreads_reduce(0, -1, file, line); }
 
 int syncthreads_reduce(int predicate, int how, const char* file, int line) {
+  EmulatorScope scope;
   ThreadState* t = t_thread;
   if (!t) fault(std::string("__syncthreads called from host code (") + file + ":" + std::to_string(line) + ")");
   t->wait = Wait::barrier;
@@ -643,6 +658,7 @@ int syncthreads_reduce(int predicate, int how, const char* file, int line) {
 }
 
 void warp_collective(WarpPost& post) {
+  EmulatorScope scope;
   ThreadState* t = t_thread;
   if (!t) fault(std::string("a warp collective called from host code (") + post.file + ")");
   const int lane = t->linear % 32;
@@ -700,6 +716,7 @@ void resolve_nothing(WarpPost* const (&)[32], unsigned) {}
 }  // namespace
 
 uint64_t shuffle(unsigned mask, uint64_t value, int mode, int operand, int width, const char* file, int line) {
+  EmulatorScope scope;
   if (width < 1 || width > 32 || (width & (width - 1)))
     device_fault("a warp shuffle with width " + std::to_string(width) + " (a power of two up to 32)");
   ShufflePost data{value, 0, mode, operand, width};
@@ -709,6 +726,7 @@ uint64_t shuffle(unsigned mask, uint64_t value, int mode, int operand, int width
 }
 
 unsigned vote(unsigned mask, int predicate, int how, const char* file, int line) {
+  EmulatorScope scope;
   VotePost data{predicate, how, 0};
   WarpPost post{mask, 2, file, line, &data, &resolve_vote};
   warp_collective(post);
@@ -721,6 +739,7 @@ void syncwarp(unsigned mask, const char* file, int line) {
 }
 
 void trap(const char* file, int line) {
+  EmulatorScope scope;
   device_fault(std::string("executed __trap() at ") + file + ":" + std::to_string(line) +
                " (on a GPU: cudaErrorIllegalInstruction, the context is lost)");
 }

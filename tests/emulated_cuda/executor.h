@@ -35,6 +35,20 @@ struct WarpPost {
 // resolves it. `post.mask` must contain the calling lane.
 void warp_collective(WarpPost& post);
 
+// Marks emulator code running on a device thread's fiber: the load/store hooks ignore it (library
+// code such as std::string may be shared with the hooked kernel translation units), and a fault
+// while building a message cannot recurse. Every entry point that device code calls holds one.
+class EmulatorScope {
+ public:
+  EmulatorScope();
+  ~EmulatorScope();
+  EmulatorScope(const EmulatorScope&) = delete;
+  EmulatorScope& operator=(const EmulatorScope&) = delete;
+
+ private:
+  void* thread_;
+};
+
 // The calling device thread: linear index in its block, lane, and description for messages.
 int current_linear_thread();
 int current_lane();

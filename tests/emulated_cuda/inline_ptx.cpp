@@ -286,6 +286,7 @@ void execute_cp_async(const Operands& o) {
 void ptx_asm(const char* ptx_text, std::initializer_list<PtxOperand> outputs, std::initializer_list<PtxOperand> inputs,
              const char* file, int line) {
   if (!in_device_code()) fault(std::string("inline PTX executed by host code at ") + file + ":" + std::to_string(line));
+  EmulatorScope scope;
   Operands o;
   o.all.assign(outputs.begin(), outputs.end());
   o.all.insert(o.all.end(), inputs.begin(), inputs.end());
