@@ -2,6 +2,7 @@
 # Installs what is missing on Debian 12, then configures and builds slidegrade.
 #   BUILD_DIR   build folder (default: build)
 #   CMAKE_ARGS  extra configure arguments, e.g. -DSLIDEGRADE_CUDA=OFF
+#   BUILD_TARGETS  the targets to build (default: all)
 # CUDA is used when nvcc is found (PATH or /usr/local/cuda/bin); the binary still runs, on the
 # CPU, where there is no GPU.
 set -euo pipefail
@@ -40,4 +41,5 @@ build_dir=${BUILD_DIR:-build}
 cmake -S . -B "$build_dir" -G Ninja ${CMAKE_ARGS:-} >"${build_dir}.configure.log" 2>&1 ||
   { cat "${build_dir}.configure.log"; exit 1; }
 grep -E "slidegrade:" "${build_dir}.configure.log" || true
-cmake --build "$build_dir" -j "$(nproc)"
+# shellcheck disable=SC2086  # BUILD_TARGETS is a list of targets
+cmake --build "$build_dir" -j "$(nproc)" ${BUILD_TARGETS:+--target $BUILD_TARGETS}

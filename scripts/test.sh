@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite, in three builds:
-#   build/      the default build (CUDA with nvcc when found; its GPU tests skip, visibly, without a
-#               GPU): every test once, in one process (catches state one test leaves for the next);
+#   build/      the default build (CUDA with nvcc when found): the slidegrade program, compiled and
+#               linked as users build it;
 #   build-emu/  clang with AddressSanitizer (leaks included) and UndefinedBehaviorSanitizer, and the
 #               CUDA code on the emulated CUDA device (tests/emulated_cuda): every ctest test, one
 #               process each (the CPU tests under the sanitizers; the CUDA tests on an emulated GTX
 #               1050 Ti), then the CUDA tests again as a T4 and as an H100 would run them;
 #   build-tsan/ ThreadSanitizer over the slide pipeline's tests (sg_data_tests: the loader's worker
 #               threads, the shared slide cache, the tile cache).
-# SG_SANITIZERS=0 leaves the last two out (a quick local check).
+# SG_SANITIZERS=0 runs the build/ tests instead of the last two (a quick local check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SG_PYTHON_PACKAGES=1 BUILD_DIR=build scripts/setup.sh
-build/sg_tests --gtest_brief=1
+# The CUDA build as users build it (nvcc, every default architecture): compiled and linked here,
+# where nothing CUDA can run; its tests would repeat the CPU tests that build-emu runs under the
+# sanitizers, so only the programs are built (the demo uses this build).
+SG_PYTHON_PACKAGES=1 BUILD_DIR=build BUILD_TARGETS="slidegrade" scripts/setup.sh
 
-[ "${SG_SANITIZERS:-1}" = 1 ] || exit 0
+if [ "${SG_SANITIZERS:-1}" != 1 ]; then
+  cmake --build build -j "$(nproc)" --target sg_tests
+  build/sg_tests --gtest_brief=1
+  exit 0
+fi
 
 # Any report fails the test that caused it: UBSan is built not to recover, ASan stops at the first
 # error and LeakSanitizer runs at every exit.
@@ -29,12 +35,22 @@ BUILD_DIR=build-emu CMAKE_ARGS="-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=
 # threads than cores make every OpenMP barrier wait for a descheduled thread.
 OMP_NUM_THREADS=1 ctest --test-dir build-emu --output-on-failure -j "$(nproc)"
 # The emulated card decides which kernels run (SIMT below sm_75, mma.sync m16n8k8 on sm_75,
-# m16n8k16 with cp.async from sm_80): the CUDA tests once more as each other card.
-cuda_tests=$(cat tests/emulated_cuda/cuda_tests.filter)
+# m16n8k16 with cp.async from sm_80; cuBLAS bf16 from sm_70): the tests of those paths once more as
+# each other card, the two cards side by side (one core each).
+arch_tests=$(cat tests/emulated_cuda/arch_dependent_tests.filter)
 for card in t4 h100; do
-  echo "test: the CUDA tests on the emulated ${card}"
-  SLIDEGRADE_EMULATED_GPU=$card OMP_NUM_THREADS=1 build-emu/sg_tests --gtest_brief=1 --gtest_filter="$cuda_tests"
+  SLIDEGRADE_EMULATED_GPU=$card OMP_NUM_THREADS=1 build-emu/sg_tests --gtest_brief=1 --gtest_filter="$arch_tests" \
+    >"build-emu/tests-$card.log" 2>&1 &
 done
+status=0
+for card in t4 h100; do
+  wait -n || status=1
+done
+for card in t4 h100; do
+  echo "test: the CUDA tests whose kernels depend on the card, on the emulated ${card}"
+  cat "build-emu/tests-$card.log"
+done
+[ "$status" -eq 0 ]
 
 echo "test: ThreadSanitizer over the slide pipeline's tests (build-tsan)"
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/sanitizers/tsan.supp

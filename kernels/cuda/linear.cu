@@ -6,6 +6,8 @@
 
 #include "core/allocator.h"
 #include "kernels/cuda/common.cuh"
+#include "core/tensor.h"
+#include "kernels/cuda/cast.h"
 #include "kernels/cuda/linear.h"
 
 namespace sg::cuda {
@@ -115,10 +117,46 @@ cudaDataType_t cuda_type(DType dtype) {
   throw Error(detail::concat("linear: dtype ", dtype_name(dtype), " is not supported (expected f32, f16 or bf16)"));
 }
 
+bool cublas_has_bf16(int device) {
+  int major = 0;
+  SG_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  return major >= 7;
+}
+
+// Elements of a column-major rows x cols matrix with leading dimension ld, the last column short.
+int64_t matrix_extent(int64_t rows, int64_t cols, int64_t ld) { return rows == 0 || cols == 0 ? 0 : (cols - 1) * ld + rows; }
+
+void gemm(const char* op, DType dtype, int device, cublasOperation_t op_a, cublasOperation_t op_b, int64_t m,
+          int64_t n, int64_t k, const void* a, int64_t lda, const void* b, int64_t ldb, float beta, void* c,
+          int64_t ldc, StreamHandle stream);
+
+// cuBLAS has no bf16 GEMM on Pascal (sm_6x): there the operands are widened to f32, multiplied in
+// f32 (the computation cuBLAS does for bf16 elsewhere) and the result rounded to bf16 once.
+void gemm_bf16_in_f32(const char* op, int device, cublasOperation_t op_a, cublasOperation_t op_b, int64_t m, int64_t n,
+                      int64_t k, const void* a, int64_t lda, const void* b, int64_t ldb, float beta, void* c,
+                      int64_t ldc, StreamHandle stream) {
+  const Device gpu = Device::cuda(device);
+  const int64_t a_elems = op_a == CUBLAS_OP_N ? matrix_extent(m, k, lda) : matrix_extent(k, m, lda);
+  const int64_t b_elems = op_b == CUBLAS_OP_N ? matrix_extent(k, n, ldb) : matrix_extent(n, k, ldb);
+  const int64_t c_elems = matrix_extent(m, n, ldc);
+  Tensor a32 = Tensor::empty({a_elems}, DType::f32, gpu, stream, "bf16 GEMM operand in f32");
+  Tensor b32 = Tensor::empty({b_elems}, DType::f32, gpu, stream, "bf16 GEMM operand in f32");
+  Tensor c32 = Tensor::empty({c_elems}, DType::f32, gpu, stream, "bf16 GEMM result in f32");
+  cast(DType::bf16, DType::f32, a, a32.data(), a_elems, 1.0f, stream);
+  cast(DType::bf16, DType::f32, b, b32.data(), b_elems, 1.0f, stream);
+  if (beta != 0.0f) cast(DType::bf16, DType::f32, c, c32.data(), c_elems, 1.0f, stream);
+  gemm(op, DType::f32, device, op_a, op_b, m, n, k, a32.data(), lda, b32.data(), ldb, beta, c32.data(), ldc, stream);
+  cast(DType::f32, DType::bf16, c32.data(), c, c_elems, 1.0f, stream);
+}
+
 // C = A op B + beta C in cuBLAS's column-major terms, f32 accumulation for every storage type.
 void gemm(const char* op, DType dtype, int device, cublasOperation_t op_a, cublasOperation_t op_b, int64_t m,
           int64_t n, int64_t k, const void* a, int64_t lda, const void* b, int64_t ldb, float beta, void* c,
           int64_t ldc, StreamHandle stream) {
+  if (dtype == DType::bf16 && !cublas_has_bf16(device)) {
+    gemm_bf16_in_f32(op, device, op_a, op_b, m, n, k, a, lda, b, ldb, beta, c, ldc, stream);
+    return;
+  }
   CublasContext& context = cublas_for(device);
   const cudaDataType_t type = cuda_type(dtype);
   const float alpha = 1.0f;

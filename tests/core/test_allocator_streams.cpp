@@ -350,6 +350,7 @@ TEST(CudaAllocatorStreams, ReuseOnTheSameStreamWaitsForNothing) {
 TEST(CudaAllocatorStreams, ScopesAndATensorThatOutlivesItsStream) {
   SG_REQUIRE_CUDA();
   const Device gpu = Device::cuda(0);
+  allocator_for(gpu).release_cached();  // no block of this size cached by earlier tests in this process
   Tensor survivor;
   {
     Stream s = Stream::create(gpu);

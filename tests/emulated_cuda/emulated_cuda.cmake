@@ -31,6 +31,10 @@ add_library(sg_emulated_cuda STATIC
 target_include_directories(sg_emulated_cuda PUBLIC ${SG_EMULATED_CUDA_DIR}/include ${PROJECT_SOURCE_DIR})
 target_link_libraries(sg_emulated_cuda PUBLIC Threads::Threads ${CMAKE_DL_LIBS})
 target_compile_definitions(sg_emulated_cuda PUBLIC SLIDEGRADE_EMULATED_CUDA=1)
+# Its code runs on the fibers too: no AddressSanitizer fake stacks (one per fiber would be mapped).
+if(SLIDEGRADE_SANITIZE MATCHES "address")
+  target_compile_options(sg_emulated_cuda PRIVATE -fsanitize-address-use-after-return=never)
+endif()
 
 # Device code: every load and store calls the emulator's hooks (clang's SanitizerCoverage
 # trace-loads/trace-stores; inline 8-bit counters are the cheapest coverage kind it needs beside

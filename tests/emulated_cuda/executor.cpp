@@ -368,7 +368,16 @@ void run_block(Block& b) {
   const int n = int(b.threads.size());
   for (int i = 0; i < n; ++i) {
     ThreadState& t = b.threads[size_t(i)];
-    t = ThreadState{};
+    t.wait = Wait::runnable;
+    t.file = nullptr;
+    t.line = 0;
+    t.predicate = t.reduced = 0;
+    t.reduce_how = -1;
+    t.post = nullptr;
+    t.fake_stack = nullptr;
+    t.in_emulator = 0;
+    t.open_group.clear();
+    t.committed_groups.clear();
     t.linear = i;
     t.index = uint3{unsigned(i) % b.dim.x, (unsigned(i) / b.dim.x) % b.dim.y, unsigned(i) / (b.dim.x * b.dim.y)};
     prepare(t, i);
@@ -509,6 +518,7 @@ void shared_check(int thread, uintptr_t offset, size_t bytes, bool write) {
 struct Ranges {
   uintptr_t shared_begin, shared_size;
   uintptr_t arena_begin[kDeviceCount], arena_size[kDeviceCount];
+  uintptr_t program_begin, program_size;  // the executable's own segments (sanitizer caches, constants)
 };
 const Ranges& ranges() {
   static const Ranges r = [] {
@@ -516,6 +526,21 @@ const Ranges& ranges() {
     x.shared_begin = reinterpret_cast<uintptr_t>(__start_sg_emu_shared);
     x.shared_size = uintptr_t(__stop_sg_emu_shared - __start_sg_emu_shared);
     for (int d = 0; d < kDeviceCount; ++d) arena_bounds(d, x.arena_begin[d], x.arena_size[d]);
+    // The first object dl_iterate_phdr reports is the executable.
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* data) {
+          auto* r = static_cast<Ranges*>(data);
+          uintptr_t lo = UINTPTR_MAX, hi = 0;
+          for (int i = 0; i < info->dlpi_phnum; ++i)
+            if (info->dlpi_phdr[i].p_type == PT_LOAD) {
+              lo = std::min<uintptr_t>(lo, info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+              hi = std::max<uintptr_t>(hi, info->dlpi_addr + info->dlpi_phdr[i].p_vaddr + info->dlpi_phdr[i].p_memsz);
+            }
+          r->program_begin = lo;
+          r->program_size = hi - lo;
+          return 1;
+        },
+        &x);
     return x;
   }();
   return r;
@@ -545,7 +570,7 @@ inline void check_access(const void* address, size_t bytes, bool write) {
     return;
   }
   if (a - t_block->launch->parameters < t_block->launch->parameter_bytes) return;
-  if (!write && in_program_image(a)) return;  // the program's constants
+  if (!write && (a - r.program_begin < r.program_size || in_program_image(a))) return;  // the program's constants
   access_fault(address, bytes, write, 3, -1);
 }
 
