@@ -479,7 +479,9 @@ TEST_F(NumericalGuardsCuda, StepOnItsOwnStreamReportsItsLoss) {
     const Batch b{testing::random_tensor(rng, {2, 32, 32, 3}, DType::f32, -2.0f, 2.0f),
                   Tensor::from_floats(std::vector<float>(2 * kOutputs, target), {2, kOutputs})};
     const float expected = cpu_step.micro_batch(b).loss;
-    const StepResult r = gpu_step.micro_batch(on(b, gpu), stream);
+    // Uploaded on the step's stream: an upload on the default stream would race with it (the
+    // emulated CUDA device ran the step first and computed the loss of the previous images).
+    const StepResult r = gpu_step.micro_batch({b.images.to(gpu, stream), b.targets.to(gpu, stream)}, stream);
     EXPECT_TRUE(r.completed && !r.skipped);
     EXPECT_NEAR(r.loss, expected, 1e-3 * std::abs(expected) + 1e-4);
   }
