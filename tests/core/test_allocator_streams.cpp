@@ -36,6 +36,7 @@ class FakeStreamAllocator final : public Allocator {
   ~FakeStreamAllocator() override {
     release_cached();
     destroy_pooled_events();
+    for (void* p : held_) std::free(p);  // blocks a test still held at its end (LeakSanitizer)
   }
 
   void drop_pool() { destroy_pooled_events(); }
@@ -48,12 +49,16 @@ class FakeStreamAllocator final : public Allocator {
  protected:
   void* system_allocate(size_t bytes) override {
     ++system_allocations;
-    return std::aligned_alloc(256, bytes);
+    void* p = std::aligned_alloc(256, bytes);
+    held_.insert(p);
+    return p;
   }
   void system_free(void* ptr, size_t) noexcept override {
     ++system_frees;
+    held_.erase(ptr);
     std::free(ptr);
   }
+  std::set<void*> held_;
   bool caches() const override { return true; }
   bool tracks_streams() const override { return true; }
   cuda::EventHandle create_event() override {

@@ -96,6 +96,9 @@ TEST(Device, ParsesNamesAndFallsBack) {
     EXPECT_EQ(default_device(), Device::cpu());
     EXPECT_THROW(parse_device("cuda:0"), Error);
     EXPECT_THROW(Tensor::empty({4}, DType::f32, Device::cuda(0)), Error);
+  } else if (testing::on_emulated_cuda()) {
+    EXPECT_EQ(default_device(), Device::cpu()) << "auto must never pick the emulated CUDA device (a test device)";
+    EXPECT_EQ(parse_device("cuda"), Device::cuda(0));
   } else {
     EXPECT_EQ(default_device(), Device::cuda(0));
   }

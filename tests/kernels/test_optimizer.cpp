@@ -338,7 +338,9 @@ TEST(Optimizer, RejectsBadArguments) {
     Tensor g_gpu = g.to(Device::cuda(0));
     Tensor* mixed[] = {&g, &g_gpu};
     EXPECT_THROW(clip_grad_norm(mixed, 1.0f), Error);
-    EXPECT_THROW(non_finite_check_and_unscale(ok, found, 1.0f), Error) << "found_inf on the CPU, grads on the GPU";
+    // (This passed the CPU gradients until the test first ran with a CUDA device, on the emulated one.)
+    Tensor* on_gpu[] = {&g_gpu};
+    EXPECT_THROW(non_finite_check_and_unscale(on_gpu, found, 1.0f), Error) << "found_inf on the CPU, grads on the GPU";
     EXPECT_THROW(sgd_step(momentum, p, g_gpu, &buf, true), Error);
   }
 }
