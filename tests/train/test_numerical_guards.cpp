@@ -45,7 +45,11 @@ Batch random_batch(testing::Rng& rng, int64_t n, int64_t size = 32, Device devic
           Tensor::from_floats(labels, {n}, DType::i32).to(device)};
 }
 
-Batch on(const Batch& b, Device device) { return {b.images.to(device), b.targets.to(device)}; }
+// Uploaded on `stream`, the stream the step will run on (an upload on the default stream would not
+// be ordered before work on a non-blocking one).
+Batch on(const Batch& b, Device device, const Stream& stream = {}) {
+  return {b.images.to(device, stream), b.targets.to(device, stream)};
+}
 
 std::map<std::string, std::vector<float>> values_of(nn::Module& m) {
   std::map<std::string, std::vector<float>> out;
@@ -483,7 +487,7 @@ TEST_F(NumericalGuardsCuda, StepOnItsOwnStreamReportsItsLoss) {
     const float expected = cpu_step.micro_batch(b).loss;
     // Uploaded on the step's stream: an upload on the default stream would race with it (the
     // emulated CUDA device ran the step first and computed the loss of the previous images).
-    const StepResult r = gpu_step.micro_batch({b.images.to(gpu, stream), b.targets.to(gpu, stream)}, stream);
+    const StepResult r = gpu_step.micro_batch(on(b, gpu, stream), stream);
     EXPECT_TRUE(r.completed && !r.skipped);
     // 10%: this batch-2 network's last batch norms normalise two values each, so for some images
     // the devices' summation orders alone move the loss by a few percent (1.6% seen on the emulated
@@ -511,7 +515,9 @@ TEST_F(NumericalGuardsCuda, F16OverflowOnItsOwnStreamSkipsTheStep) {
     if (step == 1 && layer == "conv_head" && g == "weight") plant_on(t, kInf, stream);
   };
   TrainStep step(m, opt, o);
-  const Batch batch = on(random_batch(rng, 2), gpu);
+  // Uploaded on the step's stream: on the default stream, the emulated device ran the first step
+  // before the upload and read freshly allocated (NaN) images.
+  const Batch batch = on(random_batch(rng, 2), gpu, stream);
   EXPECT_FALSE(step.micro_batch(batch, stream).skipped);
   const auto before = values_of(m);
   const StepResult planted = step.micro_batch(batch, stream);
