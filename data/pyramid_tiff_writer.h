@@ -2,7 +2,7 @@
 // Writes a PANDA-like pyramidal TIFF with libtiff: level 0 as the first tiled directory, then each
 // reduced level (downsample 4, 16 by default) as a further tiled directory with
 // SubFileType = reduced image, which is what OpenSlide's generic-tiff driver needs to see levels
-// (../shared/REFERENCE.md section 3).
+// (docs/panda_and_openslide.md, section 3).
 //
 // Level 0 is streamed: the caller renders one band of `tile_size` rows at a time, each band is cut
 // into tiles and written at once, and the reduced levels are made from the band (OpenCV resize)

@@ -1,5 +1,5 @@
 #pragma once
-// Whole-slide images through OpenSlide 3.4.1 (see ../shared/REFERENCE.md section 3).
+// Whole-slide images through OpenSlide 3.4.1 (see docs/panda_and_openslide.md, section 3).
 // A Slide owns one openslide_t handle. Every member but the destructor is safe to call from
 // several threads at once (OpenSlide guarantees it for one handle), so worker threads share a
 // handle through SlideCache instead of each opening the file.

@@ -8,7 +8,7 @@
 // (primary pattern about twice the secondary), so the grade is learnable from level-1 tiles. Some
 // slides carry pen strokes (green, blue, black) on top. The label mask (R channel) follows the
 // painted regions: Radboud 1 stroma, 2 benign epithelium, 3/4/5 Gleason; Karolinska 1 benign
-// tissue, 2 cancer (../shared/REFERENCE.md section 1).
+// tissue, 2 cancer (docs/panda_and_openslide.md, section 1).
 //
 // Everything is drawn from a scene of shapes in level-0 coordinates, so any band of rows can be
 // rendered on its own: the pyramid writer streams a 20,000 x 10,000 slide band by band. The same

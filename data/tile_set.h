@@ -1,6 +1,6 @@
 #pragma once
 // The tiles chosen from one slide: what the tiler hands to augmentation, the mosaic and the
-// tile cache. See ../shared/REFERENCE.md section 2 for the "N tiles of S px at level L" recipe.
+// tile cache. See docs/panda_and_openslide.md section 2 for the "N tiles of S px at level L" recipe.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
