@@ -1,5 +1,5 @@
 #pragma once
-// The "N tiles of S px" recipe (../shared/REFERENCE.md section 2) on one whole pyramid level
+// The "N tiles of S px" recipe (docs/panda_and_openslide.md, section 2) on one whole pyramid level
 // held in memory:
 //
 //   1. pad height and width up to a multiple of S with white (255): of the padding P along an

@@ -1,6 +1,6 @@
 #pragma once
 // Tissue detection on a low-resolution RGB level (PANDA's level 2, downsample 16), the common
-// recipe (../shared/REFERENCE.md section 2): HSV saturation -> median blur -> Otsu threshold ->
+// recipe (docs/panda_and_openslide.md, section 5): HSV saturation -> median blur -> Otsu threshold ->
 // morphological close -> open -> pen ink removed -> small components removed. Glass is white or
 // grey (saturation near 0); stained tissue is pink and purple (saturated).
 //
