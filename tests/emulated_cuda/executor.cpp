@@ -15,14 +15,7 @@
 
 #include "tests/emulated_cuda/machine.h"
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SG_EMU_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define SG_EMU_ASAN 1
-#endif
+#include "tests/emulated_cuda/sanitizers.h"
 #if SG_EMU_ASAN
 #include <sanitizer/common_interface_defs.h>
 #endif
@@ -591,7 +584,6 @@ dim3 grid_dim() { return t_block->grid; }
 
 bool in_device_code() { return t_thread != nullptr; }
 int current_linear_thread() { return t_thread->linear; }
-int current_lane() { return t_thread->linear % 32; }
 std::string describe_current_thread() { return t_thread ? thread_text(*t_thread) : "host code"; }
 
 uintptr_t shared_begin() { return reinterpret_cast<uintptr_t>(__start_sg_emu_shared); }

@@ -51,7 +51,6 @@ class EmulatorScope {
 
 // The calling device thread: linear index in its block, lane, and description for messages.
 int current_linear_thread();
-int current_lane();
 std::string describe_current_thread();
 bool in_device_code();
 

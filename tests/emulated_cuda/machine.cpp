@@ -15,14 +15,7 @@
 #include <set>
 #include <sstream>
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SG_EMU_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define SG_EMU_ASAN 1
-#endif
+#include "tests/emulated_cuda/sanitizers.h"
 #if SG_EMU_ASAN
 #include <sanitizer/asan_interface.h>
 #define SG_EMU_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
@@ -183,7 +176,6 @@ Machine& machine() {
 }
 
 thread_local int t_current_device = 0;
-thread_local int t_executing_device = -1;
 
 std::string hex(const void* p) {
   std::ostringstream s;
@@ -229,8 +221,6 @@ cudaError_t set_error(cudaError_t error, const std::string& detail) {
 }
 
 int current_device() { return t_current_device; }
-int executing_device() { return t_executing_device; }
-void set_executing_device(int device) { t_executing_device = device; }
 
 // ---- Memory -----------------------------------------------------------------------------------------
 int arena_device(uintptr_t address) {
@@ -342,10 +332,7 @@ void run_until(const StreamPoint& point) {
     Operation op = std::move(s.queue.front());
     s.queue.pop_front();
     for (const StreamPoint& w : op.waits) run_until(w);
-    const int saved = t_executing_device;
-    t_executing_device = s.device;
     op.run();
-    t_executing_device = saved;
     ++s.completed;
   }
 }

@@ -106,8 +106,4 @@ void run_all(int device);
 
 int current_device();
 
-// The device the executing work belongs to (while queued work runs), else -1.
-int executing_device();
-void set_executing_device(int device);
-
 }  // namespace sg_emu
