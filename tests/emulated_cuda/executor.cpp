@@ -11,7 +11,12 @@
 #include <cstdlib>
 #include <exception>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <sstream>
+#include <string>
+#include <tuple>
+#include <unistd.h>
 
 #include "tests/emulated_cuda/machine.h"
 
@@ -620,6 +625,44 @@ size_t shared_offset(const void* p, const char* file, int line) {
   return a - shared_begin();
 }
 
+// The launch configurations the tests use, for the ptxas resource check (scripts/kernel_resources.py
+// compares each kernel's registers and shared memory with the threads and dynamic shared memory it is
+// launched with). With SLIDEGRADE_EMULATED_LAUNCH_LOG=DIR, every process writes the distinct
+// configurations it launched to DIR/launches-CARD-PID.tsv when it exits: card, threads per block,
+// dynamic shared bytes, the kernel's __PRETTY_FUNCTION__.
+class LaunchLog {
+ public:
+  static LaunchLog& instance() {
+    static LaunchLog log;
+    return log;
+  }
+  void record(const char* kernel, long threads, size_t dynamic_shared) {
+    if (directory_.empty()) return;
+    const std::lock_guard<std::mutex> lock(mutex_);
+    seen_.emplace(kernel, threads, dynamic_shared);
+  }
+  ~LaunchLog() {
+    if (directory_.empty() || seen_.empty()) return;
+    const std::string path = directory_ + "/launches-" + personality().name + "-" + std::to_string(getpid()) + ".tsv";
+    std::FILE* file = std::fopen(path.c_str(), "w");
+    if (!file) {
+      std::fprintf(stderr, "emulated CUDA device: cannot write the launch log %s\n", path.c_str());
+      return;
+    }
+    for (const auto& [kernel, threads, shared] : seen_)
+      std::fprintf(file, "%s\t%ld\t%zu\t%s\n", personality().name, threads, shared, kernel.c_str());
+    if (std::fclose(file) != 0) std::fprintf(stderr, "emulated CUDA device: cannot write the launch log %s\n", path.c_str());
+  }
+
+ private:
+  LaunchLog() {
+    if (const char* dir = std::getenv("SLIDEGRADE_EMULATED_LAUNCH_LOG")) directory_ = dir;
+  }
+  std::string directory_;
+  std::mutex mutex_;
+  std::set<std::tuple<std::string, long, size_t>> seen_;
+};
+
 void kernel_entry(const char* name, int launch_bounds, int compiled_arch) {
   EmulatorScope scope;
   Launch& l = *t_block->launch;
@@ -627,6 +670,7 @@ void kernel_entry(const char* name, int launch_bounds, int compiled_arch) {
   l.entry_checked = true;
   l.kernel_name = name;
   const long threads = long(l.block.x) * l.block.y * l.block.z;
+  LaunchLog::instance().record(name, threads, l.dynamic_shared);
   if (launch_bounds > 0 && threads > launch_bounds)
     device_fault("launched with " + std::to_string(threads) + " threads per block, more than its __launch_bounds__(" +
                  std::to_string(launch_bounds) + ")");
