@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <mutex>
 
+#include "core/cuda/device_code.h"
 #include "core/cuda/runtime.h"
 #include "core/error.h"
 
@@ -20,13 +21,16 @@ bool is_emulated_device(int index) { return cuda_device_name(index).rfind("emula
 }  // namespace
 
 Device default_device() {
-  if (cuda_available() && !is_emulated_device(0)) return Device::cuda(0);
+  std::string reason;
+  if (!cuda_available())
+    reason = cuda_unavailable_reason();
+  else if (is_emulated_device(0))
+    reason = "cuda:0 is the emulated CUDA device of this test build; use --device cuda to run on it";
+  else
+    reason = cuda::missing_code_reason(0);  // a card this binary holds no code for
+  if (reason.empty()) return Device::cuda(0);
   static std::once_flag said;
-  std::call_once(said, [] {
-    std::fprintf(stderr, "slidegrade: no usable GPU (%s); running on the CPU\n",
-                 cuda_available() ? "cuda:0 is the emulated CUDA device of this test build; use --device cuda to run on it"
-                                  : cuda_unavailable_reason().c_str());
-  });
+  std::call_once(said, [&reason] { std::fprintf(stderr, "slidegrade: no usable GPU (%s); running on the CPU\n", reason.c_str()); });
   return Device::cpu();
 }
 
@@ -45,6 +49,8 @@ Device parse_device(const std::string& text) {
   SG_CHECK(index < cuda_device_count(), "device \"", text, "\" is not available: ",
            cuda_available() ? detail::concat(cuda_device_count(), " CUDA device(s) present")
                             : cuda_unavailable_reason());
+  const std::string missing = cuda::missing_code_reason(index);
+  SG_CHECK(missing.empty(), "device \"", text, "\": ", missing);
   return Device::cuda(index);
 }
 

@@ -31,6 +31,9 @@ export LSAN_OPTIONS=suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressi
 echo "test: clang with AddressSanitizer and UndefinedBehaviorSanitizer, CUDA on the emulated device (build-emu)"
 BUILD_DIR=build-emu CMAKE_ARGS="-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DSLIDEGRADE_EMULATED_CUDA=ON \
   -DSLIDEGRADE_BENCHMARKS=OFF -DSLIDEGRADE_SANITIZE=address,undefined" scripts/setup.sh
+# The emulated device records the launch configurations the tests use, for the ptxas resource check.
+export SLIDEGRADE_EMULATED_LAUNCH_LOG=$PWD/build-emu/launches
+rm -rf "$SLIDEGRADE_EMULATED_LAUNCH_LOG" && mkdir -p "$SLIDEGRADE_EMULATED_LAUNCH_LOG"
 # One OpenMP thread per test process: ctest runs as many processes as there are cores, and more
 # threads than cores make every OpenMP barrier wait for a descheduled thread.
 OMP_NUM_THREADS=1 ctest --test-dir build-emu --output-on-failure -j "$(nproc)"
@@ -51,6 +54,19 @@ for card in t4 h100; do
   cat "build-emu/tests-$card.log"
 done
 [ "$status" -eq 0 ]
+
+# ptxas's registers, spills and shared memory of every kernel for every architecture built (build/,
+# and build-sm61/ where the Pascal build ran), against each architecture's limits at the launch
+# configurations the tests used: a kernel that cannot launch on a card it is built for fails here.
+if compgen -G "build/CMakeFiles/sg_kernels.dir/kernels/cuda/*.ptxas" >/dev/null; then
+  echo "test: ptxas resources of every kernel against each architecture's limits"
+  resource_builds=(--build build)
+  [ -d build-sm61/CMakeFiles/sg_kernels.dir ] && resource_builds+=(--build build-sm61)
+  python3 scripts/kernel_resources.py "${resource_builds[@]}" --launches "$SLIDEGRADE_EMULATED_LAUNCH_LOG" \
+    --markdown build-emu/kernel-resources.md --title "$(git rev-parse --short HEAD 2>/dev/null || true), $(date -u +%F)"
+else
+  echo "test: no CUDA build (nvcc not found): the ptxas resource check is left out"
+fi
 
 echo "test: ThreadSanitizer over the slide pipeline's tests (build-tsan)"
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/sanitizers/tsan.supp

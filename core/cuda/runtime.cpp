@@ -1,5 +1,6 @@
 // The CUDA runtime layer (built only with SLIDEGRADE_CUDA=ON).
 #include "core/cuda/runtime.h"
+#include "core/cuda/device_code.h"
 
 #include <cuda_runtime_api.h>
 
@@ -7,6 +8,7 @@
 #include <utility>
 
 #include "core/allocator.h"
+#include "core/cuda_architectures.h"
 #include "core/error.h"
 
 namespace sg::cuda {
@@ -54,6 +56,24 @@ std::string device_name(int index) {
   cudaDeviceProp prop{};
   check(cudaGetDeviceProperties(&prop, index), "cudaGetDeviceProperties");
   return detail::concat(prop.name, " (sm_", prop.major, prop.minor, ")");
+}
+
+int compute_capability(int index) {
+  int major = 0, minor = 0;
+  check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, index), "cudaDeviceGetAttribute");
+  check(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, index), "cudaDeviceGetAttribute");
+  return major * 10 + minor;
+}
+
+std::string missing_code_reason(int index) {
+  const CudaArchitectures& held = compiled_cuda_architectures();
+  if (held.empty()) return "";  // the emulated device: its kernels are compiled for the emulated card
+  return missing_cuda_code_reason(held, compute_capability(index), detail::concat("cuda:", index, " ", device_name(index)));
+}
+
+int code_architecture(int index) {
+  const CudaArchitectures& held = compiled_cuda_architectures();
+  return held.empty() ? compute_capability(index) : loaded_cuda_architecture(held, compute_capability(index));
 }
 
 void set_device(int index) { check(cudaSetDevice(index), "cudaSetDevice"); }

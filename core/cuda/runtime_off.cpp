@@ -2,6 +2,7 @@
 // reported, so no CUDA tensor can be made and the calls below are unreachable in practice;
 // each still fails loudly rather than pretending to work.
 #include "core/cuda/runtime.h"
+#include "core/cuda/device_code.h"
 #include "core/error.h"
 
 namespace sg::cuda {
@@ -14,6 +15,9 @@ namespace {
 int device_count() { return 0; }
 std::string unavailable_reason() { return "built without CUDA (SLIDEGRADE_CUDA=OFF)"; }
 std::string device_name(int) { unavailable("device_name"); }
+int compute_capability(int) { unavailable("compute_capability"); }
+std::string missing_code_reason(int) { unavailable("missing_code_reason"); }
+int code_architecture(int) { unavailable("code_architecture"); }
 void set_device(int) { unavailable("set_device"); }
 int current_device() { unavailable("current_device"); }
 DeviceGuard::DeviceGuard(int) { unavailable("DeviceGuard"); }

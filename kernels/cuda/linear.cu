@@ -9,6 +9,7 @@
 #include "core/tensor.h"
 #include "kernels/cuda/cast.h"
 #include "kernels/cuda/linear.h"
+#include "kernels/cuda_kernel_paths.h"
 
 namespace sg::cuda {
 namespace {
@@ -118,9 +119,10 @@ cudaDataType_t cuda_type(DType dtype) {
 }
 
 bool cublas_has_bf16(int device) {
-  int major = 0;
+  int major = 0, minor = 0;
   SG_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  return major >= 7;
+  SG_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  return major * 10 + minor >= kCublasBf16MinArch;
 }
 
 // Elements of a column-major rows x cols matrix with leading dimension ld, the last column short.
