@@ -1,14 +1,21 @@
 // slidegrade plan: the predicted peak memory of one training step, its parts, whether it fits a
 // budget, the checkpointing chosen, and the largest batch that fits with and without it.
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <utility>
 
 #include "cli/command.h"
 #include "core/allocator.h"
+#include "core/cuda/device_code.h"
+#include "core/cuda_architectures.h"
+#include "core/device.h"
 #include "core/error.h"
+#include "kernels/cuda_kernel_paths.h"
 #include "nn/memory_plan.h"
 
 namespace sg::cli {
@@ -18,7 +25,27 @@ struct PlanOptions {
   std::string arch = "b0";
   int64_t image = 0, height = 0, width = 0, batch = 1, outputs = 6;
   std::string precision = "f32", optimizer = "adamw", checkpoint = "none", memory = "4GiB", device = "cuda";
+  std::string sm = "auto";
 };
+
+// The architecture of the code whose kernels (and their scratch) the plan is for, and where it came from.
+std::pair<int, std::string> plan_architecture(const std::string& text) {
+  if (text == "auto") {
+    if (cuda_available() && cuda::code_architecture(0) > 0)
+      return {cuda::code_architecture(0), detail::concat("cuda:0, ", cuda_device_name(0))};
+    return {61, "no GPU here: a GTX 1050 Ti's, the card the 4 GiB default is for; --sm to choose"};
+  }
+  const std::string digits = text.rfind("sm_", 0) == 0 ? text.substr(3) : text;
+  int sm = 0;
+  const auto [end, status] = std::from_chars(digits.data(), digits.data() + digits.size(), sm);
+  SG_CHECK(status == std::errc() && end == digits.data() + digits.size() && sm >= 50 && sm <= 200, "--sm '", text,
+           "': expected auto or a compute capability such as 61 (GTX 10xx), 75 (T4, RTX 20xx), 86 (RTX 30xx), 89 "
+           "(RTX 40xx) or 90 (H100)");
+  const CudaArchitectures& held = compiled_cuda_architectures();
+  const int loaded = held.empty() ? sm : loaded_cuda_architecture(held, sm);
+  if (loaded == 0) return {sm, detail::concat("--sm ", sm, "; this binary holds no code for it")};
+  return {loaded, detail::concat("--sm ", sm, loaded == sm ? "" : detail::concat(", which runs this binary's sm_", loaded, " code"))};
+}
 
 DType parse_precision(const std::string& text) {
   if (text == "f32" || text == "fp32") return DType::f32;
@@ -43,6 +70,8 @@ int run_plan(const PlanOptions& o) {
   request.optimizer_states = nn::optimizer_state_count(o.optimizer);
   SG_CHECK(o.device == "cuda" || o.device == "cpu", "--device '", o.device, "': expected cuda or cpu");
   request.cuda = o.device == "cuda";
+  std::string arch_source;
+  if (request.cuda) std::tie(request.cuda_arch, arch_source) = plan_architecture(o.sm);
   const size_t budget = parse_bytes(o.memory);
   const nn::CheckpointPolicy asked = nn::parse_checkpoint_policy(o.checkpoint);
 
@@ -63,7 +92,17 @@ int run_plan(const PlanOptions& o) {
               asked.is_automatic() ? (chosen ? " (auto)" : " (auto: nothing fits; showing every block)") : "",
               (long long)checkpointed, plan.checkpointed.size(),
               plan.forward_macs ? 100.0 * double(plan.recomputed_macs) / double(plan.forward_macs) : 0.0);
-  std::printf("parameters: %lld\n\n", (long long)plan.parameters);
+  std::printf("parameters: %lld\n", (long long)plan.parameters);
+  if (request.cuda) {
+    std::printf("kernels for sm_%d code (%s):\n", request.cuda_arch, arch_source.c_str());
+    const std::string paths = describe_cuda_kernel_paths(request.cuda_arch, request.cuda_arch, request.activations);
+    for (size_t begin = 0; begin < paths.size();) {
+      const size_t end = std::min(paths.find('\n', begin), paths.size());
+      std::printf("  %s\n", paths.substr(begin, end - begin).c_str());
+      begin = end + 1;
+    }
+  }
+  std::printf("\n");
 
   const nn::MemoryParts& p = plan.at_peak;
   std::printf("predicted peak: %s (allocator bytes in use), at %s\n", format_bytes(plan.peak).c_str(),
@@ -116,6 +155,10 @@ void add_plan_command(CLI::App& app, Commands& commands) {
                      "budget: 4GiB, 3.5GB, 4096MiB, bytes (the --memory-limit of train, grade, forward and bench)")
       ->capture_default_str();
   parser->add_option("--device", o->device, "whose kernel scratch to count: cuda or cpu")->capture_default_str();
+  parser->add_option("--sm", o->sm,
+                     "the card's compute capability (61: GTX 10xx, 75, 86, 89, 90...): which kernels run and their "
+                     "scratch; auto: cuda:0's, else 61")
+      ->capture_default_str();
   commands.push_back({parser, [o] { return run_plan(*o); }});
 }
 

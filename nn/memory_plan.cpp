@@ -8,6 +8,8 @@
 
 #include "core/error.h"
 #include "kernels/conv2d_params.h"
+#include "kernels/cuda_conv2d_scratch.h"
+#include "kernels/cuda_kernel_paths.h"
 
 namespace sg::nn {
 
@@ -107,14 +109,18 @@ struct T {
 // ---- the replay's Context ------------------------------------------------------------------
 class PlanContext {
  public:
-  explicit PlanContext(Ledger& ledger, DType activations, bool cuda)
-      : ledger_(ledger), activations_(activations), cuda_(cuda) {}
+  explicit PlanContext(Ledger& ledger, DType activations, bool cuda, int cuda_arch)
+      : ledger_(ledger), activations_(activations), cuda_(cuda), cuda_arch_(cuda_arch) {}
 
   T tensor(const Shape& shape, DType dtype, Kind kind = Kind::activation) {
     return T{shape, dtype, ledger_.allocate(size_t(shape.numel()) * dtype_size(dtype), kind)};
   }
   // Scratch that lives for one kernel call: allocated together, then freed.
   void scratch(std::initializer_list<size_t> byte_counts) {
+    std::vector<std::shared_ptr<Block>> held;
+    for (size_t bytes : byte_counts) held.push_back(ledger_.allocate(bytes, Kind::activation));
+  }
+  void scratch(const std::vector<size_t>& byte_counts) {
     std::vector<std::shared_ptr<Block>> held;
     for (size_t bytes : byte_counts) held.push_back(ledger_.allocate(bytes, Kind::activation));
   }
@@ -140,6 +146,7 @@ class PlanContext {
   Ledger& ledger() { return ledger_; }
   DType activations() const { return activations_; }
   bool cuda() const { return cuda_; }
+  int cuda_arch() const { return cuda_arch_; }
   bool recomputing = false;  // Context::recomputing()
   bool& keep_ref() { return keep_; }  // Context::keep_for_backward()
 
@@ -151,6 +158,7 @@ class PlanContext {
   Ledger& ledger_;
   DType activations_;
   bool cuda_;
+  int cuda_arch_;
   bool keep_ = true;
   std::unordered_map<const void*, std::vector<T>> saved_;
 };
@@ -388,7 +396,10 @@ struct Replay {
     const Conv2dParams p = conv_params(c, x.shape);
     const Conv2dShape s = conv_shape(c, p, x.shape);
     T dw = ctx.tensor({c.o.out_channels, c.o.kernel, c.o.kernel, c.o.in_channels / c.o.groups}, dy.dtype);
-    if (!ctx.cuda()) cpu_conv_scratch(ctx, ConvOp::backward_weight, p, s, dy.dtype);
+    if (ctx.cuda())
+      ctx.scratch(cuda_conv2d_backward_weight_scratch(p, s, dy.dtype, ctx.cuda_arch(), c.o.bias));
+    else
+      cpu_conv_scratch(ctx, ConvOp::backward_weight, p, s, dy.dtype);
     if (!c.input_grad) return {};
     T dx = ctx.tensor(x.shape, dy.dtype);
     if (!ctx.cuda()) cpu_conv_scratch(ctx, ConvOp::backward_input, p, s, dy.dtype);
@@ -500,6 +511,13 @@ struct Replay {
     return block_backward(b, dy);
   }
 
+  // kernels/cuda/linear.cu: cuBLAS has no bf16 GEMM before sm_70; there C [m, n] = A [m, k] B [k, n]
+  // runs in f32 on widened copies of the three matrices.
+  void linear_bf16_in_f32_scratch(DType dtype, int64_t m, int64_t n, int64_t k) {
+    if (ctx.cuda() && dtype == DType::bf16 && ctx.cuda_arch() < kCublasBf16MinArch)
+      ctx.scratch({size_t(m * k) * sizeof(float), size_t(k * n) * sizeof(float), size_t(m * n) * sizeof(float)});
+  }
+
   // nn/head.cpp (training mode)
   T head_forward(const HeadOptions& h, const T& x) {
     const int64_t n = x.shape[0], c = h.in_channels, f = head_features(h);
@@ -516,6 +534,7 @@ struct Replay {
       }
     }
     T y = ctx.tensor({n, h.outputs}, x.dtype);
+    linear_bf16_in_f32_scratch(x.dtype, n, h.outputs, f);  // y = features w^T
     macs += n * h.outputs * f;
     ctx.save(&h, {features, argmax, h.pooling == HeadPooling::gem ? x : T()});
     return y;
@@ -526,7 +545,9 @@ struct Replay {
     const DType dt = dy.dtype;
     T dw = ctx.tensor({h.outputs, f}, dt);
     T db = ctx.tensor({h.outputs}, dt);
+    linear_bf16_in_f32_scratch(dt, h.outputs, f, n);  // dw = dy^T features
     T dfeatures = ctx.tensor({n, f}, dt);
+    linear_bf16_in_f32_scratch(dt, n, f, h.outputs);  // dfeatures = dy w
     T dx = ctx.tensor(input, dt);
     switch (h.pooling) {
       case HeadPooling::avg:
@@ -598,7 +619,7 @@ MemoryPlan plan_training_step(const MemoryPlanRequest& request) {
   check_request(request);
   const NetSpec net = net_spec(request.config);
   Ledger ledger;
-  PlanContext ctx(ledger, request.activations, request.cuda);
+  PlanContext ctx(ledger, request.activations, request.cuda, request.cuda_arch);
   MemoryPlan plan;
   plan.checkpointed = request.checkpointing.resolve(int64_t(net.blocks.size()));
 

@@ -33,6 +33,10 @@ struct MemoryPlanRequest {
   int64_t optimizer_states = 2;  // f32 tensors per parameter: AdamW 2, SGD with momentum 1
   CheckpointPolicy checkpointing;  // resolved: use choose_checkpointing for `automatic`
   bool cuda = true;                // whose kernel scratch to count: the CUDA kernels', else the CPU's
+  // The architecture of the code the card runs (core/cuda/runtime.h code_architecture): it picks the
+  // kernels, whose scratch differs (tensor-core tiles split the weight gradient differently; no cuBLAS
+  // bf16 before sm_70). 61, the GTX 1050 Ti the 4 GiB budgets are for, unless the card is known.
+  int cuda_arch = 61;
 };
 
 // "adamw" -> 2, "sgd" (with momentum) -> 1; throws naming the text.

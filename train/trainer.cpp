@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "core/allocator.h"
+#include "core/cuda/device_code.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/stream.h"
@@ -216,6 +217,7 @@ nn::CheckpointPolicy checkpoint_policy(const RunConfig& config, const nn::Effici
   request.activations = precision;
   request.optimizer_states = nn::optimizer_state_count(config.optimizer);
   request.cuda = device.is_cuda();
+  if (device.is_cuda()) request.cuda_arch = cuda::code_architecture(device.index);
   const size_t budget = parse_bytes(config.memory_limit);
   const std::optional<nn::CheckpointPolicy> chosen = nn::choose_checkpointing(request, budget);
   SG_CHECK(chosen.has_value(), "checkpointing auto: batch ", config.batch, " of ", height, "x", width,

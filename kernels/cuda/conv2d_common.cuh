@@ -11,6 +11,7 @@
 #include "core/half.h"
 #include "core/tensor.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda_conv2d_scratch.h"
 
 namespace sg::cuda::conv2d_detail {
 
@@ -132,12 +133,12 @@ template <class Tin, class Out>
 void column_sum(const Tin* in, int64_t rows, int cols, Out out, StreamHandle stream, const char* op) {
   const dim3 block(32, 8);
   const unsigned col_blocks = unsigned(ceil_div(cols, 32));
-  if (rows <= 2048) {
+  const int64_t chunks = column_sum_chunks(rows);  // kernels/cuda_conv2d_scratch.h
+  if (chunks == 0) {
     column_sum_kernel<Tin, Out><<<dim3(col_blocks, 1), block, 0, stream>>>(in, rows, cols, std::max<int64_t>(rows, 1), out);
     SG_CUDA_CHECK_LAUNCH(op);
     return;
   }
-  const int64_t chunks = std::min<int64_t>(1024, ceil_div(rows, 256));
   const int64_t rows_per_chunk = ceil_div(rows, chunks);
   DeviceScratch scratch(size_t(chunks) * size_t(cols) * sizeof(float), stream);
   column_sum_kernel<Tin, StoreRow<float>><<<dim3(col_blocks, unsigned(chunks)), block, 0, stream>>>(

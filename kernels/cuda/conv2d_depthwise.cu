@@ -13,6 +13,7 @@
 
 #include "kernels/cuda/conv2d_common.cuh"
 #include "kernels/cuda/conv2d_internal.h"
+#include "kernels/cuda_conv2d_scratch.h"
 
 namespace sg::cuda::conv2d_detail {
 namespace {
@@ -341,19 +342,13 @@ template <class T, int V>
 void backward_weight_vector_width(const DwGeometry& g, const T* x, const T* dy, T* dw, T* dbias,
                                   StreamHandle stream) {
   const int taps_plus = g.kh * g.kw + 1;
-  const int channel_vectors = g.c / V;
-  const int lanes = std::min(32, channel_vectors);
-  const int ty_count = std::min(taps_plus, std::max(1, kThreads / lanes));
-  const int pz = std::max(1, kThreads / (lanes * ty_count));
-  const int channel_blocks = int(ceil_div(channel_vectors, lanes));
   const int64_t pixels = int64_t(g.n) * g.ho * g.wo;
   SG_CHECK(pixels < (int64_t(1) << 31), "conv2d_backward_weight (CUDA depthwise): output too large");
-  // Enough blocks to fill a large GPU, each with at least ~64 pixels per z lane; depends on
-  // the shapes only, so the summation order (and the bits) are the same on every run.
-  const int64_t chunks = std::max<int64_t>(
-      1, std::min<int64_t>(ceil_div(pixels, int64_t(pz) * 64), std::max<int64_t>(1, 1024 / channel_blocks)));
-  const int64_t pixels_per_chunk = ceil_div(pixels, chunks);
-  const int64_t used_chunks = ceil_div(pixels, pixels_per_chunk);
+  // The block shape and the chunks of pixels depend on the shapes only, so the summation order (and
+  // the bits) are the same on every run (kernels/cuda_conv2d_scratch.h; the memory plan counts with it).
+  const DepthwiseWeightGradLayout layout = depthwise_weight_grad_layout(pixels, g.c, g.kh * g.kw, V, kThreads);
+  const int lanes = layout.lanes, ty_count = layout.ty_count, pz = layout.pz, channel_blocks = layout.channel_blocks;
+  const int64_t pixels_per_chunk = layout.pixels_per_chunk, used_chunks = layout.chunks;
   DeviceScratch partial(size_t(used_chunks) * taps_plus * g.c * sizeof(float), stream);
   const size_t smem = size_t(pz) * ty_count * lanes * V * sizeof(float);
   depthwise_backward_weight_kernel<T, V><<<dim3(unsigned(used_chunks), unsigned(channel_blocks)),

@@ -25,6 +25,8 @@
 #include "kernels/cuda/conv2d_common.cuh"
 #include "kernels/cuda/conv2d_internal.h"
 #include "kernels/cuda/fast_divmod.h"
+#include "kernels/cuda_conv2d_scratch.h"
+#include "kernels/cuda_kernel_paths.h"
 
 namespace sg::cuda::conv2d_detail {
 namespace {
@@ -328,7 +330,7 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
 #endif
 }
 
-constexpr int kMmaBM = 128, kMmaBN = 64, kMmaBK = 32, kMmaStages = 3;
+constexpr int kMmaBM = kConvMmaTileM, kMmaBN = kConvMmaTileN, kMmaBK = 32, kMmaStages = 3;
 constexpr int kPad = 8;  // halves: rows 16 bytes apart modulo 128, so ldmatrix is conflict-free
 
 template <class P>
@@ -456,8 +458,8 @@ __global__ void __launch_bounds__(kThreads) igemm_mma_kernel(P p, int k_per_spli
 
 // ---- Launch ------------------------------------------------------------------------------------
 // The __CUDA_ARCH__ / 10 that the code of `kernel` loaded for the current device was compiled
-// for. Not the device's compute capability: with the default architectures (75;90) an sm_80/86/89
-// GPU has no matching SASS and JIT-compiles the compute_75 PTX, where the bf16 MMA is a trap.
+// for. Not the device's compute capability: a card with no machine code of its own JIT-compiles
+// the newest PTX older than itself, and runs what that PTX holds.
 template <class Kernel>
 int compiled_arch(Kernel* kernel) {
   cudaFuncAttributes attributes{};
@@ -482,9 +484,8 @@ Path choose_path(bool channels_multiple_of_8, bool channels_multiple_of_4, bool 
   if constexpr (sizeof(T) == 2) {
     if (channels_multiple_of_8 && aligned) {
       // ldmatrix and mma.sync m16n8k8 (f16) need sm_75, m16n8k16 bf16 needs sm_80: below that
-      // the kernel was compiled to a trap.
-      const int arch = compiled_arch(igemm_mma_kernel<P>);
-      if (std::is_same_v<T, Half> ? arch >= 75 : arch >= 80) return Path::mma;
+      // the kernel was compiled to a trap (kernels/cuda_kernel_paths.h).
+      if (conv_uses_tensor_cores(DTypeOf<T>::value, compiled_arch(igemm_mma_kernel<P>))) return Path::mma;
     }
     return Path::simt_scalar;
   } else {
@@ -570,15 +571,11 @@ void implicit_gemm_backward_weight(const Conv2dParams& p, const Conv2dShape& s, 
     const int M = g.cog, N = g.taps * g.cg, K = g.n * g.ho * g.wo;
     const bool by8 = g.cg % 8 == 0 && g.cog % 8 == 0, by4 = g.cg % 4 == 0 && g.cog % 4 == 0;
     const Path path = choose_path<BackwardWeightProblem<T>>(by8, by4, all_aligned16({x, dy}));
-    const int bm = path == Path::mma ? kMmaBM : 64, bn = path == Path::mma ? kMmaBN : 64;
-    // Split the reduction over pixels until ~512 blocks run (at least 256 pixels each); the
-    // split depends on the shapes only, so every run adds the same partial sums in the same order.
-    const int64_t tiles = ceil_div(M, bm) * ceil_div(N, bn) * g.groups;
-    int64_t splits = std::clamp<int64_t>(ceil_div(512, tiles), 1, std::max<int64_t>(1, ceil_div(K, 256)));
+    // The reduction over pixels split into partial sums (kernels/cuda_conv2d_scratch.h, which the
+    // memory plan counts with too).
     const int64_t weight_elems = int64_t(g.cout) * N;
-    splits = std::max<int64_t>(1, std::min<int64_t>(splits, (int64_t(256) << 20) / (weight_elems * 4)));
-    const int64_t k_per_split = std::max<int64_t>(32, ceil_div(ceil_div(K, splits), 32) * 32);
-    splits = std::max<int64_t>(1, ceil_div(K, k_per_split));
+    const ReductionSplit split = implicit_gemm_weight_grad_split(M, N, K, g.groups, weight_elems, path == Path::mma);
+    const int64_t splits = split.splits, k_per_split = split.k_per_split;
     DeviceScratch partial(size_t(splits) * size_t(weight_elems) * sizeof(float), stream);
     if (K == 0) {
       SG_CUDA_CHECK(cudaMemsetAsync(dw, 0, size_t(weight_elems) * sizeof(T), stream));
