@@ -31,7 +31,15 @@ SG_HD_INLINE float tanh_(float x) { return tanhf(x); }
 SG_HD_INLINE double tanh_(double x) { return tanh(x); }
 SG_HD_INLINE float log_(float x) { return logf(x); }
 SG_HD_INLINE double log_(double x) { return log(x); }
-SG_HD_INLINE float sqrt_(float x) { return sqrtf(x); }
+SG_HD_INLINE float sqrt_(float x) {
+#if defined(__clang__) && defined(__CUDA__) && defined(__CUDA_ARCH__)
+  // clang's CUDA sqrtf (the Pascal build, scripts/build_pascal.sh) is libdevice's approximate
+  // sqrt.approx.f32; nvcc's (its -prec-sqrt=true default) and the CPU's are correctly rounded.
+  return __fsqrt_rn(x);
+#else
+  return sqrtf(x);
+#endif
+}
 SG_HD_INLINE double sqrt_(double x) { return sqrt(x); }
 SG_HD_INLINE float pow_(float x, float y) { return powf(x, y); }
 SG_HD_INLINE double pow_(double x, double y) { return pow(x, y); }

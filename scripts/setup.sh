@@ -20,6 +20,10 @@ fi
 if [[ ${CMAKE_ARGS:-} == *SLIDEGRADE_EMULATED_CUDA=ON* ]]; then
   packages+=(clang libclang-rt-14-dev libomp-dev python3)
 fi
+# The Pascal build (scripts/build_pascal.sh) compiles its CUDA code with clang 16.
+if [[ ${CMAKE_ARGS:-} == *CMAKE_CUDA_COMPILER=clang++-16* ]]; then
+  packages+=(clang-16)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

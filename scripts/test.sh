@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs the whole test suite, in three builds:
+# Installs what is missing, builds, and runs the whole test suite, in four builds:
 #   build/      the default build (CUDA with nvcc when found): the slidegrade program, compiled and
 #               linked as users build it;
+#   build-sm61/ the Pascal build (GTX 1050 Ti, sm_61; scripts/build_pascal.sh): CUDA 12.9 from PyPI
+#               wheels, compiled by clang; slidegrade, sg_tests and sg_bench_cuda compiled and linked;
 #   build-emu/  clang with AddressSanitizer (leaks included) and UndefinedBehaviorSanitizer, and the
 #               CUDA code on the emulated CUDA device (tests/emulated_cuda): every ctest test, one
 #               process each (the CPU tests under the sanitizers; the CUDA tests on an emulated GTX
 #               1050 Ti), then the CUDA tests again as a T4 and as an H100 would run them;
 #   build-tsan/ ThreadSanitizer over the slide pipeline's tests (sg_data_tests: the loader's worker
 #               threads, the shared slide cache, the tile cache).
-# SG_SANITIZERS=0 runs the build/ tests instead of the last two (a quick local check).
+# SG_SANITIZERS=0 runs the build/ tests instead of the last three (a quick local check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +24,11 @@ if [ "${SG_SANITIZERS:-1}" != 1 ]; then
   build/sg_tests --gtest_brief=1
   exit 0
 fi
+
+# The Pascal build, as its users build it: nothing CUDA runs here, so its programs are compiled and
+# linked (the script checks that only the wheels' CUDA 12.9 went into them) but not run.
+echo "test: the Pascal build (build-sm61: CUDA 12.9 wheels, clang, sm_61)"
+bash scripts/build_pascal.sh
 
 # Any report fails the test that caused it: UBSan is built not to recover, ASan stops at the first
 # error and LeakSanitizer runs at every exit.
