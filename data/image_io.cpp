@@ -42,12 +42,18 @@ void check_spng(int rc, const std::string& path, const char* what) {
 
 const char* color_type_name(uint8_t color_type) {
   switch (color_type) {
-    case SPNG_COLOR_TYPE_GRAYSCALE: return "grey";
-    case SPNG_COLOR_TYPE_TRUECOLOR: return "RGB";
-    case SPNG_COLOR_TYPE_INDEXED: return "palette";
-    case SPNG_COLOR_TYPE_GRAYSCALE_ALPHA: return "grey+alpha";
-    case SPNG_COLOR_TYPE_TRUECOLOR_ALPHA: return "RGBA";
-    default: return "unknown colour type";
+    case SPNG_COLOR_TYPE_GRAYSCALE:
+      return "grey";
+    case SPNG_COLOR_TYPE_TRUECOLOR:
+      return "RGB";
+    case SPNG_COLOR_TYPE_INDEXED:
+      return "palette";
+    case SPNG_COLOR_TYPE_GRAYSCALE_ALPHA:
+      return "grey+alpha";
+    case SPNG_COLOR_TYPE_TRUECOLOR_ALPHA:
+      return "RGBA";
+    default:
+      return "unknown colour type";
   }
 }
 
@@ -100,8 +106,7 @@ void write_png(const std::string& path, const Image& image) {
   ihdr.filter_method = 0;
   ihdr.interlace_method = SPNG_INTERLACE_NONE;
   check_spng(spng_set_ihdr(ctx.get(), &ihdr), path, "cannot write a PNG header");
-  check_spng(spng_encode_image(ctx.get(), image.pixels.data(), image.pixels.size(), SPNG_FMT_PNG,
-                               SPNG_ENCODE_FINALIZE),
+  check_spng(spng_encode_image(ctx.get(), image.pixels.data(), image.pixels.size(), SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE),
              path, "encoding PNG failed");
   size_t size = 0;
   int rc = SPNG_OK;

@@ -33,9 +33,7 @@ std::string read_bytes(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+void write_bytes(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
 std::vector<std::string> names_in(const std::filesystem::path& dir) {
   std::vector<std::string> names;
@@ -47,9 +45,7 @@ std::vector<std::string> names_in(const std::filesystem::path& dir) {
 // ---- PNG files built by hand: chunks with their CRC-32, pixel data as stored (uncompressed)
 // deflate blocks inside a zlib stream with its Adler-32.
 
-std::string be32(uint32_t v) {
-  return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
-}
+std::string be32(uint32_t v) { return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; }
 
 uint32_t crc32(const std::string& bytes) {
   uint32_t crc = 0xffffffffu;
@@ -107,7 +103,9 @@ std::string bytes(std::initializer_list<int> values) {
   return out;
 }
 
-std::vector<uint8_t> pixels(std::initializer_list<int> values) { return std::vector<uint8_t>(values.begin(), values.end()); }
+std::vector<uint8_t> pixels(std::initializer_list<int> values) {
+  return std::vector<uint8_t>(values.begin(), values.end());
+}
 
 class ImageIoTest : public ::testing::Test {
  protected:
@@ -178,8 +176,8 @@ TEST_F(ImageIoTest, GreyAlphaBecomesRgba) {
 TEST_F(ImageIoTest, PaletteBecomesRgbOrRgbaWithTransparency) {
   const std::string plte = chunk("PLTE", bytes({255, 0, 0, 0, 128, 0, 1, 2, 3}));
   // 2-bit indices 2, 0, 1: one byte, 0b10'00'01'00.
-  PngSpec palette{.width = 3, .bit_depth = 2, .color_type = 3, .before_idat = plte,
-                  .scanlines = unfiltered({bytes({0b10000100})})};
+  PngSpec palette{
+      .width = 3, .bit_depth = 2, .color_type = 3, .before_idat = plte, .scanlines = unfiltered({bytes({0b10000100})})};
   const Image rgb = read_built("palette.png", palette);
   EXPECT_EQ(rgb.channels, 3);
   EXPECT_EQ(rgb.pixels, pixels({1, 2, 3, 255, 0, 0, 0, 128, 0}));
@@ -197,7 +195,9 @@ TEST_F(ImageIoTest, PaletteBecomesRgbOrRgbaWithTransparency) {
 
 TEST_F(ImageIoTest, TransparentColourKey) {
   // RGB with tRNS: RGBA, alpha 0 where the pixel has that colour.
-  PngSpec rgb{.width = 2, .color_type = 2, .before_idat = chunk("tRNS", bytes({0, 5, 0, 6, 0, 7})),
+  PngSpec rgb{.width = 2,
+              .color_type = 2,
+              .before_idat = chunk("tRNS", bytes({0, 5, 0, 6, 0, 7})),
               .scanlines = unfiltered({bytes({5, 6, 7, 5, 6, 8})})};
   const Image rgba = read_built("rgb_trns.png", rgb);
   EXPECT_EQ(rgba.channels, 4);
@@ -211,8 +211,8 @@ TEST_F(ImageIoTest, TransparentColourKey) {
 
 TEST_F(ImageIoTest, InterlacedFilesAreRead) {
   // Adam7 on 2x2 grey: pass 1 holds (0,0), pass 6 (1,0), pass 7 the second row; the rest are empty.
-  PngSpec grey{.width = 2, .height = 2, .interlace = 1,
-               .scanlines = unfiltered({bytes({11}), bytes({22}), bytes({33, 44})})};
+  PngSpec grey{
+      .width = 2, .height = 2, .interlace = 1, .scanlines = unfiltered({bytes({11}), bytes({22}), bytes({33, 44})})};
   const Image image = read_built("interlaced.png", grey);
   EXPECT_EQ(image.pixels, pixels({11, 22, 33, 44}));
 }
