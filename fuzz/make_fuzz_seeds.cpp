@@ -2,6 +2,7 @@
 // current format (a format change needs no re-committed binaries):
 //   make_fuzz_seeds DIR   ->  DIR/fuzz_weight_file/{weights,weights_low_precision,checkpoint}.h5
 //                             DIR/fuzz_slide_reader/{jpeg,deflate,one_level}.tiff
+//                             DIR/fuzz_png/{grey,rgb,rgba}.png
 // scripts/fuzz.sh runs it before fuzzing. Small files on purpose: libFuzzer mutates better and
 // runs faster on a few kilobytes than on a real network's megabytes.
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "data/image_io.h"
 #include "data/pyramid_tiff_writer.h"
 #include "weights/checkpoint_file.h"
 #include "weights/weight_file.h"
@@ -78,6 +80,16 @@ void write_slide_seeds(const std::filesystem::path& dir) {
   sg::data::write_pyramid_tiff((dir / "one_level.tiff").string(), 48, 32, 3, render, one_level);
 }
 
+// write_png's three kinds, small; fuzz/corpus/fuzz_png/ holds the kinds it never writes.
+void write_png_seeds(const std::filesystem::path& dir) {
+  for (int channels : {1, 3, 4}) {
+    sg::data::Image image(16, 8, channels);
+    for (size_t i = 0; i < image.pixels.size(); ++i) image.pixels[i] = uint8_t(i * 7 % 256);
+    const char* name = channels == 1 ? "grey.png" : channels == 3 ? "rgb.png" : "rgba.png";
+    sg::data::write_png((dir / name).string(), image);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -89,8 +101,10 @@ int main(int argc, char** argv) {
     const std::filesystem::path dir = argv[1];
     std::filesystem::create_directories(dir / "fuzz_weight_file");
     std::filesystem::create_directories(dir / "fuzz_slide_reader");
+    std::filesystem::create_directories(dir / "fuzz_png");
     write_weight_seeds(dir / "fuzz_weight_file");
     write_slide_seeds(dir / "fuzz_slide_reader");
+    write_png_seeds(dir / "fuzz_png");
   } catch (const sg::Error& e) {
     std::fprintf(stderr, "make_fuzz_seeds: %s\n", e.what());
     return 1;

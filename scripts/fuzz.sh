@@ -14,8 +14,8 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 shift || true
-all_targets=(fuzz_csv fuzz_panda_dataset fuzz_grades_csv fuzz_npy fuzz_weight_file fuzz_slide_reader fuzz_run_config
-             fuzz_oof_predictions fuzz_keras_weights)
+all_targets=(fuzz_csv fuzz_panda_dataset fuzz_grades_csv fuzz_npy fuzz_png fuzz_weight_file fuzz_slide_reader
+             fuzz_run_config fuzz_oof_predictions fuzz_keras_weights)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 
@@ -26,13 +26,14 @@ if [ ! -f "$build/build.ninja" ]; then
     -DSLIDEGRADE_TESTS=OFF -DSLIDEGRADE_BENCHMARKS=OFF >/dev/null
 fi
 nice -n 19 ninja -C "$build" -j"${SG_FUZZ_JOBS:-1}" "${targets[@]}" make_fuzz_seeds
-# Seeds our own writers make (weight files, checkpoints, pyramid TIFFs), always in today's format.
+# Seeds our own writers make (weight files, checkpoints, pyramid TIFFs, PNGs), always in today's format.
 "$build/fuzz/make_fuzz_seeds" "$build/seeds"
 
 dictionary_for() {
   case "$1" in
     fuzz_csv | fuzz_panda_dataset | fuzz_grades_csv | fuzz_oof_predictions) echo fuzz/dict/csv.dict ;;
     fuzz_npy) echo fuzz/dict/npy.dict ;;
+    fuzz_png) echo fuzz/dict/png.dict ;;
     fuzz_run_config) echo fuzz/dict/toml.dict ;;
     fuzz_weight_file | fuzz_keras_weights) echo fuzz/dict/hdf5.dict ;;
     fuzz_slide_reader) echo fuzz/dict/tiff.dict ;;

@@ -316,19 +316,8 @@ void draw_confusion(ChartCanvas& canvas, const ConfusionMatrix& matrix, const st
   canvas.text(bar_x + bar_width / 2, kTop - 10, "share of row", style(11, kMutedInk, TextAnchor::middle));
 }
 
-void write_canvas_png(const std::string& path, const RasterCanvas& canvas) {
-  // imwrite picks the format by the name's ending: the temporary name ends in .png too.
-  const std::string temporary = path + ".tmp.png";
-  try {
-    data::write_png(temporary, canvas.image());
-  } catch (...) {
-    std::remove(temporary.c_str());
-    throw;
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  SG_CHECK(!error, path, ": cannot rename ", temporary, " into place: ", error.message());
-}
+// data::write_png writes to a temporary file and renames it into place itself.
+void write_canvas_png(const std::string& path, const RasterCanvas& canvas) { data::write_png(path, canvas.image()); }
 
 }  // namespace
 
