@@ -74,6 +74,8 @@ PY
   local commit
   commit=$(cat "$bundle/commit" 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo "commit $commit, $(date -u +%Y-%m-%dT%H:%MZ)" | tee -a "$out/gpu.txt"
+  # The code the binary holds, the code the card runs and the kernels that gives it (per precision).
+  for precision in f16 bf16; do "$bundle/slidegrade" info --precision "$precision" 2>&1 | tee -a "$out/gpu.txt" || true; done
 
   echo "== CUDA tests: the list the emulated CUDA device runs in CI (tests/emulated_cuda/cuda_tests.filter)"
   set +e
