@@ -85,6 +85,9 @@ void write_atomically(const std::filesystem::path& path, const std::function<voi
     const Hdf5Handle creation(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
     SG_CHECK(creation.valid() && H5Pset_userblock(creation.get(), kChecksumHeaderSize) >= 0, path.string(),
              ": cannot set up the HDF5 user block");
+    // No object times in the root group (nor in any object weights/hdf5_tensor.h creates): the
+    // same content gives the same bytes, so `cmp` compares the files of two identical runs.
+    SG_CHECK(H5Pset_obj_track_times(creation.get(), false) >= 0, path.string(), ": cannot turn off HDF5 object times");
     FileId file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, creation.get(), access.get()));
     SG_CHECK(file.get() >= 0, path.string(), ": cannot create the in-memory HDF5 file");
     fill(file.get());

@@ -158,8 +158,20 @@ bool has_link(hid_t parent, const std::string& name) {
   return !name.empty() && name.find('/') == std::string::npos && H5Lexists(parent, name.c_str(), H5P_DEFAULT) > 0;
 }
 
+namespace {
+// Creation properties without object times: HDF5 would record when each group and dataset was
+// made, and two files of identical content would differ.
+Hdf5Handle without_times(hid_t property_class) {
+  Hdf5Handle properties(H5Pcreate(property_class), H5Pclose);
+  SG_CHECK(properties.valid() && H5Pset_obj_track_times(properties.get(), false) >= 0,
+           "HDF5: cannot turn off object times");
+  return properties;
+}
+}  // namespace
+
 Hdf5Handle create_group(hid_t parent, const std::string& name, const std::string& where) {
-  Hdf5Handle group(H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+  const Hdf5Handle properties = without_times(H5P_GROUP_CREATE);
+  Hdf5Handle group(H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, properties.get(), H5P_DEFAULT), H5Gclose);
   SG_CHECK(group.valid(), where, ": cannot create group \"", path_of(parent, name), "\"");
   return group;
 }
@@ -194,7 +206,8 @@ void write_tensor(hid_t parent, const std::string& name, const Tensor& tensor, c
   Hdf5Handle space(dims.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(int(dims.size()), dims.data(), nullptr),
                    H5Sclose);
   Hdf5Handle type = type_of(host.dtype());
-  Hdf5Handle dataset(H5Dcreate2(parent, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+  const Hdf5Handle properties = without_times(H5P_DATASET_CREATE);
+  Hdf5Handle dataset(H5Dcreate2(parent, name.c_str(), type.get(), space.get(), H5P_DEFAULT, properties.get(), H5P_DEFAULT),
                      H5Dclose);
   SG_CHECK(space.valid() && dataset.valid(), where, ": cannot create dataset \"", path_of(parent, name), "\"");
   if (host.numel() > 0)

@@ -2,15 +2,21 @@
 // checkpoint loads as weights; a weight file or a foreign model is refused with a clear message.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <fstream>
+#include <iterator>
 #include <limits>
+#include <thread>
+#include <vector>
 
 #include "tests/support/testing.h"
 #include "tests/weights/temp_dir.h"
 #include "weights/atomic_hdf5_write.h"
 #include "weights/checkpoint_file.h"
+#include "weights/weight_file.h"
 
 namespace sg {
 namespace {
@@ -100,6 +106,31 @@ TEST(CheckpointFile, RoundTripRestoresModelOptimizerSchedulerAndProgress) {
   EXPECT_EQ(p.values, q.values);
   ASSERT_EQ(p.tensors.count("sample_order"), 1u);
   EXPECT_TRUE(same_bits(p.tensors.at("sample_order"), q.tensors.at("sample_order")));
+}
+
+std::vector<char> file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Identical content makes identical files: HDF5 records no creation or modification times (which
+// have a resolution of one second, hence the wait), so `cmp` can compare checkpoints and weights of
+// two runs with the same seed (issue 15, item 9).
+TEST(CheckpointFile, SameContentWrittenLaterGivesTheSameBytes) {
+  testing::Rng rng;
+  SG_TRACE_SEED(rng);
+  testing::TempDir dir;
+  const Fixture saved = make_fixture(rng);
+  const std::string first = dir.file("first.ckpt"), second = dir.file("second.ckpt");
+  const std::string weights_first = dir.file("first.h5"), weights_second = dir.file("second.h5");
+  save_checkpoint(first, saved.model, {"arch=b0", {}}, saved.checkpoint);
+  save_weights(weights_first, saved.model, {"arch=b0", {{"run", "a"}}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  save_checkpoint(second, saved.model, {"arch=b0", {}}, saved.checkpoint);
+  save_weights(weights_second, saved.model, {"arch=b0", {{"run", "a"}}});
+  EXPECT_TRUE(file_bytes(first) == file_bytes(second)) << "checkpoints with the same content differ";
+  EXPECT_TRUE(file_bytes(weights_first) == file_bytes(weights_second)) << "weight files with the same content differ";
+  EXPECT_FALSE(file_bytes(first).empty());
 }
 
 TEST(CheckpointFile, LoadsAsWeightsAndSaysItIsACheckpoint) {
