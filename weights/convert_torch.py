@@ -396,7 +396,8 @@ def write_weights(path, tensors, arch_config, user_attributes=None):
                 f.attrs.create(key, str(value), dtype=string)
             model = f.create_group("model")
             for name, value in tensors.items():
-                ds = model.create_dataset(name, data=np.ascontiguousarray(value, dtype="<f4"))
+                # No object times (as the C++ writer): the same weights give the same bytes.
+                ds = model.create_dataset(name, data=np.ascontiguousarray(value, dtype="<f4"), track_times=False)
                 ds.attrs.create("dtype", "f32", dtype=string)
         stamp_checksum_header(tmp)
         os.replace(tmp, path)
