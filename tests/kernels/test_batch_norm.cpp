@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <vector>
 
 #include "kernels/activation.h"
 #include "kernels/batch_norm.h"
@@ -115,6 +117,36 @@ BnResult run_op(const BnCase& k, const BatchNormParams& p, bool training, Device
   return r;
 }
 
+// ReLU and ReLU6 have kinks (at 0, and at 6) where the derivative jumps. An element whose
+// pre-activation lies within rounding of a kink falls on one side in the double reference and on
+// the other in f32 (the device's summation order moves the mean and invstd by an ulp), and its dx
+// differs by a whole dy * gamma * invstd: with 1.6M elements that happens in about one run in ten
+// (seed 2438709784562392669: 2 elements of [32, 56, 56, 16], ReLU6). Such elements' dx are not
+// compared; each moves its channel's sums by one dy / M, inside the tolerance.
+void skip_dx_at_kinks(BnResult& actual, BnResult& expected, const BnCase& k, const BatchNormParams& p,
+                      bool training) {
+  if (p.activation != Activation::relu && p.activation != Activation::relu6) return;
+  const int64_t C = k.x.shape()[-1];
+  const std::vector<float> x = k.x.to_floats(), gamma = k.gamma.to_floats(), beta = k.beta.to_floats();
+  std::vector<float> mean, invstd;
+  if (training) {
+    mean = expected.saved_mean.to_floats();
+    invstd = expected.saved_invstd.to_floats();
+  } else {
+    mean = k.running_mean.to_floats();
+    for (float v : k.running_var.to_floats()) invstd.push_back(float(1.0 / std::sqrt(double(v) + p.eps)));
+  }
+  const size_t bytes = dtype_size(actual.dx.dtype());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const size_t c = i % size_t(C);
+    const double z = double(gamma[c]) * (double(x[i]) - mean[c]) * invstd[c] + beta[c];
+    const bool near_kink = std::fabs(z) < 1e-4 || (p.activation == Activation::relu6 && std::fabs(z - 6.0) < 1e-4);
+    if (!near_kink) continue;
+    std::memset(static_cast<char*>(actual.dx.data()) + i * bytes, 0, bytes);
+    std::memset(static_cast<char*>(expected.dx.data()) + i * bytes, 0, bytes);
+  }
+}
+
 // Per-channel statistics and parameter gradients are f32 sums over M values whatever the
 // storage type; they differ from the double-summed reference by float rounding only.
 const Tolerance kStatTol{1e-5, 1e-4};
@@ -218,8 +250,9 @@ TEST(BatchNorm, FastCpuMatchesReference) {
           BatchNormParams p;
           p.activation = act;
           p.momentum = 0.3;
-          expect_results_close(run_op(k, p, training, Device::cpu()), reference(k, p, training), training, dtype,
-                               testing::tolerance_for(dtype));
+          BnResult actual = run_op(k, p, training, Device::cpu()), expected = reference(k, p, training);
+          skip_dx_at_kinks(actual, expected, k, p, training);
+          expect_results_close(actual, expected, training, dtype, testing::tolerance_for(dtype));
         }
 }
 
@@ -332,8 +365,9 @@ TEST(BatchNorm, CudaMatchesReference) {
           p.activation = act;
           // GPU transcendental functions and FMA contraction differ from the host by a few ulp.
           const Tolerance tol = dtype == DType::f32 ? Tolerance{1e-4, 1e-4} : testing::tolerance_for(dtype);
-          expect_results_close(run_op(k, p, training, Device::cuda(0)), reference(k, p, training), training, dtype,
-                               tol);
+          BnResult actual = run_op(k, p, training, Device::cuda(0)), expected = reference(k, p, training);
+          skip_dx_at_kinks(actual, expected, k, p, training);
+          expect_results_close(actual, expected, training, dtype, tol);
         }
   }
 }
