@@ -116,10 +116,7 @@ class PlanContext {
     return T{shape, dtype, ledger_.allocate(size_t(shape.numel()) * dtype_size(dtype), kind)};
   }
   // Scratch that lives for one kernel call: allocated together, then freed.
-  void scratch(std::initializer_list<size_t> byte_counts) {
-    std::vector<std::shared_ptr<Block>> held;
-    for (size_t bytes : byte_counts) held.push_back(ledger_.allocate(bytes, Kind::activation));
-  }
+  void scratch(std::initializer_list<size_t> byte_counts) { scratch(std::vector<size_t>(byte_counts)); }
   void scratch(const std::vector<size_t>& byte_counts) {
     std::vector<std::shared_ptr<Block>> held;
     for (size_t bytes : byte_counts) held.push_back(ledger_.allocate(bytes, Kind::activation));
