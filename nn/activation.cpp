@@ -13,17 +13,16 @@ Shape Activation::describe(const Shape& input, std::vector<LayerInfo>* layers) c
 Tensor Activation::forward(Context& ctx, const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device(), "activation output");
   activation_forward(kind_, x, y, ctx.stream());
-  if (kind_ != math::Activation::identity) ctx.save(this, Saved::of({x}));
-  else ctx.save(this, Saved{});
+  ctx.save(this, Saved{.x = kind_ != math::Activation::identity ? x : Tensor()});
   probe_output(ctx, name(), y);
   return y;
 }
 
 Tensor Activation::backward(Context& ctx, const Tensor& dy) {
-  const Saved saved = ctx.take(this, name());
+  const Saved saved = ctx.take<Saved>(this, name());
   if (kind_ == math::Activation::identity) return dy;
   Tensor dx = Tensor::empty(dy.shape(), dy.dtype(), dy.device(), "activation dx");
-  activation_backward(kind_, saved.tensors.at(0), dy, dx, ctx.stream());
+  activation_backward(kind_, saved.x, dy, dx, ctx.stream());
   probe_gradient(ctx, name(), "input", dx);
   return dx;
 }

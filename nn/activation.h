@@ -14,6 +14,10 @@ class Activation final : public Module {
   math::Activation kind() const { return kind_; }
 
  private:
+  struct Saved {
+    Tensor x;  // the input f'(x) needs; undefined for identity
+    std::vector<const Tensor*> tensors() const { return {&x}; }
+  };
   math::Activation kind_;
 };
 

@@ -66,27 +66,25 @@ Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
       batch_norm_forward_train(params_, x, gamma_.value, beta_.value, running_mean_.value, running_var_.value, y,
                                mean, invstd, ctx.stream());
     }
-    ctx.save(this, Saved::of({x, mean, invstd}));
+    ctx.save(this, Saved{.x = x, .batch_statistics = true, .batch_mean = mean, .batch_invstd = invstd});
   } else {
     batch_norm_forward_eval(params_, x, gamma_.value, beta_.value, running_mean_.value, running_var_.value, y,
                             ctx.stream());
-    ctx.save(this, Saved::of({x}));
+    ctx.save(this, Saved{.x = x});
   }
   probe_output(ctx, name(), y);
   return y;
 }
 
 Tensor BatchNorm2d::backward(Context& ctx, const Tensor& dy) {
-  const Saved saved = ctx.take(this, name());
-  const Tensor& x = saved.tensors.at(0);
+  const Saved saved = ctx.take<Saved>(this, name());
+  const Tensor& x = saved.x;
   const Stream& stream = ctx.stream();
   Tensor dx = Tensor::empty(x.shape(), dy.dtype(), dy.device(), "batch_norm dx");
   Tensor dgamma = Tensor::empty({channels_}, DType::f32, dy.device(), "batch_norm dgamma");
   Tensor dbeta = Tensor::empty({channels_}, DType::f32, dy.device(), "batch_norm dbeta");
-  // The saved tensors say which forward ran (a mode switch between forward and backward does
-  // not change the maths used).
-  if (saved.tensors.size() == 3)
-    batch_norm_backward(params_, x, dy, gamma_.value, beta_.value, saved.tensors[1], saved.tensors[2], dx, dgamma,
+  if (saved.batch_statistics)
+    batch_norm_backward(params_, x, dy, gamma_.value, beta_.value, saved.batch_mean, saved.batch_invstd, dx, dgamma,
                         dbeta, stream);
   else
     batch_norm_backward_eval(params_, x, dy, gamma_.value, beta_.value, running_mean_.value, running_var_.value, dx,

@@ -26,6 +26,15 @@ class BatchNorm2d final : public Module {
   void own_state(std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) override;
 
  private:
+  struct Saved {
+    Tensor x;
+    // A training forward normalised by the batch's statistics ([C] f32 each) and backward
+    // differentiates through them; an eval-mode forward used the running statistics, which its
+    // backward reads from the buffers. The forward's mode decides, not the mode at backward.
+    bool batch_statistics = false;
+    Tensor batch_mean, batch_invstd;
+    std::vector<const Tensor*> tensors() const { return {&x, &batch_mean, &batch_invstd}; }
+  };
   int64_t channels_;
   BatchNormParams params_;
   Parameter gamma_, beta_;

@@ -39,6 +39,15 @@ class FlagScope {
   bool keep_, recomputing_;
 };
 
+// What a checkpointed block keeps between its forward and its backward: its input and the random
+// offsets its first pass drew, so the recompute draws the same dropout and drop-connect masks.
+struct CheckpointRecord {
+  Tensor x;
+  uint64_t rng_offset = 0;  // the first offset the block drew
+  uint64_t rng_count = 0;   // how many it drew
+  std::vector<const Tensor*> tensors() const { return {&x}; }
+};
+
 }  // namespace
 
 CheckpointPolicy CheckpointPolicy::every_kth_block(int64_t k) {
@@ -132,17 +141,13 @@ Tensor checkpointed_forward(Context& ctx, Module& block, const Tensor& x) {
   }
   // The record sits under the block's own key: the block saved nothing in this pass, and its
   // recompute saves under that key again only after backward has taken the record.
-  Saved record = Saved::of({x});
-  record.rng_offset = first_offset;
-  record.rng_count = ctx.rng_offset() - first_offset;
-  ctx.save(&block, std::move(record));
+  ctx.save(&block, CheckpointRecord{.x = x, .rng_offset = first_offset, .rng_count = ctx.rng_offset() - first_offset});
   return y;
 }
 
 Tensor checkpointed_backward(Context& ctx, Module& block, const Tensor& dy) {
-  Saved record = ctx.take(&block, block.name() + " (checkpointed)");
-  Tensor x = std::move(record.tensors.at(0));
-  record.tensors.clear();
+  CheckpointRecord record = ctx.take<CheckpointRecord>(&block, block.name() + " (checkpointed)");
+  Tensor x = std::move(record.x);
   const uint64_t resume_offset = ctx.rng_offset();
   ctx.set_rng_offset(record.rng_offset);
   {

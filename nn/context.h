@@ -1,10 +1,13 @@
 #pragma once
 // The state of one forward/backward pass: the stream, whether backward will follow, the Philox
 // stream for dropout and drop-connect, and what each module kept for its backward.
+#include <any>
+#include <concepts>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <typeinfo>
 #include <unordered_map>
 #include <vector>
 
@@ -17,20 +20,13 @@ namespace sg::nn {
 class Module;
 class NonFiniteProbe;  // nn/non_finite_probe.h
 
-// What one module keeps between its forward and its backward. Only tensors backward reads;
-// shapes and the RNG offset let backward rebuild the rest.
-struct Saved {
-  std::vector<Tensor> tensors;
-  uint64_t rng_offset = 0;
-  bool rng_used = false;  // a dropout / drop-connect mask was drawn at rng_offset
-  uint64_t rng_count = 0; // offsets a checkpointed block drew from rng_offset on (its recompute draws the same)
-  Shape input_shape;      // when backward needs only the input's shape
-
-  static Saved of(std::vector<Tensor> tensors) {
-    Saved saved;
-    saved.tensors = std::move(tensors);
-    return saved;
-  }
+// What one module keeps between its forward and its backward. Each module declares its own
+// struct (a nested `Saved` in its header) that names every tensor and value its backward reads:
+// only tensors backward reads; shapes and the RNG offset let backward rebuild the rest. tensors()
+// lists the tensors it holds, for saved_bytes().
+template <class State>
+concept SavedForBackward = std::copy_constructible<State> && requires(const State& state) {
+  { state.tensors() } -> std::same_as<std::vector<const Tensor*>>;
 };
 
 class Context {
@@ -58,17 +54,27 @@ class Context {
   uint64_t rng_offset() const { return rng_offset_; }
   void set_rng_offset(uint64_t offset) { rng_offset_ = offset; }
 
-  void save(const Module* module, Saved saved) {
-    if (keep_for_backward_) saved_[module] = std::move(saved);
+  // Keeps `state` for `module`'s backward (nothing when keep_for_backward() is off).
+  template <SavedForBackward State>
+  void save(const Module* module, State state) {
+    if (!keep_for_backward_) return;
+    size_t bytes = 0;
+    for (const Tensor* t : state.tensors()) bytes += t->defined() ? t->nbytes() : 0;
+    saved_[module] = Entry{std::move(state), bytes};
   }
-  // Hands back (and forgets) what `module` saved; throws naming the module when nothing was.
-  Saved take(const Module* module, const std::string& name) {
+  // Hands back (and forgets) what `module` saved; throws naming the module when nothing was, or
+  // when what was saved is another struct (a forward and a backward of different modules).
+  template <SavedForBackward State>
+  State take(const Module* module, const std::string& name) {
     auto it = saved_.find(module);
     SG_CHECK(it != saved_.end(), "backward of '", name,
              "' without a forward that kept its inputs (Context(keep_for_backward=true) and one forward per module)");
-    Saved saved = std::move(it->second);
+    State* state = std::any_cast<State>(&it->second.state);
+    SG_CHECK(state != nullptr, "backward of '", name, "' found another module's saved state (",
+             it->second.state.type().name(), " instead of ", typeid(State).name(), ")");
+    State taken = std::move(*state);
     saved_.erase(it);
-    return saved;
+    return taken;
   }
   // Diagnosis of a non-finite loss (nn/non_finite_probe.h): with a probe set, leaf modules hand
   // it their outputs. Not owned; null (the default) switches the checks off.
@@ -86,8 +92,7 @@ class Context {
   // Bytes held for backward right now (for the memory plan's checks).
   size_t saved_bytes() const {
     size_t total = 0;
-    for (const auto& [module, saved] : saved_)
-      for (const Tensor& t : saved.tensors) total += t.defined() ? t.nbytes() : 0;
+    for (const auto& [module, entry] : saved_) total += entry.bytes;
     return total;
   }
 
@@ -98,7 +103,12 @@ class Context {
   bool recomputing_ = false;
   uint64_t seed_ = 0;
   uint64_t rng_offset_ = 0;
-  std::unordered_map<const Module*, Saved> saved_;
+  // One module's saved state (its own struct) and the bytes of its tensors.
+  struct Entry {
+    std::any state;
+    size_t bytes = 0;
+  };
+  std::unordered_map<const Module*, Entry> saved_;
   NonFiniteProbe* non_finite_probe_ = nullptr;
   GradientHook gradient_hook_;
 };

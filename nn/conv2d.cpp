@@ -63,14 +63,14 @@ Tensor Conv2d::forward(Context& ctx, const Tensor& x) {
   const Tensor* b = options_.bias ? &compute_weight(bias_, x, name(), ctx.stream()) : nullptr;
   Tensor y = Tensor::empty(out, x.dtype(), x.device(), "conv2d output");
   conv2d_forward(p, x, w, b, y, ctx.stream());
-  ctx.save(this, Saved::of({x}));
+  ctx.save(this, Saved{.x = x});
   probe_output(ctx, name(), y);
   return y;
 }
 
 Tensor Conv2d::backward(Context& ctx, const Tensor& dy) {
-  const Saved saved = ctx.take(this, name());
-  const Tensor& x = saved.tensors.at(0);
+  const Saved saved = ctx.take<Saved>(this, name());
+  const Tensor& x = saved.x;
   const Conv2dParams p = params_for(x.shape());
   const Stream& stream = ctx.stream();
   const Tensor& w = compute_weight(weight_, x, name(), stream);

@@ -35,6 +35,10 @@ class Conv2d final : public Module {
   void own_state(std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) override;
 
  private:
+  struct Saved {
+    Tensor x;  // the input, for the weight gradient (and its shape for dx)
+    std::vector<const Tensor*> tensors() const { return {&x}; }
+  };
   Conv2dOptions options_;
   Parameter weight_;
   Parameter bias_;  // undefined value without bias

@@ -96,7 +96,7 @@ Tensor Head::forward(Context& ctx, const Tensor& x) {
     }
   }
   if (training() && options_.dropout > 0) {
-    saved.rng_used = true;
+    saved.dropout_drawn = true;
     saved.rng_offset = ctx.next_rng_offset();
     dropout_forward(DropoutParams{options_.dropout, ctx.seed(), saved.rng_offset}, features_t, features_t, stream);
   }
@@ -106,15 +106,16 @@ Tensor Head::forward(Context& ctx, const Tensor& x) {
   Tensor y = Tensor::empty({n, options_.outputs}, x.dtype(), x.device(), "head logits");
   linear_forward(features_t, w, &b, y, stream);
   probe_output(ctx, child_name("classifier"), y);
-  // Saved: the linear layer's input, the max winners, and x only for GeM.
-  saved.tensors = {features_t, argmax, options_.pooling == HeadPooling::gem ? x : Tensor()};
+  saved.features_t = features_t;
+  saved.argmax = argmax;
+  if (options_.pooling == HeadPooling::gem) saved.gem_input = x;
   ctx.save(this, std::move(saved));
   return y;
 }
 
 Tensor Head::backward(Context& ctx, const Tensor& dy) {
-  const Saved saved = ctx.take(this, name());
-  const Tensor &features_t = saved.tensors.at(0), &argmax = saved.tensors.at(1), &x = saved.tensors.at(2);
+  const Saved saved = ctx.take<Saved>(this, name());
+  const Tensor &features_t = saved.features_t, &argmax = saved.argmax, &x = saved.gem_input;
   const Stream& stream = ctx.stream();
   const DType dt = dy.dtype();
   const Device dev = dy.device();
@@ -135,7 +136,7 @@ Tensor Head::backward(Context& ctx, const Tensor& dy) {
     ctx.gradient_hook()(classifier, "bias", bias_.grad);
   }
   probe_gradient(ctx, classifier, "input", dfeatures);
-  if (saved.rng_used)
+  if (saved.dropout_drawn)
     dropout_backward(DropoutParams{options_.dropout, ctx.seed(), saved.rng_offset}, dfeatures, dfeatures, stream);
 
   Tensor dx = Tensor::empty(saved.input_shape, dt, dev, "head dx");

@@ -38,6 +38,15 @@ class Head final : public Module {
   void own_state(std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) override;
 
  private:
+  struct Saved {
+    Shape input_shape;     // [N, H, W, C], for dx
+    Tensor features_t;     // [N, F] the classifier's input (after dropout)
+    Tensor argmax;         // [N, C] i32 winners of max pooling (max and avg_max only)
+    Tensor gem_input;      // the input x, for GeM's gradient (gem only)
+    bool dropout_drawn = false;
+    uint64_t rng_offset = 0;  // where the dropout mask was drawn
+    std::vector<const Tensor*> tensors() const { return {&features_t, &argmax, &gem_input}; }
+  };
   HeadOptions options_;
   Parameter gem_p_;  // only for GeM
   Parameter weight_, bias_;

@@ -69,7 +69,7 @@ Tensor MBConv::forward(Context& ctx, const Tensor& x) {
   if (residual_) {
     // h is this block's own fresh tensor and nothing saved it (BN keeps its input): in place.
     if (training() && options_.drop_connect > 0) {
-      saved.rng_used = true;
+      saved.drop_connect_drawn = true;
       saved.rng_offset = ctx.next_rng_offset();
       drop_connect_forward(DropoutParams{options_.drop_connect, ctx.seed(), saved.rng_offset}, h, h, ctx.stream());
     }
@@ -81,9 +81,9 @@ Tensor MBConv::forward(Context& ctx, const Tensor& x) {
 }
 
 Tensor MBConv::backward(Context& ctx, const Tensor& dy) {
-  const Saved saved = ctx.take(this, name());
+  const Saved saved = ctx.take<Saved>(this, name());
   Tensor dh = dy;
-  if (saved.rng_used) {
+  if (saved.drop_connect_drawn) {
     dh = Tensor::empty(dy.shape(), dy.dtype(), dy.device(), "drop_connect dx");
     drop_connect_backward(DropoutParams{options_.drop_connect, ctx.seed(), saved.rng_offset}, dy, dh, ctx.stream());
   }

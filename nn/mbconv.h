@@ -48,6 +48,13 @@ class MBConv final : public Module {
   std::vector<Module*> children() override;
 
  private:
+  // The block keeps no tensor itself (its layers keep theirs): only whether drop-connect drew a
+  // mask and where, so backward draws the same one.
+  struct Saved {
+    bool drop_connect_drawn = false;
+    uint64_t rng_offset = 0;
+    std::vector<const Tensor*> tensors() const { return {}; }
+  };
   MBConvOptions options_;
   bool residual_ = false;
   // Expansion (absent for expand ratio 1).

@@ -75,15 +75,16 @@ Tensor SqueezeExcite::forward(Context& ctx, const Tensor& x) {
   Gate g = gate(x, stream);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device(), "se output");
   channel_scale_forward(x, g.s, y, stream);
-  ctx.save(this, Saved::of({x, std::move(g.pooled), std::move(g.z1), std::move(g.a), std::move(g.z2), std::move(g.s)}));
+  ctx.save(this, Saved{.x = x, .gate = std::move(g)});
   probe_output(ctx, name(), y);
   return y;
 }
 
 Tensor SqueezeExcite::backward(Context& ctx, const Tensor& dy) {
-  const Saved saved = ctx.take(this, name());
-  const Tensor &x = saved.tensors.at(0), &pooled = saved.tensors.at(1), &z1 = saved.tensors.at(2),
-               &a = saved.tensors.at(3), &z2 = saved.tensors.at(4), &s = saved.tensors.at(5);
+  const Saved saved = ctx.take<Saved>(this, name());
+  const Tensor& x = saved.x;
+  const Tensor &pooled = saved.gate.pooled, &z1 = saved.gate.z1, &a = saved.gate.a, &z2 = saved.gate.z2,
+               &s = saved.gate.s;
   const Stream& stream = ctx.stream();
   const int64_t n = x.dim(0);
   const Tensor wr = compute_weight(reduce_weight_, x, name(), stream).reshape({reduced_, channels_});

@@ -29,6 +29,13 @@ class SqueezeExcite final : public Module {
   void own_state(std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) override;
 
  private:
+  struct Saved {
+    Tensor x;   // the block's activations, for ds = sum_hw(dy * x)
+    Gate gate;  // every intermediate of the gate, for backward through it
+    std::vector<const Tensor*> tensors() const {
+      return {&x, &gate.pooled, &gate.z1, &gate.a, &gate.z2, &gate.s};
+    }
+  };
   int64_t channels_, reduced_;
   math::Activation activation_;
   Parameter reduce_weight_, reduce_bias_, expand_weight_, expand_bias_;

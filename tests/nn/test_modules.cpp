@@ -242,5 +242,37 @@ TEST(NnModules, BadInputNamesTheModule) {
   EXPECT_THROW(parse_head_pooling("median"), Error);
 }
 
+// Saved state is typed: a backward that asks for another struct than its forward saved (a
+// forward and a backward of different modules) stops with a message, never reads a wrong field.
+TEST(NnModules, SavedStateOfAnotherTypeIsAnError) {
+  struct OneTensor {
+    Tensor x;
+    std::vector<const Tensor*> tensors() const { return {&x}; }
+  };
+  struct OneCount {
+    uint64_t count = 0;
+    std::vector<const Tensor*> tensors() const { return {}; }
+  };
+  Conv2d owner("blocks.0.0.conv_pw", Conv2dOptions{4, 4, 1, 1, 1, Padding::symmetric, false}, Device::cpu(), 1);
+  Context ctx(true);
+  ctx.save(&owner, OneTensor{Tensor::zeros({1, 2, 2, 4}, DType::f32)});
+  EXPECT_EQ(ctx.saved_bytes(), 16u * sizeof(float));
+  try {
+    ctx.take<OneCount>(&owner, "blocks.0.0.conv_pw");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("another module's saved state"), std::string::npos) << e.what();
+  }
+  ctx.save(&owner, OneCount{7});
+  EXPECT_EQ(ctx.saved_bytes(), 0u);
+  EXPECT_EQ(ctx.take<OneCount>(&owner, "blocks.0.0.conv_pw").count, 7u);
+  EXPECT_THROW(ctx.take<OneCount>(&owner, "blocks.0.0.conv_pw"), Error);  // taken once only
+
+  Context inference(false);  // nothing is kept when no backward follows
+  inference.save(&owner, OneCount{7});
+  EXPECT_EQ(inference.saved_bytes(), 0u);
+  EXPECT_THROW(inference.take<OneCount>(&owner, "blocks.0.0.conv_pw"), Error);
+}
+
 }  // namespace
 }  // namespace sg::nn
