@@ -1,6 +1,6 @@
 #pragma once
 // Seeded augmentation of RGB uint8 tiles and mosaics (the transforms named in the Radboud paper,
-// REFERENCE section 2): flips, transpose, rot90, small rotations and scaling, hue / saturation /
+// docs/panda_and_openslide.md section 7): flips, transpose, rot90, small rotations and scaling, hue / saturation /
 // brightness / contrast, H&E stain jitter (data/stain_jitter.h), Gaussian noise, Gaussian blur.
 // Image operations are OpenCV's.
 //
@@ -98,7 +98,7 @@ void add_gaussian_noise(Image& image, float std_levels, uint64_t seed);
 void gaussian_blur(Image& image, float sigma);
 
 // Model input: optional inversion (255 - x, so white background becomes 0 and padding is
-// neutral, REFERENCE section 2), scaling to [0, 1], then optional per-channel (x - mean) / std.
+// neutral, docs/panda_and_openslide.md section 7), scaling to [0, 1], then optional per-channel (x - mean) / std.
 struct NormalizeConfig {
   bool invert = true;
   std::vector<float> mean;  // empty: no mean subtraction; else one value per channel

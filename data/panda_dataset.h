@@ -1,5 +1,5 @@
 #pragma once
-// The PANDA tables (REFERENCE section 1): train.csv (image_id, data_provider, isup_grade,
+// The PANDA tables (docs/panda_and_openslide.md, section 6): train.csv (image_id, data_provider, isup_grade,
 // gleason_score) and test.csv (image_id, data_provider), a header row in any column order, extra
 // columns ignored; and where each slide and mask lives under the data directory.
 //
@@ -39,7 +39,7 @@ struct PandaRow {
   int line = 0;          // 1-based line in the CSV, for messages
 };
 
-// Rows the PANDA community found wrong (REFERENCE section 1): a Gleason/ISUP mismatch and an
+// Rows the PANDA community found wrong (docs/panda_and_openslide.md, section 6): a Gleason/ISUP mismatch and an
 // all-white slide.
 inline constexpr std::array<std::string_view, 2> kPandaKnownBadIds = {
     "b0a92a74cb53899311acc30b7405e101",  // Gleason 4+3 but ISUP 2

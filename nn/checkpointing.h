@@ -1,5 +1,5 @@
 #pragma once
-// Gradient checkpointing of blocks (DESIGN "Modules").
+// Gradient checkpointing of blocks.
 //
 // A checkpointed block's forward runs with saving off and keeps only its input (and where its
 // Philox offsets started); its backward re-runs the block's forward with saving on, from the

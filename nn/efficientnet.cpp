@@ -32,7 +32,7 @@ struct Scaling {
   bool lite;
 };
 
-// REFERENCE section 4; Lite from TF's efficientnet_lite_builder.
+// docs/efficientnet.md; Lite from TF's efficientnet_lite_builder.
 constexpr Scaling kScalings[] = {
     {"b0", 1.0, 1.0, 224, 0.2, false},    {"b1", 1.0, 1.1, 240, 0.2, false},    {"b2", 1.1, 1.2, 260, 0.3, false},
     {"b3", 1.2, 1.4, 300, 0.3, false},    {"b4", 1.4, 1.8, 380, 0.4, false},    {"b5", 1.6, 2.2, 456, 0.4, false},

@@ -1,5 +1,5 @@
 #pragma once
-// EfficientNet B0-B7 and Lite0-4 built from modules (REFERENCE section 4). Parameter names follow
+// EfficientNet B0-B7 and Lite0-4 built from modules (docs/efficientnet.md). Parameter names follow
 // timm: conv_stem, bn1, blocks.{stage}.{j}.*, conv_head, bn2, classifier (+ global_pool.p for GeM).
 #include <array>
 #include <memory>

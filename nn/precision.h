@@ -1,5 +1,5 @@
 #pragma once
-// Mixed precision (DESIGN.md "Precision policy"). Master weights and their gradients are f32
+// Mixed precision (docs/numeric_conventions.md). Master weights and their gradients are f32
 // (Parameter::value, Parameter::grad). Activations flow in the compute dtype (f32, f16 or bf16):
 // each convolution and linear layer takes its weight in the activations' dtype from
 // compute_weight(), and adds its weight gradient (computed in that dtype, f32 accumulation

@@ -4,7 +4,7 @@
     /usr/bin/python3 weights/convert_torch.py IN.pt OUT.h5 --arch b0 [--source torchvision] [--outputs N]
     /usr/bin/python3 weights/convert_torch.py IN.pth OUT.h5 --arch lite0 --source lite
 
-Sources (REFERENCE section 4), each with the numerics recorded in arch_config:
+Sources (docs/efficientnet.md), each with the numerics recorded in arch_config:
     torchvision  torchvision efficientnet_b0..b7: symmetric padding, BN eps 1e-5 (B5-B7: 1e-3), Swish
     timm         timm efficientnet_b0..b7: symmetric padding, BN eps 1e-5, Swish
     timm-tf      timm tf_efficientnet_b0..b7: TF-SAME padding, BN eps 1e-3, Swish
@@ -51,7 +51,7 @@ class ConvertError(Exception):
     pass
 
 
-# name: (width, depth, resolution, dropout) -- REFERENCE section 4, torchvision's table.
+# name: (width, depth, resolution, dropout) -- docs/efficientnet.md, torchvision's table.
 SCALING = {
     "b0": (1.0, 1.0, 224, 0.2), "b1": (1.0, 1.1, 240, 0.2), "b2": (1.1, 1.2, 260, 0.3),
     "b3": (1.2, 1.4, 300, 0.3), "b4": (1.4, 1.8, 380, 0.4), "b5": (1.6, 2.2, 456, 0.4),

@@ -2,7 +2,7 @@
 // Keras legacy HDF5 weight files (save_weights / Keras applications' efficientnetb*.h5 and the
 // pip `efficientnet` package's files) -> our weight format (weights/weight_file.h).
 //
-// Layout read (REFERENCE section 4): the layer groups at the root or under /model_weights; the
+// Layout read (docs/file_formats.md): the layer groups at the root or under /model_weights; the
 // root (or /model_weights) attribute layer_names lists the layers in order (split into
 // layer_names0, layer_names1, ... when long); each layer group's attribute weight_names lists its
 // datasets by path relative to the group ("stem_conv/kernel:0"). Layers without weights (input,

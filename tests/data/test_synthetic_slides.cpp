@@ -1,4 +1,4 @@
-// Synthetic PANDA-like slides: a balanced, consistent plan (Gleason -> ISUP as REFERENCE section 1
+// Synthetic PANDA-like slides: a balanced, consistent plan (Gleason -> ISUP as docs/panda_and_openslide.md section 6
 // gives it, written out independently here); pyramids OpenSlide reads as generic-tiff with
 // 3 levels; lossless masks with labels in the provider's range that follow the paint; the same
 // seed writes the same bytes; bands join exactly; and the grade shows in the pixels.
@@ -21,7 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// REFERENCE section 1: 3+3 -> 1; 3+4 -> 2; 4+3 -> 3; 4+4, 3+5, 5+3 -> 4; 4+5, 5+4, 5+5 -> 5.
+// docs/panda_and_openslide.md section 6: 3+3 -> 1; 3+4 -> 2; 4+3 -> 3; 4+4, 3+5, 5+3 -> 4; 4+5, 5+4, 5+5 -> 5.
 const std::map<std::string, int> kIsupOfGleason{{"negative", 0}, {"0+0", 0}, {"3+3", 1}, {"3+4", 2},
                                                 {"4+3", 3},      {"4+4", 4}, {"3+5", 4}, {"5+3", 4},
                                                 {"4+5", 5},      {"5+4", 5}, {"5+5", 5}};

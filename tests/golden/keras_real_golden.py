@@ -22,7 +22,7 @@ of the skeleton with it, imports it, normalises the pixels with the imported con
 
 The in-graph normalization layer: Keras applies (x - mean) / sqrt(variance), and with
 weights="imagenet" a Rescaling by 1/sqrt(std) after it, because the ImageNet files store the std
-values in "variance" (REFERENCE section 4). With weights=None that Rescaling is absent, so here the
+values in "variance" (docs/efficientnet.md). With weights=None that Rescaling is absent, so here the
 layer gets mean = ImageNet's mean and variance = 1 (sqrt(1) = 1 = what we read as std): both readings
 agree and the mean is still exercised.
 """

@@ -1,4 +1,4 @@
-// EfficientNet structure (REFERENCE section 4, torchvision parameter counts), forward on the CPU,
+// EfficientNet structure (docs/efficientnet.md, torchvision parameter counts), forward on the CPU,
 // train/eval behaviour, the summary and bad input.
 #include <gtest/gtest.h>
 
