@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "data/grades_csv.h"
 #include "data/panda_dataset.h"
-#include "train/quadratic_weighted_kappa.h"
+#include "grading/quadratic_weighted_kappa.h"
 
 namespace sg::cli {
 
@@ -19,13 +19,13 @@ struct EvaluateOptions {
   bool partial = false;
 };
 
-void print_matrix(const train::ConfusionMatrix& m) {
+void print_matrix(const grading::ConfusionMatrix& m) {
   std::printf("confusion matrix (rows: true ISUP grade, columns: predicted)\n      ");
-  for (int j = 0; j < train::kIsupGrades; ++j) std::printf("%6d", j);
+  for (int j = 0; j < grading::kIsupGrades; ++j) std::printf("%6d", j);
   std::printf("\n");
-  for (int i = 0; i < train::kIsupGrades; ++i) {
+  for (int i = 0; i < grading::kIsupGrades; ++i) {
     std::printf("  %d   ", i);
-    for (int j = 0; j < train::kIsupGrades; ++j) std::printf("%6lld", static_cast<long long>(m.counts[size_t(i)][size_t(j)]));
+    for (int j = 0; j < grading::kIsupGrades; ++j) std::printf("%6lld", static_cast<long long>(m.counts[size_t(i)][size_t(j)]));
     std::printf("\n");
   }
 }
@@ -42,7 +42,7 @@ int run_evaluate(const EvaluateOptions& o) {
   for (const data::SlideGrade& p : predictions)
     SG_CHECK(truth_by_id.count(p.image_id), o.predictions, ": line ", p.line, ": ", p.image_id, " is not in ", o.truth);
 
-  train::KappaReport report;
+  grading::KappaReport report;
   size_t missing = 0;
   std::string first_missing;
   for (const data::PandaRow& row : truth.rows) {
@@ -59,11 +59,11 @@ int run_evaluate(const EvaluateOptions& o) {
 
   std::printf("slides scored: %lld", static_cast<long long>(report.overall.total()));
   if (missing) std::printf(" (%zu in the truth without a prediction, left out)", missing);
-  std::printf("\nQWK: %s\naccuracy: %.4f\n", train::format_kappa(train::quadratic_weighted_kappa(report.overall)).c_str(),
+  std::printf("\nQWK: %s\naccuracy: %.4f\n", grading::format_kappa(grading::quadratic_weighted_kappa(report.overall)).c_str(),
               report.overall.accuracy());
   for (const auto& [provider, matrix] : report.by_group)
     std::printf("QWK %s: %s (%lld slides, accuracy %.4f)\n", provider.c_str(),
-                train::format_kappa(train::quadratic_weighted_kappa(matrix)).c_str(),
+                grading::format_kappa(grading::quadratic_weighted_kappa(matrix)).c_str(),
                 static_cast<long long>(matrix.total()), matrix.accuracy());
   print_matrix(report.overall);
   return 0;

@@ -56,7 +56,7 @@ int run_grade(const GradeOptions& o) {
                "thresholds %s%s\n",
                predictor.models().size(), options.device.str().c_str(), recipe.tiles.count, recipe.tiles.size,
                recipe.tiles.level, recipe.rows, recipe.cols, infer::tta_mode_name(options.tta),
-               infer::tta_view_count(options.tta), train::thresholds_text(predictor.thresholds()).c_str(),
+               infer::tta_view_count(options.tta), grading::thresholds_text(predictor.thresholds()).c_str(),
                predictor.argmax_grades()       ? " (softmax, untuned: argmax of the mean probabilities)"
                : !predictor.thresholds_agree() ? " (mean of the models' thresholds)"
                                                : "");

@@ -17,10 +17,10 @@ struct ThresholdsOptions {
   bool dry_run = false;
 };
 
-void print_report(const char* what, const train::KappaReport& report) {
-  std::printf("  %-22s QWK %s", what, train::format_kappa(train::quadratic_weighted_kappa(report.overall)).c_str());
+void print_report(const char* what, const grading::KappaReport& report) {
+  std::printf("  %-22s QWK %s", what, grading::format_kappa(grading::quadratic_weighted_kappa(report.overall)).c_str());
   for (const auto& [provider, matrix] : report.by_group)
-    std::printf("   %s %s", provider.c_str(), train::format_kappa(train::quadratic_weighted_kappa(matrix)).c_str());
+    std::printf("   %s %s", provider.c_str(), grading::format_kappa(grading::quadratic_weighted_kappa(matrix)).c_str());
   std::printf("\n");
 }
 
@@ -30,8 +30,8 @@ int run_thresholds(const ThresholdsOptions& o) {
   const infer::ThresholdTuning result = infer::tune_run_thresholds(o.runs, !o.dry_run, tune);
   std::printf("%zu out-of-fold predictions from %zu run(s):\n", result.rows.size(), result.runs.size());
   for (const std::string& run : result.runs) std::printf("  %s\n", run.c_str());
-  std::printf("thresholds: default %s, tuned %s\n", train::thresholds_text(tune.start).c_str(),
-              train::thresholds_text(result.tuned).c_str());
+  std::printf("thresholds: default %s, tuned %s\n", grading::thresholds_text(tune.start).c_str(),
+              grading::thresholds_text(result.tuned).c_str());
   print_report("as predicted:", result.as_predicted);
   print_report("default thresholds:", result.with_default);
   print_report("tuned thresholds:", result.with_tuned);

@@ -10,8 +10,8 @@
 #include "cli/command.h"
 #include "core/allocator.h"
 #include "core/error.h"
+#include "grading/quadratic_weighted_kappa.h"
 #include "train/progress_display.h"
-#include "train/quadratic_weighted_kappa.h"
 #include "train/run_config.h"
 #include "train/run_config_cli.h"
 #include "train/trainer.h"
@@ -53,7 +53,7 @@ train::RunConfig resume_config(const CLI::App& parser, const TrainCommandOptions
   return config;
 }
 
-std::string qwk_text(const std::optional<double>& qwk) { return train::format_kappa(qwk); }
+std::string qwk_text(const std::optional<double>& qwk) { return grading::format_kappa(qwk); }
 
 int run_train(const CLI::App& parser, TrainCommandOptions& o) {
   train::TrainOptions options;

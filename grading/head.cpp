@@ -1,4 +1,4 @@
-#include "train/head.h"
+#include "grading/head.h"
 
 #include <algorithm>
 #include <charconv>
@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 
-namespace sg::train {
+namespace sg::grading {
 
 HeadKind parse_head_kind(std::string_view name) {
   if (name == "softmax") return HeadKind::softmax;
@@ -33,15 +33,6 @@ int head_outputs(HeadKind kind) {
     case HeadKind::regression: return 1;
   }
   return 0;
-}
-
-LossKind head_loss(HeadKind kind) {
-  switch (kind) {
-    case HeadKind::softmax: return LossKind::cross_entropy;
-    case HeadKind::binned: return LossKind::bce_with_logits;
-    case HeadKind::regression: return LossKind::mse;
-  }
-  return LossKind::cross_entropy;
 }
 
 Thresholds parse_thresholds(std::string_view text) {
@@ -131,4 +122,4 @@ int head_grade(HeadKind kind, std::span<const float> logits, const Thresholds& t
   return grade_from_score(head_score(kind, logits), thresholds);
 }
 
-}  // namespace sg::train
+}  // namespace sg::grading

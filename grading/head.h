@@ -1,5 +1,5 @@
 #pragma once
-// How the network's outputs encode an ISUP grade (REFERENCE section 2), shared by the trainer and
+// How the network's outputs encode an ISUP grade (docs/panda_and_openslide.md, section 7), shared by the trainer and
 // the grader:
 //   softmax   6 outputs, cross-entropy on the grade; prediction = argmax; score = expected grade
 //             sum_k k * softmax_k (a continuous value thresholds can cut)
@@ -14,9 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "train/train_step.h"
-
-namespace sg::train {
+namespace sg::grading {
 
 enum class HeadKind { softmax, binned, regression };
 
@@ -25,7 +23,6 @@ HeadKind parse_head_kind(std::string_view name);
 const char* head_kind_name(HeadKind kind);
 
 int head_outputs(HeadKind kind);      // 6, 5, 1
-LossKind head_loss(HeadKind kind);    // cross_entropy, bce_with_logits, mse
 
 using Thresholds = std::array<float, 5>;
 constexpr Thresholds kDefaultThresholds{0.5f, 1.5f, 2.5f, 3.5f, 4.5f};
@@ -46,4 +43,4 @@ int grade_from_score(double score, const Thresholds& thresholds = kDefaultThresh
 int head_grade(HeadKind kind, std::span<const float> logits, const Thresholds& thresholds = kDefaultThresholds,
                bool use_thresholds = false);
 
-}  // namespace sg::train
+}  // namespace sg::grading

@@ -1,4 +1,4 @@
-#include "train/model_card.h"
+#include "grading/model_card.h"
 
 #include <charconv>
 #include <cmath>
@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 
-namespace sg::train {
+namespace sg::grading {
 
 namespace {
 const std::string& require(const WeightAttributes& a, const std::string& key, const std::string& path) {
@@ -79,4 +79,4 @@ ModelCard read_model_card(const WeightAttributes& attributes, const std::string&
   return card;
 }
 
-}  // namespace sg::train
+}  // namespace sg::grading

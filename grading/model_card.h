@@ -10,10 +10,10 @@
 #include <string>
 
 #include "data/tile_set.h"
-#include "train/head.h"
+#include "grading/head.h"
 #include "weights/weight_file.h"
 
-namespace sg::train {
+namespace sg::grading {
 
 struct ModelCard {
   HeadKind head = HeadKind::binned;
@@ -32,4 +32,4 @@ void write_model_card(const ModelCard& card, WeightAttributes& attributes);
 // has no card: "not a trained slidegrade model").
 ModelCard read_model_card(const WeightAttributes& attributes, const std::string& path);
 
-}  // namespace sg::train
+}  // namespace sg::grading

@@ -1,9 +1,9 @@
-#include "train/model_input.h"
+#include "grading/model_input.h"
 
 #include "core/error.h"
 #include "kernels/normalize_input.h"
 
-namespace sg::train {
+namespace sg::grading {
 
 InputAffine input_affine(const InputNormalization& normalization) {
   for (float s : normalization.std) SG_CHECK(s > 0, "model input: std values must be positive");
@@ -44,4 +44,4 @@ Tensor normalize_mosaics(const Tensor& pixels, DType dtype, const InputNormaliza
   return out;
 }
 
-}  // namespace sg::train
+}  // namespace sg::grading

@@ -1,7 +1,7 @@
 #pragma once
 // The network's input from uint8 RGB mosaics, the same for training, validation and grading:
 //   x = (invert ? 255 - p : p) / 255, then (x - mean[c]) / std[c]
-// (inversion makes the white background and padding 0, REFERENCE section 2; mean and std are the
+// (inversion makes the white background and padding 0, docs/panda_and_openslide.md section 7; mean and std are the
 // model config's, ImageNet's by default).
 #include <array>
 #include <cstdint>
@@ -9,7 +9,7 @@
 
 #include "core/tensor.h"
 
-namespace sg::train {
+namespace sg::grading {
 
 struct InputNormalization {
   bool invert = true;
@@ -35,4 +35,4 @@ Tensor mosaics_to_input(std::span<const uint8_t> pixels, int64_t n, int64_t heig
 Tensor normalize_mosaics(const Tensor& pixels, DType dtype, const InputNormalization& normalization,
                          const Stream& stream = {});
 
-}  // namespace sg::train
+}  // namespace sg::grading

@@ -1,10 +1,10 @@
-#include "train/quadratic_weighted_kappa.h"
+#include "grading/quadratic_weighted_kappa.h"
 
 #include <cstdio>
 
 #include "core/error.h"
 
-namespace sg::train {
+namespace sg::grading {
 
 void ConfusionMatrix::add(int truth, int prediction) {
   SG_CHECK(truth >= 0 && truth < kIsupGrades && prediction >= 0 && prediction < kIsupGrades,
@@ -67,4 +67,4 @@ std::string format_kappa(const std::optional<double>& kappa) {
   return text;
 }
 
-}  // namespace sg::train
+}  // namespace sg::grading

@@ -1,5 +1,5 @@
 #pragma once
-// Quadratic weighted kappa, PANDA's metric, over ISUP grades 0..5 (REFERENCE section 1):
+// Quadratic weighted kappa, PANDA's metric, over ISUP grades 0..5 (docs/panda_and_openslide.md, section 6):
 //   O = confusion matrix (rows: truth, columns: prediction),
 //   E = outer(row sums of O, column sums of O) / N,  W_ij = (i - j)^2,
 //   kappa = 1 - sum(W * O) / sum(W * E),
@@ -13,7 +13,7 @@
 #include <span>
 #include <string>
 
-namespace sg::train {
+namespace sg::grading {
 
 constexpr int kIsupGrades = 6;
 
@@ -41,4 +41,4 @@ struct KappaReport {
 // "0.8123", or "undefined" where the kappa is.
 std::string format_kappa(const std::optional<double>& kappa);
 
-}  // namespace sg::train
+}  // namespace sg::grading

@@ -19,22 +19,22 @@ namespace sg::infer {
 
 namespace {
 
-std::string tiling_text(const train::ModelCard& card) {
+std::string tiling_text(const grading::ModelCard& card) {
   const data::MosaicGrid grid = data::mosaic_grid(card.tiles.count, card.mosaic_rows, card.mosaic_cols);
   return detail::concat(card.tiles.count, " tiles of ", card.tiles.size, " px at level ", card.tiles.level,
                         card.tiles.half_offset ? " (half offset)" : "", " in a ", grid.rows, "x", grid.cols, " mosaic");
 }
 
-bool same_tiling(const train::ModelCard& a, const train::ModelCard& b) {
+bool same_tiling(const grading::ModelCard& a, const grading::ModelCard& b) {
   const data::MosaicGrid ga = data::mosaic_grid(a.tiles.count, a.mosaic_rows, a.mosaic_cols);
   const data::MosaicGrid gb = data::mosaic_grid(b.tiles.count, b.mosaic_rows, b.mosaic_cols);
   return a.tiles == b.tiles && ga.rows == gb.rows && ga.cols == gb.cols;
 }
 
 // What one model's logits add to a slide: softmax probabilities, sigmoids or the raw output.
-void add_outputs(train::HeadKind kind, std::span<const float> logits, std::vector<double>& sum) {
+void add_outputs(grading::HeadKind kind, std::span<const float> logits, std::vector<double>& sum) {
   switch (kind) {
-    case train::HeadKind::softmax: {
+    case grading::HeadKind::softmax: {
       const float top = *std::max_element(logits.begin(), logits.end());
       double total = 0;
       std::vector<double> e(logits.size());
@@ -42,10 +42,10 @@ void add_outputs(train::HeadKind kind, std::span<const float> logits, std::vecto
       for (size_t k = 0; k < logits.size(); ++k) sum[k] += e[k] / total;
       break;
     }
-    case train::HeadKind::binned:
+    case grading::HeadKind::binned:
       for (size_t k = 0; k < logits.size(); ++k) sum[k] += 1.0 / (1.0 + std::exp(-double(logits[k])));
       break;
-    case train::HeadKind::regression:
+    case grading::HeadKind::regression:
       sum[0] += double(logits[0]);
       break;
   }
@@ -60,11 +60,11 @@ LoadedModel load_trained_model(const std::string& path, Device device) {
   SG_CHECK(!info.attributes.arch_config.empty(), path, ": no arch_config attribute (not a slidegrade network?)");
   LoadedModel model;
   model.path = path;
-  model.card = train::read_model_card(info.attributes, path);
+  model.card = grading::read_model_card(info.attributes, path);
   model.config = nn::parse_config_text(info.attributes.arch_config, path);
-  SG_CHECK(model.config.outputs == train::head_outputs(model.card.head), path, ": the network has ",
-           model.config.outputs, " outputs but its card says head=", train::head_kind_name(model.card.head), " (",
-           train::head_outputs(model.card.head), " outputs)");
+  SG_CHECK(model.config.outputs == grading::head_outputs(model.card.head), path, ": the network has ",
+           model.config.outputs, " outputs but its card says head=", grading::head_kind_name(model.card.head), " (",
+           grading::head_outputs(model.card.head), " outputs)");
   model.input.invert = model.card.invert;
   model.input.mean = model.config.mean;
   model.input.std = model.config.std;
@@ -91,7 +91,7 @@ Predictor::Predictor(const std::vector<std::string>& model_paths, const Predicto
     }
     models_.push_back(std::move(model));
   }
-  const train::ModelCard& card = models_.front().card;
+  const grading::ModelCard& card = models_.front().card;
   recipe_.tiles = card.tiles;
   const data::MosaicGrid grid = data::mosaic_grid(card.tiles.count, card.mosaic_rows, card.mosaic_cols);
   recipe_.rows = grid.rows;
@@ -111,7 +111,7 @@ Predictor::Predictor(const std::vector<std::string>& model_paths, const Predicto
   thresholds_ = card.thresholds;
   if (!thresholds_agree_)
     for (size_t i = 0; i < 5; ++i) thresholds_[i] = float(sum[i] / double(models_.size()));
-  argmax_ = common_head_ == train::HeadKind::softmax && !any_tuned;
+  argmax_ = common_head_ == grading::HeadKind::softmax && !any_tuned;
 }
 
 Predictor::~Predictor() = default;
@@ -120,13 +120,13 @@ std::vector<std::string> Predictor::output_names() const {
   std::vector<std::string> names;
   if (!common_head_) return names;
   switch (*common_head_) {
-    case train::HeadKind::softmax:
+    case grading::HeadKind::softmax:
       for (int k = 0; k < 6; ++k) names.push_back(detail::concat("p", k));
       break;
-    case train::HeadKind::binned:
+    case grading::HeadKind::binned:
       for (int k = 1; k <= 5; ++k) names.push_back(detail::concat("sigmoid", k));
       break;
-    case train::HeadKind::regression:
+    case grading::HeadKind::regression:
       names.push_back("output");
       break;
   }
@@ -159,7 +159,7 @@ std::vector<SlidePrediction> Predictor::predict_mosaics(const std::vector<data::
   std::map<std::pair<int, int>, std::vector<size_t>> by_shape;
   for (size_t v = 0; v < views.size(); ++v) by_shape[{views[v].height, views[v].width}].push_back(v);
 
-  const size_t output_count = common_head_ ? size_t(train::head_outputs(*common_head_)) : 0;
+  const size_t output_count = common_head_ ? size_t(grading::head_outputs(*common_head_)) : 0;
   std::vector<double> score_sum(mosaics.size(), 0.0);
   std::vector<std::vector<double>> output_sum(mosaics.size(), std::vector<double>(output_count, 0.0));
   const size_t batch = size_t(options_.batch);
@@ -189,7 +189,7 @@ std::vector<SlidePrediction> Predictor::predict_mosaics(const std::vector<data::
         pixels.resize(count * image_bytes);
         for (size_t j = 0; j < count; ++j)
           std::memcpy(pixels.data() + j * image_bytes, views[members[begin + j]].pixels.data(), image_bytes);
-        Tensor x = train::mosaics_to_input(pixels, int64_t(count), height, width, model.input);
+        Tensor x = grading::mosaics_to_input(pixels, int64_t(count), height, width, model.input);
         if (!options_.device.is_cpu()) x = x.to(options_.device);
         nn::Context ctx;  // inference: nothing kept for backward
         const std::vector<float> logits = model.network->forward(ctx, x).to(Device::cpu()).to_floats();
@@ -198,7 +198,7 @@ std::vector<SlidePrediction> Predictor::predict_mosaics(const std::vector<data::
         for (size_t j = 0; j < count; ++j) {
           const std::span<const float> row(logits.data() + j * outputs, outputs);
           const size_t slide = owner[members[begin + j]];
-          score_sum[slide] += train::head_score(model.card.head, row);
+          score_sum[slide] += grading::head_score(model.card.head, row);
           if (common_head_) add_outputs(*common_head_, row, output_sum[slide]);
         }
       }
@@ -216,7 +216,7 @@ std::vector<SlidePrediction> Predictor::predict_mosaics(const std::vector<data::
     if (argmax_)
       p.grade = int(std::max_element(p.outputs.begin(), p.outputs.end()) - p.outputs.begin());
     else
-      p.grade = train::grade_from_score(p.score, thresholds_);
+      p.grade = grading::grade_from_score(p.score, thresholds_);
   }
   return out;
 }

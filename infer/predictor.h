@@ -1,11 +1,11 @@
 #pragma once
-// The grader: trained model files (weights + model card, train/model_card.h) -> a score and an
+// The grader: trained model files (weights + model card, grading/model_card.h) -> a score and an
 // ISUP grade per slide, with test-time augmentation (infer/tta.h) and ensembles.
 //
 // Per slide: the slide is tiled once (the models of an ensemble must share the tiling: TileSpec and
 // mosaic grid), without augmentation; the mosaic's TTA views go through every model in batches
-// (train/model_input.h with each model's invert, mean and std); then
-//   score   = the mean over views and models of train::head_score (softmax: the expected grade
+// (grading/model_input.h with each model's invert, mean and std); then
+//   score   = the mean over views and models of grading::head_score (softmax: the expected grade
 //             sum_k k p_k; binned: the sum of the 5 sigmoids; regression: the output). For a softmax
 //             ensemble this equals the expected grade of the averaged probabilities, for a binned
 //             one the sum of the averaged sigmoids (both are linear).
@@ -15,7 +15,7 @@
 //   grade   = from the thresholds: the first model's card thresholds when every card has the same,
 //             else their element-wise mean (still non-decreasing). A softmax-only ensemble without
 //             tuned thresholds (no card has thresholds_tuned) takes the argmax of the averaged
-//             probabilities instead, as the trainer's validation does (train/head.h head_grade).
+//             probabilities instead, as the trainer's validation does (grading/head.h head_grade).
 // A slide that cannot be read (missing, not a slide, truncated, level missing) gets ok = false,
 // the reason, and grade 0 (Kaggle wants a row per test image; callers list these). Running out of
 // device memory is not a slide's fault: it stops the run (OutOfMemoryError naming the model, the
@@ -32,10 +32,10 @@
 #include "data/image.h"
 #include "data/slide_mosaics.h"
 #include "data/tta.h"
+#include "grading/head.h"
+#include "grading/model_card.h"
+#include "grading/model_input.h"
 #include "nn/efficientnet.h"
-#include "train/head.h"
-#include "train/model_card.h"
-#include "train/model_input.h"
 
 namespace sg::infer {
 
@@ -49,9 +49,9 @@ using data::TtaMode;
 // One trained model, rebuilt from its file: eval mode, inference fusion on.
 struct LoadedModel {
   std::string path;
-  train::ModelCard card;
+  grading::ModelCard card;
   nn::EfficientNetConfig config;
-  train::InputNormalization input;
+  grading::InputNormalization input;
   std::unique_ptr<nn::EfficientNet> network;
 };
 
@@ -90,11 +90,11 @@ class Predictor {
   const std::vector<LoadedModel>& models() const { return models_; }
   // The shared tiling, without augmentation.
   const data::MosaicRecipe& recipe() const { return recipe_; }
-  const train::Thresholds& thresholds() const { return thresholds_; }
+  const grading::Thresholds& thresholds() const { return thresholds_; }
   bool thresholds_agree() const { return thresholds_agree_; }
   bool argmax_grades() const { return argmax_; }
   // The head every model has; nullopt for a mixed ensemble.
-  std::optional<train::HeadKind> common_head() const { return common_head_; }
+  std::optional<grading::HeadKind> common_head() const { return common_head_; }
   // Column names of SlidePrediction::outputs: p0..p5, sigmoid1..sigmoid5, output; empty if mixed.
   std::vector<std::string> output_names() const;
 
@@ -111,10 +111,10 @@ class Predictor {
   PredictorOptions options_;
   std::vector<LoadedModel> models_;
   data::MosaicRecipe recipe_;
-  train::Thresholds thresholds_ = train::kDefaultThresholds;
+  grading::Thresholds thresholds_ = grading::kDefaultThresholds;
   bool thresholds_agree_ = true;
   bool argmax_ = false;
-  std::optional<train::HeadKind> common_head_;
+  std::optional<grading::HeadKind> common_head_;
 };
 
 }  // namespace sg::infer

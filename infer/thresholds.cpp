@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "data/csv.h"
-#include "train/model_card.h"
+#include "grading/model_card.h"
 #include "weights/weight_file.h"
 
 namespace sg::infer {
@@ -35,7 +35,7 @@ double parse_double(const data::CsvTable& table, const data::CsvRecord& row, int
   return value;
 }
 
-double kappa_or_minus_infinity(std::span<const double> scores, std::span<const int> truth, const train::Thresholds& t) {
+double kappa_or_minus_infinity(std::span<const double> scores, std::span<const int> truth, const grading::Thresholds& t) {
   return qwk_with_thresholds(scores, truth, t).value_or(-std::numeric_limits<double>::infinity());
 }
 
@@ -82,23 +82,23 @@ std::vector<std::string> expand_run_folder(const std::string& rundir) {
 }
 
 std::optional<double> qwk_with_thresholds(std::span<const double> scores, std::span<const int> truth,
-                                          const train::Thresholds& thresholds) {
+                                          const grading::Thresholds& thresholds) {
   SG_CHECK(scores.size() == truth.size(), "thresholds: ", scores.size(), " scores for ", truth.size(), " grades");
-  train::ConfusionMatrix matrix;
-  for (size_t i = 0; i < scores.size(); ++i) matrix.add(truth[i], train::grade_from_score(scores[i], thresholds));
-  return train::quadratic_weighted_kappa(matrix);
+  grading::ConfusionMatrix matrix;
+  for (size_t i = 0; i < scores.size(); ++i) matrix.add(truth[i], grading::grade_from_score(scores[i], thresholds));
+  return grading::quadratic_weighted_kappa(matrix);
 }
 
-train::Thresholds tune_thresholds(std::span<const double> scores, std::span<const int> truth,
+grading::Thresholds tune_thresholds(std::span<const double> scores, std::span<const int> truth,
                                   const TuneOptions& options) {
   SG_CHECK(scores.size() == truth.size(), "thresholds: ", scores.size(), " scores for ", truth.size(), " grades");
   SG_CHECK(!scores.empty(), "thresholds: no predictions to tune on");
   SG_CHECK(options.step > 0, "thresholds: the search step must be positive, got ", options.step);
   for (size_t i = 1; i < 5; ++i)
-    SG_CHECK(options.start[i - 1] <= options.start[i], "thresholds: the start ", train::thresholds_text(options.start),
+    SG_CHECK(options.start[i - 1] <= options.start[i], "thresholds: the start ", grading::thresholds_text(options.start),
              " is not non-decreasing");
   const auto [lowest, highest] = std::minmax_element(scores.begin(), scores.end());
-  train::Thresholds t = options.start;
+  grading::Thresholds t = options.start;
   double best = kappa_or_minus_infinity(scores, truth, t);
   for (int pass = 0; pass < options.max_passes; ++pass) {
     bool gained = false;
@@ -113,7 +113,7 @@ train::Thresholds tune_thresholds(std::span<const double> scores, std::span<cons
       std::vector<float> values;
       std::vector<double> kappas;
       for (int64_t k = first; k <= last; ++k) {
-        train::Thresholds trial = t;
+        grading::Thresholds trial = t;
         trial[i] =
             std::clamp(float(double(k) * options.step), i == 0 ? -INFINITY : t[i - 1], i == 4 ? INFINITY : t[i + 1]);
         values.push_back(trial[i]);
@@ -151,13 +151,13 @@ train::Thresholds tune_thresholds(std::span<const double> scores, std::span<cons
   return t;
 }
 
-void store_tuned_thresholds(const std::string& weights_path, const train::Thresholds& thresholds) {
+void store_tuned_thresholds(const std::string& weights_path, const grading::Thresholds& thresholds) {
   std::error_code error;
   SG_CHECK(fs::is_regular_file(weights_path, error), weights_path, ": no such weight file");
   const WeightFileInfo info = read_weight_file_info(weights_path);
   SG_CHECK(!info.is_checkpoint, weights_path, ": is a training checkpoint; thresholds go into the best.h5 weights");
   WeightAttributes attributes = info.attributes;
-  train::ModelCard card = train::read_model_card(attributes, weights_path);
+  grading::ModelCard card = grading::read_model_card(attributes, weights_path);
   card.thresholds = thresholds;
   card.thresholds_tuned = true;
   write_model_card(card, attributes);
@@ -201,8 +201,8 @@ ThresholdTuning tune_run_thresholds(const std::vector<std::string>& rundirs, boo
   }
   result.tuned = tune_thresholds(scores, truth, options);
   for (const OofPrediction& p : result.rows) {
-    result.with_default.add(p.isup_grade, train::grade_from_score(p.score, options.start), p.data_provider);
-    result.with_tuned.add(p.isup_grade, train::grade_from_score(p.score, result.tuned), p.data_provider);
+    result.with_default.add(p.isup_grade, grading::grade_from_score(p.score, options.start), p.data_provider);
+    result.with_tuned.add(p.isup_grade, grading::grade_from_score(p.score, result.tuned), p.data_provider);
     result.as_predicted.add(p.isup_grade, std::clamp(p.prediction, 0, 5), p.data_provider);
   }
   if (store)

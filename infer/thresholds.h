@@ -1,6 +1,6 @@
 #pragma once
 // Thresholds tuned on out-of-fold predictions (`slidegrade thresholds RUNDIR...`): the cut points
-// t1 <= ... <= t5 that turn a continuous score into a grade (train/head.h grade_from_score), chosen
+// t1 <= ... <= t5 that turn a continuous score into a grade (grading/head.h grade_from_score), chosen
 // to maximise QWK on the pooled validation scores of the given runs, and stored in each run's
 // best.h5 model card (thresholds_tuned=1), where `slidegrade grade` finds them.
 //
@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "train/head.h"
-#include "train/quadratic_weighted_kappa.h"
+#include "grading/head.h"
+#include "grading/quadratic_weighted_kappa.h"
 
 namespace sg::infer {
 
@@ -41,27 +41,27 @@ std::vector<std::string> expand_run_folder(const std::string& rundir);
 
 // QWK of the grades the thresholds give the scores (nullopt when undefined).
 std::optional<double> qwk_with_thresholds(std::span<const double> scores, std::span<const int> truth,
-                                          const train::Thresholds& thresholds);
+                                          const grading::Thresholds& thresholds);
 
 struct TuneOptions {
-  train::Thresholds start = train::kDefaultThresholds;
+  grading::Thresholds start = grading::kDefaultThresholds;
   double step = 0.01;
   int max_passes = 200;
 };
 // scores and truth have the same length (throws otherwise, or when empty).
-train::Thresholds tune_thresholds(std::span<const double> scores, std::span<const int> truth,
+grading::Thresholds tune_thresholds(std::span<const double> scores, std::span<const int> truth,
                                   const TuneOptions& options = {});
 
 // Rewrites a weight file with a model card (atomically, same tensors and attributes) with these
 // thresholds and thresholds_tuned=1. Throws naming the file when it is missing, has no card or
 // is a training checkpoint.
-void store_tuned_thresholds(const std::string& weights_path, const train::Thresholds& thresholds);
+void store_tuned_thresholds(const std::string& weights_path, const grading::Thresholds& thresholds);
 
 struct ThresholdTuning {
   std::vector<std::string> runs;  // the run folders pooled
   std::vector<OofPrediction> rows;
-  train::Thresholds tuned = train::kDefaultThresholds;
-  train::KappaReport with_default, with_tuned, as_predicted;  // per data_provider
+  grading::Thresholds tuned = grading::kDefaultThresholds;
+  grading::KappaReport with_default, with_tuned, as_predicted;  // per data_provider
   std::vector<std::string> updated;                           // best.h5 files written
 };
 // Reads every run's oof_predictions.csv, pools them, tunes, and (when `store`) writes the tuned

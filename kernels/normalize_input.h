@@ -4,7 +4,7 @@
 // in f32, the product and the sum each rounded (never fused into one FMA, so the CPU and the GPU
 // give the same bits), then rounded to y's dtype (f32, f16 or bf16; round to nearest even).
 // x is u8 NHWC with 1..kNormalizeInputMaxChannels channels; y has x's shape. The trainer puts its
-// model card's normalisation in scale and shift (train/model_input.h: input_affine), so a
+// model card's normalisation in scale and shift (grading/model_input.h: input_affine), so a
 // mosaic batch goes to the GPU as uint8, a quarter of the f32 bytes, and is normalised there.
 #include <span>
 

@@ -252,7 +252,7 @@ void draw_training_curves(ChartCanvas& canvas, const std::vector<MetricsRow>& ro
     canvas.circle(x, qwk_panel.sy(*best->val_qwk), 5, "", Stroke{kBestColour, 2});
     const bool right_half = x > qwk_panel.left + qwk_panel.width * 0.6;
     canvas.text(x + (right_half ? -8 : 8), qwk_panel.top + qwk_panel.height - 10,
-                "best: epoch " + std::to_string(shown_epoch(best->epoch)) + ", QWK " + format_kappa(best->val_qwk),
+                "best: epoch " + std::to_string(shown_epoch(best->epoch)) + ", QWK " + grading::format_kappa(best->val_qwk),
                 style(12, kBestColour, right_half ? TextAnchor::end : TextAnchor::start, true));
     draw_legend_entry(canvas, qwk_panel, qwk_series.size(), "best epoch", best_line);
   }
@@ -260,9 +260,9 @@ void draw_training_curves(ChartCanvas& canvas, const std::vector<MetricsRow>& ro
 
 // The confusion picture (690 x 580 units).
 constexpr int kConfusionWidth = 690, kConfusionHeight = 580;
-void draw_confusion(ChartCanvas& canvas, const ConfusionMatrix& matrix, const std::string& title) {
+void draw_confusion(ChartCanvas& canvas, const grading::ConfusionMatrix& matrix, const std::string& title) {
   constexpr double kLeft = 120, kTop = 80, kCell = 66;
-  constexpr double kSide = kCell * kIsupGrades;
+  constexpr double kSide = kCell * grading::kIsupGrades;
   const std::string empty_colour = "#f7fbff", full_colour = "#08306b";
   auto cell_colour = [](double share) {
     // White to dark blue, linear in RGB: #f7fbff at 0, #08306b at 1.
@@ -276,12 +276,12 @@ void draw_confusion(ChartCanvas& canvas, const ConfusionMatrix& matrix, const st
   draw_title(canvas, kConfusionWidth / 2.0, title);
   canvas.text(kLeft + kSide / 2, kTop - 14,
               std::to_string(matrix.total()) + " slides, accuracy " + number(100 * matrix.accuracy(), "%.1f") + "%, QWK " +
-                  format_kappa(quadratic_weighted_kappa(matrix)),
+                  grading::format_kappa(grading::quadratic_weighted_kappa(matrix)),
               style(13, kMutedInk, TextAnchor::middle));
-  for (int t = 0; t < kIsupGrades; ++t) {
+  for (int t = 0; t < grading::kIsupGrades; ++t) {
     int64_t row_total = 0;
-    for (int p = 0; p < kIsupGrades; ++p) row_total += matrix.counts[size_t(t)][size_t(p)];
-    for (int p = 0; p < kIsupGrades; ++p) {
+    for (int p = 0; p < grading::kIsupGrades; ++p) row_total += matrix.counts[size_t(t)][size_t(p)];
+    for (int p = 0; p < grading::kIsupGrades; ++p) {
       const int64_t count = matrix.counts[size_t(t)][size_t(p)];
       const double share = row_total > 0 ? double(count) / double(row_total) : 0.0;
       const double x = kLeft + p * kCell, y = kTop + t * kCell;
@@ -298,10 +298,10 @@ void draw_confusion(ChartCanvas& canvas, const ConfusionMatrix& matrix, const st
                 style(12, "#555555"));
   }
   // The diagonal (correct grades) outlined, then the frame and the axis labels.
-  for (int g = 0; g < kIsupGrades; ++g)
+  for (int g = 0; g < grading::kIsupGrades; ++g)
     canvas.rect(kLeft + g * kCell + 1.5, kTop + g * kCell + 1.5, kCell - 3, kCell - 3, "", Stroke{kBestColour, 1.5});
   canvas.rect(kLeft, kTop, kSide, kSide, "", kFrame);
-  for (int p = 0; p < kIsupGrades; ++p)
+  for (int p = 0; p < grading::kIsupGrades; ++p)
     canvas.text(kLeft + p * kCell + kCell / 2, kTop + kSide + 20, std::to_string(p), style(14, kInk, TextAnchor::middle));
   canvas.text(kLeft + kSide / 2, kTop + kSide + 44, "predicted ISUP grade", style(14, kInk, TextAnchor::middle));
   TextStyle vertical = style(14, kInk, TextAnchor::middle);
@@ -391,34 +391,34 @@ std::vector<MetricsRow> read_metrics_csv(const std::string& path) {
 
 // ---- confusion.csv -----------------------------------------------------------------------------
 
-void write_confusion_csv(const std::string& path, const ConfusionMatrix& matrix) {
+void write_confusion_csv(const std::string& path, const grading::ConfusionMatrix& matrix) {
   std::string text = "truth";
-  for (int p = 0; p < kIsupGrades; ++p) text.append(",").append(std::to_string(p));
+  for (int p = 0; p < grading::kIsupGrades; ++p) text.append(",").append(std::to_string(p));
   text += "\n";
-  for (int t = 0; t < kIsupGrades; ++t) {
+  for (int t = 0; t < grading::kIsupGrades; ++t) {
     text += std::to_string(t);
-    for (int p = 0; p < kIsupGrades; ++p) text.append(",").append(std::to_string(matrix.counts[size_t(t)][size_t(p)]));
+    for (int p = 0; p < grading::kIsupGrades; ++p) text.append(",").append(std::to_string(matrix.counts[size_t(t)][size_t(p)]));
     text += "\n";
   }
   write_text_atomically(path, text);
 }
 
-ConfusionMatrix read_confusion_csv(const std::string& path) {
+grading::ConfusionMatrix read_confusion_csv(const std::string& path) {
   const data::CsvTable table = data::read_csv(path);
   const std::vector<std::string> expected_header = {"truth", "0", "1", "2", "3", "4", "5"};
   const std::vector<std::string> prefixed_header = {"truth", "pred_0", "pred_1", "pred_2", "pred_3", "pred_4", "pred_5"};
   SG_CHECK(table.header == expected_header || table.header == prefixed_header, path, ": line ", table.header_line,
            ": the header must be 'truth,0,1,2,3,4,5' (rows: true grade; columns: predicted grade)");
-  SG_CHECK(table.rows.size() == size_t(kIsupGrades), path, ": ", table.rows.size(),
+  SG_CHECK(table.rows.size() == size_t(grading::kIsupGrades), path, ": ", table.rows.size(),
            " rows after the header; expected 6, one per true grade 0-5");
-  ConfusionMatrix matrix;
-  for (int t = 0; t < kIsupGrades; ++t) {
+  grading::ConfusionMatrix matrix;
+  for (int t = 0; t < grading::kIsupGrades; ++t) {
     const data::CsvRecord& record = table.rows[size_t(t)];
-    SG_CHECK(record.fields.size() == size_t(kIsupGrades + 1), path, ": line ", record.line, ": ",
+    SG_CHECK(record.fields.size() == size_t(grading::kIsupGrades + 1), path, ": line ", record.line, ": ",
              record.fields.size(), " fields; expected 7 (the true grade and 6 counts)");
     SG_CHECK(record.fields[0] == std::to_string(t), path, ": line ", record.line, ": row for true grade '",
              record.fields[0], "'; expected grade ", t, " (rows 0-5 in order)");
-    for (int p = 0; p < kIsupGrades; ++p) {
+    for (int p = 0; p < grading::kIsupGrades; ++p) {
       const std::string& text = record.fields[size_t(p + 1)];
       int64_t count = 0;
       SG_CHECK(parse_int64(text, count) && count >= 0, path, ": line ", record.line, ", predicted ", p, ": '", text,
@@ -445,13 +445,13 @@ void write_training_curves_png(const std::string& path, const std::vector<Metric
   write_canvas_png(path, canvas);
 }
 
-void write_confusion_svg(const std::string& path, const ConfusionMatrix& matrix, const std::string& title) {
+void write_confusion_svg(const std::string& path, const grading::ConfusionMatrix& matrix, const std::string& title) {
   SvgCanvas canvas(kConfusionWidth, kConfusionHeight, title);
   draw_confusion(canvas, matrix, title);
   write_text_atomically(path, canvas.document());
 }
 
-void write_confusion_png(const std::string& path, const ConfusionMatrix& matrix, const std::string& title) {
+void write_confusion_png(const std::string& path, const grading::ConfusionMatrix& matrix, const std::string& title) {
   RasterCanvas canvas(kConfusionWidth, kConfusionHeight, kPngScale);
   draw_confusion(canvas, matrix, title);
   write_canvas_png(path, canvas);
@@ -474,12 +474,12 @@ std::vector<std::string> write_run_plots(const std::string& run_dir, bool png) {
 
   const std::filesystem::path confusion_csv = dir / "confusion.csv";
   if (std::filesystem::exists(confusion_csv)) {
-    const ConfusionMatrix matrix = read_confusion_csv(confusion_csv.string());
+    const grading::ConfusionMatrix matrix = read_confusion_csv(confusion_csv.string());
     const MetricsRow* best = nullptr;
     for (const MetricsRow& row : rows)
       if (row.val_qwk && (!best || *row.val_qwk > *best->val_qwk)) best = &row;
     const std::string title = best ? "validation, best epoch " + std::to_string(shown_epoch(best->epoch)) + " (QWK " +
-                                         format_kappa(best->val_qwk) + ")"
+                                         grading::format_kappa(best->val_qwk) + ")"
                                    : std::string("validation confusion matrix");
     written.push_back((dir / "confusion.svg").string());
     write_confusion_svg(written.back(), matrix, title);

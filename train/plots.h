@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "train/quadratic_weighted_kappa.h"
+#include "grading/quadratic_weighted_kappa.h"
 #include "train/time_report.h"
 
 namespace sg::train {
@@ -52,10 +52,10 @@ struct MetricsRow {
 std::vector<MetricsRow> read_metrics_csv(const std::string& path);
 
 // The format above; throws sg::Error naming the path when it cannot be written.
-void write_confusion_csv(const std::string& path, const ConfusionMatrix& matrix);
+void write_confusion_csv(const std::string& path, const grading::ConfusionMatrix& matrix);
 // Throws sg::Error naming the file and line for another header, a missing or repeated grade
 // row, a row of another length or a count that is not a non-negative integer.
-ConfusionMatrix read_confusion_csv(const std::string& path);
+grading::ConfusionMatrix read_confusion_csv(const std::string& path);
 
 // Loss curves (train, validation) in the upper panel, QWK (overall and per provider) in the
 // lower one, epochs along x; the best epoch by validation QWK is marked. Undefined QWKs leave
@@ -66,14 +66,14 @@ void write_training_curves_svg(const std::string& path, const std::vector<Metric
 
 // A 6 x 6 heat map: rows "true ISUP grade", columns "predicted", each cell's colour its share
 // of its row (row-normalised), its count written in it; row totals on the right.
-void write_confusion_svg(const std::string& path, const ConfusionMatrix& matrix,
+void write_confusion_svg(const std::string& path, const grading::ConfusionMatrix& matrix,
                          const std::string& title = "confusion matrix");
 
 // The same pictures as PNG (twice the SVG's size, drawn with OpenCV: train/chart_canvas.h), for
 // viewers without SVG. Errors as above.
 void write_training_curves_png(const std::string& path, const std::vector<MetricsRow>& rows,
                                const std::string& title = "training curves");
-void write_confusion_png(const std::string& path, const ConfusionMatrix& matrix,
+void write_confusion_png(const std::string& path, const grading::ConfusionMatrix& matrix,
                          const std::string& title = "confusion matrix");
 
 // Reads RUNDIR/metrics.csv and writes RUNDIR/curves.svg (and curves.png when `png`); when

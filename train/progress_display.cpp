@@ -120,12 +120,12 @@ std::string format_epoch_summary(const EpochEvent& event) {
   if (event.seconds > 0) line += " done in " + format_duration(event.seconds);
   line += ": train loss " + printf_string("%.4f", event.train_loss);
   line += ", val loss " + printf_string("%.4f", event.val_loss);
-  line += ", QWK " + format_kappa(event.val_qwk);
+  line += ", QWK " + grading::format_kappa(event.val_qwk);
   if (!event.val_qwk_by_provider.empty()) {
     line += " (";
     bool first = true;
     for (const auto& [provider, kappa] : event.val_qwk_by_provider) {
-      line += (first ? "" : ", ") + provider + " " + format_kappa(kappa);
+      line += (first ? "" : ", ") + provider + " " + grading::format_kappa(kappa);
       first = false;
     }
     line += ")";

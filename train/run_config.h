@@ -31,7 +31,7 @@ struct RunConfig {
   std::string arch = "b0";    // b0..b7, lite0..lite4
   double width = 0, depth = 0;  // > 0: override the arch's width/depth multipliers (small demo nets)
   std::string pretrained;     // weight file (ours, or imported Keras/PyTorch) for the backbone
-  std::string head = "binned";  // softmax | binned | regression (train/head.h)
+  std::string head = "binned";  // softmax | binned | regression (grading/head.h)
   std::string activation;     // empty: the arch's (swish; relu6 for lite); or mish
   std::string pooling = "avg";  // avg | max | gem | avgmax
   double dropout = -1;        // head dropout; < 0: the arch's

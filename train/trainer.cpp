@@ -25,8 +25,11 @@
 #include "data/kfold.h"
 #include "data/panda_dataset.h"
 #include "data/slide_mosaics.h"
-#include "data/tta.h"
 #include "data/tile_cache.h"
+#include "data/tta.h"
+#include "grading/head.h"
+#include "grading/model_card.h"
+#include "grading/model_input.h"
 #include "kernels/activation.h"
 #include "nn/checkpointing.h"
 #include "nn/efficientnet.h"
@@ -34,10 +37,8 @@
 #include "nn/head.h"
 #include "nn/memory_plan.h"
 #include "nn/precision.h"
-#include "train/head.h"
+#include "train/head_loss.h"
 #include "train/lr_schedule.h"
-#include "train/model_card.h"
-#include "train/model_input.h"
 #include "train/optimizer.h"
 #include "train/plots.h"
 #include "train/run_config_cli.h"
@@ -185,8 +186,8 @@ DType parse_precision(const std::string& name) {
 
 // ---------------------------------------------------------------- the model
 
-nn::EfficientNetConfig model_config(const RunConfig& config, HeadKind head) {
-  const int64_t outputs = head_outputs(head);
+nn::EfficientNetConfig model_config(const RunConfig& config, grading::HeadKind head) {
+  const int64_t outputs = grading::head_outputs(head);
   nn::EfficientNetConfig c =
       config.pretrained.empty() ? nn::efficientnet_config(config.arch) : pretrained_config(config.pretrained, outputs);
   c.outputs = outputs;
@@ -276,17 +277,17 @@ void restore_optimizer(Optimizer& optimizer, const OptimizerState& state, const 
 // ---------------------------------------------------------------- losses on the host (validation)
 
 // One slide's loss under the head's training loss (no label smoothing): the mean over its outputs.
-double slide_loss(HeadKind head, std::span<const float> logits, int grade) {
+double slide_loss(grading::HeadKind head, std::span<const float> logits, int grade) {
   switch (head) {
-    case HeadKind::softmax: {
+    case grading::HeadKind::softmax: {
       const float top = *std::max_element(logits.begin(), logits.end());
       double sum = 0;
       for (float v : logits) sum += std::exp(double(v) - top);
       return std::log(sum) + top - double(logits[size_t(grade)]);
     }
-    case HeadKind::binned: {
+    case grading::HeadKind::binned: {
       std::array<float, 5> targets{};
-      head_targets(head, grade, targets);
+      grading::head_targets(head, grade, targets);
       double total = 0;
       for (size_t i = 0; i < logits.size(); ++i) {
         const double x = logits[i], y = targets[i];
@@ -294,7 +295,7 @@ double slide_loss(HeadKind head, std::span<const float> logits, int grade) {
       }
       return total / double(logits.size());
     }
-    case HeadKind::regression: {
+    case grading::HeadKind::regression: {
       const double d = double(logits[0]) - grade;
       return d * d;
     }
@@ -337,7 +338,7 @@ std::string time_report(const std::vector<EpochParts>& epochs, Device device) {
 
 struct ValidationResult {
   double loss = 0;
-  KappaReport kappa;
+  grading::KappaReport kappa;
   std::vector<std::string> oof_rows;  // oof_predictions.csv lines, the validation items' order
 };
 
@@ -354,21 +355,61 @@ class FoldRun {
         options_(options),
         events_(events) {}
 
+  // The steps below, in order: check the config, split the data, open the device, build the
+  // loaders, the model and the optimizer, resume or start fresh, run the epochs, report.
   FoldResult run();
 
  private:
+  // What one epoch's training pass (before validation) adds up.
+  struct TrainingPass {
+    double loss_sum = 0;        // over the epoch's completed steps
+    int64_t loss_count = 0;
+    int64_t skipped_steps = 0;  // f16: steps skipped for non-finite gradients (the scale halved)
+    int64_t micro_batches = 0;
+    double lr = 0;              // the learning rate of the epoch's last step
+  };
+
   void say(const std::string& line) const {
     if (events_.message) events_.message(line);
   }
+  // Head and precision from their words; the numbers that must be positive.
+  void check_config();
   void prepare_data();
+  // The training device, its copy stream and the config's memory cap.
+  void open_device();
+  // Tile cache, mosaic recipes and the two AsyncLoaders (training: shuffled and augmented).
+  void build_loaders();
+  // The network (pretrained backbone, precision, checkpointing policy) and its input's normalisation.
+  void build_model();
+  // Optimizer, learning-rate schedule (steps per epoch from the loader) and the training step.
+  void build_optimizer_and_schedule();
+  // Restores last.h5 when resuming (returns the first epoch to run), else clears the folder of an
+  // earlier run's files (returns 0).
+  int resume_or_start_fresh(AllocationScope& setup_scope);
+  void restore_checkpoint(const fs::path& last);
+  void remove_earlier_run_files();
   // Says once in the run log that a loader's batch buffers could not be pinned.
   void note_pinning(const data::AsyncLoader& loader);
   // u8 mosaics [n, h, w, 3] on the training device -> the network's input there, in the model's
-  // precision, normalised on the compute stream (train/model_input.h).
+  // precision, normalised on the compute stream (grading/model_input.h).
   Tensor model_input(const Tensor& pixels) const;
+  // The head's training targets of a batch's grades, on the training device.
+  Tensor training_targets(const data::Batch& batch) const;
+  // One epoch: training, validation, metrics and checkpoints; returns where its time went.
+  EpochParts run_epoch(int epoch);
+  TrainingPass train_one_epoch(int epoch, Clock::time_point epoch_start, EpochParts& t);
+  void report_step(int epoch, const TrainingPass& pass, float loss, Clock::time_point epoch_start,
+                   const EpochParts& t) const;
   ValidationResult validate(int epoch);
+  // The epoch's metrics.csv row.
+  std::string metrics_row(int epoch, const TrainingPass& pass, const ValidationResult& validation,
+                          const std::optional<double>& qwk, const EpochParts& t) const;
+  void report_epoch(int epoch, const TrainingPass& pass, const ValidationResult& validation,
+                    const std::optional<double>& qwk, bool best, double seconds) const;
   void write_best(int epoch, const ValidationResult& validation, const std::optional<double>& qwk);
   void write_checkpoint(int epochs_done);
+  // The fold's result: best epoch, skipped slides, the time report.
+  FoldResult result(const std::vector<EpochParts>& times);
 
   const RunConfig& config_;
   int fold_;
@@ -378,14 +419,18 @@ class FoldRun {
   const TrainerEvents& events_;
   std::optional<ScopedMemoryLimit> memory_limit_;  // the config's cap, for this fold's run only
 
-  HeadKind head_ = HeadKind::binned;
+  grading::HeadKind head_ = grading::HeadKind::binned;
+  DType precision_ = DType::f32;
   Device device_;
   std::vector<SlideRow> train_rows_, val_rows_;
   std::vector<std::string> skipped_;
+  nn::EfficientNetConfig model_config_;
   std::unique_ptr<nn::EfficientNet> model_;
+  std::string step_advice_;  // what an out-of-memory message in a training step suggests
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<LrScheduler> scheduler_;
   std::unique_ptr<TrainStep> train_step_;
+  int64_t steps_per_epoch_ = 0, micro_batches_per_epoch_ = 0;
   std::unique_ptr<data::AsyncLoader> train_loader_, val_loader_;
   // Batches go to the device on the copy stream (CUDA; from the loader's pinned buffers) while
   // the previous step computes on the compute stream, the default stream, where TrainStep and
@@ -393,7 +438,7 @@ class FoldRun {
   Stream copy_stream_;
   const Stream compute_stream_;
   bool said_pageable_ = false;
-  InputNormalization normalization_;
+  grading::InputNormalization normalization_;
   data::MosaicRecipe train_recipe_, val_recipe_;
   std::vector<std::string> metrics_rows_;
   std::optional<double> best_qwk_;
@@ -447,7 +492,7 @@ void FoldRun::note_pinning(const data::AsyncLoader& loader) {
 }
 
 Tensor FoldRun::model_input(const Tensor& pixels) const {
-  return normalize_mosaics(pixels, model_->precision(), normalization_, compute_stream_);
+  return grading::normalize_mosaics(pixels, model_->precision(), normalization_, compute_stream_);
 }
 
 ValidationResult FoldRun::validate(int epoch) {
@@ -457,7 +502,7 @@ ValidationResult FoldRun::validate(int epoch) {
   const data::SampleShape shape = val_recipe_.sample_shape();
   double loss_sum = 0;
   int64_t count = 0;
-  const int outputs = head_outputs(head_);
+  const int outputs = grading::head_outputs(head_);
   int64_t batch_number = 0;
   const int64_t batch_count = val_loader_->batches_per_epoch();
   while (std::optional<data::Batch> batch = val_loader_->next()) {
@@ -508,8 +553,8 @@ ValidationResult FoldRun::validate(int epoch) {
     for (int64_t i = 0; i < n; ++i) {
       const SlideRow& row = val_rows_.at(size_t(batch->items()[size_t(i)]));
       const std::span<const float> slide(values.data() + i * outputs, size_t(outputs));
-      const double score = head_score(head_, slide);
-      const int prediction = head_grade(head_, slide);
+      const double score = grading::head_score(head_, slide);
+      const int prediction = grading::head_grade(head_, slide);
       loss_sum += slide_loss(head_, slide, row.row.isup_grade);
       ++count;
       result.kappa.add(row.row.isup_grade, prediction, std::string(data::provider_name(row.row.provider)));
@@ -527,7 +572,7 @@ ValidationResult FoldRun::validate(int epoch) {
 void FoldRun::write_best(int epoch, const ValidationResult& validation, const std::optional<double>& qwk) {
   WeightAttributes attributes;
   attributes.arch_config = nn::config_text(model_->config());
-  ModelCard card;
+  grading::ModelCard card;
   card.head = head_;
   card.tiles = train_recipe_.tiles;
   const data::SampleShape shape = train_recipe_.sample_shape();
@@ -537,7 +582,7 @@ void FoldRun::write_best(int epoch, const ValidationResult& validation, const st
   card.fold = fold_;
   card.epoch = epoch;
   card.validation_qwk = qwk.value_or(std::numeric_limits<double>::quiet_NaN());
-  write_model_card(card, attributes);
+  grading::write_model_card(card, attributes);
   save_weights((dir_ / "best.h5").string(), model_tensors(*model_), attributes);
 
   write_confusion_csv((dir_ / "confusion.csv").string(), validation.kappa.overall);
@@ -567,21 +612,44 @@ void FoldRun::write_checkpoint(int epochs_done) {
 }
 
 FoldResult FoldRun::run() {
-  FoldResult result;
-  result.fold = fold_;
-  result.run_dir = dir_.string();
-  result.best_weights = (dir_ / "best.h5").string();
   fs::create_directories(dir_);
+  check_config();
+  prepare_data();
+  open_device();
+  build_loaders();
+  int start_epoch = 0;
+  {
+    AllocationScope setup_scope("building the model",
+                                "the network's weights alone do not fit: raise --memory-limit, or train a smaller "
+                                "network (--arch, --width, --depth)");
+    build_model();
+    build_optimizer_and_schedule();
+    start_epoch = resume_or_start_fresh(setup_scope);
+  }
+  write_run_config(dir_, config_);
+  const data::SampleShape shape = train_recipe_.sample_shape();
+  say("fold " + std::to_string(fold_) + ": efficientnet-" + model_config_.arch + " (" +
+      std::to_string(model_->parameters().size()) + " parameter tensors) on " + device_.str() + ", " +
+      std::to_string(shape.width) + "x" + std::to_string(shape.height) + " mosaics, " +
+      std::to_string(steps_per_epoch_) + " steps per epoch, epochs " + std::to_string(start_epoch) + ".." +
+      std::to_string(config_.epochs - 1));
 
-  head_ = parse_head_kind(config_.head);
-  const DType precision = parse_precision(config_.precision);
+  std::vector<EpochParts> times;
+  for (int epoch = start_epoch; epoch < config_.epochs; ++epoch) times.push_back(run_epoch(epoch));
+  return result(times);
+}
+
+void FoldRun::check_config() {
+  head_ = grading::parse_head_kind(config_.head);
+  precision_ = parse_precision(config_.precision);
   SG_CHECK(config_.batch >= 1, "batch ", config_.batch, ": expected at least 1");
   SG_CHECK(config_.accumulate >= 1, "accumulate ", config_.accumulate, ": expected at least 1");
   SG_CHECK(config_.epochs >= 1, "epochs ", config_.epochs, ": expected at least 1");
   SG_CHECK(config_.train_fraction > 0 && config_.train_fraction <= 1, "train_fraction ", config_.train_fraction,
            ": expected in (0, 1]");
-  prepare_data();
+}
 
+void FoldRun::open_device() {
   device_ = parse_device(config_.device);
   copy_stream_ = Stream::create(device_);  // CUDA: a stream of its own; the CPU copies in place
   // --memory-limit caps the allocator of the training device (every tensor of the run there, the
@@ -590,8 +658,9 @@ FoldResult FoldRun::run() {
   Allocator& device_memory = allocator_for(device_);
   device_memory.reset_peak();
   say(memory_limit_text(device_, device_memory.stats().limit));
+}
 
-  // ---- data pipeline
+void FoldRun::build_loaders() {
   auto slides = std::make_shared<data::SlideCache>(16);
   std::shared_ptr<data::TileCache> cache;
   if (config_.tile_cache) {
@@ -612,11 +681,10 @@ FoldResult FoldRun::run() {
   val_recipe_.augment = data::AugmentConfig::none();
   auto train_mosaics = std::make_shared<data::SlideMosaics>(slide_items(train_rows_), train_recipe_, slides, cache);
   auto val_mosaics = std::make_shared<data::SlideMosaics>(slide_items(val_rows_), val_recipe_, slides, cache);
-  const data::SampleShape shape = train_recipe_.sample_shape();
 
   data::AsyncLoaderConfig loader;
   loader.batch_size = config_.batch;
-  loader.sample_shape = shape;
+  loader.sample_shape = train_recipe_.sample_shape();
   loader.workers = std::max(0, config_.loader_threads);
   loader.queue_depth = std::max(1, config_.queue_depth);
   loader.shuffle = true;
@@ -632,27 +700,28 @@ FoldResult FoldRun::run() {
   val_loader.item_name = [rows = val_rows_](int64_t i) { return rows.at(size_t(i)).path; };
   val_loader_ =
       std::make_unique<data::AsyncLoader>(val_loader, int64_t(val_rows_.size()), val_mosaics->sample_function());
+}
 
-  // ---- model, optimizer, schedule
-  const nn::EfficientNetConfig model_config_value = model_config(config_, head_);
-  AllocationScope setup_scope("building the model",
-                              "the network's weights alone do not fit: raise --memory-limit, or train a smaller "
-                              "network (--arch, --width, --depth)");
-  model_ = std::make_unique<nn::EfficientNet>(model_config_value, device_);
+void FoldRun::build_model() {
+  model_config_ = model_config(config_, head_);
+  model_ = std::make_unique<nn::EfficientNet>(model_config_, device_);
   if (!config_.pretrained.empty()) {
     const AllocationScope scope("loading the pretrained weights " + config_.pretrained);
     say(format_pretrained_report(load_pretrained(*model_, config_.pretrained)));
   }
-  model_->set_precision(precision);
-  const nn::CheckpointPolicy policy = checkpoint_policy(config_, model_config_value, precision, shape.height,
-                                                        shape.width, device_, [this](const std::string& s) { say(s); });
+  model_->set_precision(precision_);
+  const data::SampleShape shape = train_recipe_.sample_shape();
+  const nn::CheckpointPolicy policy = checkpoint_policy(config_, model_config_, precision_, shape.height, shape.width,
+                                                        device_, [this](const std::string& s) { say(s); });
   model_->set_checkpointing(policy);
-  const std::string step_advice = training_memory_advice(policy);
+  step_advice_ = training_memory_advice(policy);
   model_->set_training(true);
   normalization_.invert = true;
-  normalization_.mean = model_config_value.mean;
-  normalization_.std = model_config_value.std;
+  normalization_.mean = model_config_.mean;
+  normalization_.std = model_config_.std;
+}
 
+void FoldRun::build_optimizer_and_schedule() {
   OptimizerConfig optimizer_config;
   optimizer_config.name = config_.optimizer;
   optimizer_config.lr = float(config_.lr);
@@ -661,260 +730,279 @@ FoldResult FoldRun::run() {
   optimizer_ = make_optimizer(optimizer_config, model_->parameters());
 
   const int64_t batches_per_epoch = train_loader_->batches_per_epoch();
-  const int64_t steps_per_epoch = batches_per_epoch / config_.accumulate;
-  SG_CHECK(steps_per_epoch >= 1, "fold ", fold_, ": ", train_rows_.size(), " training slides make ", batches_per_epoch,
+  steps_per_epoch_ = batches_per_epoch / config_.accumulate;
+  SG_CHECK(steps_per_epoch_ >= 1, "fold ", fold_, ": ", train_rows_.size(), " training slides make ", batches_per_epoch,
            " batches of ", config_.batch, ", fewer than one optimizer step of accumulate ", config_.accumulate);
-  const int64_t micro_batches_per_epoch = steps_per_epoch * config_.accumulate;
+  micro_batches_per_epoch_ = steps_per_epoch_ * config_.accumulate;
   LrScheduleConfig schedule;
   schedule.kind = parse_lr_schedule_kind(config_.schedule);
   schedule.base_lr = config_.lr;
-  schedule.total_steps = steps_per_epoch * config_.epochs;
+  schedule.total_steps = steps_per_epoch_ * config_.epochs;
   schedule.warmup_steps =
-      std::min<int64_t>(std::llround(config_.warmup_epochs * double(steps_per_epoch)), schedule.total_steps - 1);
+      std::min<int64_t>(std::llround(config_.warmup_epochs * double(steps_per_epoch_)), schedule.total_steps - 1);
   schedule.warmup_steps = std::max<int64_t>(0, schedule.warmup_steps);
   schedule.min_lr = config_.min_lr;
-  schedule.restart_period = std::max<int64_t>(1, steps_per_epoch);
-  schedule.step_size = std::max<int64_t>(1, steps_per_epoch);
+  schedule.restart_period = std::max<int64_t>(1, steps_per_epoch_);
+  schedule.step_size = std::max<int64_t>(1, steps_per_epoch_);
   scheduler_ = std::make_unique<LrScheduler>(schedule);
 
   TrainStepOptions step_options;
   step_options.loss = head_loss(head_);
-  step_options.label_smoothing = head_ == HeadKind::softmax ? float(config_.label_smoothing) : 0.0f;
+  step_options.label_smoothing = head_ == grading::HeadKind::softmax ? float(config_.label_smoothing) : 0.0f;
   step_options.micro_batches = config_.accumulate;
   step_options.max_grad_norm = float(config_.max_grad_norm);
   step_options.seed = config_.seed;
   train_step_ = std::make_unique<TrainStep>(*model_, *optimizer_, step_options);
+}
 
-  // ---- resume
-  int start_epoch = 0;
+int FoldRun::resume_or_start_fresh(AllocationScope& setup_scope) {
   const fs::path last = dir_ / "last.h5";
   if (options_.resume && fs::is_regular_file(last)) {
     setup_scope.relabel("resuming from " + last.string());
-    const TrainingCheckpoint checkpoint = load_checkpoint(last.string(), model_tensors(*model_));
-    nn::mark_parameters_changed(*model_);
-    model_->drop_folded_weights();
-    restore_optimizer(*optimizer_, checkpoint.optimizer, last.string());
-    train_step_->restore_progress(checkpoint.progress);
-    const auto step = checkpoint.scheduler.scalars.find("step");
-    SG_CHECK(step != checkpoint.scheduler.scalars.end(), last.string(), ": no scheduler step");
-    scheduler_->set_step(int64_t(step->second));
-    start_epoch = int(checkpoint.progress.epoch);
-    const auto counter = [&](const char* name) {
-      const auto it = checkpoint.progress.counters.find(name);
-      SG_CHECK(it != checkpoint.progress.counters.end(), last.string(), ": no training counter ", name);
-      return it->second;
-    };
-    SG_CHECK(counter("fold") == fold_, last.string(), ": a checkpoint of fold ", counter("fold"), ", not fold ", fold_);
-    best_epoch_ = int(counter("best_epoch"));
-    if (counter("best_qwk_defined")) best_qwk_ = checkpoint.progress.values.at("best_qwk");
-    // The rows of the epochs the checkpoint covers (a row written after it is redone).
-    std::vector<std::string> lines = read_lines(dir_ / "metrics.csv");
-    for (size_t i = 1; i < lines.size(); ++i)
-      if (std::stoi(lines[i].substr(0, lines[i].find(','))) < start_epoch) metrics_rows_.push_back(lines[i]);
-    SG_CHECK(int(metrics_rows_.size()) == start_epoch, (dir_ / "metrics.csv").string(), ": ", metrics_rows_.size(),
-             " rows for the ", start_epoch, " epochs of ", last.string());
-    say("resuming fold " + std::to_string(fold_) + " from " + last.string() + " after epoch " +
-        std::to_string(start_epoch) + " (step " + std::to_string(train_step_->step_index()) + ")");
-  } else if (options_.resume) {
+    restore_checkpoint(last);
+    return int(metrics_rows_.size());
+  }
+  if (options_.resume)
     say(dir_.string() + ": no last.h5 yet; starting fold " + std::to_string(fold_) + " from the beginning");
+  remove_earlier_run_files();
+  return 0;
+}
+
+void FoldRun::restore_checkpoint(const fs::path& last) {
+  const TrainingCheckpoint checkpoint = load_checkpoint(last.string(), model_tensors(*model_));
+  nn::mark_parameters_changed(*model_);
+  model_->drop_folded_weights();
+  restore_optimizer(*optimizer_, checkpoint.optimizer, last.string());
+  train_step_->restore_progress(checkpoint.progress);
+  const auto step = checkpoint.scheduler.scalars.find("step");
+  SG_CHECK(step != checkpoint.scheduler.scalars.end(), last.string(), ": no scheduler step");
+  scheduler_->set_step(int64_t(step->second));
+  const int start_epoch = int(checkpoint.progress.epoch);
+  const auto counter = [&](const char* name) {
+    const auto it = checkpoint.progress.counters.find(name);
+    SG_CHECK(it != checkpoint.progress.counters.end(), last.string(), ": no training counter ", name);
+    return it->second;
+  };
+  SG_CHECK(counter("fold") == fold_, last.string(), ": a checkpoint of fold ", counter("fold"), ", not fold ", fold_);
+  best_epoch_ = int(counter("best_epoch"));
+  if (counter("best_qwk_defined")) best_qwk_ = checkpoint.progress.values.at("best_qwk");
+  // The rows of the epochs the checkpoint covers (a row written after it is redone).
+  std::vector<std::string> lines = read_lines(dir_ / "metrics.csv");
+  for (size_t i = 1; i < lines.size(); ++i)
+    if (std::stoi(lines[i].substr(0, lines[i].find(','))) < start_epoch) metrics_rows_.push_back(lines[i]);
+  SG_CHECK(int(metrics_rows_.size()) == start_epoch, (dir_ / "metrics.csv").string(), ": ", metrics_rows_.size(),
+           " rows for the ", start_epoch, " epochs of ", last.string());
+  say("resuming fold " + std::to_string(fold_) + " from " + last.string() + " after epoch " +
+      std::to_string(start_epoch) + " (step " + std::to_string(train_step_->step_index()) + ")");
+}
+
+void FoldRun::remove_earlier_run_files() {
+  // A fresh start: earlier files of this folder would describe another run.
+  std::string removed;
+  for (const char* name : {"metrics.csv", "best.h5", "last.h5", "confusion.csv", "oof_predictions.csv", "curves.svg",
+                           "curves.png", "confusion.svg", "confusion.png"}) {
+    std::error_code ignored;
+    if (fs::remove(dir_ / name, ignored)) removed += std::string(removed.empty() ? "" : ", ") + name;
   }
-  if (start_epoch == 0) {
-    // A fresh start: earlier files of this folder would describe another run.
-    std::string removed;
-    for (const char* name : {"metrics.csv", "best.h5", "last.h5", "confusion.csv", "oof_predictions.csv", "curves.svg",
-                             "curves.png", "confusion.svg", "confusion.png"}) {
-      std::error_code ignored;
-      if (fs::remove(dir_ / name, ignored)) removed += std::string(removed.empty() ? "" : ", ") + name;
-    }
-    if (!removed.empty()) say(dir_.string() + ": a fresh start replaces the earlier run's " + removed);
+  if (!removed.empty()) say(dir_.string() + ": a fresh start replaces the earlier run's " + removed);
+}
+
+Tensor FoldRun::training_targets(const data::Batch& batch) const {
+  const int64_t n = batch.size();
+  const std::span<const int32_t> labels = batch.labels();
+  Tensor targets;
+  if (head_ == grading::HeadKind::softmax) {
+    std::vector<float> classes(static_cast<size_t>(n), 0.0f);
+    for (int64_t i = 0; i < n; ++i) classes[size_t(i)] = float(labels[size_t(i)]);
+    targets = Tensor::from_floats(classes, {n}, DType::i32);
+  } else {
+    const int outputs = grading::head_outputs(head_);
+    std::vector<float> values(size_t(n * outputs));
+    for (int64_t i = 0; i < n; ++i)
+      grading::head_targets(head_, labels[size_t(i)], std::span<float>(values.data() + i * outputs, size_t(outputs)));
+    targets = Tensor::from_floats(values, {n, outputs});
   }
-  write_run_config(dir_, config_);
-  say("fold " + std::to_string(fold_) + ": efficientnet-" + model_config_value.arch + " (" +
-      std::to_string(model_->parameters().size()) + " parameter tensors) on " + device_.str() + ", " +
-      std::to_string(shape.width) + "x" + std::to_string(shape.height) + " mosaics, " +
-      std::to_string(steps_per_epoch) + " steps per epoch, epochs " + std::to_string(start_epoch) + ".." +
-      std::to_string(config_.epochs - 1));
+  return device_.is_cpu() ? targets : targets.to(device_, compute_stream_);
+}
 
-  setup_scope.relabel("");
+EpochParts FoldRun::run_epoch(int epoch) {
+  EpochParts t;
+  const auto epoch_start = Clock::now();
+  const TrainingPass pass = train_one_epoch(epoch, epoch_start, t);
 
-  // ---- epochs
-  std::vector<EpochParts> times;
-  for (int epoch = start_epoch; epoch < config_.epochs; ++epoch) {
-    EpochParts t;
-    const auto epoch_start = Clock::now();
-    model_->set_training(true);
-    train_step_->reset_times();
-    const data::LoaderStats stats_before = train_loader_->stats();
-    train_loader_->start_epoch(epoch);
-    double loss_sum = 0;  // over the epoch's completed steps
-    int64_t loss_count = 0;
-    int64_t skipped_steps = 0;  // f16: steps skipped for non-finite gradients (the scale halved)
-    int64_t micro_batch = 0;
-    double epoch_lr = scheduler_->lr();
-    // One batch ahead: batch k+1 is taken from the loader and its copy queued on the copy stream
-    // before step k's work is queued, so on a GPU the copy runs while step k computes (the steps
-    // synchronise at their ends to read the loss). The loader is asked for exactly the batches
-    // it was asked for before, in the same order.
-    struct PendingBatch {
-      data::Batch host;          // the labels are read from it
-      data::DeviceBatch device;  // the uint8 pixels, on their way to the device
-    };
-    int64_t fetched = 0;
-    const auto fetch = [&]() -> std::optional<PendingBatch> {
-      std::optional<data::Batch> batch = train_loader_->next();
-      if (!batch) return std::nullopt;
-      note_pinning(*train_loader_);
-      const AllocationScope scope(detail::concat("copying batch ", ++fetched, "/", micro_batches_per_epoch,
-                                                 " of epoch ", epoch + 1, " to the device"),
-                                  step_advice);
-      const auto copy_start = Clock::now();
-      data::DeviceBatch device = batch->upload_async(device_, copy_stream_);
-      t.copy += seconds_since(copy_start);
-      return PendingBatch{std::move(*batch), std::move(device)};
-    };
-    std::optional<PendingBatch> pending;
-    if (micro_batch < micro_batches_per_epoch) pending = fetch();
-    while (pending) {
-      const PendingBatch current = std::move(*pending);
-      pending.reset();
-      if (micro_batch + 1 < micro_batches_per_epoch) pending = fetch();
-      const data::Batch* batch = &current.host;
-      // Named in an out-of-memory message (1-based, as the progress lines count).
-      const AllocationScope step_scope(detail::concat("training step ", train_step_->step_index() + 1, " (epoch ",
-                                                      epoch + 1, " of ", config_.epochs, ", batch ", micro_batch + 1,
-                                                      "/", micro_batches_per_epoch, ")"),
-                                       step_advice);
-      const auto copy_start = Clock::now();
-      const int64_t n = batch->size();
-      Tensor targets;
-      const std::span<const int32_t> labels = batch->labels();
-      if (head_ == HeadKind::softmax) {
-        std::vector<float> classes(static_cast<size_t>(n), 0.0f);
-        for (int64_t i = 0; i < n; ++i) classes[size_t(i)] = float(labels[size_t(i)]);
-        targets = Tensor::from_floats(classes, {n}, DType::i32);
-      } else {
-        const int outputs = head_outputs(head_);
-        std::vector<float> values(size_t(n * outputs));
-        for (int64_t i = 0; i < n; ++i)
-          head_targets(head_, labels[size_t(i)], std::span<float>(values.data() + i * outputs, size_t(outputs)));
-        targets = Tensor::from_floats(values, {n, outputs});
-      }
-      if (!device_.is_cpu()) targets = targets.to(device_, compute_stream_);
-      current.device.wait(compute_stream_);  // the pixels' copy, before the normalisation reads them
-      Batch device_batch{model_input(current.device.pixels), targets};
-      t.copy += seconds_since(copy_start);
+  const auto validation_start = Clock::now();
+  const ValidationResult validation = validate(epoch);
+  t.validation = seconds_since(validation_start);
+  const std::optional<double> qwk = grading::quadratic_weighted_kappa(validation.kappa.overall);
+  const bool best = best_epoch_ < 0 || (qwk && (!best_qwk_ || *qwk > *best_qwk_));
+  if (best) {
+    best_qwk_ = qwk;
+    best_epoch_ = epoch;
+  }
+  // Everything up to here of the epoch is in the row; the files' writing time is "other".
+  t.epoch = seconds_since(epoch_start);
+  metrics_rows_.push_back(metrics_row(epoch, pass, validation, qwk, t));
+  if (pass.skipped_steps > 0)
+    say("epoch " + std::to_string(epoch) + ": " + std::to_string(pass.skipped_steps) + " of " +
+        std::to_string(pass.loss_count) + " steps skipped (f16 gradients overflowed; each halved the loss scale, now " +
+        number(double(train_step_->loss_scale())) + ")");
+  std::string metrics = std::string(kMetricsHeader) + "\n";
+  for (const std::string& row : metrics_rows_) metrics += row + "\n";
+  // Order matters for resume: metrics.csv, then best.h5, then last.h5 (a resume redoes any
+  // epoch whose last.h5 was not written, and keeps only the rows last.h5 covers).
+  write_text_atomically(dir_ / "metrics.csv", metrics);
+  {
+    const AllocationScope scope(detail::concat("writing the checkpoints of epoch ", epoch + 1));
+    if (best) write_best(epoch, validation, qwk);
+    write_checkpoint(epoch + 1);
+  }
+  write_run_plots(dir_.string());  // curves and confusion, .svg and .png
+  t.epoch = seconds_since(epoch_start);
+  report_epoch(epoch, pass, validation, qwk, best, t.epoch);
+  return t;
+}
 
-      scheduler_->set_step(train_step_->step_index());
-      scheduler_->apply(*optimizer_);
-      epoch_lr = scheduler_->lr();
-      const StepResult step = train_step_->micro_batch(device_batch, compute_stream_);
-      t.images += n;
-      ++micro_batch;
-      if (step.completed) {  // the step's loss: the mean over its micro-batches
-        loss_sum += step.loss;
-        ++loss_count;
-        if (step.skipped) ++skipped_steps;
-      }
-      if (events_.step) {
-        StepEvent e;
-        e.epoch = epoch;
-        e.epochs = config_.epochs;
-        e.batch = micro_batch;
-        e.batches = micro_batches_per_epoch;
-        e.images = t.images;
-        e.seconds = seconds_since(epoch_start);
-        e.loss = step.loss;
-        e.lr = float(epoch_lr);
-        const MemoryStats memory = allocator_for(device_).stats();
-        e.device_bytes_in_use = int64_t(memory.in_use);
-        e.device_bytes_peak = int64_t(memory.peak_in_use);
-        events_.step(e);
-      }
-    }
-    SG_CHECK(loss_count > 0, "fold ", fold_, " epoch ", epoch, ": no training step (every training slide skipped?)");
-    SG_CHECK(train_step_->accumulation().position() == 0, "fold ", fold_, " epoch ", epoch,
-             ": the epoch ended inside an accumulated step (skipped slides left ", micro_batch, " of ",
-             micro_batches_per_epoch, " micro-batches); use accumulate 1 or fix the slides");
+FoldRun::TrainingPass FoldRun::train_one_epoch(int epoch, Clock::time_point epoch_start, EpochParts& t) {
+  model_->set_training(true);
+  train_step_->reset_times();
+  const data::LoaderStats stats_before = train_loader_->stats();
+  train_loader_->start_epoch(epoch);
+  TrainingPass pass;
+  pass.lr = scheduler_->lr();
+  // One batch ahead: batch k+1 is taken from the loader and its copy queued on the copy stream
+  // before step k's work is queued, so on a GPU the copy runs while step k computes (the steps
+  // synchronise at their ends to read the loss). The loader is asked for exactly the batches
+  // it was asked for before, in the same order.
+  struct PendingBatch {
+    data::Batch host;          // the labels are read from it
+    data::DeviceBatch device;  // the uint8 pixels, on their way to the device
+  };
+  int64_t fetched = 0;
+  const auto fetch = [&]() -> std::optional<PendingBatch> {
+    std::optional<data::Batch> batch = train_loader_->next();
+    if (!batch) return std::nullopt;
+    note_pinning(*train_loader_);
+    const AllocationScope scope(detail::concat("copying batch ", ++fetched, "/", micro_batches_per_epoch_, " of epoch ",
+                                               epoch + 1, " to the device"),
+                                step_advice_);
+    const auto copy_start = Clock::now();
+    data::DeviceBatch device = batch->upload_async(device_, copy_stream_);
+    t.copy += seconds_since(copy_start);
+    return PendingBatch{std::move(*batch), std::move(device)};
+  };
+  std::optional<PendingBatch> pending;
+  if (pass.micro_batches < micro_batches_per_epoch_) pending = fetch();
+  while (pending) {
+    const PendingBatch current = std::move(*pending);
+    pending.reset();
+    if (pass.micro_batches + 1 < micro_batches_per_epoch_) pending = fetch();
+    // Named in an out-of-memory message (1-based, as the progress lines count).
+    const AllocationScope step_scope(detail::concat("training step ", train_step_->step_index() + 1, " (epoch ",
+                                                    epoch + 1, " of ", config_.epochs, ", batch ",
+                                                    pass.micro_batches + 1, "/", micro_batches_per_epoch_, ")"),
+                                     step_advice_);
+    const auto copy_start = Clock::now();
+    const Tensor targets = training_targets(current.host);
+    current.device.wait(compute_stream_);  // the pixels' copy, before the normalisation reads them
+    const Batch device_batch{model_input(current.device.pixels), targets};
+    t.copy += seconds_since(copy_start);
+
     scheduler_->set_step(train_step_->step_index());
-    t.training = seconds_since(epoch_start);
-    const data::LoaderStats stats_after = train_loader_->stats();
-    t.load = stats_after.wait_seconds - stats_before.wait_seconds;
-    t.forward = train_step_->times().forward;
-    t.backward = train_step_->times().backward;
-    t.optimizer = train_step_->times().optimizer;
-
-    const auto validation_start = Clock::now();
-    const ValidationResult validation = validate(epoch);
-    t.validation = seconds_since(validation_start);
-    const std::optional<double> qwk = quadratic_weighted_kappa(validation.kappa.overall);
-    const bool best = best_epoch_ < 0 || (qwk && (!best_qwk_ || *qwk > *best_qwk_));
-    if (best) {
-      best_qwk_ = qwk;
-      best_epoch_ = epoch;
+    scheduler_->apply(*optimizer_);
+    pass.lr = scheduler_->lr();
+    const StepResult step = train_step_->micro_batch(device_batch, compute_stream_);
+    t.images += current.host.size();
+    ++pass.micro_batches;
+    if (step.completed) {  // the step's loss: the mean over its micro-batches
+      pass.loss_sum += step.loss;
+      ++pass.loss_count;
+      if (step.skipped) ++pass.skipped_steps;
     }
-    const auto provider_qwk = [&](const char* provider) -> std::optional<double> {
-      const auto it = validation.kappa.by_group.find(provider);
-      return it == validation.kappa.by_group.end() ? std::nullopt : quadratic_weighted_kappa(it->second);
-    };
-    // Everything up to here of the epoch is in the row; the files' writing time is "other".
-    t.epoch = seconds_since(epoch_start);
-    const double train_loss = loss_sum / double(loss_count);
-    metrics_rows_.push_back(
-        std::to_string(epoch) + "," + std::to_string(train_step_->step_index()) + "," + number(epoch_lr) + "," +
-        number(train_loss) + "," + number(validation.loss) + "," + number(qwk) + "," +
-        number(provider_qwk("karolinska")) + "," + number(provider_qwk("radboud")) + "," +
-        number(validation.kappa.overall.accuracy()) + "," + seconds_text(t.epoch) + "," +
-        seconds_text(t.training > 0 ? double(t.images) / t.training : 0.0) + "," + seconds_text(t.load) + "," +
-        seconds_text(t.copy) + "," + seconds_text(t.forward) + "," + seconds_text(t.backward) + "," +
-        seconds_text(t.optimizer) + "," + seconds_text(t.validation) + "," +
-        seconds_text(t.training > 0 ? t.load / t.training : 0.0) + "," + std::to_string(skipped_steps) + "," +
-        number(double(train_step_->loss_scale())));
-    if (skipped_steps > 0)
-      say("epoch " + std::to_string(epoch) + ": " + std::to_string(skipped_steps) + " of " + std::to_string(loss_count) +
-          " steps skipped (f16 gradients overflowed; each halved the loss scale, now " +
-          number(double(train_step_->loss_scale())) + ")");
-    std::string metrics = std::string(kMetricsHeader) + "\n";
-    for (const std::string& row : metrics_rows_) metrics += row + "\n";
-    // Order matters for resume: metrics.csv, then best.h5, then last.h5 (a resume redoes any
-    // epoch whose last.h5 was not written, and keeps only the rows last.h5 covers).
-    write_text_atomically(dir_ / "metrics.csv", metrics);
-    {
-      const AllocationScope scope(detail::concat("writing the checkpoints of epoch ", epoch + 1));
-      if (best) write_best(epoch, validation, qwk);
-      write_checkpoint(epoch + 1);
-    }
-    write_run_plots(dir_.string());  // curves and confusion, .svg and .png
-    t.epoch = seconds_since(epoch_start);
-    times.push_back(t);
-
-    if (events_.epoch) {
-      EpochEvent e;
-      e.epoch = epoch;
-      e.epochs = config_.epochs;
-      e.train_loss = train_loss;
-      e.val_loss = validation.loss;
-      e.val_qwk = qwk;
-      for (const auto& [provider, matrix] : validation.kappa.by_group)
-        e.val_qwk_by_provider[provider] = quadratic_weighted_kappa(matrix);
-      e.val_accuracy = validation.kappa.overall.accuracy();
-      e.confusion = validation.kappa.overall;
-      e.best = best;
-      e.seconds = t.epoch;
-      events_.epoch(e);
-    }
+    report_step(epoch, pass, step.loss, epoch_start, t);
   }
+  SG_CHECK(pass.loss_count > 0, "fold ", fold_, " epoch ", epoch, ": no training step (every training slide skipped?)");
+  SG_CHECK(train_step_->accumulation().position() == 0, "fold ", fold_, " epoch ", epoch,
+           ": the epoch ended inside an accumulated step (skipped slides left ", pass.micro_batches, " of ",
+           micro_batches_per_epoch_, " micro-batches); use accumulate 1 or fix the slides");
+  scheduler_->set_step(train_step_->step_index());
+  t.training = seconds_since(epoch_start);
+  t.load = train_loader_->stats().wait_seconds - stats_before.wait_seconds;
+  t.forward = train_step_->times().forward;
+  t.backward = train_step_->times().backward;
+  t.optimizer = train_step_->times().optimizer;
+  return pass;
+}
 
+void FoldRun::report_step(int epoch, const TrainingPass& pass, float loss, Clock::time_point epoch_start,
+                          const EpochParts& t) const {
+  if (!events_.step) return;
+  StepEvent e;
+  e.epoch = epoch;
+  e.epochs = config_.epochs;
+  e.batch = pass.micro_batches;
+  e.batches = micro_batches_per_epoch_;
+  e.images = t.images;
+  e.seconds = seconds_since(epoch_start);
+  e.loss = loss;
+  e.lr = float(pass.lr);
+  const MemoryStats memory = allocator_for(device_).stats();
+  e.device_bytes_in_use = int64_t(memory.in_use);
+  e.device_bytes_peak = int64_t(memory.peak_in_use);
+  events_.step(e);
+}
+
+std::string FoldRun::metrics_row(int epoch, const TrainingPass& pass, const ValidationResult& validation,
+                                 const std::optional<double>& qwk, const EpochParts& t) const {
+  const auto provider_qwk = [&](const char* provider) -> std::optional<double> {
+    const auto it = validation.kappa.by_group.find(provider);
+    return it == validation.kappa.by_group.end() ? std::nullopt : grading::quadratic_weighted_kappa(it->second);
+  };
+  const double train_loss = pass.loss_sum / double(pass.loss_count);
+  return std::to_string(epoch) + "," + std::to_string(train_step_->step_index()) + "," + number(pass.lr) + "," +
+         number(train_loss) + "," + number(validation.loss) + "," + number(qwk) + "," +
+         number(provider_qwk("karolinska")) + "," + number(provider_qwk("radboud")) + "," +
+         number(validation.kappa.overall.accuracy()) + "," + seconds_text(t.epoch) + "," +
+         seconds_text(t.training > 0 ? double(t.images) / t.training : 0.0) + "," + seconds_text(t.load) + "," +
+         seconds_text(t.copy) + "," + seconds_text(t.forward) + "," + seconds_text(t.backward) + "," +
+         seconds_text(t.optimizer) + "," + seconds_text(t.validation) + "," +
+         seconds_text(t.training > 0 ? t.load / t.training : 0.0) + "," + std::to_string(pass.skipped_steps) + "," +
+         number(double(train_step_->loss_scale()));
+}
+
+void FoldRun::report_epoch(int epoch, const TrainingPass& pass, const ValidationResult& validation,
+                           const std::optional<double>& qwk, bool best, double seconds) const {
+  if (!events_.epoch) return;
+  EpochEvent e;
+  e.epoch = epoch;
+  e.epochs = config_.epochs;
+  e.train_loss = pass.loss_sum / double(pass.loss_count);
+  e.val_loss = validation.loss;
+  e.val_qwk = qwk;
+  for (const auto& [provider, matrix] : validation.kappa.by_group)
+    e.val_qwk_by_provider[provider] = grading::quadratic_weighted_kappa(matrix);
+  e.val_accuracy = validation.kappa.overall.accuracy();
+  e.confusion = validation.kappa.overall;
+  e.best = best;
+  e.seconds = seconds;
+  events_.epoch(e);
+}
+
+FoldResult FoldRun::result(const std::vector<EpochParts>& times) {
   std::set<std::string> seen(skipped_.begin(), skipped_.end());
   for (const data::AsyncLoader* source : {train_loader_.get(), val_loader_.get()})
     for (const data::SkippedItem& item : source->skipped_items()) {
       const std::string line = item.name + ": " + item.message;
       if (seen.insert(line).second) skipped_.push_back(line);
     }
+  FoldResult result;
+  result.fold = fold_;
+  result.run_dir = dir_.string();
+  result.best_weights = (dir_ / "best.h5").string();
   result.skipped_slides = skipped_;
   result.best_qwk = best_qwk_;
   result.best_epoch = best_epoch_;
   result.time_report = time_report(times, device_);
-  say(memory_peak_text(device_, device_memory.stats()));
+  say(memory_peak_text(device_, allocator_for(device_).stats()));
   return result;
 }
 

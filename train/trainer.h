@@ -13,7 +13,7 @@
 //   oof_predictions.csv    the best epoch's validation predictions:
 //                          image_id,data_provider,isup_grade,fold,score,prediction
 //   best.h5                weights of the best epoch by validation QWK, with the model card
-//                          (train/model_card.h): what `slidegrade grade` loads
+//                          (grading/model_card.h): what `slidegrade grade` loads
 //   last.h5                the training checkpoint after the latest completed epoch (model,
 //                          optimizer, scheduler, loss scale, RNG, epoch): what --resume loads
 //   curves.svg, confusion.svg  pictures (train/plots.h)
@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "train/quadratic_weighted_kappa.h"
+#include "grading/quadratic_weighted_kappa.h"
 #include "train/run_config.h"
 
 namespace sg::train {
@@ -48,7 +48,7 @@ struct EpochEvent {
   std::optional<double> val_qwk;
   std::map<std::string, std::optional<double>> val_qwk_by_provider;
   double val_accuracy = 0;
-  ConfusionMatrix confusion;
+  grading::ConfusionMatrix confusion;
   bool best = false;  // the best validation QWK so far: best.h5 was written
   double seconds = 0;
 };

@@ -10,7 +10,7 @@ namespace {
 // Fixed blocks of kConvertBlock values (the results never depend on the threads); a block's
 // floats are computed in place for f32, else in a stack buffer rounded once by from_f32.
 // The kernels build for x86-64-v2, which has no FMA: the product and the sum are rounded
-// separately, exactly as train/model_input.cpp does on the host and the CUDA kernel does with
+// separately, exactly as grading/model_input.cpp does on the host and the CUDA kernel does with
 // __fmul_rn / __fadd_rn.
 template <class D>
 void normalize_loop(const uint8_t* x, int64_t n, int channels, const float* scale, const float* shift, D* y) {

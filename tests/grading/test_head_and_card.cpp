@@ -5,11 +5,11 @@
 #include <vector>
 
 #include "core/error.h"
-#include "train/head.h"
-#include "train/model_card.h"
-#include "train/model_input.h"
+#include "grading/head.h"
+#include "grading/model_card.h"
+#include "grading/model_input.h"
 
-namespace sg::train {
+namespace sg::grading {
 namespace {
 
 TEST(Head, TargetsScoresAndGrades) {
@@ -92,4 +92,4 @@ TEST(ModelInput, InvertScaleAndNormalise) {
 }
 
 }  // namespace
-}  // namespace sg::train
+}  // namespace sg::grading

@@ -1,4 +1,4 @@
-// The trainer's input path (train/model_input.h): the uint8 mosaics normalised by the op
+// The trainer's input path (grading/model_input.h): the uint8 mosaics normalised by the op
 // (normalize_mosaics, what the trainer now uploads and runs on the device) give exactly the bits
 // of the host normalisation it replaced (mosaics_to_input), in f32, and in f16/bf16 exactly the
 // cast of those values (what EfficientNet::forward did to the f32 input).
@@ -8,11 +8,11 @@
 #include <vector>
 
 #include "core/error.h"
+#include "grading/model_input.h"
 #include "kernels/cast.h"
-#include "train/model_input.h"
 #include "tests/support/testing.h"
 
-namespace sg::train {
+namespace sg::grading {
 namespace {
 
 bool same_bytes(const Tensor& a, const Tensor& b) {
@@ -87,4 +87,4 @@ TEST(ModelInput, NormalizeMosaicsRejectsWhatIsNotAMosaicBatch) {
 }
 
 }  // namespace
-}  // namespace sg::train
+}  // namespace sg::grading

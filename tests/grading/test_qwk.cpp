@@ -7,11 +7,11 @@
 #include <vector>
 
 #include "core/error.h"
-#include "train/quadratic_weighted_kappa.h"
+#include "grading/quadratic_weighted_kappa.h"
 #include "weights/hdf5_file.h"
 #include "weights/hdf5_tensor.h"
 
-namespace sg::train {
+namespace sg::grading {
 namespace {
 
 std::vector<int> read_ints(hid_t group, const char* name) {
@@ -68,4 +68,4 @@ TEST(QuadraticWeightedKappa, BadInputIsNamed) {
 }
 
 }  // namespace
-}  // namespace sg::train
+}  // namespace sg::grading

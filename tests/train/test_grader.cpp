@@ -20,21 +20,21 @@
 #include "data/csv.h"
 #include "data/grades_csv.h"
 #include "data/synthetic_slides.h"
+#include "data/tta.h"
+#include "grading/model_card.h"
 #include "infer/predictor.h"
 #include "infer/slide_list.h"
 #include "infer/thresholds.h"
-#include "data/tta.h"
 #include "nn/efficientnet.h"
 #include "nn/efficientnet_config_text.h"
 #include "tests/weights/temp_dir.h"
-#include "train/model_card.h"
 #include "weights/weight_file.h"
 
 namespace sg::infer {
 namespace {
 
 namespace fs = std::filesystem;
-using train::HeadKind;
+using grading::HeadKind;
 
 constexpr data::TileSpec kTiles{16, 32, 1, false};  // 4x4 mosaic of 128 px
 
@@ -42,7 +42,7 @@ nn::EfficientNetConfig tiny_config(HeadKind head, uint64_t seed) {
   nn::EfficientNetConfig config = nn::efficientnet_config("b0");
   config.width = 0.25;
   config.depth = 0.34;
-  config.outputs = train::head_outputs(head);
+  config.outputs = grading::head_outputs(head);
   config.seed = seed;
   return config;
 }
@@ -51,7 +51,7 @@ nn::EfficientNetConfig tiny_config(HeadKind head, uint64_t seed) {
 // and its bias set, so the logits are `bias` whatever the input.
 std::string save_model(const std::string& path, HeadKind head, uint64_t seed, const data::TileSpec& tiles = kTiles,
                        const std::vector<float>& bias = {},
-                       const train::Thresholds& thresholds = train::kDefaultThresholds, bool tuned = false) {
+                       const grading::Thresholds& thresholds = grading::kDefaultThresholds, bool tuned = false) {
   const nn::EfficientNetConfig config = tiny_config(head, seed);
   nn::EfficientNet model(config);
   std::vector<NamedTensor> tensors = named_tensors(model.parameters(), model.buffers());
@@ -63,7 +63,7 @@ std::string save_model(const std::string& path, HeadKind head, uint64_t seed, co
     }
   WeightAttributes attributes;
   attributes.arch_config = nn::config_text(config);
-  train::ModelCard card;
+  grading::ModelCard card;
   card.head = head;
   card.tiles = tiles;
   card.thresholds = thresholds;
@@ -191,7 +191,7 @@ TEST_F(GraderTest, PredictableLogitsGiveTheirScoreAndGrade) {
   }
   // Tuned thresholds in the card move the cut: with t3 = 3.0, a score of 2.997 is grade 2.
   const std::string tuned = save_model(dir_->file("fixed_tuned.h5"), HeadKind::binned, 3, kTiles, {6, 6, 6, -6, -6},
-                                       train::parse_thresholds("0.5,1.5,3.0,3.5,4.5"), true);
+                                       grading::parse_thresholds("0.5,1.5,3.0,3.5,4.5"), true);
   for (const SlidePrediction& p : grade({tuned}, TtaMode::none)) EXPECT_EQ(p.grade, 2);
 }
 
@@ -255,7 +255,7 @@ TEST_F(GraderTest, TtaScoreIsTheMeanOfTheViews) {
   for (const SlidePrediction& p : averaged) {
     EXPECT_NEAR(p.score, mean, 1e-5);
     for (size_t k = 0; k < 5; ++k) EXPECT_NEAR(p.outputs[k], outputs[k], 1e-6);
-    EXPECT_EQ(p.grade, train::grade_from_score(p.score));
+    EXPECT_EQ(p.grade, grading::grade_from_score(p.score));
   }
 }
 
@@ -278,7 +278,7 @@ TEST_F(GraderTest, EnsembleOfOneModelTwiceEqualsTheModel) {
 
 TEST_F(GraderTest, MixedHeadsAndThresholds) {
   const std::string shifted = save_model(dir_->file("shifted.h5"), HeadKind::binned, 4, kTiles, {},
-                                         train::parse_thresholds("0.7,1.7,2.7,3.7,4.7"), true);
+                                         grading::parse_thresholds("0.7,1.7,2.7,3.7,4.7"), true);
   const Predictor pair({binned_, shifted}, options());
   EXPECT_FALSE(pair.thresholds_agree());
   EXPECT_NEAR(pair.thresholds()[0], 0.6f, 1e-6f);
@@ -286,18 +286,18 @@ TEST_F(GraderTest, MixedHeadsAndThresholds) {
   const Predictor untuned_softmax({softmax_}, options());
   EXPECT_TRUE(untuned_softmax.argmax_grades());
   const std::string tuned_softmax = save_model(dir_->file("softmax_tuned.h5"), HeadKind::softmax, 2, kTiles, {},
-                                               train::parse_thresholds("0.6,1.5,2.5,3.5,4.5"), true);
+                                               grading::parse_thresholds("0.6,1.5,2.5,3.5,4.5"), true);
   const Predictor tuned({tuned_softmax}, options());
   EXPECT_FALSE(tuned.argmax_grades());
   const std::vector<SlidePrediction> tuned_rows = tuned.predict_mosaics({asymmetric_mosaic(128, 128, 6)});
-  EXPECT_EQ(tuned_rows[0].grade, train::grade_from_score(tuned_rows[0].score, tuned.thresholds()));
+  EXPECT_EQ(tuned_rows[0].grade, grading::grade_from_score(tuned_rows[0].score, tuned.thresholds()));
   const Predictor mixed({binned_, softmax_}, options());
   EXPECT_FALSE(mixed.common_head());
   EXPECT_TRUE(mixed.output_names().empty());
   EXPECT_FALSE(mixed.argmax_grades());
   const std::vector<SlidePrediction> rows = mixed.predict_mosaics({asymmetric_mosaic(128, 128, 5)});
   EXPECT_TRUE(rows[0].outputs.empty());
-  EXPECT_EQ(rows[0].grade, train::grade_from_score(rows[0].score));
+  EXPECT_EQ(rows[0].grade, grading::grade_from_score(rows[0].score));
 }
 
 TEST_F(GraderTest, MismatchedTilingsAndMissingModelsAreErrors) {
@@ -487,7 +487,7 @@ TEST_F(GraderTest, CommandLine) {
   EXPECT_EQ(output.find("default thresholds:    QWK 1.0000"), std::string::npos) << output;
   EXPECT_NE(output.find("stored in " + (run / "best.h5").string()), std::string::npos) << output;
   const WeightFileInfo info = read_weight_file_info((run / "best.h5").string());
-  EXPECT_TRUE(train::read_model_card(info.attributes, "best.h5").thresholds_tuned);
+  EXPECT_TRUE(grading::read_model_card(info.attributes, "best.h5").thresholds_tuned);
   const fs::path empty = dir_->path() / "cli_empty_run";
   fs::create_directories(empty);
   EXPECT_EQ(run_slidegrade(binary, "thresholds " + empty.string(), *dir_, output), 1);
@@ -502,7 +502,7 @@ void write_oof(const fs::path& run, const std::vector<double>& scores, const std
   out << "image_id,data_provider,isup_grade,fold,score,prediction\n";
   for (size_t i = 0; i < scores.size(); ++i)
     out << "id" << fold << "_" << i << "," << (i % 2 ? "radboud" : "karolinska") << "," << truth[i] << "," << fold
-        << "," << scores[i] << "," << train::grade_from_score(scores[i]) << "\n";
+        << "," << scores[i] << "," << grading::grade_from_score(scores[i]) << "\n";
 }
 
 TEST(Thresholds, TunedBeatDefaultsAndLandNearTheShift) {
@@ -516,12 +516,12 @@ TEST(Thresholds, TunedBeatDefaultsAndLandNearTheShift) {
     truth.push_back(g);
     scores.push_back(g + 0.3 + noise(random));
   }
-  const train::Thresholds tuned = tune_thresholds(scores, truth);
-  const double before = *qwk_with_thresholds(scores, truth, train::kDefaultThresholds);
+  const grading::Thresholds tuned = tune_thresholds(scores, truth);
+  const double before = *qwk_with_thresholds(scores, truth, grading::kDefaultThresholds);
   const double after = *qwk_with_thresholds(scores, truth, tuned);
-  EXPECT_GT(after, before + 0.005) << train::thresholds_text(tuned);
+  EXPECT_GT(after, before + 0.005) << grading::thresholds_text(tuned);
   for (size_t i = 0; i < 5; ++i) {
-    EXPECT_NEAR(tuned[i], double(i) + 0.8, 0.1) << train::thresholds_text(tuned);
+    EXPECT_NEAR(tuned[i], double(i) + 0.8, 0.1) << grading::thresholds_text(tuned);
     if (i > 0) {
       EXPECT_LE(tuned[i - 1], tuned[i]);
     }
@@ -530,16 +530,16 @@ TEST(Thresholds, TunedBeatDefaultsAndLandNearTheShift) {
   EXPECT_EQ(tune_thresholds(scores, truth), tuned);
   // Never worse than the start, even where nothing can be gained (perfect scores).
   std::vector<double> perfect(truth.begin(), truth.end());
-  const train::Thresholds same = tune_thresholds(perfect, truth);
+  const grading::Thresholds same = tune_thresholds(perfect, truth);
   EXPECT_GE(*qwk_with_thresholds(perfect, truth, same),
-            *qwk_with_thresholds(perfect, truth, train::kDefaultThresholds));
-  EXPECT_EQ(same, train::kDefaultThresholds);
+            *qwk_with_thresholds(perfect, truth, grading::kDefaultThresholds));
+  EXPECT_EQ(same, grading::kDefaultThresholds);
   // Random scores: QWK does not fall.
   std::uniform_real_distribution<double> uniform(-1.0, 6.0);
   std::vector<double> random_scores;
   for (size_t i = 0; i < truth.size(); ++i) random_scores.push_back(uniform(random));
   EXPECT_GE(*qwk_with_thresholds(random_scores, truth, tune_thresholds(random_scores, truth)),
-            *qwk_with_thresholds(random_scores, truth, train::kDefaultThresholds));
+            *qwk_with_thresholds(random_scores, truth, grading::kDefaultThresholds));
 }
 
 TEST(Thresholds, StoredInEachRunsBestWeights) {
@@ -565,14 +565,14 @@ TEST(Thresholds, StoredInEachRunsBestWeights) {
   const ThresholdTuning result = tune_run_thresholds({(dir.path() / "runs").string()});
   ASSERT_EQ(result.runs.size(), 2u);
   EXPECT_EQ(result.rows.size(), 600u);
-  const double before = *train::quadratic_weighted_kappa(result.with_default.overall);
-  const double after = *train::quadratic_weighted_kappa(result.with_tuned.overall);
+  const double before = *grading::quadratic_weighted_kappa(result.with_default.overall);
+  const double after = *grading::quadratic_weighted_kappa(result.with_tuned.overall);
   EXPECT_GT(after, before);
   EXPECT_EQ(result.with_tuned.by_group.size(), 2u);
   ASSERT_EQ(result.updated.size(), 2u);
   for (const std::string& path : weights) {
     const WeightFileInfo info = read_weight_file_info(path);
-    const train::ModelCard card = train::read_model_card(info.attributes, path);
+    const grading::ModelCard card = grading::read_model_card(info.attributes, path);
     EXPECT_TRUE(card.thresholds_tuned);
     EXPECT_EQ(card.thresholds, result.tuned);
     EXPECT_EQ(info.attributes.user.at("note"), "made by test_grader");
@@ -615,11 +615,11 @@ TEST(Thresholds, StoredInEachRunsBestWeights) {
   // A run without best.h5: nothing is written anywhere.
   const fs::path lone = dir.path() / "lone";
   write_oof(lone, {0.1, 1.2, 2.0}, {0, 1, 2}, 0);
-  const train::Thresholds stored = result.tuned;
+  const grading::Thresholds stored = result.tuned;
   std::ofstream(lone / "oof_predictions.csv", std::ios::app) << "id_x,radboud,5,0,0.1,0\n";  // would move the cut
   EXPECT_THROW(tune_run_thresholds({(dir.path() / "runs").string(), lone.string()}), Error);
   for (const std::string& path : weights)
-    EXPECT_EQ(train::read_model_card(read_weight_file_info(path).attributes, path).thresholds, stored);
+    EXPECT_EQ(grading::read_model_card(read_weight_file_info(path).attributes, path).thresholds, stored);
 }
 
 }  // namespace

@@ -157,7 +157,7 @@ TEST(Plots, TrainingCurvesAreWellFormedAndHoldTheValues) {
 TEST(Plots, ConfusionHeatMapIsRowNormalisedWithCounts) {
   testing::TempDir dir;
   const std::string path = dir.file("confusion.svg");
-  ConfusionMatrix matrix;
+  grading::ConfusionMatrix matrix;
   matrix.counts[0] = {17, 3, 0, 0, 0, 0};
   matrix.counts[1] = {4, 123, 9, 0, 0, 0};
   matrix.counts[2] = {0, 0, 0, 0, 0, 0};  // an empty row: all cells the empty colour
@@ -182,7 +182,7 @@ TEST(Plots, ConfusionHeatMapIsRowNormalisedWithCounts) {
 
 TEST(Plots, PngPicturesAreDrawn) {
   testing::TempDir dir;
-  ConfusionMatrix matrix;
+  grading::ConfusionMatrix matrix;
   matrix.counts[1] = {4, 123, 9, 0, 0, 0};
   matrix.counts[5] = {0, 0, 0, 0, 1, 0};
   write_confusion_png(dir.file("confusion.png"), matrix, "validation");
@@ -219,9 +219,9 @@ TEST(Plots, PngPicturesAreDrawn) {
 TEST(Plots, ConfusionCsvRoundTrip) {
   testing::TempDir dir;
   const std::string path = dir.file("confusion.csv");
-  ConfusionMatrix matrix;
-  for (int t = 0; t < kIsupGrades; ++t)
-    for (int p = 0; p < kIsupGrades; ++p) matrix.counts[size_t(t)][size_t(p)] = (t * 7 + p * 3) % 11 + (t == p ? 40 : 0);
+  grading::ConfusionMatrix matrix;
+  for (int t = 0; t < grading::kIsupGrades; ++t)
+    for (int p = 0; p < grading::kIsupGrades; ++p) matrix.counts[size_t(t)][size_t(p)] = (t * 7 + p * 3) % 11 + (t == p ? 40 : 0);
   write_confusion_csv(path, matrix);
   const std::string text = read_text(path);
   EXPECT_EQ(text.substr(0, text.find('\n')), "truth,0,1,2,3,4,5");
@@ -328,7 +328,7 @@ TEST(Plots, RunPlotsFromTheRunFolder) {
                                                  "\n0,50,0.0003,1.5,1.4,0.5,0.4,0.6,0.41,120,33,40,2,30,35,5,8,0.33\n"
                                                  "1,100,0.0002,1.1,1.0,0.8,0.75,0.85,0.55,118,34,39,2,30,35,5,7,0.3\n"
                                                  "2,150,0.0001,0.9,1.1,0.7,0.65,0.75,0.5,118,34,39,2,30,35,5,7,0.3\n");
-  ConfusionMatrix matrix;
+  grading::ConfusionMatrix matrix;
   matrix.add(0, 0), matrix.add(3, 2), matrix.add(5, 5), matrix.add(5, 5);
   write_confusion_csv((run / "confusion.csv").string(), matrix);
   const std::vector<std::string> written = write_run_plots(run.string());

@@ -15,10 +15,10 @@
 
 #include "core/error.h"
 #include "data/synthetic_slides.h"
+#include "grading/model_card.h"
 #include "nn/efficientnet.h"
 #include "nn/efficientnet_config_text.h"
 #include "tests/weights/temp_dir.h"
-#include "train/model_card.h"
 #include "train/trainer.h"
 #include "weights/checkpoint_file.h"
 #include "weights/weight_file.h"
@@ -172,8 +172,8 @@ TEST_F(TrainerTest, WritesEveryFileOfTheRunFolder) {
 
   const WeightFileInfo info = read_weight_file_info((run / "best.h5").string());
   EXPECT_FALSE(info.is_checkpoint);
-  const ModelCard card = read_model_card(info.attributes, (run / "best.h5").string());
-  EXPECT_EQ(card.head, HeadKind::binned);
+  const grading::ModelCard card = grading::read_model_card(info.attributes, (run / "best.h5").string());
+  EXPECT_EQ(card.head, grading::HeadKind::binned);
   EXPECT_EQ(card.tiles, (data::TileSpec{16, 32, 1, false}));
   EXPECT_EQ(card.mosaic_rows, 4);
   EXPECT_EQ(card.mosaic_cols, 4);
@@ -413,7 +413,7 @@ TEST(TrainerLearns, ValidationQwkRisesWellAboveChance) {
   events.epoch = [&](const EpochEvent& e) { qwk.push_back(e.val_qwk); };
   const std::vector<FoldResult> results = run_training(c, {}, events);
   std::cout << "[          ] validation QWK per epoch:";
-  for (const auto& q : qwk) std::cout << " " << format_kappa(q);
+  for (const auto& q : qwk) std::cout << " " << grading::format_kappa(q);
   std::cout << "\n[          ] " << results.at(0).time_report << "\n";
   ASSERT_TRUE(results.at(0).best_qwk.has_value());
   EXPECT_GT(*results.at(0).best_qwk, 0.3);
