@@ -994,16 +994,16 @@ FoldResult FoldRun::result(const std::vector<EpochParts>& times) {
       const std::string line = item.name + ": " + item.message;
       if (seen.insert(line).second) skipped_.push_back(line);
     }
-  FoldResult result;
-  result.fold = fold_;
-  result.run_dir = dir_.string();
-  result.best_weights = (dir_ / "best.h5").string();
-  result.skipped_slides = skipped_;
-  result.best_qwk = best_qwk_;
-  result.best_epoch = best_epoch_;
-  result.time_report = time_report(times, device_);
+  FoldResult fold_result;
+  fold_result.fold = fold_;
+  fold_result.run_dir = dir_.string();
+  fold_result.best_weights = (dir_ / "best.h5").string();
+  fold_result.skipped_slides = skipped_;
+  fold_result.best_qwk = best_qwk_;
+  fold_result.best_epoch = best_epoch_;
+  fold_result.time_report = time_report(times, device_);
   say(memory_peak_text(device_, allocator_for(device_).stats()));
-  return result;
+  return fold_result;
 }
 
 }  // namespace
