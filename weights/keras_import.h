@@ -43,7 +43,10 @@ enum class KerasFormat { legacy_h5, keras3_weights_h5 };
 const char* format_name(KerasFormat format);
 
 struct KerasImportOptions {
-  std::string arch;  // "b0".."b7"; empty: inferred from the stem width and the block count
+  // "b0".."b7"; empty: inferred by comparing every layer's shape with each arch of the one table
+  // (nn/efficientnet.cpp: B0-B7, Lite0-4); exactly one arch must match, else the error names the
+  // closest and its first mismatching layer. (A Lite match is named, then refused: Keras has no Lite.)
+  std::string arch;
 };
 
 struct KerasImport {
@@ -66,6 +69,10 @@ bool is_keras_file(const std::string& path);
 // layers it cannot place are all listed.
 KerasImport read_keras_weights(const std::string& path, const KerasImportOptions& options = {});
 
+// The arch alone, as read_keras_weights infers it (every layer's shape, no data read); throws
+// sg::Error naming the closest arch and its first mismatching layer when none fits exactly.
+std::string infer_keras_arch(const std::string& path);
+
 // read_keras_weights, then save_weights to `out` with the config's text as arch_config.
 KerasImport import_keras_weights(const std::string& in, const std::string& out,
                                  const KerasImportOptions& options = {});
@@ -76,7 +83,8 @@ struct KerasInspection {
   KerasFormat format = KerasFormat::legacy_h5;
   std::string root;
   size_t layer_count = 0, weighted_layer_count = 0;
-  std::string arch;                 // inferred; empty when no arch fits
+  std::string arch;                 // inferred; empty when no arch fits every layer
+  std::string closest_arch;         // when none fits: the arch with the fewest mismatching tensors
   std::string classifier_layer;     // "predictions", "probs" or ""
   bool has_normalization = false;
   std::vector<std::string> problems;  // the import's error (empty when it would succeed)

@@ -7,7 +7,17 @@ A torchvision efficientnet_b0 (torch's own seeded init, randomised BN statistics
 parameters, 6 outputs) is saved, converted, run by `slidegrade forward`, and its logits compared
 with torchvision's: max |ours - torch| <= 1e-4 * max |torch|. Bad inputs must exit 1 naming the
 file and the tensor.
+
+timm is not installed here: its state dicts (B0-B7 and the Lite models efficientnet_lite* /
+tf_efficientnet_lite*) are built from its names with known shapes and random values; a Lite one is
+checked through `slidegrade forward` against a functional PyTorch forward written here. Every arch
+is inferred without --arch, and each converted arch is checked by `slidegrade inspect` against the
+C++ network (the script's copy of the arch table must be nn/efficientnet.cpp's). .safetensors files
+come from this file's own writer; .pth / .pth.tar checkpoints hold the weights under each key timm and
+torchvision use.
 """
+import json
+import math
 import os
 import pathlib
 import subprocess
@@ -18,6 +28,7 @@ import unittest
 import h5py
 import numpy as np
 import torch
+import torch.nn.functional as F
 import torchvision
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -250,6 +261,266 @@ class ConvertOtherSources(unittest.TestCase):
         result = run(sys.executable, CONVERTER, pt, self.dir / "x.h5", "--arch", "lite0", "--source", "lite")
         self.assertEqual(result.returncode, 1)
         self.assertIn("_se_reduce", result.stderr)  # SE tensors cannot be placed in Lite
+
+
+def write_safetensors(path, tensors, bf16=()):
+    """A .safetensors file (8-byte little-endian header length, JSON header, raw little-endian data),
+    written here as the safetensors package would; names in `bf16` are stored as BF16 (their float32
+    values rounded toward zero to BF16, so that reading them back is exact)."""
+    header, chunks, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for name, value in tensors.items():
+        a = np.ascontiguousarray(np.asarray(value, dtype=np.float32))
+        if name in bf16:
+            raw, dtype = (a.view(np.uint32) >> 16).astype("<u2").tobytes(), "BF16"
+        else:
+            raw, dtype = a.astype("<f4").tobytes(), "F32"
+        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)  # the package pads the header to 8 bytes
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text + b"".join(chunks))
+
+
+def randomised_state(ct, source, arch, outputs, seed):
+    """Random tensors of `source`'s names and shapes, scaled like a trained network (He-normal
+    convolutions, BN variances near 1) so a forward stays finite and every tensor shows in it."""
+    g = torch.Generator().manual_seed(seed)
+    state = {}
+    for name, _, kind, shape in ct.source_mapping(source, arch, outputs):
+        size = ct.torch_shape(kind, shape)
+        if name.endswith("running_var"):
+            value = 0.5 + torch.rand(size, generator=g)
+        elif name.endswith("running_mean") or (len(size) == 1 and name.endswith("bias")):
+            value = 0.2 * torch.rand(size, generator=g) - 0.1
+        elif len(size) == 1:  # BN gamma
+            value = 0.5 + torch.rand(size, generator=g)
+        else:
+            fan_in = int(np.prod(size[1:]))
+            value = torch.randn(size, generator=g) * math.sqrt(2.0 / fan_in)
+        state[name] = value
+    return state
+
+
+def lite_forward(ct, state, arch, x, tf_same):
+    """timm's EfficientNet-Lite in eval mode, written out: ReLU6, no SE, BN eps 1e-3 (tf_) / 1e-5,
+    TF-SAME padding (tf_) / symmetric k // 2; x [N, 3, H, W]."""
+    eps = 1e-3 if tf_same else 1e-5
+
+    def conv(h, name, stride=1, depthwise=False):
+        w = state[name]
+        k = w.shape[-1]
+        groups = h.shape[1] if depthwise else 1
+        if not tf_same:
+            return F.conv2d(h, w, stride=stride, padding=k // 2, groups=groups)
+        pads = [max((math.ceil(i / stride) - 1) * stride + k - i, 0) for i in h.shape[-2:]]
+        h = F.pad(h, [pads[1] // 2, pads[1] - pads[1] // 2, pads[0] // 2, pads[0] - pads[0] // 2])
+        return F.conv2d(h, w, stride=stride, groups=groups)
+
+    def bn(h, name, act=True):
+        h = F.batch_norm(h, state[f"{name}.running_mean"], state[f"{name}.running_var"], state[f"{name}.weight"],
+                         state[f"{name}.bias"], False, 0.0, eps)
+        return F.relu6(h) if act else h
+
+    _, stages, _ = ct.layout(arch)
+    h = bn(conv(x, "conv_stem.weight", 2), "bn1")
+    for s, (_, repeats, cin, cout, expand, stride) in enumerate(stages):
+        for j in range(repeats):
+            p, st, c_in, skip = f"blocks.{s}.{j}", stride if j == 0 else 1, cin if j == 0 else cout, h
+            if expand != 1:
+                h = bn(conv(h, f"{p}.conv_pw.weight"), f"{p}.bn1")
+                h = bn(conv(h, f"{p}.conv_dw.weight", st, True), f"{p}.bn2")
+                h = bn(conv(h, f"{p}.conv_pwl.weight"), f"{p}.bn3", act=False)
+            else:
+                h = bn(conv(h, f"{p}.conv_dw.weight", st, True), f"{p}.bn1")
+                h = bn(conv(h, f"{p}.conv_pw.weight"), f"{p}.bn2", act=False)
+            if st == 1 and c_in == cout:
+                h = h + skip
+    h = bn(conv(h, "conv_head.weight"), "bn2")
+    return F.linear(h.mean((2, 3)), state["classifier.weight"], state["classifier.bias"])
+
+
+class ConvertTimm(unittest.TestCase):
+    """timm's names (B0-B7 and Lite0-4), arch inference, .safetensors and training checkpoints."""
+
+    @classmethod
+    def setUpClass(cls):
+        sys.path.insert(0, str(ROOT / "weights"))
+        import convert_torch
+        cls.ct = convert_torch
+        cls.tmp = tempfile.TemporaryDirectory(prefix="sg_convert_timm_")
+        cls.dir = pathlib.Path(cls.tmp.name)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def convert(self, src, dst, *extra):
+        result = run(sys.executable, CONVERTER, src, dst, *extra)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result
+
+    def zeros_state(self, source, arch, outputs=5):
+        return {name: np.zeros(self.ct.torch_shape(kind, shape), np.float32)
+                for name, _, kind, shape in self.ct.source_mapping(source, arch, outputs)}
+
+    def test_every_arch_of_every_source_is_inferred_from_the_shapes(self):
+        for source, conventions in self.ct.SOURCES.items():
+            for arch in conventions["archs"]:
+                with self.subTest(source=source, arch=arch):
+                    self.assertEqual(self.ct.infer_arch(self.zeros_state(source, arch), "f", source, 5), arch)
+
+    def test_every_timm_arch_converted_without_arch_fits_the_cpp_network(self):
+        # `slidegrade inspect` compares every tensor's shape with the network nn/efficientnet.cpp
+        # builds from the file's arch_config: the script's table and the C++ one agree.
+        names = []
+        for arch in self.ct.SOURCES["timm"]["archs"]:
+            with self.subTest(arch=arch):
+                state = self.zeros_state("timm", arch)
+                inferred = self.ct.infer_arch(state, "f", "timm", 5)
+                h5 = self.dir / f"inspect_{arch}.h5"
+                self.ct.write_weights(h5, self.ct.convert(state, inferred, "f", 5, "timm"),
+                                      self.ct.arch_config_text(inferred, 5, "timm"))
+                r = run(SLIDEGRADE, "inspect", h5)
+                h5.unlink()
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertIn(f"arch: efficientnet-{arch}", r.stdout)
+                self.assertIn("unplaced tensors: 0", r.stdout)
+                names.append(arch)
+        self.assertEqual(len(names), 13)
+
+    def test_b2_is_not_taken_for_b1_and_a_near_miss_names_the_closest(self):
+        for arch in ("b1", "b2"):
+            pt = self.dir / f"timm_{arch}.pt"
+            torch.save(randomised_state(self.ct, "timm", arch, 4, 11), pt)
+            r = self.convert(pt, self.dir / f"timm_{arch}.h5", "--source", "timm")
+            self.assertIn(f"efficientnet-{arch} (inferred from the shapes)", r.stdout)
+        state = self.zeros_state("timm", "b2")
+        state["blocks.2.0.conv_pwl.weight"] = np.zeros((40, 144, 1, 1), np.float32)  # B1's width
+        with self.assertRaises(self.ct.ConvertError) as e:
+            self.ct.infer_arch(state, "near.pt", "timm", 5)
+        message = str(e.exception)
+        self.assertIn("near.pt: the tensors match no timm EfficientNet", message)
+        self.assertIn("closest: efficientnet-b2", message)
+        self.assertIn("first mismatch: tensor 'blocks.2.0.conv_pwl.weight' has shape [40, 144, 1, 1], "
+                      "efficientnet-b2 expects [48, 144, 1, 1]", message)
+
+    def test_torchvision_without_arch_and_a_source_hint(self):
+        pt = self.dir / "tv_b3.pt"
+        torch.save(torchvision.models.efficientnet_b3(num_classes=3).state_dict(), pt)
+        r = self.convert(pt, self.dir / "tv_b3.h5")
+        self.assertIn("efficientnet-b3 (inferred from the shapes)", r.stdout)
+        timm = self.dir / "timm_lite3_for_tv.pt"
+        torch.save(self.zeros_state("timm", "lite3"), timm)
+        r = run(sys.executable, CONVERTER, timm, self.dir / "no.h5")  # --source torchvision by default
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("give --source timm (efficientnet-lite3) or --source timm-tf (efficientnet-lite3)", r.stderr)
+        self.assertFalse((self.dir / "no.h5").exists())
+
+    def test_timm_lite_models_convert_and_match_a_pytorch_forward(self):
+        x = np.random.default_rng(9).uniform(-2, 2, size=(2, 72, 88, 3)).astype(np.float32)
+        xin = self.dir / "lite_x.npy"
+        np.save(xin, x)
+        # timm efficientnet_lite0 (symmetric padding, eps 1e-5), tf_efficientnet_lite1 (TF-SAME, eps 1e-3).
+        for source, arch, tf_same, mean in (("timm", "lite0", False, "0.485000014"),
+                                            ("timm-tf", "lite1", True, "0.5")):
+            with self.subTest(source=source, arch=arch):
+                state = randomised_state(self.ct, source, arch, 5, 21)
+                pt, h5, yout = self.dir / f"{arch}.pt", self.dir / f"{arch}.h5", self.dir / f"{arch}_y.npy"
+                torch.save(state, pt)
+                r = self.convert(pt, h5, "--source", source)
+                self.assertIn(f"efficientnet-{arch} (inferred from the shapes)", r.stdout)
+                with h5py.File(h5, "r") as f:
+                    config = dict(kv.split("=", 1) for kv in f.attrs["arch_config"].split())
+                self.assertEqual((config["lite"], config["activation"], config["mean"].split(",")[0]),
+                                 ("1", "relu6", mean))
+                self.assertEqual(config["padding"], "tf_same" if tf_same else "symmetric")
+                r = run(SLIDEGRADE, "forward", "--weights", h5, "--input", xin, "--output", yout, "--device", "cpu")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                with torch.no_grad():
+                    ref = lite_forward(self.ct, state, arch, torch.from_numpy(x).permute(0, 3, 1, 2), tf_same).numpy()
+                ours = np.load(yout)
+                self.assertTrue(np.isfinite(ref).all() and np.abs(ref).max() > 1e-2, f"reference logits {ref}")
+                rel = np.abs(ours - ref).max() / np.abs(ref).max()
+                print(f"convert_torch {source} {arch} forward: max |ours - torch| / max |torch| = {rel:.3g}")
+                self.assertLessEqual(rel, 1e-4)
+
+    def test_every_lite_name_is_accepted_by_timm_and_timm_tf(self):
+        for source in ("timm", "timm-tf"):
+            for n in range(5):
+                for name in (f"lite{n}", f"efficientnet_lite{n}", f"tf_efficientnet_lite{n}"):
+                    self.assertEqual(self.ct.normalise_arch(name, source), f"lite{n}")
+        pt = self.dir / "lite4.pt"
+        torch.save(self.zeros_state("timm-tf", "lite4"), pt)
+        self.convert(pt, self.dir / "lite4.h5", "--source", "timm-tf", "--arch", "tf_efficientnet_lite4")
+
+    def expect_weights(self, h5, state):
+        with h5py.File(h5, "r") as f:
+            for name in ("conv_stem.weight", "blocks.1.0.bn2.running_var", "classifier.bias"):
+                want = np.asarray(state[name], dtype=np.float32)
+                want = want.transpose(0, 2, 3, 1) if want.ndim == 4 else want
+                np.testing.assert_array_equal(f["model"][name][()], want, err_msg=name)
+
+    def test_safetensors_files(self):
+        state = randomised_state(self.ct, "timm", "lite0", 5, 31)
+        arrays = {k: v.numpy() for k, v in state.items()}
+        st = self.dir / "model.safetensors"
+        write_safetensors(st, arrays)
+        r = self.convert(st, self.dir / "st.h5", "--source", "timm")
+        self.assertIn("efficientnet-lite0 (inferred from the shapes)", r.stdout)
+        self.assertIn("weights from safetensors", r.stdout)
+        self.expect_weights(self.dir / "st.h5", arrays)
+        # The script's own reader (used without the package): BF16 widened exactly, F32 as stored,
+        # and a file recognised by its content whatever its name.
+        bf16 = {k: (v.view(np.uint32) & 0xFFFF0000).view(np.float32) for k, v in arrays.items()}
+        odd = self.dir / "weights.bin"
+        write_safetensors(odd, bf16, bf16=("conv_stem.weight", "classifier.weight"))
+        self.assertTrue(self.ct.is_safetensors(odd))
+        read = self.ct.read_safetensors(odd)
+        self.assertEqual(set(read), set(arrays))
+        for name in ("conv_stem.weight", "classifier.weight", "bn1.bias"):
+            self.assertEqual(read[name].dtype, np.float32)
+            np.testing.assert_array_equal(read[name], bf16[name], err_msg=name)
+        cut = self.dir / "cut.safetensors"
+        cut.write_bytes(st.read_bytes()[:100000])
+        with self.assertRaises(self.ct.ConvertError) as e:
+            self.ct.read_safetensors(cut)
+        self.assertIn("cut.safetensors: tensor", str(e.exception))
+        self.assertIn("truncated", str(e.exception))
+        pt = self.dir / "not_safetensors.pt"
+        torch.save({"conv_stem.weight": torch.zeros(2)}, pt)
+        self.assertFalse(self.ct.is_safetensors(pt))
+
+    def test_training_checkpoints_under_each_key(self):
+        raw = randomised_state(self.ct, "timm", "b0", 3, 41)
+        ema = randomised_state(self.ct, "timm", "b0", 3, 42)
+        cases = {  # file name, checkpoint, extra arguments: the weights expected, the key reported
+            "raw.pth.tar": ({"epoch": 9, "arch": "efficientnet_b0", "state_dict": raw}, (), raw, "'state_dict'"),
+            "both.pth.tar": ({"epoch": 9, "state_dict": raw, "state_dict_ema": ema}, (), ema, "'state_dict_ema'"),
+            "both_raw.pth.tar": ({"state_dict": raw, "state_dict_ema": ema}, ("--checkpoint-key", "state_dict"), raw,
+                                 "'state_dict'"),
+            "ema_only.pth": ({"state_dict_ema": ema, "optimizer": {"lr": 0.1}}, (), ema, "'state_dict_ema'"),
+            "model.pth": ({"model": raw, "epoch": 3}, (), raw, "'model'"),
+            "dataparallel.pth.tar": ({"state_dict": {f"module.{k}": v for k, v in raw.items()}}, (), raw,
+                                     "'state_dict'"),
+        }
+        for file_name, (checkpoint, extra, want, key) in cases.items():
+            with self.subTest(file=file_name):
+                path, h5 = self.dir / file_name, self.dir / f"{file_name}.h5"
+                torch.save(checkpoint, path)
+                r = self.convert(path, h5, "--source", "timm", *extra)
+                self.assertIn(f"efficientnet-b0 (inferred from the shapes), 311 tensors, 3 outputs, weights from {key}",
+                              r.stdout)
+                self.expect_weights(h5, want)
+                with h5py.File(h5, "r") as f:
+                    self.assertEqual(f.attrs["checkpoint_key"], key.strip("'"))
+        missing = self.dir / "raw.pth.tar"
+        r = run(sys.executable, CONVERTER, missing, self.dir / "x.h5", "--source", "timm",
+                "--checkpoint-key", "state_dict_ema")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("raw.pth.tar: --checkpoint-key state_dict_ema: the file holds no state dict under "
+                      "'state_dict_ema' (its keys: 'epoch', 'arch', 'state_dict')", r.stderr)
 
 
 if __name__ == "__main__":

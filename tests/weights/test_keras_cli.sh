@@ -19,6 +19,7 @@ head -c 100000 "$DIR/b0.h5" >"$DIR/cut.h5"
 expect 1 "$DIR/cut.h5: truncated: 100000 bytes on disk" "$SG" inspect "$DIR/cut.h5"
 expect 0 "format: Keras legacy HDF5" "$SG" inspect "$DATA/keras_real_b1.skeleton.h5"
 expect 0 "arch: efficientnet-b1" "$SG" inspect "$DATA/keras_real_b1.skeleton.h5"
+expect 0 "efficientnet-b1 (inferred from the shapes)" "$SG" import --format keras "$DATA/keras_real_b1.skeleton.h5" "$DIR/b1.h5"
 expect 0 "format: Keras 3 .weights.h5 (layers under /layers)" "$SG" inspect "$DATA/keras3_real_b0.skeleton.weights.h5"
 expect 0 "unplaced tensors: 0" "$SG" inspect "$DATA/keras3_real_b0.skeleton.weights.h5"
 expect 0 "Keras 3 .weights.h5, 132 layers with weights under /layers" "$SG" import --format keras \

@@ -138,6 +138,9 @@ struct FixtureOptions {
   std::array<float, 3> mean{0.485f, 0.456f, 0.406f}, std{0.229f, 0.224f, 0.225f};
   // Lets a test damage one weight (shape, dtype) or drop a layer (return false).
   std::function<bool(const std::string& layer, KerasWeightData&)> edit;
+  // Datasets of the right shapes without data (HDF5 allocates none): arch inference of B7-sized
+  // files without writing their 66M values.
+  bool shapes_only = false;
 };
 
 // Writes the model's tensors as a Keras legacy weight file.
@@ -155,7 +158,13 @@ void write_keras_file(const std::string& path, nn::EfficientNet& model, const Fi
     if (o.classifier.empty() && t.name.rfind("classifier.", 0) == 0) continue;
     const KerasSpot spot = keras_spot(t.name, model.layout(), o.classifier);
     KerasWeightData w{spot.leaf, {}, {}};
-    w.values = to_keras(t.tensor.to_floats(), t.tensor.shape().dims(), spot.perm, w.dims);
+    if (o.shapes_only) {
+      w.dims = t.tensor.shape().dims();
+      if (!spot.perm.empty())
+        for (size_t k = 0; k < spot.perm.size(); ++k) w.dims[size_t(spot.perm[k])] = t.tensor.shape()[int(k)];
+    } else {
+      w.values = to_keras(t.tensor.to_floats(), t.tensor.shape().dims(), spot.perm, w.dims);
+    }
     if (!layers.count(spot.layer)) {
       order.push_back(spot.layer);
       if (spot.layer.ends_with("bn")) order.push_back(spot.layer.substr(0, spot.layer.size() - 2) + "activation");
@@ -198,6 +207,7 @@ void write_keras_file(const std::string& path, nn::EfficientNet& model, const Fi
             H5Dcreate2(inner.get(), dataset_name.c_str(), type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
             H5Dclose);
         ASSERT_TRUE(dataset.valid()) << layer << "/" << dataset_name;
+        if (o.shapes_only) continue;
         if (w.as_int32) {
           std::vector<int32_t> ints(w.values.begin(), w.values.end());
           ASSERT_GE(H5Dwrite(dataset.get(), H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, ints.data()), 0);
@@ -349,6 +359,99 @@ TEST(KerasImport, NotopFileHasNoClassifier) {
   EXPECT_EQ(i.arch, "b0");
   EXPECT_TRUE(i.problems.empty());
   EXPECT_TRUE(i.unplaced.empty());
+}
+
+// ---- arch inference: every layer's shape against every arch of nn/efficientnet.cpp's table -----
+
+// A model built the ordinary way (independently of the importer's shape list), written as Keras
+// datasets of the right shapes without data.
+std::string write_arch_file(testing::TempDir& dir, const std::string& arch, const FixtureOptions& base = {}) {
+  nn::EfficientNetConfig config = nn::efficientnet_config(arch);
+  config.outputs = 5;
+  nn::EfficientNet model(config);
+  const std::string path = dir.file("keras_" + arch + ".h5");
+  FixtureOptions o = base;
+  o.shapes_only = true;
+  write_keras_file(path, model, o);
+  return path;
+}
+
+TEST(KerasImportArch, EveryBArchIsInferredFromItsShapes) {
+  testing::TempDir dir;
+  for (const char* arch : {"b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7"}) {
+    SCOPED_TRACE(arch);
+    const std::string path = write_arch_file(dir, arch);
+    EXPECT_EQ(keras::infer_keras_arch(path), arch);
+    std::filesystem::remove(path);
+  }
+}
+
+TEST(KerasImportArch, EveryLiteArchIsNamedThenRefused) {
+  testing::TempDir dir;
+  for (const char* arch : {"lite0", "lite1", "lite2", "lite3", "lite4"}) {
+    SCOPED_TRACE(arch);
+    const std::string path = write_arch_file(dir, arch);
+    EXPECT_EQ(keras::infer_keras_arch(path), arch);
+    const std::string message = error_of([&] { keras::read_keras_weights(path); });
+    EXPECT_TRUE(contains(message, "the layer shapes are efficientnet-" + std::string(arch) + "'s"));
+    EXPECT_TRUE(contains(message, "not Lite"));
+  }
+}
+
+// B1 and B2 share the stem width (32) and the block count (23): the EfficientNetB2 was
+// called B1 and failed on block3a_project_conv.
+TEST(KerasImportArch, B2IsNotMistakenForB1) {
+  testing::Rng rng;
+  testing::TempDir dir;
+  for (const char* arch : {"b1", "b2"}) {
+    SCOPED_TRACE(arch);
+    auto model = random_model(arch, 6, rng);
+    const std::string path = dir.file(std::string("efficientnet") + arch + ".h5"), out = dir.file("ours.h5");
+    write_keras_file(path, *model, {});
+    const keras::KerasImport r = keras::import_keras_weights(path, out);
+    EXPECT_EQ(r.config.arch, arch);
+    expect_imported(*model, r, false);
+    const keras::KerasInspection i = keras::inspect_keras_file(path);
+    EXPECT_EQ(i.arch, arch);
+    EXPECT_TRUE(i.problems.empty());
+  }
+}
+
+TEST(KerasImportArch, NoExactMatchNamesTheClosestArchAndTheFirstMismatch) {
+  testing::TempDir dir;
+  FixtureOptions o;
+  o.edit = [](const std::string& layer, KerasWeightData& w) {
+    if (layer == "block5a_project_conv" && w.leaf == "kernel") w.dims.back() += 8;
+    return true;
+  };
+  const std::string path = write_arch_file(dir, "b2", o);
+  const std::string message = error_of([&] { keras::infer_keras_arch(path); });
+  EXPECT_TRUE(contains(message, path));
+  EXPECT_TRUE(contains(message, "match no EfficientNet"));
+  EXPECT_TRUE(contains(message, "closest: efficientnet-b2"));
+  EXPECT_TRUE(contains(message, "first mismatch: layer 'block5a_project_conv': kernel has shape (1,1,528,128)"));
+  EXPECT_TRUE(contains(message, "efficientnet-b2 expects (1,1,528,120)"));
+  EXPECT_TRUE(contains(error_of([&] { keras::read_keras_weights(path); }), "closest: efficientnet-b2"));
+  const keras::KerasInspection i = keras::inspect_keras_file(path);
+  EXPECT_TRUE(i.arch.empty());
+  EXPECT_EQ(i.closest_arch, "b2");
+  ASSERT_EQ(i.problems.size(), 1u);
+  EXPECT_TRUE(contains(i.problems[0], "block5a_project_conv"));
+}
+
+TEST(KerasImportArch, AFileWithABlockMissingIsNoSmallerArch) {
+  // B1 is B0 with more blocks (same widths): every B0 tensor fits a B1 file. Without block6e, the
+  // file is neither: B0 has no place for B1's extra blocks, B1 misses block6e.
+  testing::TempDir dir;
+  nn::EfficientNet b1(nn::efficientnet_config("b1"));
+  const std::string path = dir.file("b1_without_block6e.h5");
+  FixtureOptions o;
+  o.shapes_only = true;
+  o.edit = [](const std::string& layer, KerasWeightData&) { return layer.rfind("block6e_", 0) != 0; };
+  write_keras_file(path, b1, o);
+  const std::string message = error_of([&] { keras::infer_keras_arch(path); });
+  EXPECT_TRUE(contains(message, "closest: efficientnet-b1"));
+  EXPECT_TRUE(contains(message, "first mismatch: layer 'block6e_expand_conv' is missing"));
 }
 
 // ---- bad input -------------------------------------------------------------------------------
