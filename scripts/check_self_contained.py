@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 # Built from parts so that this file does not match itself.
-FORBIDDEN = ["../" + "shared", "REFERENCE" + ".md", "DESIGN" + ".md", "REFERENCE " + "section", 'DESIGN "']
+FORBIDDEN = ["../" + "shared", "REFERENCE" + ".md", "DESIGN" + ".md", "REFERENCE " + "section", "DESIGN" + ' "']
 
 
 def tracked_files(root: pathlib.Path):
