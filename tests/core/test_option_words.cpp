@@ -50,7 +50,9 @@ void expect_table_is_the_grammar(const OptionWords<Enum>& table, std::function<E
       EXPECT_TRUE(seen.insert(upper(spelling)).second) << "spelled twice";
       EXPECT_EQ(parse_word(table, spelling), entry.value);
       EXPECT_EQ(parse_word(table, upper(spelling)), entry.value);
-      if (parse) EXPECT_EQ(parse(spelling), entry.value);
+      if (parse) {
+        EXPECT_EQ(parse(spelling), entry.value);
+      }
     }
   }
   std::string expected = "unknown " + std::string(table.what) + " '" + std::string(unknown) + "' (expected ";
