@@ -39,8 +39,9 @@ expect 2 "fold 3: expected 0..2" "$SG" train --data "$DIR" --folds 3 --fold 3
 
 # The same words everywhere: each spelling of a precision on plan's and train's flag and in a
 # config file (the training then fails at the missing data, status 1: the word was accepted).
-for WORD in f32 fp32 float32 float F16 half float16 bf16 bfloat16; do
-  expect 0 "precision" "$SG" plan --precision "$WORD" --device cpu --sm 61
+for PAIR in f32:f32 fp32:f32 float32:f32 float:f32 F16:f16 half:f16 float16:f16 bf16:bf16 bfloat16:bf16; do
+  WORD=${PAIR%:*}
+  expect 0 "${PAIR#*:} activations" "$SG" plan --precision "$WORD" --device cpu --sm 61
   expect 1 "$DIR/no_data" "$SG" train --precision "$WORD" --data "$DIR/no_data"
   printf 'precision = "%s"\ndata = "%s"\n' "$WORD" "$DIR/no_data" >"$DIR/word.toml"
   expect 1 "$DIR/no_data" "$SG" train --config "$DIR/word.toml"
