@@ -37,8 +37,8 @@ CLI::Validator memory_limit_choice() {
         try {
           (void)parse_bytes(text);
           return {};
-        } catch (const Error&) {
-          return "'" + text + "': expected a size such as 4GiB, 512MiB or 2GB (empty: no cap)";
+        } catch (const Error& e) {
+          return "'" + text + "' is not a size: " + e.what() + " (empty: no cap)";
         }
       },
       "SIZE", "memory_limit");
