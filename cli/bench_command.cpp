@@ -16,6 +16,8 @@
 #include "core/error.h"
 #include "nn/checkpointing.h"
 #include "nn/efficientnet.h"
+#include "nn/precision.h"
+#include "train/option_validators.h"
 #include "train/optimizer.h"
 #include "train/train_step.h"
 
@@ -50,13 +52,6 @@ Tensor random_targets(const BenchOptions& o, Device device, uint64_t seed) {
   return Tensor::from_floats(labels, Shape{o.batch}, DType::i32).to(device);
 }
 
-DType parse_precision(const std::string& name) {
-  if (name == "f32") return DType::f32;
-  if (name == "f16") return DType::f16;
-  if (name == "bf16") return DType::bf16;
-  throw Error(detail::concat("bench: --precision '", name, "' (expected f32, f16 or bf16)"));
-}
-
 // One timed unit of work: an inference forward (eval mode), or a training step (train mode:
 // forward, cross-entropy, backward, AdamW, zero_grad; f16 with dynamic loss scaling) through
 // train::TrainStep, the trainer's own step.
@@ -65,7 +60,7 @@ class Workload {
   Workload(const BenchOptions& o, Device device)
       : options_(o), device_(device), model_(make_config(o), device), input_(random_input(o, device, o.seed)),
         targets_(random_targets(o, device, o.seed + 1)) {
-    model_.set_precision(parse_precision(o.precision));
+    model_.set_precision(nn::parse_precision(o.precision));
     model_.set_checkpointing(nn::parse_checkpoint_policy(o.checkpoint));
     model_.set_training(o.mode == "train");
     if (o.mode == "train") {
@@ -151,22 +146,25 @@ int run_bench(const BenchOptions& o) {
 void add_bench_command(CLI::App& app, Commands& commands) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* parser = app.add_subcommand("bench", "Images per second and peak memory of inference or training steps");
-  parser->add_option("--arch", o->arch, "b0..b7, lite0..lite4")->capture_default_str();
+  parser->add_option("--arch", o->arch, "EfficientNet variant")->capture_default_str()->transform(train::arch_choice());
   parser->add_option("--image", o->image, "input side in pixels")->capture_default_str()->check(CLI::PositiveNumber);
   parser->add_option("--batch", o->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
   parser->add_option("--outputs", o->outputs, "classifier outputs")->capture_default_str()->check(CLI::PositiveNumber);
   parser->add_option("--mode", o->mode, "infer (eval forward) or train (forward, cross-entropy, backward, AdamW)")
       ->capture_default_str()
       ->check(CLI::IsMember({"infer", "train"}));
-  parser->add_option("--precision", o->precision, "f32, f16 or bf16")
+  parser->add_option("--precision", o->precision, "compute precision")
       ->capture_default_str()
-      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
-  parser->add_option("--device", o->device, "cpu, cuda, cuda:N or auto")->capture_default_str();
-  parser->add_option("--checkpoint", o->checkpoint, "gradient checkpointing: none, every, every:K, blocks:I,J,...")
-      ->capture_default_str();
+      ->transform(train::word_choice(nn::kPrecisionWords));
+  parser->add_option("--device", o->device, "where to run; auto: the GPU if there is one")
+      ->capture_default_str()
+      ->check(train::device_choice());
+  parser->add_option("--checkpoint", o->checkpoint, "gradient checkpointing (auto needs a budget: see `plan`)")
+      ->capture_default_str()
+      ->check(train::checkpoint_choice());
   parser->add_option("--memory-limit,--memory_limit", o->memory_limit,
                      "cap the device's allocator (4GiB, 512MiB, 2GB); default: no cap")
-      ->type_name("SIZE");
+      ->check(train::memory_limit_choice());
   parser->add_option("--warmup", o->warmup, "untimed iterations first")->capture_default_str()->check(CLI::NonNegativeNumber);
   parser->add_option("--iterations", o->iterations, "timed iterations")->capture_default_str()->check(CLI::PositiveNumber);
   parser->add_option("--seed", o->seed, "weights and data")->capture_default_str();

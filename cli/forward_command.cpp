@@ -16,6 +16,7 @@
 #include "data/npy.h"
 #include "nn/efficientnet.h"
 #include "nn/efficientnet_config_text.h"
+#include "train/option_validators.h"
 #include "weights/weight_file.h"
 
 namespace sg::cli {
@@ -95,12 +96,14 @@ void add_forward_command(CLI::App& app, Commands& commands) {
   parser->add_option("--weights", o->weights, "weight file (.h5, our format)")->required();
   parser->add_option("--input", o->input, "float32 .npy [N, H, W, 3], normalised")->required();
   parser->add_option("--output", o->output, "float32 .npy [N, outputs] to write")->required();
-  parser->add_option("--device", o->device, "cpu, cuda, cuda:N or auto")->capture_default_str();
+  parser->add_option("--device", o->device, "where to run; auto: the GPU if there is one")
+      ->capture_default_str()
+      ->check(train::device_choice());
   parser->add_option("--batch", o->batch, "images per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   parser->add_option("--memory-limit,--memory_limit", o->memory_limit,
                      "cap the device's allocator (4GiB, 512MiB, 2GB; the weights, the input and activations count); "
                      "default: no cap")
-      ->type_name("SIZE");
+      ->check(train::memory_limit_choice());
   commands.push_back({parser, [o] { return run_forward(*o); }});
 }
 

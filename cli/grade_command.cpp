@@ -19,6 +19,7 @@
 #include "data/grades_csv.h"
 #include "infer/predictor.h"
 #include "infer/slide_list.h"
+#include "train/option_validators.h"
 
 namespace sg::cli {
 
@@ -103,15 +104,17 @@ void add_grade_command(CLI::App& app, Commands& commands) {
   parser->add_option("--data", o->data, "folder with test.csv and test_images/, or with *.tiff slides")->required();
   parser->add_option("--tta", o->tta, "test-time augmentation: none, flips (4 views) or dihedral (8 views)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"none", "flips", "dihedral"}));
+      ->transform(train::word_choice(data::kTtaModeWords));
   parser->add_option("--out", o->out, "Kaggle submission file to write")->capture_default_str();
   parser->add_option("--details", o->details,
                      "also write image_id,data_provider,score,<probabilities or sigmoids>,isup_grade,status");
-  parser->add_option("--device", o->device, "cpu, cuda, cuda:N or auto")->capture_default_str();
+  parser->add_option("--device", o->device, "where to run; auto: the GPU if there is one")
+      ->capture_default_str()
+      ->check(train::device_choice());
   parser->add_option("--memory-limit,--memory_limit", o->memory_limit,
                      "cap the device's allocator (4GiB, 512MiB, 2GB; weights, activations and scratch count); "
                      "default: no cap")
-      ->type_name("SIZE");
+      ->check(train::memory_limit_choice());
   parser->add_option("--batch", o->batch, "images (TTA views) per forward pass")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

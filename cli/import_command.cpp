@@ -9,6 +9,7 @@
 #include "cli/command.h"
 #include "core/child_process.h"
 #include "core/error.h"
+#include "core/usage_error.h"
 #include "nn/efficientnet_config_text.h"
 #include "weights/keras_import.h"
 
@@ -33,9 +34,11 @@ int convert(const ImportOptions& o) {
 }
 
 int run_import(const ImportOptions& o) {
-  SG_CHECK(o.format == "keras", "import: unknown --format '", o.format,
-           "' (expected keras; PyTorch checkpoints: weights/convert_torch.py)");
-  SG_CHECK(o.input != o.output, "import: the output ", o.output, " would overwrite the input");
+  if (o.format != "keras")
+    throw UsageError(detail::concat("import: unknown --format '", o.format,
+                                    "' (expected keras; PyTorch checkpoints: weights/convert_torch.py)"));
+  if (o.input == o.output)
+    throw UsageError(detail::concat("import: the output ", o.output, " would overwrite the input"));
   SG_CHECK(std::filesystem::is_regular_file(o.input), o.input, ": no such file");
   // In a child process: a Keras file comes from elsewhere, and HDF5 1.10 can crash or hang on a
   // damaged one (core/child_process.h); the child writes OUT atomically and prints the summary.

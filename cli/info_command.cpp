@@ -12,6 +12,7 @@
 #include "kernels/cpu/blas_info.h"
 #include "kernels/cuda_kernel_paths.h"
 #include "nn/precision.h"
+#include "train/option_validators.h"
 
 namespace sg::cli {
 
@@ -67,8 +68,12 @@ int run_info(const InfoOptions& o) {
 void add_info_command(CLI::App& app, Commands& commands) {
   auto o = std::make_shared<InfoOptions>();
   CLI::App* parser = app.add_subcommand("info", "Print the GPU code this binary holds, the devices and their kernels");
-  parser->add_option("--device", o->device, "cpu, cuda, cuda:N or auto")->capture_default_str();
-  parser->add_option("--precision", o->precision, "whose kernels to describe: f32, f16 or bf16")->capture_default_str();
+  parser->add_option("--device", o->device, "the device to select; auto: the GPU if there is one")
+      ->capture_default_str()
+      ->check(train::device_choice());
+  parser->add_option("--precision", o->precision, "whose kernels to describe")
+      ->capture_default_str()
+      ->transform(train::word_choice(nn::kPrecisionWords));
   commands.push_back({parser, [o] { return run_info(*o); }});
 }
 

@@ -17,6 +17,9 @@
 #include "core/error.h"
 #include "kernels/cuda_kernel_paths.h"
 #include "nn/memory_plan.h"
+#include "nn/optimizer_kind.h"
+#include "nn/precision.h"
+#include "train/option_validators.h"
 
 namespace sg::cli {
 
@@ -47,13 +50,6 @@ std::pair<int, std::string> plan_architecture(const std::string& text) {
   return {loaded, detail::concat("--sm ", sm, loaded == sm ? "" : detail::concat(", which runs this binary's sm_", loaded, " code"))};
 }
 
-DType parse_precision(const std::string& text) {
-  if (text == "f32" || text == "fp32") return DType::f32;
-  if (text == "f16" || text == "fp16") return DType::f16;
-  if (text == "bf16") return DType::bf16;
-  throw Error(detail::concat("--precision '", text, "': expected f32, f16 or bf16"));
-}
-
 std::string percent(size_t part, size_t whole) {
   return whole ? detail::concat(int64_t(std::llround(100.0 * double(part) / double(whole))), "%") : "-";
 }
@@ -66,10 +62,10 @@ int run_plan(const PlanOptions& o) {
   request.height = o.height > 0 ? o.height : side;
   request.width = o.width > 0 ? o.width : side;
   request.batch = o.batch;
-  request.activations = parse_precision(o.precision);
+  request.activations = nn::parse_precision(o.precision);
   request.optimizer_states = nn::optimizer_state_count(o.optimizer);
-  SG_CHECK(o.device == "cuda" || o.device == "cpu", "--device '", o.device, "': expected cuda or cpu");
-  request.cuda = o.device == "cuda";
+  const std::optional<Device> device = parse_device_spelling(o.device);
+  request.cuda = device ? device->is_cuda() : cuda_available();  // auto: this machine's
   std::string arch_source;
   if (request.cuda) std::tie(request.cuda_arch, arch_source) = plan_architecture(o.sm);
   const size_t budget = parse_bytes(o.memory);
@@ -141,20 +137,28 @@ void add_plan_command(CLI::App& app, Commands& commands) {
   auto o = std::make_shared<PlanOptions>();
   CLI::App* parser =
       app.add_subcommand("plan", "Predict the peak memory of one training step, and the largest batch that fits");
-  parser->add_option("--arch", o->arch, "b0..b7, lite0..lite4")->capture_default_str();
+  parser->add_option("--arch", o->arch, "EfficientNet variant")->capture_default_str()->transform(train::arch_choice());
   parser->add_option("--image", o->image, "input side in pixels (default: the arch's resolution)");
   parser->add_option("--height", o->height, "input height (overrides --image)");
   parser->add_option("--width", o->width, "input width (overrides --image)");
   parser->add_option("--batch", o->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
   parser->add_option("--outputs", o->outputs, "classifier outputs")->capture_default_str()->check(CLI::PositiveNumber);
-  parser->add_option("--precision", o->precision, "activations: f32, f16 or bf16")->capture_default_str();
-  parser->add_option("--optimizer", o->optimizer, "adamw or sgd (with momentum)")->capture_default_str();
-  parser->add_option("--checkpoint", o->checkpoint, "none, every, every:K, blocks:I,J,... or auto")
-      ->capture_default_str();
+  parser->add_option("--precision", o->precision, "activations")
+      ->capture_default_str()
+      ->transform(train::word_choice(nn::kPrecisionWords));
+  parser->add_option("--optimizer", o->optimizer, "its state tensors count (sgd: with momentum)")
+      ->capture_default_str()
+      ->transform(train::word_choice(nn::kOptimizerWords));
+  parser->add_option("--checkpoint", o->checkpoint, "gradient checkpointing; auto: the least that fits")
+      ->capture_default_str()
+      ->check(train::checkpoint_choice());
   parser->add_option("--memory,--memory-limit,--memory_limit", o->memory,
                      "budget: 4GiB, 3.5GB, 4096MiB, bytes (the --memory-limit of train, grade, forward and bench)")
-      ->capture_default_str();
-  parser->add_option("--device", o->device, "whose kernel scratch to count: cuda or cpu")->capture_default_str();
+      ->capture_default_str()
+      ->check(train::parsed_by([](const std::string& text) { (void)parse_bytes(text); }, "SIZE", "memory"));
+  parser->add_option("--device", o->device, "whose kernel scratch to count (cuda:N: a CUDA card's; auto: this machine's)")
+      ->capture_default_str()
+      ->check(train::device_choice());
   parser->add_option("--sm", o->sm,
                      "the card's compute capability (61: GTX 10xx, 75, 86, 89, 90...): which kernels run and their "
                      "scratch; auto: cuda:0's, else 61")

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "nn/efficientnet.h"
 #include "nn/summary.h"
+#include "train/option_validators.h"
 
 namespace sg::cli {
 
@@ -32,7 +33,7 @@ int run_summary(const SummaryOptions& o) {
 void add_summary_command(CLI::App& app, Commands& commands) {
   auto o = std::make_shared<SummaryOptions>();
   CLI::App* parser = app.add_subcommand("summary", "Print every layer of a network: output shape, parameters, FLOPs");
-  parser->add_option("--arch", o->arch, "b0..b7, lite0..lite4")->capture_default_str();
+  parser->add_option("--arch", o->arch, "EfficientNet variant")->capture_default_str()->transform(train::arch_choice());
   parser->add_option("--image", o->image, "input side in pixels (default: the arch's resolution)");
   parser->add_option("--outputs", o->outputs, "classifier outputs")->capture_default_str()->check(CLI::PositiveNumber);
   parser->add_option("--batch", o->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);

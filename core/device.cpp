@@ -34,18 +34,21 @@ Device default_device() {
   return Device::cpu();
 }
 
-Device parse_device(const std::string& text) {
-  if (text == "auto") return default_device();
+std::optional<Device> parse_device_spelling(const std::string& text) {
+  if (text == "auto") return std::nullopt;
   if (text == "cpu") return Device::cpu();
-  int index = 0;
-  if (text == "cuda") {
-    index = 0;
-  } else if (text.rfind("cuda:", 0) == 0 && text.size() > 5 &&
-             text.find_first_not_of("0123456789", 5) == std::string::npos) {
-    index = std::stoi(text.substr(5));
-  } else {
-    throw Error(detail::concat("device \"", text, "\": expected cpu, cuda, cuda:N or auto"));
-  }
+  if (text == "cuda") return Device::cuda(0);
+  const bool numbered = text.rfind("cuda:", 0) == 0 && text.size() > 5 && text.size() <= 8 &&
+                        text.find_first_not_of("0123456789", 5) == std::string::npos;
+  if (!numbered) throw Error(detail::concat("unknown device '", text, "' (expected cpu, cuda, cuda:N or auto)"));
+  return Device::cuda(std::stoi(text.substr(5)));
+}
+
+Device parse_device(const std::string& text) {
+  const std::optional<Device> spelled = parse_device_spelling(text);
+  if (!spelled) return default_device();
+  if (spelled->is_cpu()) return *spelled;
+  const int index = spelled->index;
   SG_CHECK(index < cuda_device_count(), "device \"", text, "\" is not available: ",
            cuda_available() ? detail::concat(cuda_device_count(), " CUDA device(s) present")
                             : cuda_unavailable_reason());

@@ -1,4 +1,6 @@
 #pragma once
+#include <cstdint>
+#include <optional>
 #include <string>
 
 namespace sg {
@@ -29,7 +31,12 @@ std::string cuda_device_name(int index);
 // cuda:0 when available, else the CPU. The first call that falls back prints one line to
 // stderr saying so and why.
 Device default_device();
-// Parses "cpu", "cuda", "cuda:N" or "auto" (= default_device()); errors name the text.
+// The device words, one grammar for every --device flag and `device` key: "cpu", "cuda" (=
+// cuda:0), "cuda:N" or "auto". Checks the spelling alone (no GPU needed): nothing for "auto", else
+// the device named; throws naming the text and the accepted forms.
+std::optional<Device> parse_device_spelling(const std::string& text);
+// parse_device_spelling, then "auto" -> default_device(), and a CUDA device must be usable;
+// errors name the text.
 Device parse_device(const std::string& text);
 
 }  // namespace sg

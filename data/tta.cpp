@@ -7,24 +7,9 @@
 
 namespace sg::data {
 
-TtaMode parse_tta_mode(std::string_view name) {
-  if (name == "none") return TtaMode::none;
-  if (name == "flips") return TtaMode::flips;
-  if (name == "dihedral") return TtaMode::dihedral;
-  throw Error(detail::concat("unknown TTA mode '", name, "' (expected none, flips or dihedral)"));
-}
+TtaMode parse_tta_mode(std::string_view name) { return parse_word(kTtaModeWords, name); }
 
-const char* tta_mode_name(TtaMode mode) {
-  switch (mode) {
-    case TtaMode::none:
-      return "none";
-    case TtaMode::flips:
-      return "flips";
-    case TtaMode::dihedral:
-      return "dihedral";
-  }
-  return "?";
-}
+const char* tta_mode_name(TtaMode mode) { return word_of(kTtaModeWords, mode).data(); }
 
 int tta_view_count(TtaMode mode) {
   switch (mode) {

@@ -9,13 +9,20 @@
 #include <string_view>
 #include <vector>
 
+#include "core/option_words.h"
 #include "data/image.h"
 
 namespace sg::data {
 
 enum class TtaMode { none, flips, dihedral };
 
-// "none", "flips", "dihedral"; anything else throws listing those.
+// The TTA words: none, flips, dihedral; anything else throws listing those.
+inline constexpr OptionWord<TtaMode> kTtaModeWordList[] = {
+    {TtaMode::none, "none"},
+    {TtaMode::flips, "flips"},
+    {TtaMode::dihedral, "dihedral"},
+};
+inline constexpr OptionWords<TtaMode> kTtaModeWords{"TTA mode", kTtaModeWordList};
 TtaMode parse_tta_mode(std::string_view name);
 const char* tta_mode_name(TtaMode mode);
 int tta_view_count(TtaMode mode);  // 1, 4, 8

@@ -10,21 +10,9 @@
 
 namespace sg::grading {
 
-HeadKind parse_head_kind(std::string_view name) {
-  if (name == "softmax") return HeadKind::softmax;
-  if (name == "binned") return HeadKind::binned;
-  if (name == "regression") return HeadKind::regression;
-  throw Error(detail::concat("unknown head '", name, "' (expected softmax, binned or regression)"));
-}
+HeadKind parse_head_kind(std::string_view name) { return parse_word(kHeadKindWords, name); }
 
-const char* head_kind_name(HeadKind kind) {
-  switch (kind) {
-    case HeadKind::softmax: return "softmax";
-    case HeadKind::binned: return "binned";
-    case HeadKind::regression: return "regression";
-  }
-  return "?";
-}
+const char* head_kind_name(HeadKind kind) { return word_of(kHeadKindWords, kind).data(); }
 
 int head_outputs(HeadKind kind) {
   switch (kind) {

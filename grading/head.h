@@ -14,11 +14,19 @@
 #include <string>
 #include <string_view>
 
+#include "core/option_words.h"
+
 namespace sg::grading {
 
 enum class HeadKind { softmax, binned, regression };
 
-// "softmax", "binned", "regression"; anything else throws listing those.
+// The head words: softmax, binned, regression; anything else throws listing those.
+inline constexpr OptionWord<HeadKind> kHeadKindWordList[] = {
+    {HeadKind::softmax, "softmax"},
+    {HeadKind::binned, "binned"},
+    {HeadKind::regression, "regression"},
+};
+inline constexpr OptionWords<HeadKind> kHeadKindWords{"head", kHeadKindWordList};
 HeadKind parse_head_kind(std::string_view name);
 const char* head_kind_name(HeadKind kind);
 

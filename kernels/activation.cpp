@@ -8,27 +8,9 @@
 
 namespace sg {
 
-Activation parse_activation(std::string_view name) {
-  if (name == "identity" || name == "linear") return Activation::identity;
-  if (name == "relu") return Activation::relu;
-  if (name == "relu6") return Activation::relu6;
-  if (name == "sigmoid") return Activation::sigmoid;
-  if (name == "swish" || name == "silu") return Activation::swish;
-  if (name == "mish") return Activation::mish;
-  throw Error(detail::concat("unknown activation \"", name, "\" (expected identity, relu, relu6, sigmoid, swish, silu or mish)"));
-}
+Activation parse_activation(std::string_view name) { return parse_word(kActivationWords, name); }
 
-std::string_view activation_name(Activation kind) {
-  switch (kind) {
-    case Activation::identity: return "identity";
-    case Activation::relu: return "relu";
-    case Activation::relu6: return "relu6";
-    case Activation::sigmoid: return "sigmoid";
-    case Activation::swish: return "swish";
-    case Activation::mish: return "mish";
-  }
-  return "?";
-}
+std::string_view activation_name(Activation kind) { return word_of(kActivationWords, kind); }
 
 void activation_forward(Activation kind, const Tensor& x, Tensor& y, const Stream& stream) {
   constexpr const char* op = "activation_forward";

@@ -89,21 +89,9 @@ void check_beta(const char* op, float beta) {
 
 }  // namespace
 
-Reduction parse_reduction(std::string_view name) {
-  if (name == "none") return Reduction::none;
-  if (name == "mean") return Reduction::mean;
-  if (name == "sum") return Reduction::sum;
-  throw Error(detail::concat("unknown reduction \"", name, "\" (expected none, mean or sum)"));
-}
+Reduction parse_reduction(std::string_view name) { return parse_word(kReductionWords, name); }
 
-std::string_view reduction_name(Reduction reduction) {
-  switch (reduction) {
-    case Reduction::none: return "none";
-    case Reduction::mean: return "mean";
-    case Reduction::sum: return "sum";
-  }
-  return "?";
-}
+std::string_view reduction_name(Reduction reduction) { return word_of(kReductionWords, reduction); }
 
 void cross_entropy_forward(const CrossEntropyParams& p, const Tensor& logits, const Tensor& targets, Tensor& loss,
                            const Stream& stream) {

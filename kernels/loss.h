@@ -4,6 +4,7 @@
 // the logits' dtype with an upstream factor `grad_scale` multiplied in (the loss scale of f16
 // training; 1 otherwise). For reduction none the gradient is that of the SUM of the losses.
 // Outputs are overwritten. Reductions are deterministic on every device.
+#include "core/option_words.h"
 #include "core/tensor.h"
 #include "kernels/loss_math.h"
 
@@ -11,7 +12,13 @@ namespace sg {
 
 using Reduction = math::Reduction;
 
-// Parses "none", "mean", "sum".
+// The reduction words: none, mean, sum.
+inline constexpr OptionWord<Reduction> kReductionWordList[] = {
+    {Reduction::none, "none"},
+    {Reduction::mean, "mean"},
+    {Reduction::sum, "sum"},
+};
+inline constexpr OptionWords<Reduction> kReductionWords{"reduction", kReductionWordList};
 Reduction parse_reduction(std::string_view name);
 std::string_view reduction_name(Reduction reduction);
 

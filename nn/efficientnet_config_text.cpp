@@ -48,13 +48,9 @@ std::array<float, 3> parse_triple(std::string_view where, const std::string& key
 
 }  // namespace
 
-std::string_view padding_name(Padding padding) { return padding == Padding::tf_same ? "tf_same" : "symmetric"; }
+std::string_view padding_name(Padding padding) { return word_of(kPaddingWords, padding); }
 
-Padding parse_padding(std::string_view name) {
-  if (name == "symmetric") return Padding::symmetric;
-  if (name == "tf_same" || name == "tf-same" || name == "same") return Padding::tf_same;
-  throw Error(detail::concat("unknown padding '", name, "' (known: symmetric, tf_same)"));
-}
+Padding parse_padding(std::string_view name) { return parse_word(kPaddingWords, name); }
 
 std::string config_text(const EfficientNetConfig& c) {
   std::string s;

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/option_words.h"
 #include "nn/efficientnet.h"
 
 namespace sg::nn {
@@ -20,7 +21,13 @@ std::string config_text(const EfficientNetConfig& config);
 // Throws sg::Error naming the offending key and value; `where` (a file name) prefixes the message.
 EfficientNetConfig parse_config_text(std::string_view text, std::string_view where = "arch_config");
 
-std::string_view padding_name(Padding padding);   // "symmetric", "tf_same"
-Padding parse_padding(std::string_view name);     // also "same" / "tf-same" for TF-SAME
+// The padding words: symmetric, tf_same (tf-same, same) for TensorFlow's SAME.
+inline constexpr OptionWord<Padding> kPaddingWordList[] = {
+    {Padding::symmetric, "symmetric"},
+    {Padding::tf_same, "tf_same", {"tf-same", "same"}},
+};
+inline constexpr OptionWords<Padding> kPaddingWords{"padding", kPaddingWordList};
+std::string_view padding_name(Padding padding);
+Padding parse_padding(std::string_view name);  // parse_word(kPaddingWords, name)
 
 }  // namespace sg::nn

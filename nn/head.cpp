@@ -13,23 +13,9 @@
 
 namespace sg::nn {
 
-HeadPooling parse_head_pooling(std::string_view name) {
-  if (name == "avg") return HeadPooling::avg;
-  if (name == "max") return HeadPooling::max;
-  if (name == "gem") return HeadPooling::gem;
-  if (name == "avgmax" || name == "avg_max" || name == "concat") return HeadPooling::avg_max;
-  throw Error(detail::concat("unknown head pooling '", name, "' (expected avg, max, gem or avgmax)"));
-}
+HeadPooling parse_head_pooling(std::string_view name) { return parse_word(kHeadPoolingWords, name); }
 
-std::string_view head_pooling_name(HeadPooling pooling) {
-  switch (pooling) {
-    case HeadPooling::avg: return "avg";
-    case HeadPooling::max: return "max";
-    case HeadPooling::gem: return "gem";
-    case HeadPooling::avg_max: return "avgmax";
-  }
-  return "?";
-}
+std::string_view head_pooling_name(HeadPooling pooling) { return word_of(kHeadPoolingWords, pooling); }
 
 Head::Head(std::string name, const HeadOptions& options, Device device, uint64_t seed)
     : Module(std::move(name)), options_(options) {

@@ -5,12 +5,21 @@
 // (weight [outputs, F], PyTorch's Linear layout).
 #include <string_view>
 
+#include "core/option_words.h"
 #include "nn/module.h"
 
 namespace sg::nn {
 
 enum class HeadPooling { avg, max, gem, avg_max };
-HeadPooling parse_head_pooling(std::string_view name);  // "avg", "max", "gem", "avgmax"
+// The pooling words: avg, max, gem, avgmax (avg_max, concat).
+inline constexpr OptionWord<HeadPooling> kHeadPoolingWordList[] = {
+    {HeadPooling::avg, "avg"},
+    {HeadPooling::max, "max"},
+    {HeadPooling::gem, "gem"},
+    {HeadPooling::avg_max, "avgmax", {"avg_max", "concat"}},
+};
+inline constexpr OptionWords<HeadPooling> kHeadPoolingWords{"head pooling", kHeadPoolingWordList};
+HeadPooling parse_head_pooling(std::string_view name);  // parse_word(kHeadPoolingWords, name)
 std::string_view head_pooling_name(HeadPooling pooling);
 
 struct HeadOptions {

@@ -10,6 +10,7 @@
 #include "kernels/conv2d_params.h"
 #include "kernels/cuda_conv2d_scratch.h"
 #include "kernels/cuda_kernel_paths.h"
+#include "nn/optimizer_kind.h"
 
 namespace sg::nn {
 
@@ -21,9 +22,11 @@ size_t allocator_bytes(size_t bytes) {
 }
 
 int64_t optimizer_state_count(std::string_view optimizer) {
-  if (optimizer == "adamw") return 2;
-  if (optimizer == "sgd") return 1;
-  throw Error(detail::concat("unknown optimizer '", optimizer, "' (expected adamw or sgd)"));
+  switch (parse_word(kOptimizerWords, optimizer)) {
+    case OptimizerKind::adamw: return 2;
+    case OptimizerKind::sgd: return 1;
+  }
+  return 0;
 }
 
 namespace {

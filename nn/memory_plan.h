@@ -39,7 +39,7 @@ struct MemoryPlanRequest {
   int cuda_arch = 61;
 };
 
-// "adamw" -> 2, "sgd" (with momentum) -> 1; throws naming the text.
+// "adamw" -> 2, "sgd" (with momentum) -> 1 (nn/optimizer_kind.h's words); throws naming the text.
 int64_t optimizer_state_count(std::string_view optimizer);
 
 // Bytes live at one moment, by what they are.

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 
 #include "kernels/cast.h"
 #include "kernels/optimizer.h"
@@ -10,14 +9,7 @@
 
 namespace sg::nn {
 
-DType parse_precision(std::string_view name) {
-  std::string s;
-  for (char c : name) s += char(std::tolower(static_cast<unsigned char>(c)));
-  if (s == "f32" || s == "fp32" || s == "float32" || s == "float") return DType::f32;
-  if (s == "f16" || s == "fp16" || s == "float16" || s == "half") return DType::f16;
-  if (s == "bf16" || s == "bfloat16") return DType::bf16;
-  throw Error(detail::concat("unknown precision '", name, "' (expected f32, f16 or bf16)"));
-}
+DType parse_precision(std::string_view name) { return parse_word(kPrecisionWords, name); }
 
 const Tensor& compute_weight(Parameter& p, const Tensor& x, const std::string& module, const Stream& stream) {
   SG_CHECK(p.value.defined() && p.value.dtype() == DType::f32, "'", module, "': parameter '", p.name, "' is ",

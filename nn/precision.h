@@ -15,12 +15,20 @@
 #include <string>
 #include <string_view>
 
+#include "core/option_words.h"
 #include "nn/module.h"
 
 namespace sg::nn {
 
-// "f32" / "fp32" / "float32", "f16" / "fp16" / "half" / "float16", "bf16" / "bfloat16";
-// throws naming the value and the accepted names.
+// The precision words: f32 (fp32, float32, float), f16 (fp16, float16, half), bf16 (bfloat16),
+// any case. Every --precision flag and `precision` key reads them through this table.
+inline constexpr OptionWord<DType> kPrecisionWordList[] = {
+    {DType::f32, "f32", {"fp32", "float32", "float"}},
+    {DType::f16, "f16", {"fp16", "float16", "half"}},
+    {DType::bf16, "bf16", {"bfloat16"}},
+};
+inline constexpr OptionWords<DType> kPrecisionWords{"precision", kPrecisionWordList};
+// parse_word(kPrecisionWords, name): throws naming the value and the accepted words.
 DType parse_precision(std::string_view name);
 
 // p in x's dtype, on x's device. f32: p.value itself. f16/bf16: p.compute.value, cast from

@@ -16,24 +16,9 @@ double cosine(double base_lr, double eta_min, int64_t t, int64_t period) {
 
 }  // namespace
 
-LrScheduleKind parse_lr_schedule_kind(std::string_view name) {
-  if (name == "constant") return LrScheduleKind::constant;
-  if (name == "cosine") return LrScheduleKind::cosine;
-  if (name == "cosine_restarts") return LrScheduleKind::cosine_restarts;
-  if (name == "step") return LrScheduleKind::step;
-  throw Error(detail::concat("lr schedule: unknown schedule '", name,
-                             "', expected one of constant, cosine, cosine_restarts, step"));
-}
+LrScheduleKind parse_lr_schedule_kind(std::string_view name) { return parse_word(kLrScheduleWords, name); }
 
-const char* lr_schedule_name(LrScheduleKind kind) {
-  switch (kind) {
-    case LrScheduleKind::constant: return "constant";
-    case LrScheduleKind::cosine: return "cosine";
-    case LrScheduleKind::cosine_restarts: return "cosine_restarts";
-    case LrScheduleKind::step: return "step";
-  }
-  return "?";
-}
+const char* lr_schedule_name(LrScheduleKind kind) { return word_of(kLrScheduleWords, kind).data(); }
 
 void validate(const LrScheduleConfig& c) {
   const char* name = lr_schedule_name(c.kind);

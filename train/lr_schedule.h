@@ -18,13 +18,22 @@
 #include <string>
 #include <string_view>
 
+#include "core/option_words.h"
+
 namespace sg::train {
 
 class Optimizer;
 
 enum class LrScheduleKind { constant, cosine, cosine_restarts, step };
 
-// "constant", "cosine", "cosine_restarts", "step"; anything else throws, listing these.
+// The schedule words: constant, cosine, cosine_restarts, step; anything else throws, listing these.
+inline constexpr OptionWord<LrScheduleKind> kLrScheduleWordList[] = {
+    {LrScheduleKind::constant, "constant"},
+    {LrScheduleKind::cosine, "cosine"},
+    {LrScheduleKind::cosine_restarts, "cosine_restarts"},
+    {LrScheduleKind::step, "step"},
+};
+inline constexpr OptionWords<LrScheduleKind> kLrScheduleWords{"lr schedule", kLrScheduleWordList};
 LrScheduleKind parse_lr_schedule_kind(std::string_view name);
 const char* lr_schedule_name(LrScheduleKind kind);
 

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "kernels/optimizer.h"
+#include "nn/optimizer_kind.h"
 
 namespace sg::train {
 
@@ -149,13 +150,15 @@ void AdamW::update(size_t param_index, nn::Parameter& param, const Stream& strea
 // ---- by name ------------------------------------------------------------------------------
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& c, std::vector<nn::Parameter*> params) {
-  if (c.name == "sgd")
-    return std::make_unique<Sgd>(std::move(params), SgdOptions{c.lr, c.momentum, c.dampening, c.weight_decay,
-                                                                c.nesterov, c.exempt_bias_and_norm_from_weight_decay});
-  if (c.name == "adamw")
-    return std::make_unique<AdamW>(std::move(params), AdamWOptions{c.lr, c.beta1, c.beta2, c.eps, c.weight_decay,
-                                                                   c.exempt_bias_and_norm_from_weight_decay});
-  throw Error(detail::concat("optimizer: unknown optimizer '", c.name, "', expected 'sgd' or 'adamw'"));
+  switch (parse_word(nn::kOptimizerWords, c.name)) {
+    case nn::OptimizerKind::sgd:
+      return std::make_unique<Sgd>(std::move(params), SgdOptions{c.lr, c.momentum, c.dampening, c.weight_decay,
+                                                                  c.nesterov, c.exempt_bias_and_norm_from_weight_decay});
+    case nn::OptimizerKind::adamw:
+      return std::make_unique<AdamW>(std::move(params), AdamWOptions{c.lr, c.beta1, c.beta2, c.eps, c.weight_decay,
+                                                                     c.exempt_bias_and_norm_from_weight_decay});
+  }
+  throw Error("make_optimizer: unhandled optimizer kind");
 }
 
 }  // namespace sg::train

@@ -120,7 +120,7 @@ class AdamW final : public Optimizer {
   std::vector<size_t> exp_avg_index_, exp_avg_sq_index_;  // per parameter, into the state
 };
 
-// An optimizer chosen by name (from a config file or a flag): "sgd" or "adamw". The fields
+// An optimizer chosen by name (from a config file or a flag): a word of nn::kOptimizerWords. The fields
 // that the chosen kind does not use are ignored.
 struct OptimizerConfig {
   std::string name = "adamw";

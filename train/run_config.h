@@ -31,28 +31,28 @@ struct RunConfig {
   std::string arch = "b0";    // b0..b7, lite0..lite4
   double width = 0, depth = 0;  // > 0: override the arch's width/depth multipliers (small demo nets)
   std::string pretrained;     // weight file (ours, or imported Keras/PyTorch) for the backbone
-  std::string head = "binned";  // softmax | binned | regression (grading/head.h)
-  std::string activation;     // empty: the arch's (swish; relu6 for lite); or mish
-  std::string pooling = "avg";  // avg | max | gem | avgmax
+  std::string head = "binned";  // a word of grading::kHeadKindWords (grading/head.h)
+  std::string activation;     // empty: the arch's (swish; relu6 for lite); or a word of kActivationWords
+  std::string pooling = "avg";  // a word of nn::kHeadPoolingWords (nn/head.h)
   double dropout = -1;        // head dropout; < 0: the arch's
   double drop_connect = -1;   // < 0: the arch's
-  std::string precision = "f32";  // f32 | f16 | bf16
+  std::string precision = "f32";  // a word of nn::kPrecisionWords (nn/precision.h)
   std::string checkpointing = "none";  // none | every | every:K | blocks:I,J | auto
   // ---- optimisation
   int batch = 4;
   int accumulate = 1;         // micro-batches per optimizer step
   int epochs = 10;
-  std::string optimizer = "adamw";  // adamw | sgd
+  std::string optimizer = "adamw";  // a word of nn::kOptimizerWords (nn/optimizer_kind.h)
   double lr = 3e-4;
   double weight_decay = 1e-2;
   double momentum = 0.9;      // sgd
-  std::string schedule = "cosine";  // cosine | constant | step | cosine_restarts
+  std::string schedule = "cosine";  // a word of kLrScheduleWords (train/lr_schedule.h)
   double warmup_epochs = 1.0;
   double min_lr = 1e-6;
   double max_grad_norm = 0;   // > 0: clip
   double label_smoothing = 0;  // softmax head only
   // ---- augmentation (data/augment.h)
-  std::string augment = "default";  // default | light | none
+  std::string augment = "default";  // a word of kAugmentPresetWords (train/augment_preset.h)
   // ---- run
   uint64_t seed = 0;
   std::string device = "auto";      // auto | cpu | cuda | cuda:N

@@ -21,8 +21,18 @@
 
 #include "core/allocator.h"
 #include "core/error.h"
+#include "core/usage_error.h"
+#include "data/tta.h"
+#include "grading/head.h"
+#include "kernels/activation.h"
 #include "nn/checkpointing.h"
 #include "nn/efficientnet.h"
+#include "nn/head.h"
+#include "nn/optimizer_kind.h"
+#include "nn/precision.h"
+#include "train/augment_preset.h"
+#include "train/lr_schedule.h"
+#include "train/option_validators.h"
 
 #ifndef SLIDEGRADE_VERSION
 #define SLIDEGRADE_VERSION "unknown"
@@ -31,14 +41,24 @@
 namespace sg::train {
 namespace {
 
-// One config key. `allowed` is the help's summary of the allowed values ("" when any value of
-// the type goes; ranges are checked by validate_run_config).
+// One config key. `allowed` checks a string key's value with the parser that reads it (an option
+// word's table, core/option_words.h; the device, checkpoint and size grammars), may rewrite it to
+// its canonical spelling, and gives the help's summary of the allowed values; none when any value
+// of the type goes (ranges are checked by validate_run_config).
 struct Field {
   std::string_view key;
   std::string_view help;
-  std::string_view allowed = {};
+  std::optional<CLI::Validator> allowed = {};
   bool computes = true;  // false: run_config_differences ignores it (where/how fast, not what)
 };
+
+// '' (the architecture's choice) or a word of `words`.
+template <class Enum>
+CLI::Validator empty_or_word(const OptionWords<Enum>& words) {
+  const CLI::Validator word = word_choice(words);
+  return CLI::Validator([word](std::string& text) { return text.empty() ? std::string{} : word(text); },
+                        "''|" + word.get_description(), word.get_name());
+}
 
 // Every field of RunConfig, in its order. `config` is RunConfig or const RunConfig.
 template <class Config, class Visit>
@@ -63,106 +83,50 @@ void visit_fields(Config& c, Visit&& visit) {
   visit(Field{"tile_cache", "cache each slide's tiles on disk", {}, false}, c.tile_cache);
   visit(Field{"cache_dir", "tile cache folder; empty: <data>/.slidegrade_tile_cache", {}, false}, c.cache_dir);
   // ---- model
-  visit(Field{"arch", "EfficientNet variant", "b0..b7|lite0..lite4"}, c.arch);
+  visit(Field{"arch", "EfficientNet variant", arch_choice()}, c.arch);
   visit(Field{"width", "> 0: override the arch's width multiplier (small nets); 0: the arch's"}, c.width);
   visit(Field{"depth", "> 0: override the arch's depth multiplier (small nets); 0: the arch's"}, c.depth);
   visit(Field{"pretrained", "weight file for the backbone (ours, or imported Keras/PyTorch); empty: random"},
         c.pretrained);
-  visit(Field{"head", "softmax over 6 grades, binned BCE with 5 outputs, or regression", "softmax|binned|regression"},
+  visit(Field{"head", "softmax over 6 grades, binned BCE with 5 outputs, or regression", word_choice(grading::kHeadKindWords)},
         c.head);
-  visit(Field{"activation", "empty: the arch's (swish; relu6 for lite)", "''|swish|relu6|mish"}, c.activation);
-  visit(Field{"pooling", "global pooling before the head", "avg|max|gem|avgmax"}, c.pooling);
+  visit(Field{"activation", "empty: the arch's (swish; relu6 for lite)", empty_or_word(kActivationWords)},
+        c.activation);
+  visit(Field{"pooling", "global pooling before the head", word_choice(nn::kHeadPoolingWords)},
+        c.pooling);
   visit(Field{"dropout", "head dropout in [0, 1); < 0: the arch's"}, c.dropout);
   visit(Field{"drop_connect", "stochastic depth rate in [0, 1); < 0: the arch's"}, c.drop_connect);
-  visit(Field{"precision", "compute precision (f16 with dynamic loss scaling)", "f32|f16|bf16"}, c.precision);
+  visit(Field{"precision", "compute precision (f16 with dynamic loss scaling)", word_choice(nn::kPrecisionWords)},
+        c.precision);
   visit(Field{"checkpointing", "gradient checkpointing of blocks; auto: as the memory plan needs",
-              "none|every|every:K|blocks:I,J|auto"},
+              checkpoint_choice()},
         c.checkpointing);
   // ---- optimisation
   visit(Field{"batch", "micro-batch size (>= 1)"}, c.batch);
   visit(Field{"accumulate", "micro-batches per optimizer step (>= 1)"}, c.accumulate);
   visit(Field{"epochs", "epochs to train (>= 1); a resume may extend it", {}, false}, c.epochs);
-  visit(Field{"optimizer", "optimizer", "adamw|sgd"}, c.optimizer);
+  visit(Field{"optimizer", "optimizer", word_choice(nn::kOptimizerWords)}, c.optimizer);
   visit(Field{"lr", "base learning rate (> 0)"}, c.lr);
   visit(Field{"weight_decay", "weight decay (>= 0; decoupled for adamw)"}, c.weight_decay);
   visit(Field{"momentum", "sgd momentum in [0, 1)"}, c.momentum);
-  visit(Field{"schedule", "learning-rate schedule after the warm-up", "cosine|constant|step|cosine_restarts"},
+  visit(Field{"schedule", "learning-rate schedule after the warm-up", word_choice(kLrScheduleWords)},
         c.schedule);
   visit(Field{"warmup_epochs", "linear warm-up, in epochs (>= 0, < epochs)"}, c.warmup_epochs);
   visit(Field{"min_lr", "the schedule's floor (>= 0, <= lr)"}, c.min_lr);
   visit(Field{"max_grad_norm", "> 0: clip the global gradient norm; 0: no clipping"}, c.max_grad_norm);
   visit(Field{"label_smoothing", "label smoothing in [0, 1) (softmax head only)"}, c.label_smoothing);
   // ---- augmentation
-  visit(Field{"augment", "augmentation preset", "default|light|none"}, c.augment);
+  visit(Field{"augment", "augmentation preset", word_choice(kAugmentPresetWords)}, c.augment);
   // ---- run
   visit(Field{"seed", "seed of weights, sampling, augmentation and dropout"}, c.seed);
-  visit(Field{"device", "where to train; auto: the GPU if there is one", "auto|cpu|cuda|cuda:N", false}, c.device);
-  visit(Field{"memory_limit", "cap the device allocator, e.g. 4GiB, 512MiB; empty: no cap", "SIZE"}, c.memory_limit);
+  visit(Field{"device", "where to train; auto: the GPU if there is one", device_choice(), false},
+        c.device);
+  visit(Field{"memory_limit", "cap the device allocator, e.g. 4GiB, 512MiB; empty: no cap", memory_limit_choice()},
+        c.memory_limit);
   visit(Field{"loader_threads", "slide loader threads (0: load in the training thread)", {}, false}, c.loader_threads);
   visit(Field{"queue_depth", "batches the loader may run ahead (>= 1)", {}, false}, c.queue_depth);
   visit(Field{"tta_validation", "validate with dihedral TTA (8x slower validation)"}, c.tta_validation);
   visit(Field{"log_every", "> 0: also print a plain line every this many steps", {}, false}, c.log_every);
-}
-
-std::string join_alternatives(const std::vector<std::string>& names) {
-  std::string text;
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (i > 0) text += i + 1 == names.size() ? " or " : ", ";
-    text += names[i];
-  }
-  return text;
-}
-
-bool is_one_of(const std::string& value, const std::vector<std::string>& names) {
-  return std::find(names.begin(), names.end(), value) != names.end();
-}
-
-bool is_device_text(const std::string& value) {
-  if (value == "auto" || value == "cpu" || value == "cuda") return true;
-  if (value.rfind("cuda:", 0) != 0 || value.size() == 5 || value.size() > 8) return false;
-  return std::all_of(value.begin() + 5, value.end(),
-                     [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
-}
-
-// "" when `value` is allowed for the enumeration-like `key`, else "'value': expected ...".
-std::string check_choice(std::string_view key, const std::string& value) {
-  auto expect = [&](const std::vector<std::string>& names) -> std::string {
-    if (is_one_of(value, names)) return {};
-    return "'" + value + "': expected " + join_alternatives(names);
-  };
-  if (key == "precision") return expect({"f32", "f16", "bf16"});
-  if (key == "head") return expect({"softmax", "binned", "regression"});
-  if (key == "optimizer") return expect({"adamw", "sgd"});
-  if (key == "schedule") return expect({"cosine", "constant", "step", "cosine_restarts"});
-  if (key == "augment") return expect({"default", "light", "none"});
-  if (key == "pooling") return expect({"avg", "max", "gem", "avgmax"});
-  if (key == "activation") {
-    if (value.empty() || is_one_of(value, {"swish", "relu6", "mish"})) return {};
-    return "'" + value + "': expected '' (the arch's), swish, relu6 or mish";
-  }
-  if (key == "arch") return expect(nn::efficientnet_arch_names());
-  if (key == "checkpointing") {
-    try {
-      (void)nn::parse_checkpoint_policy(value);
-      return {};
-    } catch (const Error&) {
-      return "'" + value + "': expected none, every, every:K, blocks:I,J,... or auto";
-    }
-  }
-  if (key == "device") {
-    if (is_device_text(value)) return {};
-    return "'" + value + "': expected auto, cpu, cuda or cuda:N";
-  }
-  if (key == "memory_limit") {
-    if (value.empty()) return {};
-    try {
-      (void)parse_bytes(value);
-      return {};
-    } catch (const Error&) {
-      return "'" + value + "': expected a size such as 4GiB, 512MiB or 2GB (empty: no cap)";
-    }
-  }
-  return {};
 }
 
 std::string dashed(std::string_view key) {
@@ -573,13 +537,9 @@ void add_run_config_options(CLI::App& app, RunConfig& config) {
             },
             "", "NonNegative"));
       }
-      if constexpr (std::is_same_v<T, std::string>) {
-        if (!field.allowed.empty()) {
-          const std::string key(field.key);
-          option->check(CLI::Validator([key](std::string& text) { return check_choice(key, text); },
-                                       std::string(field.allowed), key));
-        }
-      }
+      // A transform, not a check: the option keeps the canonical spelling the validator writes.
+      if constexpr (std::is_same_v<T, std::string>)
+        if (field.allowed) option->transform(*field.allowed);
     }
     option->group("Run config (also keys of the --config file)");
     (*keys)[std::string(field.key)] = KeyOption{option, toml_type_of<T>()};
@@ -592,14 +552,16 @@ void add_run_config_options(CLI::App& app, RunConfig& config) {
 
 void validate_run_config(const RunConfig& c) {
   auto check = [](bool ok, std::string_view key, const auto& value, const auto&... expected) {
-    if (!ok) throw Error(detail::concat(key, " ", value, ": expected ", expected...));
+    if (!ok) throw UsageError(detail::concat(key, " ", value, ": expected ", expected...));
   };
-  // Enumerations first: their messages list the allowed values.
+  // Enumerations first, with the flags' own validators: their messages list the allowed values.
   visit_fields(c, [&](const Field& field, const auto& value) {
     using T = std::remove_cvref_t<decltype(value)>;
     if constexpr (std::is_same_v<T, std::string>) {
-      const std::string problem = check_choice(field.key, value);
-      if (!problem.empty()) throw Error(detail::concat(field.key, " ", problem));
+      if (!field.allowed) return;
+      std::string text = value;
+      const std::string problem = (*field.allowed)(text);
+      if (!problem.empty()) throw UsageError(detail::concat(field.key, ": ", problem));
     }
   });
   check(!c.data.empty(), "data", "''",

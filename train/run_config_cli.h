@@ -15,8 +15,9 @@ namespace sg::train {
 // key in the file or a value of the wrong type is a parse error naming the key (and the file).
 void add_run_config_options(CLI::App& app, RunConfig& config);
 
-// Checks every value after parsing: ranges, and the allowed values of every enumeration-like key
-// listed in the message ("precision 'f8': expected f32, f16 or bf16"). Throws sg::Error.
+// Checks every value after parsing: ranges, and every word key with the flag's own validator, the
+// allowed values listed in the message ("precision: unknown precision 'f8' (expected f32, f16 or
+// bf16)"). Throws sg::UsageError (core/usage_error.h: exit status 2).
 void validate_run_config(const RunConfig& config);
 
 // The resolved config as TOML, every key, in RunConfig's order, with a header comment;

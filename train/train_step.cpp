@@ -39,21 +39,9 @@ void restore_buffers(KeptBuffers& kept, const Stream& stream) {
 
 }  // namespace
 
-LossKind parse_loss_kind(std::string_view name) {
-  if (name == "cross_entropy" || name == "ce") return LossKind::cross_entropy;
-  if (name == "bce_with_logits" || name == "bce") return LossKind::bce_with_logits;
-  if (name == "mse") return LossKind::mse;
-  throw Error(detail::concat("unknown loss '", name, "' (expected cross_entropy, bce_with_logits or mse)"));
-}
+LossKind parse_loss_kind(std::string_view name) { return parse_word(kLossKindWords, name); }
 
-std::string_view loss_kind_name(LossKind kind) {
-  switch (kind) {
-    case LossKind::cross_entropy: return "cross_entropy";
-    case LossKind::bce_with_logits: return "bce_with_logits";
-    case LossKind::mse: return "mse";
-  }
-  return "?";
-}
+std::string_view loss_kind_name(LossKind kind) { return word_of(kLossKindWords, kind); }
 
 TrainStep::TrainStep(nn::EfficientNet& model, Optimizer& optimizer, const TrainStepOptions& options)
     : model_(model),

@@ -37,6 +37,7 @@
 #include <string_view>
 
 #include "kernels/optimizer.h"
+#include "core/option_words.h"
 #include "nn/efficientnet.h"
 #include "train/gradient_accumulation.h"
 #include "train/optimizer.h"
@@ -45,7 +46,13 @@
 namespace sg::train {
 
 enum class LossKind { cross_entropy, bce_with_logits, mse };
-// "cross_entropy" / "ce", "bce_with_logits" / "bce", "mse"; throws naming the value.
+// The loss words: cross_entropy (ce), bce_with_logits (bce), mse; throws naming the value.
+inline constexpr OptionWord<LossKind> kLossKindWordList[] = {
+    {LossKind::cross_entropy, "cross_entropy", {"ce"}},
+    {LossKind::bce_with_logits, "bce_with_logits", {"bce"}},
+    {LossKind::mse, "mse"},
+};
+inline constexpr OptionWords<LossKind> kLossKindWords{"loss", kLossKindWordList};
 LossKind parse_loss_kind(std::string_view name);
 std::string_view loss_kind_name(LossKind kind);
 

@@ -21,6 +21,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/stream.h"
+#include "core/usage_error.h"
 #include "data/async_loader.h"
 #include "data/kfold.h"
 #include "data/panda_dataset.h"
@@ -37,6 +38,7 @@
 #include "nn/head.h"
 #include "nn/memory_plan.h"
 #include "nn/precision.h"
+#include "train/augment_preset.h"
 #include "train/head_loss.h"
 #include "train/lr_schedule.h"
 #include "train/optimizer.h"
@@ -117,8 +119,8 @@ void check_resume_config(const fs::path& dir, const RunConfig& config) {
   if (differences.empty()) return;
   std::string list;
   for (const std::string& d : differences) list += "\n  " + d;
-  throw Error(detail::concat(dir.string(), ": the run folder belongs to another config (", path.string(),
-                             "); refusing to resume. Differences (saved -> given):", list));
+  throw UsageError(detail::concat(dir.string(), ": the run folder belongs to another config (", path.string(),
+                                  "); refusing to resume. Differences (saved -> given):", list));
 }
 
 // ---------------------------------------------------------------- data
@@ -162,9 +164,9 @@ std::vector<data::SlideItem> slide_items(const std::vector<SlideRow>& rows) {
 }
 
 data::AugmentConfig augment_config(const std::string& name) {
-  if (name == "default") return data::AugmentConfig{};
-  if (name == "none") return data::AugmentConfig::none();
-  SG_CHECK(name == "light", "augment '", name, "': expected default, light or none");
+  const AugmentPreset preset = parse_word(kAugmentPresetWords, name);
+  if (preset == AugmentPreset::standard) return data::AugmentConfig{};
+  if (preset == AugmentPreset::none) return data::AugmentConfig::none();
   data::AugmentConfig light = data::AugmentConfig::none();
   light.tile = {0.5f, 0.5f, 0.5f, 0.0f};
   light.mosaic = {0.5f, 0.5f, 0.5f, 0.0f};
@@ -175,13 +177,6 @@ data::AugmentConfig augment_config(const std::string& name) {
   light.contrast_probability = 0.3f;
   light.contrast_factor = {0.95f, 1.05f};
   return light;
-}
-
-DType parse_precision(const std::string& name) {
-  if (name == "f32") return DType::f32;
-  if (name == "f16") return DType::f16;
-  if (name == "bf16") return DType::bf16;
-  throw Error(detail::concat("precision '", name, "': expected f32, f16 or bf16"));
 }
 
 // ---------------------------------------------------------------- the model
@@ -641,7 +636,7 @@ FoldResult FoldRun::run() {
 
 void FoldRun::check_config() {
   head_ = grading::parse_head_kind(config_.head);
-  precision_ = parse_precision(config_.precision);
+  precision_ = nn::parse_precision(config_.precision);
   SG_CHECK(config_.batch >= 1, "batch ", config_.batch, ": expected at least 1");
   SG_CHECK(config_.accumulate >= 1, "accumulate ", config_.accumulate, ": expected at least 1");
   SG_CHECK(config_.epochs >= 1, "epochs ", config_.epochs, ": expected at least 1");

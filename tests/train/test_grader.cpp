@@ -467,9 +467,10 @@ TEST_F(GraderTest, CommandLine) {
       run_slidegrade(binary, "grade --models " + missing + " --data " + data.string() + " --out " + out, *dir_, output),
       1);
   EXPECT_NE(output.find(missing + ": no such model file"), std::string::npos) << output;
-  EXPECT_NE(
+  EXPECT_EQ(
       run_slidegrade(binary, "grade --models " + binned_ + " --data " + data.string() + " --tta rot", *dir_, output),
-      0);
+      2);  // a usage error
+  EXPECT_NE(output.find("unknown TTA mode 'rot' (expected none, flips or dihedral)"), std::string::npos) << output;
 
   // thresholds: a run folder with out-of-fold predictions and best.h5; one without.
   const fs::path run = dir_->path() / "cli_run";

@@ -140,7 +140,7 @@ TEST(LrSchedule, RejectsUnknownNamesAndBadConfigs) {
     parse_lr_schedule_kind("cosin");
     ADD_FAILURE() << "no error for an unknown schedule";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown schedule 'cosin', expected one of constant, cosine"),
+    EXPECT_NE(std::string(e.what()).find("unknown lr schedule 'cosin' (expected constant, cosine, cosine_restarts or step)"),
               std::string::npos)
         << e.what();
   }

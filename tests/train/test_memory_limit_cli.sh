@@ -57,7 +57,7 @@ expect 0 "memory on cpu: peak" "$SG" forward --weights "$MODEL" --input "$DIR/x.
 expect 1 "during forward of images 1..2 of 2 (128x128)" "$SG" forward --weights "$MODEL" --input "$DIR/x.npy" \
   --output "$DIR/y2.npy" --device cpu --memory-limit 3MiB
 grep -qF "limit 3.00 MiB (--memory-limit)" "$DIR/out" || { fail "forward OOM names no limit"; cat "$DIR/out"; }
-expect 1 "unknown unit" "$SG" forward --weights "$MODEL" --input "$DIR/x.npy" --output "$DIR/y3.npy" --device cpu \
+expect 2 "unknown unit" "$SG" forward --weights "$MODEL" --input "$DIR/x.npy" --output "$DIR/y3.npy" --device cpu \
   --memory-limit 3parsecs
 
 [ $FAILED -eq 0 ] && echo "memory_limit_cli: all passed"

@@ -44,10 +44,10 @@ grep -qF "[  PASSED  ] 1 test" "$DIR/compare" || { fail "comparison did not run"
 # Bad input.
 mkdir -p "$DIR/empty"
 expect 1 "no train.csv in the data folder" "$SG" train "$@" --data "$DIR/empty" --fold 0 --out "$DIR/bad1"
-expect 1 "fold 3: expected 0..2" "$SG" train "$@" --data "$DIR/panda" --fold 3 --out "$DIR/bad2"
-expect 1 "belongs to another config" "$SG" train --lr 5e-4 --resume "$DIR/parts"
-expect 1 "lr: 0.001 -> 0.0005" "$SG" train --lr 5e-4 --resume "$DIR/parts"
-expect 1 "belongs to another config" "$SG" train "$@" --data "$DIR/panda" --fold 1 --lr 1e-3 --resume "$DIR/parts"
+expect 2 "fold 3: expected 0..2" "$SG" train "$@" --data "$DIR/panda" --fold 3 --out "$DIR/bad2"
+expect 2 "belongs to another config" "$SG" train --lr 5e-4 --resume "$DIR/parts"
+expect 2 "lr: 0.001 -> 0.0005" "$SG" train --lr 5e-4 --resume "$DIR/parts"
+expect 2 "belongs to another config" "$SG" train "$@" --data "$DIR/panda" --fold 1 --lr 1e-3 --resume "$DIR/parts"
 expect 1 "not a run folder" "$SG" train --resume "$DIR/nothing"
 
 # --pretrained: the uninterrupted run's best.h5 (a binned head, 5 outputs) starts a softmax run

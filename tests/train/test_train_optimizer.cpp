@@ -420,7 +420,7 @@ TEST(TrainOptimizer, RejectsBadInputWithClearMessages) {
 
   // Construction.
   EXPECT_NE(error_of([&] { make_optimizer(OptimizerConfig{"adam"}, net.params()); })
-                .find("unknown optimizer 'adam', expected 'sgd' or 'adamw'"),
+                .find("unknown optimizer 'adam' (expected adamw or sgd)"),
             std::string::npos);
   TinyNet twice;
   twice.add("x", Tensor::zeros({2}, DType::f32), false);
