@@ -84,7 +84,8 @@ std::vector<std::filesystem::path> temporaries_of(const std::filesystem::path& t
 
 // Removes the temporaries of writes to `target` whose writer is no longer running (killed before
 // its rename); a live writer's file is kept. Best effort: returns how many were removed. (A pid
-// can be reused, so a dead writer's file may be kept a while; it never hides the target.)
+// can be reused, so a dead writer's file may be kept a while; it never hides the target. The pid
+// is looked up on this machine: do not call it on a folder that writers on other machines share.)
 int remove_abandoned_temporaries(const std::filesystem::path& target);
 
 }  // namespace sg
