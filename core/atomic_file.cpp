@@ -142,7 +142,7 @@ void AtomicFile::fail(const std::string& step, int error) {
 }
 
 void AtomicFile::write(std::string_view bytes) {
-  SG_CHECK(fd_ >= 0 && !finished_, target_.string(), ": write after commit");
+  SG_CHECK(fd_ >= 0 && !finished_, target_.string(), ": write after the write was committed or failed");
   while (!bytes.empty()) {
     const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
     if (n < 0) {
@@ -156,7 +156,7 @@ void AtomicFile::write(std::string_view bytes) {
 }
 
 void AtomicFile::commit() {
-  SG_CHECK(fd_ >= 0 && !finished_, target_.string(), ": commit called twice");
+  SG_CHECK(fd_ >= 0 && !finished_, target_.string(), ": commit after the write was committed or failed");
   // What is named temporary_ now gets synced: normally the file behind fd_; a library that
   // replaced the file instead of truncating it left another one, synced by name.
   struct stat by_name = {};
