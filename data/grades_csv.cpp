@@ -32,7 +32,7 @@ std::vector<SlideGrade> read_grades_csv(const std::string& path) {
 
 void write_grades_csv(const std::string& path, const std::vector<SlideGrade>& grades) {
   std::string text = "image_id,isup_grade\n";
-  for (const SlideGrade& g : grades) text += detail::concat(csv_field(g.image_id), ',', g.isup_grade, '\n');
+  for (const SlideGrade& g : grades) text += csv_field(g.image_id) + ',' + std::to_string(g.isup_grade) + '\n';
   write_file_atomically(path, text);
 }
 
