@@ -3,7 +3,8 @@
 // killed after a random short delay. The file must then be exactly one of the two complete
 // versions (compared byte for byte with a reference written beforehand, and parsed by its reader),
 // never torn or empty, and a later write must succeed. A writer that wrote the target in place
-// fails this test: some kill lands in the middle of a write (the test requires that some do).
+// fails this test (a kill in the middle of its write leaves a torn file; and half the kills wait
+// for the writer's temporary, which such a writer never makes).
 //
 // Delays are drawn from a seed printed at the start; SG_TEST_SEED=<seed> replays them.
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -56,7 +58,25 @@ struct FileKind {
   std::function<::testing::AssertionResult(const fs::path& path, int version)> holds;
 };
 
-// The two versions differ everywhere a torn file could show: every row, value or pixel.
+// Whether the writer `child` has a temporary of `path` now, i.e. is inside a write.
+bool inside_a_write(const fs::path& path, pid_t child) {
+  const std::vector<fs::path> left = temporaries_of(path);
+  return std::any_of(left.begin(), left.end(), [&](const fs::path& p) { return temporary_writer(p, path) == child; });
+}
+
+// Reads one byte: 1, or 0 when the writer ended (the pipe's other end closed).
+int read_progress(int fd) {
+  char byte = 0;
+  for (;;) {
+    const ssize_t n = ::read(fd, &byte, 1);
+    if (n >= 0 || errno != EINTR) return n == 1 ? 1 : 0;
+  }
+}
+
+// Kills alternate between two kinds of moment: at random (after the child's first complete
+// write, anywhere within the next two writes' time: before, inside, between writes, at a rename),
+// and inside a write (as soon as the child's temporary appears, or a little later), so that every
+// run tests kills inside writes. The two versions differ everywhere a torn file could show.
 void kill_writers_of(const FileKind& kind) {
   testing::Rng rng;
   SG_TRACE_SEED(rng);
@@ -81,47 +101,66 @@ void kill_writers_of(const FileKind& kind) {
   const double write_us = std::chrono::duration<double, std::micro>(Clock::now() - started).count();
   int current = 0;
 
-  // Delays stratified over 0 to 2.5 writes' time, so kills land before, in and between writes; go
-  // on until a kill left a temporary (it landed inside a write) and a kill found the other version
-  // (a write completed), at least 6 kills, at most 30.
   std::uniform_real_distribution<double> unit(0.0, 1.0);
-  int kills = 0, inside_a_write = 0, changes = 0;
-  for (; kills < 30 && (kills < 6 || inside_a_write == 0 || changes == 0); ++kills) {
+  constexpr int kKills = 8;
+  int kills_inside_a_write = 0, versions_seen[2] = {0, 0};
+  for (int kill = 0; kill < kKills; ++kill) {
+    int progress[2];  // the child writes a byte after each complete write
+    ASSERT_EQ(::pipe(progress), 0);
     const pid_t child = ::fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
+      ::close(progress[0]);
       try {
-        for (int version = 1 - current;; version = 1 - version) kind.write(path, version);
+        for (int version = 1 - current;; version = 1 - version) {
+          kind.write(path, version);
+          if (::write(progress[1], "w", 1) != 1) break;
+        }
       } catch (const std::exception& e) {
         std::fprintf(stderr, "the writer failed: %s\n", e.what());
       }
       ::_exit(3);
     }
-    const double delay_us = (double(kills % 10) + unit(rng.engine())) / 10 * 2.5 * write_us;
-    std::this_thread::sleep_for(std::chrono::microseconds(int64_t(delay_us)));
+    ::close(progress[1]);
+    double delay_us = 0;
+    bool writer_alive = true;
+    if (kill % 2 == 0) {
+      writer_alive = read_progress(progress[0]) == 1;
+      delay_us = (double(kill / 2 % 4) + unit(rng.engine())) / 4 * 2 * write_us;
+      if (writer_alive) std::this_thread::sleep_for(std::chrono::microseconds(int64_t(delay_us)));
+    } else {
+      // Busy polling (yielding): a write's temporary may exist for well under a millisecond.
+      const Clock::time_point deadline = Clock::now() + std::chrono::seconds(10);
+      bool seen = false;
+      while (!(seen = inside_a_write(path, child)) && Clock::now() < deadline) std::this_thread::yield();
+      ASSERT_TRUE(seen) << "no temporary beside " << path << " in 10 s of writes: the writer does not use one";
+      if (kill % 4 == 3) {
+        delay_us = unit(rng.engine()) * 0.2 * write_us;
+        std::this_thread::sleep_for(std::chrono::microseconds(int64_t(delay_us)));
+      }
+    }
     ASSERT_EQ(::kill(child, SIGKILL), 0);
     int status = 0;
     ASSERT_EQ(::waitpid(child, &status, 0), child);
-    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the writer ended on its own: " << status;
+    ::close(progress[0]);
+    ASSERT_TRUE(writer_alive && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+        << "the writer ended on its own: " << status;
 
     const std::string bytes = read_file(path);
     const int version = bytes == reference[0] ? 0 : bytes == reference[1] ? 1 : -1;
-    ASSERT_NE(version, -1) << path << " is torn or empty after kill " << kills << " (" << delay_us / 1000
-                           << " ms into the writes): " << bytes.size() << " bytes, a whole file has "
-                           << reference[0].size() << " or " << reference[1].size();
-    ASSERT_TRUE(kind.holds(path, version)) << "after kill " << kills;
-    const std::vector<fs::path> left = temporaries_of(path);
-    inside_a_write +=
-        std::any_of(left.begin(), left.end(), [&](const fs::path& p) { return temporary_writer(p, path) == child; });
-    changes += version != current ? 1 : 0;
+    ASSERT_NE(version, -1) << path << " is torn or empty after kill " << kill << " (" << delay_us / 1000 << " ms after "
+                           << (kill % 2 == 0 ? "a complete write" : "the temporary appeared") << "): " << bytes.size()
+                           << " bytes, a whole file has " << reference[0].size() << " or " << reference[1].size();
+    ASSERT_TRUE(kind.holds(path, version)) << "after kill " << kill;
+    kills_inside_a_write += inside_a_write(path, child) ? 1 : 0;
+    ++versions_seen[version];
     current = version;
   }
   std::printf(
-      "[ kill ] %s: %d kills (one write: %.1f ms), %d inside a write (temporary left), %d found the other "
-      "version\n",
-      kind.file_name.c_str(), kills, write_us / 1000, inside_a_write, changes);
-  EXPECT_GT(inside_a_write, 0) << "no kill landed inside a write: the test proved nothing";
-  EXPECT_GT(changes, 0) << "no write completed between kills";
+      "[ kill ] %s: %d kills (one write: %.1f ms), %d inside a write (temporary left); found version 0 "
+      "%d times, version 1 %d times\n",
+      kind.file_name.c_str(), kKills, write_us / 1000, kills_inside_a_write, versions_seen[0], versions_seen[1]);
+  EXPECT_GT(kills_inside_a_write, 0) << "no kill landed inside a write: the test proved nothing";
 
   // The killed writers' temporaries never shadow the file, and are recognised as abandoned.
   remove_abandoned_temporaries(path);
@@ -137,7 +176,7 @@ void kill_writers_of(const FileKind& kind) {
 
 // ---- the kinds -----------------------------------------------------------------------------
 
-constexpr int kRows = 20000;  // CSV rows: ~0.7 MB
+constexpr int kRows = 6000;  // CSV rows: ~0.2 MB
 
 std::string slide_id(int i) {
   char id[40];
@@ -206,9 +245,9 @@ FileKind png_image() {
       }};
 }
 
-// A weight file (HDF5; checkpoints go through the same writer): 1 MB of f32.
+// A weight file (HDF5; checkpoints go through the same writer): 256 KB of f32.
 FileKind weight_file() {
-  constexpr int64_t n = 256 * 1024;
+  constexpr int64_t n = 64 * 1024;
   const auto tensor = [](int version) {
     std::vector<float> values(n);
     for (int64_t i = 0; i < n; ++i) values[size_t(i)] = float(i % 1000) + (version == 0 ? 0.25f : 0.75f);
