@@ -1,13 +1,9 @@
 #include "data/grades_csv.h"
 
-#include <cerrno>
 #include <charconv>
-#include <cstdio>
-#include <cstring>
-#include <filesystem>
 #include <map>
-#include <memory>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/csv.h"
 
@@ -35,27 +31,9 @@ std::vector<SlideGrade> read_grades_csv(const std::string& path) {
 }
 
 void write_grades_csv(const std::string& path, const std::vector<SlideGrade>& grades) {
-  const std::filesystem::path target(path);
-  const std::filesystem::path temporary = target.string() + ".tmp";
-  {
-    std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(temporary.c_str(), "wb"), std::fclose);
-    SG_CHECK(file, path, ": cannot write (", temporary.string(), "): ", std::strerror(errno));
-    bool ok = std::fputs("image_id,isup_grade\n", file.get()) >= 0;
-    for (const SlideGrade& g : grades)
-      ok = ok && std::fprintf(file.get(), "%s,%d\n", csv_field(g.image_id).c_str(), g.isup_grade) > 0;
-    ok = ok && std::fflush(file.get()) == 0;
-    const int saved_errno = errno;
-    if (!ok) {
-      file.reset();
-      std::filesystem::remove(temporary);
-      throw Error(detail::concat(path, ": writing the grades failed: ", std::strerror(saved_errno)));
-    }
-    FILE* raw = file.release();
-    SG_CHECK(std::fclose(raw) == 0, path, ": closing failed: ", std::strerror(errno));
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, target, error);
-  SG_CHECK(!error, path, ": cannot rename ", temporary.string(), " into place: ", error.message());
+  std::string text = "image_id,isup_grade\n";
+  for (const SlideGrade& g : grades) text += csv_field(g.image_id) + ',' + std::to_string(g.isup_grade) + '\n';
+  write_file_atomically(path, text);
 }
 
 }  // namespace sg::data

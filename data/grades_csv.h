@@ -16,7 +16,7 @@ struct SlideGrade {
 // a missing column or file: an sg::Error naming the file and line.
 std::vector<SlideGrade> read_grades_csv(const std::string& path);
 
-// Writes atomically (a temporary file in the same folder, then a rename), so a reader never sees
+// Writes atomically (core/atomic_file.h), so neither a reader, a kill nor a power cut ever sees
 // half a submission; an sg::Error naming the file when the disk refuses.
 void write_grades_csv(const std::string& path, const std::vector<SlideGrade>& grades);
 

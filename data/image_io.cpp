@@ -1,7 +1,6 @@
 #include "data/image_io.h"
 
 #include <spng.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -10,6 +9,9 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <string_view>
+
+#include "core/atomic_file.h"
 
 namespace sg::data {
 namespace {
@@ -23,8 +25,7 @@ struct SpngFree {
 };
 using SpngContext = std::unique_ptr<spng_ctx, SpngFree>;
 
-// fclose's result is checked where it matters (after writing): the deleter only covers the paths
-// that throw, and the reader's close of a read-only file.
+// The reader's file: closing a file opened read-only has nothing to report.
 struct FileClose {
   void operator()(std::FILE* file) const { std::fclose(file); }
 };
@@ -54,29 +55,6 @@ const char* color_type_name(uint8_t color_type) {
       return "RGBA";
     default:
       return "unknown colour type";
-  }
-}
-
-// Writes `size` bytes to "<path>.tmp-<pid>" and renames that over `path`; removes the temporary
-// file on any failure.
-void write_file_atomically(const std::string& path, const void* data, size_t size) {
-  const std::string temporary = path + ".tmp-" + std::to_string(static_cast<long>(::getpid()));
-  File file(std::fopen(temporary.c_str(), "wb"));
-  SG_CHECK(file, path, ": cannot create ", temporary, ": ", std::strerror(errno),
-           " (is the directory there and writable?)");
-  const bool written = std::fwrite(data, 1, size, file.get()) == size && std::fflush(file.get()) == 0;
-  const int write_errno = errno;
-  const bool closed = std::fclose(file.release()) == 0;  // a full disk may show only here
-  const int close_errno = errno;
-  if (!written || !closed) {
-    std::remove(temporary.c_str());
-    throw Error(detail::concat(path, ": writing PNG failed: ", std::strerror(written ? close_errno : write_errno)));
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error) {
-    std::remove(temporary.c_str());
-    throw Error(detail::concat(path, ": cannot rename ", temporary, " into place: ", error.message()));
   }
 }
 
@@ -113,7 +91,7 @@ void write_png(const std::string& path, const Image& image) {
   const std::unique_ptr<void, MallocFree> png(spng_get_png_buffer(ctx.get(), &size, &rc));
   check_spng(rc, path, "encoding PNG failed");
   SG_CHECK(png != nullptr && size > 0, path, ": encoding PNG failed: no output");
-  write_file_atomically(path, png.get(), size);
+  write_file_atomically(path, std::string_view(static_cast<const char*>(png.get()), size));
 }
 
 Image read_png(const std::string& path) {

@@ -9,9 +9,9 @@
 namespace sg::data {
 
 // Writes a 1 (grey), 3 (RGB) or 4 (RGBA) channel image as an 8-bit PNG (fast zlib level, as
-// OpenCV wrote them). The file is encoded in memory, written to "<path>.tmp-<pid>" and renamed
-// over `path`: a reader never sees half a file, and a failed write leaves `path` as it was (no
-// fsync: a crash may lose the new file, never leave a broken one under `path`). Throws sg::Error
+// OpenCV wrote them). The file is encoded in memory and written atomically (core/atomic_file.h):
+// a reader, a kill or a power cut never sees half a file, and a failed write leaves `path` as it
+// was. Throws sg::Error
 // naming the path when the image is empty, has another channel count, or the file cannot be
 // written.
 void write_png(const std::string& path, const Image& image);

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <unistd.h>
+#include <sstream>
 #include <unordered_map>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/philox.h"
 #include "data/csv.h"
@@ -74,21 +74,10 @@ Folds make_stratified_folds(const PandaDataset& dataset, int k, uint64_t seed) {
 void save_folds(const std::string& path, const Folds& folds) {
   SG_CHECK(folds.image_ids.size() == folds.fold.size(), "save_folds ", path, ": ", folds.image_ids.size(),
            " ids but ", folds.fold.size(), " folds");
-  const std::string temp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    SG_CHECK(out, "cannot write folds file '", temp, "'");
-    out << "image_id,fold\n";
-    for (size_t i = 0; i < folds.fold.size(); ++i) out << csv_field(folds.image_ids[i]) << ',' << folds.fold[i] << '\n';
-    out.flush();
-    SG_CHECK(out, "error writing folds file '", temp, "'");
-  }
-  std::error_code ec;
-  std::filesystem::rename(temp, path, ec);
-  if (ec) {
-    std::filesystem::remove(temp);
-    throw Error(detail::concat("cannot rename '", temp, "' to '", path, "': ", ec.message()));
-  }
+  std::ostringstream out;
+  out << "image_id,fold\n";
+  for (size_t i = 0; i < folds.fold.size(); ++i) out << csv_field(folds.image_ids[i]) << ',' << folds.fold[i] << '\n';
+  write_file_atomically(path, out.str());
 }
 
 Folds load_folds(const std::string& path) {

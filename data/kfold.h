@@ -29,7 +29,8 @@ struct Folds {
 // (k larger than the number of rows).
 Folds make_stratified_folds(const PandaDataset& dataset, int k, uint64_t seed);
 
-// image_id,fold with a header; written to a temporary file beside `path` then renamed over it.
+// image_id,fold with a header; written atomically (core/atomic_file.h): a kill or a power cut
+// leaves the previous file or the new one, never an empty or half one.
 void save_folds(const std::string& path, const Folds& folds);
 // Reads a folds file; k is one more than the largest fold. Errors name the file and line.
 Folds load_folds(const std::string& path);

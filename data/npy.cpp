@@ -7,6 +7,7 @@
 #include <regex>
 #include <vector>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace sg {
@@ -136,18 +137,17 @@ void write_npy(const std::string& path, const Tensor& tensor) {
   header.append((64 - unpadded % 64) % 64, ' ');
   header += '\n';
   SG_CHECK(header.size() < 65536, path, ": .npy header too long for version 1.0");
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  SG_CHECK(out, path, ": cannot create");
+  // Written atomically (core/atomic_file.h): a kill or a power cut never leaves half an array.
+  AtomicFile out(path);
   out.write(kMagic, kMagicSize);
   const char version[2] = {1, 0};
   out.write(version, 2);
   const unsigned char size[2] = {static_cast<unsigned char>(header.size() & 0xff),
                                  static_cast<unsigned char>(header.size() >> 8)};
-  out.write(reinterpret_cast<const char*>(size), 2);
-  out.write(header.data(), std::streamsize(header.size()));
-  out.write(static_cast<const char*>(host.data()), std::streamsize(host.nbytes()));
-  out.close();
-  SG_CHECK(out, path, ": writing failed (disk full?)");
+  out.write(size, 2);
+  out.write(header);
+  out.write(host.data(), host.nbytes());
+  out.commit();
 }
 
 }  // namespace sg

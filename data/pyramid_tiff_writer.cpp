@@ -5,11 +5,10 @@
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <opencv2/imgproc.hpp>
-#include <system_error>
 
+#include "core/atomic_file.h"
 #include "data/opencv_view.h"
 
 namespace sg::data {
@@ -63,7 +62,11 @@ class TiffOutput {
   }
 
   TIFF* get() const { return tiff_.get(); }
-  void close() { tiff_.reset(); }
+  // TIFFClose reports nothing: flush first, so a failed last write (a full disk) is an error.
+  void close() {
+    if (TIFFFlush(tiff_.get()) != 1) fail("cannot write the file");
+    tiff_.reset();
+  }
 
  private:
   std::string display_path_;
@@ -186,10 +189,11 @@ void check_options(const std::string& path, int width, int height, int channels,
 void write_pyramid_tiff(const std::string& path, int width, int height, int channels, const BandRenderer& render,
                         const PyramidTiffOptions& options) {
   check_options(path, width, height, channels, options);
-  const std::string partial = path + ".partial";
-  try {
+  // libtiff opens the temporary by name; a failure anywhere removes it (AtomicFile's destructor).
+  AtomicFile file(path);
+  {
     const bool big = static_cast<double>(width) * height * channels * 1.34 > 4.0e9;  // all levels, uncompressed
-    TiffOutput out(partial, path, big);
+    TiffOutput out(file.temporary().string(), path, big);
 
     // Reduced levels, filled band by band while level 0 streams out.
     std::vector<Image> reduced;
@@ -230,16 +234,8 @@ void write_pyramid_tiff(const std::string& path, int width, int height, int chan
       if (TIFFWriteDirectory(out.get()) != 1) out.fail(detail::concat("cannot write level ", i + 1, "'s directory"));
     }
     out.close();
-    std::filesystem::rename(partial, path);
-  } catch (const std::filesystem::filesystem_error& e) {
-    std::error_code ignored;
-    std::filesystem::remove(partial, ignored);
-    throw Error(detail::concat(path, ": cannot move the finished file into place: ", e.what()));
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(partial, ignored);
-    throw;
   }
+  file.commit();
 }
 
 }  // namespace sg::data

@@ -9,8 +9,9 @@
 // and kept, so a 20,000 x 10,000 slide holds one 256-row band plus its /4 and /16 levels
 // (1/16 + 1/256 of level 0) in memory, never level 0 itself.
 //
-// The file is written to PATH.partial and renamed when complete, so a failure or a killed run
-// never leaves a torn PATH.
+// The file is written atomically (core/atomic_file.h: libtiff writes a temporary file beside PATH,
+// which is fsync'ed and renamed when complete), so a failure, a killed run or a power cut never
+// leaves a torn PATH.
 #include <cstdint>
 #include <functional>
 #include <string>

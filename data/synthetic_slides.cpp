@@ -7,11 +7,12 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <opencv2/imgproc.hpp>
+#include <sstream>
 #include <thread>
 
+#include "core/atomic_file.h"
 #include "data/pyramid_tiff_writer.h"
 
 namespace sg::data {
@@ -620,16 +621,14 @@ SyntheticSlideSpec plan_slide(const SyntheticDatasetOptions& options, uint64_t s
 }
 
 void write_csv(const std::filesystem::path& path, const std::vector<SyntheticSlideSpec>& slides, bool labels) {
-  std::ofstream out(path);
-  SG_CHECK(out.good(), path.string(), ": cannot create the file");
+  std::ostringstream out;
   out << (labels ? "image_id,data_provider,isup_grade,gleason_score\n" : "image_id,data_provider\n");
   for (const SyntheticSlideSpec& s : slides) {
     out << s.image_id << ',' << s.data_provider;
     if (labels) out << ',' << s.isup_grade << ',' << s.gleason_score;
     out << '\n';
   }
-  out.close();
-  SG_CHECK(!out.fail(), path.string(), ": writing failed");
+  write_file_atomically(path, out.str());
 }
 
 }  // namespace

@@ -7,10 +7,9 @@
 #include <bit>
 #include <cerrno>
 #include <cstring>
-#include <functional>
-#include <thread>
 #include <vector>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace sg::data {
@@ -30,9 +29,7 @@ uint64_t mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-std::string errno_text(int error) { return std::strerror(error); }
-
-// A POSIX file descriptor, closed on destruction; close() reports the error instead.
+// A POSIX file descriptor (the reader's), closed on destruction.
 class FileDescriptor {
  public:
   explicit FileDescriptor(int fd) : fd_(fd) {}
@@ -43,11 +40,6 @@ class FileDescriptor {
   FileDescriptor& operator=(const FileDescriptor&) = delete;
   int get() const { return fd_; }
   bool valid() const { return fd_ >= 0; }
-  int close() {  // 0 or errno
-    const int fd = fd_;
-    fd_ = -1;
-    return ::close(fd) == 0 ? 0 : errno;
-  }
 
  private:
   int fd_;
@@ -105,28 +97,6 @@ void check_image_id(const std::string& id) {
   SG_CHECK(!id.empty() && id != "." && id != ".." && id.find('/') == std::string::npos &&
                id.find('\\') == std::string::npos && id.find('\0') == std::string::npos,
            "TileCache: image id \"", id, "\" cannot be a file name (empty, \".\", \"..\", or has a path separator)");
-}
-
-// A temporary name no other thread or process uses at the same time.
-std::string unique_suffix() {
-  static std::atomic<uint64_t> counter{0};
-  return std::to_string(::getpid()) + "-" + std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()) & 0xFFFFFF) +
-         "-" + std::to_string(counter.fetch_add(1));
-}
-
-// Writes all bytes (retrying short writes and EINTR); 0 or errno.
-int write_all(int fd, const uint8_t* data, size_t size) {
-  while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (n == 0) return EIO;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return 0;
 }
 
 }  // namespace
@@ -270,29 +240,10 @@ void TileCache::store(const std::string& image_id, const std::string& key, const
   w.put_bytes(tiles.pixels.data(), tiles.pixels.size());
   w.put<uint64_t>(checksum64(bytes));
 
-  const std::filesystem::path temp = directory_ / (image_id + ".tiles.tmp-" + unique_suffix());
-  const auto fail = [&](const char* step, int error) {
-    ::unlink(temp.c_str());  // best effort: the error below is what matters
-    throw Error(detail::concat("TileCache: cannot ", step, " ", temp.string(), " (for ", path.string(),
-                               "): ", errno_text(error)));
-  };
-  FileDescriptor fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (!fd.valid()) {
-    const int error = errno;
-    throw Error(detail::concat("TileCache: cannot create ", temp.string(), " (for ", path.string(),
-                               "): ", errno_text(error)));
-  }
-  if (const int error = write_all(fd.get(), bytes.data(), bytes.size())) fail("write", error);
-  if (::fsync(fd.get()) != 0) fail("fsync", errno);
-  if (const int error = fd.close()) fail("close", error);
-  if (::rename(temp.c_str(), path.c_str()) != 0) fail("rename into place", errno);
-  // Make the rename itself durable; filesystems that cannot sync a directory say EINVAL.
-  FileDescriptor dir(::open(directory_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.valid() && ::fsync(dir.get()) != 0 && errno != EINVAL) {
-    const int error = errno;
-    throw Error(detail::concat("TileCache: cannot fsync the directory ", directory_.string(), " after writing ",
-                               path.string(), ": ", errno_text(error)));
-  }
+  // Concurrent stores of one id each write their own temporary; the last rename wins.
+  AtomicFile file(path);
+  file.write(bytes.data(), bytes.size());
+  file.commit();
   ++stores_;
 }
 

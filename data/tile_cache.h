@@ -8,8 +8,9 @@
 // The key is the caller's fingerprint of the source (tile_cache_key: the slide's path, size and
 // modification time), so a changed slide or changed tiling parameters read as a miss; a file that
 // fails its checksum or cannot be parsed is counted as corrupt (also a miss) and is replaced by
-// the next store. Stores write a uniquely named temporary file in the same directory, fsync it
-// and rename it over the old one, so readers and concurrent writers never see a torn file.
+// the next store. Stores write atomically (core/atomic_file.h: a uniquely named temporary file in
+// the same directory, fsync'ed and renamed over the old one), so readers, concurrent writers, a
+// kill or a power cut never leave a torn file.
 // Thread-safe: any number of threads may load and store, for the same or different ids.
 #include <atomic>
 #include <cstdint>

@@ -1,12 +1,11 @@
 #include "infer/slide_list.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
+#include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/csv.h"
 #include "data/panda_dataset.h"
@@ -54,43 +53,28 @@ void write_details_csv(const std::string& path, const SlidesToGrade& list, const
                        const std::vector<std::string>& output_names) {
   SG_CHECK(rows.size() == list.slides.size() && list.providers.size() == list.slides.size(), path, ": ", rows.size(),
            " predictions for ", list.slides.size(), " slides");
-  const std::string temporary = detail::concat(path, ".tmp-", ::getpid());
-  {
-    std::ofstream out(temporary);
-    SG_CHECK(out, temporary, ": cannot write");
-    out << "image_id,data_provider,score";
-    for (const std::string& name : output_names) out << ',' << name;
-    out << ",isup_grade,status\n";
-    char number[32];
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const SlidePrediction& p = rows[i];
-      out << data::csv_field(p.image_id) << ',' << data::csv_field(list.providers[i]) << ',';
-      if (p.ok) {
-        std::snprintf(number, sizeof number, "%.6f", p.score);
+  std::ostringstream out;
+  out << "image_id,data_provider,score";
+  for (const std::string& name : output_names) out << ',' << name;
+  out << ",isup_grade,status\n";
+  char number[32];
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const SlidePrediction& p = rows[i];
+    out << data::csv_field(p.image_id) << ',' << data::csv_field(list.providers[i]) << ',';
+    if (p.ok) {
+      std::snprintf(number, sizeof number, "%.6f", p.score);
+      out << number;
+    }
+    for (size_t k = 0; k < output_names.size(); ++k) {
+      out << ',';
+      if (p.ok && k < p.outputs.size()) {
+        std::snprintf(number, sizeof number, "%.6f", p.outputs[k]);
         out << number;
       }
-      for (size_t k = 0; k < output_names.size(); ++k) {
-        out << ',';
-        if (p.ok && k < p.outputs.size()) {
-          std::snprintf(number, sizeof number, "%.6f", p.outputs[k]);
-          out << number;
-        }
-      }
-      out << ',' << p.grade << ',' << (p.ok ? "ok" : "failed") << '\n';
     }
-    out.flush();
-    if (!out) {
-      std::error_code ignored;
-      fs::remove(temporary, ignored);
-      throw Error(detail::concat(path, ": write failed (disk full?)"));
-    }
+    out << ',' << p.grade << ',' << (p.ok ? "ok" : "failed") << '\n';
   }
-  std::error_code error;
-  fs::rename(temporary, path, error);
-  if (error) {
-    fs::remove(temporary, error);
-    throw Error(detail::concat(path, ": cannot rename the temporary file into place"));
-  }
+  write_file_atomically(path, out.str());
 }
 
 }  // namespace sg::infer

@@ -22,8 +22,8 @@ struct SlidesToGrade {
 SlidesToGrade list_slides_to_grade(const std::string& dir);
 
 // image_id,data_provider,score,<output_names...>,isup_grade,status (ok | failed), one row per
-// slide in order; a failed slide has an empty score and outputs and grade 0. Written to a
-// temporary file and renamed.
+// slide in order; a failed slide has an empty score and outputs and grade 0. Written atomically
+// (core/atomic_file.h).
 void write_details_csv(const std::string& path, const SlidesToGrade& list, const std::vector<SlidePrediction>& rows,
                        const std::vector<std::string>& output_names);
 

@@ -5,11 +5,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <memory>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/csv.h"
 #include "data/image_io.h"
@@ -17,33 +16,6 @@
 
 namespace sg::train {
 namespace {
-
-// ---- files -------------------------------------------------------------------------------------
-
-void write_text_atomically(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(temporary.c_str(), "wb"), std::fclose);
-    SG_CHECK(file, path, ": cannot write (", temporary, "): ", std::strerror(errno));
-    const bool written = std::fwrite(text.data(), 1, text.size(), file.get()) == text.size() &&
-                         std::fflush(file.get()) == 0;
-    const int saved_errno = errno;
-    if (!written) {
-      file.reset();
-      std::remove(temporary.c_str());
-      throw Error(detail::concat(path, ": writing failed: ", std::strerror(saved_errno)));
-    }
-    FILE* raw = file.release();
-    if (std::fclose(raw) != 0) {
-      const int close_errno = errno;
-      std::remove(temporary.c_str());
-      throw Error(detail::concat(path, ": closing failed: ", std::strerror(close_errno)));
-    }
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  SG_CHECK(!error, path, ": cannot rename ", temporary, " into place: ", error.message());
-}
 
 // metrics.csv numbers epochs from 0, as the trainer does; people count them from 1 (the progress
 // display's "epoch 1/10"), and so do the pictures.
@@ -316,7 +288,7 @@ void draw_confusion(ChartCanvas& canvas, const grading::ConfusionMatrix& matrix,
   canvas.text(bar_x + bar_width / 2, kTop - 10, "share of row", style(11, kMutedInk, TextAnchor::middle));
 }
 
-// data::write_png writes to a temporary file and renames it into place itself.
+// data::write_png writes atomically itself (core/atomic_file.h).
 void write_canvas_png(const std::string& path, const RasterCanvas& canvas) { data::write_png(path, canvas.image()); }
 
 }  // namespace
@@ -400,7 +372,7 @@ void write_confusion_csv(const std::string& path, const grading::ConfusionMatrix
     for (int p = 0; p < grading::kIsupGrades; ++p) text.append(",").append(std::to_string(matrix.counts[size_t(t)][size_t(p)]));
     text += "\n";
   }
-  write_text_atomically(path, text);
+  write_file_atomically(path, text);
 }
 
 grading::ConfusionMatrix read_confusion_csv(const std::string& path) {
@@ -435,7 +407,7 @@ void write_training_curves_svg(const std::string& path, const std::vector<Metric
   SG_CHECK(!rows.empty(), path, ": no epochs to draw (metrics has no rows)");
   SvgCanvas canvas(kCurvesWidth, kCurvesHeight, title);
   draw_training_curves(canvas, rows, title);
-  write_text_atomically(path, canvas.document());
+  write_file_atomically(path, canvas.document());
 }
 
 void write_training_curves_png(const std::string& path, const std::vector<MetricsRow>& rows, const std::string& title) {
@@ -448,7 +420,7 @@ void write_training_curves_png(const std::string& path, const std::vector<Metric
 void write_confusion_svg(const std::string& path, const grading::ConfusionMatrix& matrix, const std::string& title) {
   SvgCanvas canvas(kConfusionWidth, kConfusionHeight, title);
   draw_confusion(canvas, matrix, title);
-  write_text_atomically(path, canvas.document());
+  write_file_atomically(path, canvas.document());
 }
 
 void write_confusion_png(const std::string& path, const grading::ConfusionMatrix& matrix, const std::string& title) {

@@ -21,7 +21,8 @@
 // Epochs: metrics.csv numbers them from 0 (train/trainer.cpp); the pictures show them counted
 // from 1 (the first epoch is "epoch 1"), like the progress display.
 //
-// Every file is written to "<path>.tmp" and renamed over `path`.
+// Every file is written atomically (core/atomic_file.h): a kill or a power cut leaves the previous
+// version or the new one.
 #include <map>
 #include <optional>
 #include <string>

@@ -2,8 +2,6 @@
 // optimisation loop, validation, the run folder's files and resume.
 #include "train/trainer.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -17,6 +15,7 @@
 #include <sstream>
 
 #include "core/allocator.h"
+#include "core/atomic_file.h"
 #include "core/cuda/device_code.h"
 #include "core/device.h"
 #include "core/error.h"
@@ -60,28 +59,6 @@ double seconds_since(Clock::time_point start) { return std::chrono::duration<dou
 
 // ---------------------------------------------------------------- files
 
-// Writes `text` to "<path>.tmp-<pid>" and renames it over `path`; a failure (a full disk) leaves
-// `path` as it was and throws naming it.
-void write_text_atomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp-" + std::to_string(::getpid());
-  std::FILE* file = std::fopen(tmp.c_str(), "wb");
-  SG_CHECK(file != nullptr, path.string(), ": cannot create ", tmp.string());
-  const bool written = std::fwrite(text.data(), 1, text.size(), file) == text.size();
-  const bool flushed = std::fflush(file) == 0 && ::fsync(::fileno(file)) == 0;
-  const bool closed = std::fclose(file) == 0;
-  if (!(written && flushed && closed)) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw Error(detail::concat(path.string(), ": write failed (disk full?)"));
-  }
-  std::error_code error;
-  fs::rename(tmp, path, error);
-  if (error) {
-    fs::remove(tmp, error);
-    throw Error(detail::concat(path.string(), ": cannot rename ", tmp.string(), " into place"));
-  }
-}
-
 std::vector<std::string> read_lines(const fs::path& path) {
   std::ifstream in(path);
   std::vector<std::string> lines;
@@ -108,7 +85,7 @@ std::string seconds_text(double value) {
 
 // The resolved config, RUNDIR/config.toml (train/run_config_cli.h).
 void write_run_config(const fs::path& dir, const RunConfig& config) {
-  write_text_atomically(dir / "config.toml", run_config_toml(config));
+  write_file_atomically(dir / "config.toml", run_config_toml(config));
 }
 
 // Throws when RUNDIR/config.toml holds another config (keys that change what a run computes).
@@ -583,7 +560,7 @@ void FoldRun::write_best(int epoch, const ValidationResult& validation, const st
   write_confusion_csv((dir_ / "confusion.csv").string(), validation.kappa.overall);
   std::string oof = "image_id,data_provider,isup_grade,fold,score,prediction\n";
   for (const std::string& row : validation.oof_rows) oof += row + "\n";
-  write_text_atomically(dir_ / "oof_predictions.csv", oof);
+  write_file_atomically(dir_ / "oof_predictions.csv", oof);
 }
 
 void FoldRun::write_checkpoint(int epochs_done) {
@@ -845,7 +822,7 @@ EpochParts FoldRun::run_epoch(int epoch) {
   for (const std::string& row : metrics_rows_) metrics += row + "\n";
   // Order matters for resume: metrics.csv, then best.h5, then last.h5 (a resume redoes any
   // epoch whose last.h5 was not written, and keeps only the rows last.h5 covers).
-  write_text_atomically(dir_ / "metrics.csv", metrics);
+  write_file_atomically(dir_ / "metrics.csv", metrics);
   {
     const AllocationScope scope(detail::concat("writing the checkpoints of epoch ", epoch + 1));
     if (best) write_best(epoch, validation, qwk);

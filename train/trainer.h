@@ -17,7 +17,7 @@
 //   last.h5                the training checkpoint after the latest completed epoch (model,
 //                          optimizer, scheduler, loss scale, RNG, epoch): what --resume loads
 //   curves.svg, confusion.svg  pictures (train/plots.h)
-// Every file is written to a temporary name and renamed.
+// Every file is written atomically (core/atomic_file.h).
 //
 // Resume: `run_training(config, {.resume = true})` continues from last.h5; the result equals an
 // uninterrupted run with the same config on the same device (same batches, augmentation seeds,

@@ -21,7 +21,7 @@
 // whole-file CRC-32 (weights/checksummed_hdf5.h). Every load verifies it before HDF5 parses the
 // file and refuses a damaged or truncated file; files without the header (h5py, Keras, slidegrade
 // before checksums) load unverified. h5py and HDF5 tools read both kinds as usual.
-// Files are written to "<path>.tmp-<pid>" and renamed (weights/atomic_hdf5_write.h).
+// Files are written atomically (weights/atomic_hdf5_write.h, core/atomic_file.h).
 // Loading checks every name, shape and dtype before touching the model, and reports all the
 // mismatches in one error that names the file.
 #include <hdf5.h>

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/grades_csv.h"
 #include "tests/weights/temp_dir.h"
@@ -16,7 +17,7 @@ TEST(GradesCsv, WriteThenReadRoundTrips) {
   const std::string path = dir.file("submission.csv");
   const std::vector<SlideGrade> grades{{"0005f7aaab2800f6170c399693a96917", 0, 0}, {"id,with,commas", 5, 0}, {"x", 3, 0}};
   write_grades_csv(path, grades);
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  EXPECT_TRUE(temporaries_of(path).empty());
   std::ifstream in(path);
   std::string header;
   std::getline(in, header);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <opencv2/imgproc.hpp>
 
+#include "core/atomic_file.h"
 #include "data/opencv_view.h"
 #include "data/pyramid_tiff_writer.h"
 #include "data/slide_reader.h"
@@ -167,16 +168,17 @@ TEST_F(PyramidTiffWriterTest, BadOptionsAndFailuresNameTheFileAndLeaveNone) {
   options = {};
   options.jpeg_quality = 0;
   EXPECT_NE(error_of(options, from(image)).find("JPEG quality 0"), std::string::npos);
-  // A directory that does not exist: libtiff's own message comes along.
+  // A directory that does not exist: the temporary file cannot be created, and the message says why.
   const std::string nowhere = (dir_ / "no_such_dir" / "x.tiff").string();
   const std::string message = error_of({}, from(image), nowhere);
-  EXPECT_NE(message.find(nowhere + ": cannot create the file: libtiff: "), std::string::npos) << message;
+  EXPECT_NE(message.find(nowhere + ": cannot create the temporary file "), std::string::npos) << message;
+  EXPECT_NE(message.find("No such file or directory"), std::string::npos) << message;
   // A renderer that fails half way: its error passes through, and neither the file nor the
-  // partial file is left behind.
+  // temporary file is left behind.
   const std::string failed = error_of({}, [](int y0, Image&) { SG_CHECK(y0 < 256, "renderer gave up at row ", y0); });
   EXPECT_EQ(failed, "renderer gave up at row 256");
   EXPECT_FALSE(fs::exists(path));
-  EXPECT_FALSE(fs::exists(path + ".partial"));
+  EXPECT_TRUE(temporaries_of(path).empty());
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/image_io.h"
 #include "tests/weights/temp_dir.h"
@@ -150,7 +151,7 @@ TEST(Plots, TrainingCurvesAreWellFormedAndHoldTheValues) {
     EXPECT_NE(svg.find(value), std::string::npos) << value;
   EXPECT_EQ(svg.find("epoch 2: QWK radboud"), std::string::npos);
   EXPECT_NE(svg.find("epoch 2: QWK karolinska 0.5500"), std::string::npos);
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  EXPECT_TRUE(temporaries_of(path).empty());
   EXPECT_THROW(write_training_curves_svg(dir.file("empty.svg"), {}), Error);
 }
 
@@ -227,7 +228,7 @@ TEST(Plots, ConfusionCsvRoundTrip) {
   EXPECT_EQ(text.substr(0, text.find('\n')), "truth,0,1,2,3,4,5");
   EXPECT_NE(text.find("\n1,7,50,2,5,8,0\n"), std::string::npos) << text;  // (7 + 3p) % 11, +40 on the diagonal
   EXPECT_EQ(read_confusion_csv(path).counts, matrix.counts);
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  EXPECT_TRUE(temporaries_of(path).empty());
   // Prediction columns named pred_0..pred_5 read the same.
   write_text(path, "truth,pred_0,pred_1,pred_2,pred_3,pred_4,pred_5\n" + text.substr(text.find('\n') + 1));
   EXPECT_EQ(read_confusion_csv(path).counts, matrix.counts);

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/atomic_file.h"
 #include "tests/support/testing.h"
 #include "tests/weights/temp_dir.h"
 #include "weights/atomic_hdf5_write.h"
@@ -72,7 +73,7 @@ TEST(CheckpointFile, RoundTripRestoresModelOptimizerSchedulerAndProgress) {
   const std::string path = dir.file("step-1234.h5");
   const Fixture saved = make_fixture(rng);
   save_checkpoint(path, saved.model, {"arch=b0", {}}, saved.checkpoint);
-  EXPECT_FALSE(std::filesystem::exists(h5::temporary_path_for(path)));
+  EXPECT_TRUE(temporaries_of(path).empty());
 
   std::vector<NamedTensor> model;
   for (const NamedTensor& t : saved.model) model.push_back({t.name, Tensor::zeros(t.tensor.shape(), t.tensor.dtype())});
@@ -169,7 +170,7 @@ TEST(CheckpointFile, OptimizerStateMustBelongToTheModel) {
   EXPECT_EQ(error_of([&] { save_checkpoint(path, f.model, {}, stray); }),
             path + ": optimizer state for \"head.fc.weight\", which is not a model tensor");
   EXPECT_FALSE(std::filesystem::exists(path));
-  EXPECT_FALSE(std::filesystem::exists(h5::temporary_path_for(path)));
+  EXPECT_TRUE(temporaries_of(path).empty());
 
   // A checkpoint of a bigger model loaded into a smaller one: the optimizer names are listed,
   // and the model is left untouched.
@@ -194,7 +195,7 @@ TEST(CheckpointFile, FailedCheckpointWriteKeepsThePreviousOne) {
   EXPECT_NE(error_of([&] { save_checkpoint(path, f.model, {}, broken); }).find("\"half_written\" is undefined"),
             std::string::npos);
   EXPECT_EQ(load_checkpoint(path, f.model).progress.step, 1234);
-  EXPECT_FALSE(std::filesystem::exists(h5::temporary_path_for(path)));
+  EXPECT_TRUE(temporaries_of(path).empty());
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 
+#include "core/atomic_file.h"
 #include "nn/parameter.h"
 #include "tests/support/testing.h"
 #include "tests/weights/temp_dir.h"
@@ -117,7 +118,7 @@ TEST(WeightFile, RoundTripKeepsEveryDtypeBitExact) {
     EXPECT_EQ(t.dtype, it->tensor.dtype()) << t.name;
   }
   // The temporary file is gone.
-  EXPECT_FALSE(std::filesystem::exists(h5::temporary_path_for(path)));
+  EXPECT_TRUE(temporaries_of(path).empty());
 }
 
 TEST(WeightFile, LayoutIsTheDocumentedOne) {
@@ -298,7 +299,7 @@ TEST(WeightFile, InvalidNamesAndAttributesAreRefusedBeforeWriting) {
   EXPECT_TRUE(contains(error_of([&] { save_weights(path, {{"w", w}}, {"", {{"format", "x"}}}); }),
               "user attribute \"format\" is reserved"));
   EXPECT_FALSE(std::filesystem::exists(path));
-  EXPECT_FALSE(std::filesystem::exists(h5::temporary_path_for(path)));
+  EXPECT_TRUE(temporaries_of(path).empty());
 }
 
 TEST(WeightFile, NamedTensorsShareTheModelsStorage) {
@@ -330,13 +331,12 @@ TEST(AtomicWrite, FinalPathAppearsOnlyWhenTheWriteCompletes) {
     h5::write_int_attribute(file, "x", 1, path);
     EXPECT_FALSE(std::filesystem::exists(path));
     // The file is built in memory: nothing is on disk until its image is complete.
-    EXPECT_FALSE(std::filesystem::exists(h5::temporary_path_for(path)));
+    EXPECT_TRUE(temporaries_of(path).empty());
     checked = true;
   });
   EXPECT_TRUE(checked);
   EXPECT_TRUE(std::filesystem::exists(path));
-  EXPECT_FALSE(std::filesystem::exists(h5::temporary_path_for(path)));
-  EXPECT_TRUE(contains(h5::temporary_path_for(path).string(), path + ".tmp-"));
+  EXPECT_TRUE(temporaries_of(path).empty());
 }
 
 TEST(AtomicWrite, FailedWriteLeavesThePreviousFileIntact) {
@@ -361,12 +361,12 @@ TEST(AtomicWrite, FailedWriteLeavesThePreviousFileIntact) {
   load_weights(path, {{"w", w}});
   EXPECT_EQ(w.to_floats(), (std::vector<float>{1, 2}));
   EXPECT_EQ(read_weight_file_info(path).attributes.arch_config, "v1");
-  EXPECT_FALSE(std::filesystem::exists(h5::temporary_path_for(path)));
+  EXPECT_TRUE(temporaries_of(path).empty());
 
   // A failure inside the writer's callback behaves the same.
   EXPECT_THROW(h5::write_atomically(path, [](hid_t) { throw Error("disk on fire"); }), Error);
   EXPECT_EQ(read_weight_file_info(path).attributes.arch_config, "v1");
-  EXPECT_FALSE(std::filesystem::exists(h5::temporary_path_for(path)));
+  EXPECT_TRUE(temporaries_of(path).empty());
 }
 
 TEST(AtomicWrite, MissingFolderIsAClearError) {
