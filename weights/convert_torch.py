@@ -52,6 +52,8 @@ to load our synthetic weights into torchvision; keep it the single definition.
 Exit status 1 with a message naming the file and the first offending tensor on any mismatch.
 """
 import argparse
+import errno
+import itertools
 import json
 import math
 import os
@@ -418,14 +420,43 @@ def stamp_checksum_header(path):
         os.fsync(f.fileno())
 
 
+def _commit_atomically(tmp, path):
+    """The last steps of the repository's one atomic write (docs/atomic_writes.md, core/atomic_file.h):
+    fsync the temporary, rename it over the target, fsync the folder, so a kill or a power cut leaves
+    the old file or the new one, never a torn one."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    folder = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    except OSError as e:
+        if e.errno != errno.EINVAL:  # a file system that cannot sync folders
+            raise
+    finally:
+        os.close(folder)
+
+
+_temporary_counter = itertools.count()
+
+
+def _temporary_path(path):
+    """The one naming scheme of core/atomic_file.h: `.<name>.tmp-<pid>-<counter>` beside the target."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(folder, f".{name[:200]}.tmp-{os.getpid()}-{next(_temporary_counter)}")
+
+
 def write_weights(path, tensors, arch_config, user_attributes=None):
-    """Our weight format (weights/weight_file.h), written to a temporary name, given its checksum
-    header and renamed."""
+    """Our weight format (weights/weight_file.h), written to a temporary beside `path`, given its
+    checksum header and committed atomically."""
     import h5py
-    tmp = f"{path}.tmp-{os.getpid()}"
+    tmp = _temporary_path(path)
     string = h5py.string_dtype("utf-8")
     try:
-        with h5py.File(tmp, "w", userblock_size=CHECKSUM_HEADER_SIZE) as f:
+        with h5py.File(tmp, "w-", userblock_size=CHECKSUM_HEADER_SIZE) as f:
             f.attrs.create("format", FORMAT, dtype=string)
             f.attrs.create("format_version", np.int64(FORMAT_VERSION), dtype=np.int64)
             f.attrs.create("arch_config", arch_config, dtype=string)
@@ -437,7 +468,7 @@ def write_weights(path, tensors, arch_config, user_attributes=None):
                 ds = model.create_dataset(name, data=np.ascontiguousarray(value, dtype="<f4"), track_times=False)
                 ds.attrs.create("dtype", "f32", dtype=string)
         stamp_checksum_header(tmp)
-        os.replace(tmp, path)
+        _commit_atomically(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
