@@ -6,20 +6,19 @@
 #include <numeric>
 #include <unordered_map>
 
+#include "core/allocator.h"
 #include "core/error.h"
 #include "kernels/conv2d_params.h"
+#include "kernels/cpu/conv2d.h"
+#include "kernels/cuda_channel_reduce_layout.h"
 #include "kernels/cuda_conv2d_scratch.h"
 #include "kernels/cuda_kernel_paths.h"
 #include "nn/optimizer_kind.h"
 
 namespace sg::nn {
 
-size_t allocator_bytes(size_t bytes) {
-  // core/allocator.cpp, Allocator::round_size.
-  if (bytes == 0) bytes = 1;
-  const size_t granule = bytes < (size_t(1) << 20) ? 512 : (size_t(2) << 20);
-  return (bytes + granule - 1) / granule * granule;
-}
+// What the allocator hands out for a request of `bytes` (its block rounding).
+size_t allocator_bytes(size_t bytes) { return Allocator::round_size(bytes); }
 
 int64_t optimizer_state_count(std::string_view optimizer) {
   switch (parse_word(kOptimizerWords, optimizer)) {
@@ -164,81 +163,21 @@ class PlanContext {
 };
 
 // ---- kernel scratch --------------------------------------------------------------------------
-constexpr int64_t kCpuConvScratchBytes = int64_t(64) << 20;  // kernels/cpu/conv2d.h kConv2dScratchBytes
-
-// kernels/cuda/channel_reduce.cuh channel_layout: partial sums [2, row_blocks * C] f32.
+// The partial sums of a CUDA per-channel reduction over M rows of C channels (rows 16-byte
+// aligned, as the allocator's tensors are).
 size_t cuda_channel_partials_bytes(int64_t M, int64_t C, DType dtype) {
-  const int64_t vector = 16 / int64_t(dtype_size(dtype));
-  const int64_t vc = C % vector == 0 ? vector : 1;
-  const int64_t groups = (C + vc - 1) / vc;
-  const int64_t lanes = std::min<int64_t>(groups, 256);
-  const int64_t rows_per_step = 256 / lanes;
-  const int64_t row_blocks = std::clamp<int64_t>((M + rows_per_step * 16 - 1) / (rows_per_step * 16), 1, 512);
-  return size_t(2 * row_blocks * C) * sizeof(float);
+  const ChannelLayout layout = channel_layout(M, C, channel_vector_width(C, dtype_size(dtype), true));
+  return size_t(channel_reduce_workspace_floats(layout, C)) * sizeof(float);
 }
 
-// kernels/cpu/conv2d.cpp: every Buffer holds at least one float.
-size_t cpu_buffer(int64_t floats) { return size_t(std::max<int64_t>(floats, 1)) * sizeof(float); }
-
-int64_t rows_per_chunk(const Conv2dShape& s, int64_t floats_per_pixel) {
-  const int64_t per_row = std::max<int64_t>(1, s.out_w * floats_per_pixel * int64_t(sizeof(float)));
-  return std::clamp<int64_t>(kCpuConvScratchBytes / per_row, 1, std::max<int64_t>(1, s.n * s.out_h));
-}
-
-int64_t images_per_block(const Conv2dShape& s, int64_t floats_per_image) {
-  return std::clamp<int64_t>(kCpuConvScratchBytes / std::max<int64_t>(1, floats_per_image * int64_t(sizeof(float))),
-                             1, std::max<int64_t>(1, s.n));
-}
-
-enum class ConvOp { forward, backward_input, backward_weight };
-
-// The Buffers one CPU conv2d call allocates (kernels/cpu/conv2d.cpp), all live together.
-void cpu_conv_scratch(PlanContext& ctx, ConvOp op, const Conv2dParams& p, const Conv2dShape& s, DType dtype) {
-  const bool f32 = dtype == DType::f32;
-  const bool depthwise = p.groups == s.c_in && s.c_in == s.c_out && p.groups > 1;
-  if (depthwise) {
-    if (f32) return;  // direct loops; per-thread partials are std::vector
-    const int64_t in = s.h * s.w * s.c_in, out = s.out_h * s.out_w * s.c_in;
-    const int64_t block = images_per_block(s, in + out);
-    ctx.scratch({cpu_buffer(block * (op == ConvOp::forward ? in : op == ConvOp::backward_input ? out : in)),
-                 cpu_buffer(block * (op == ConvOp::forward ? out : op == ConvOp::backward_input ? in : out))});
-    return;
-  }
-  const int64_t k_g = p.kernel_h * p.kernel_w * (s.c_in / p.groups);
-  const bool direct = p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
-                      p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
-  const int64_t cols_width = direct ? (f32 ? 0 : s.c_in) : k_g;
-  switch (op) {
-    case ConvOp::forward: {
-      const int64_t y_width = f32 ? 0 : s.c_out;
-      const int64_t chunk = rows_per_chunk(s, cols_width + y_width);
-      ctx.scratch({cpu_buffer(cols_width ? chunk * s.out_w * cols_width : 0),
-                   cpu_buffer(y_width ? chunk * s.out_w * y_width : 0)});
-      return;
-    }
-    case ConvOp::backward_input: {
-      const int64_t dy_width = f32 ? 0 : s.c_out;
-      if (direct) {
-        const int64_t dx_width = f32 ? 0 : s.c_in;
-        const int64_t chunk = rows_per_chunk(s, dy_width + dx_width);
-        ctx.scratch({cpu_buffer(dy_width ? chunk * s.out_w * dy_width : 0),
-                     cpu_buffer(dx_width ? chunk * s.out_w * dx_width : 0)});
-        return;
-      }
-      const int64_t image = s.h * s.w * s.c_in;
-      const int64_t chunk = rows_per_chunk(s, k_g + dy_width);
-      ctx.scratch({cpu_buffer(f32 ? 0 : images_per_block(s, image) * image), cpu_buffer(chunk * s.out_w * k_g),
-                   cpu_buffer(dy_width ? chunk * s.out_w * dy_width : 0)});
-      return;
-    }
-    case ConvOp::backward_weight: {
-      const int64_t dy_width = f32 ? 0 : s.c_out;
-      const int64_t chunk = rows_per_chunk(s, cols_width + dy_width);
-      ctx.scratch({cpu_buffer(f32 ? 0 : s.c_out * k_g), cpu_buffer(cols_width ? chunk * s.out_w * cols_width : 0),
-                   cpu_buffer(dy_width ? chunk * s.out_w * dy_width : 0)});
-      return;
-    }
-  }
+// The buffers one CPU conv2d call allocates, all live together, as the kernel computes them.
+void cpu_conv_scratch(PlanContext& ctx, cpu::Conv2dPass pass, const Conv2dParams& p, const Conv2dShape& s,
+                      DType dtype) {
+  const cpu::Conv2dCpuWorkspace workspace = cpu::conv2d_cpu_workspace(pass, p, s, dtype);
+  if (workspace.buffer_floats.empty()) return;
+  std::vector<size_t> bytes;
+  for (const int64_t floats : workspace.buffer_floats) bytes.push_back(cpu::conv2d_cpu_buffer_bytes(floats));
+  ctx.scratch(bytes);
 }
 
 // ---- the network as the replay sees it ---------------------------------------------------
@@ -385,7 +324,7 @@ struct Replay {
     const Conv2dParams p = conv_params(c, x.shape);
     const Conv2dShape s = conv_shape(c, p, x.shape);
     T y = ctx.tensor({s.n, s.out_h, s.out_w, s.c_out}, x.dtype);
-    if (!ctx.cuda()) cpu_conv_scratch(ctx, ConvOp::forward, p, s, x.dtype);
+    if (!ctx.cuda()) cpu_conv_scratch(ctx, cpu::Conv2dPass::forward, p, s, x.dtype);
     macs += s.n * s.out_h * s.out_w * s.c_out * c.o.kernel * c.o.kernel * (c.o.in_channels / c.o.groups);
     ctx.save(&c, {x});
     return y;
@@ -399,10 +338,10 @@ struct Replay {
     if (ctx.cuda())
       ctx.scratch(cuda_conv2d_backward_weight_scratch(p, s, dy.dtype, ctx.cuda_arch(), c.o.bias));
     else
-      cpu_conv_scratch(ctx, ConvOp::backward_weight, p, s, dy.dtype);
+      cpu_conv_scratch(ctx, cpu::Conv2dPass::backward_weight, p, s, dy.dtype);
     if (!c.input_grad) return {};
     T dx = ctx.tensor(x.shape, dy.dtype);
-    if (!ctx.cuda()) cpu_conv_scratch(ctx, ConvOp::backward_input, p, s, dy.dtype);
+    if (!ctx.cuda()) cpu_conv_scratch(ctx, cpu::Conv2dPass::backward_input, p, s, dy.dtype);
     return dx;
   }
 

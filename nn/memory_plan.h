@@ -3,12 +3,15 @@
 // optimizer step), from shapes only: no tensor is allocated.
 //
 // The plan replays the step on shape-only tensors whose lifetimes follow the module code line
-// by line (each module's forward and backward, what Context::save keeps, the temporaries and
-// the kernels' scratch), and counts bytes as the allocator does (512-byte granules below 1 MiB,
-// 2 MiB above). Its peak is the allocator's peak_in_use for the step, over what the caller held
-// before it; the parts say what is live at that moment. A module change that keeps or allocates
-// something else must change the replay too: tests/nn/test_memory_plan.cpp measures a real step
-// on the CPU and fails beyond 10%.
+// by line (each module's forward and backward, what Context::save keeps, the temporaries), and
+// counts bytes with the allocator's own rounding (Allocator::round_size). The kernels' scratch
+// comes from the functions the kernels size their own scratch with (kernels/cpu/conv2d.h
+// conv2d_cpu_workspace, kernels/cuda_channel_reduce_layout.h, kernels/cuda_conv2d_scratch.h), so
+// a kernel change reaches the plan through the include. Its peak is the allocator's peak_in_use
+// for the step, over what the caller held before it; the parts say what is live at that moment.
+// A module change that keeps or allocates something else must still change the replay (running
+// the real modules on a shape-only device is the next step): tests/nn/test_memory_plan.cpp
+// measures a real step on the CPU and fails beyond 10%.
 //
 // Precision: activations (and their gradients) are stored in `activations` (f32, f16 or bf16);
 // parameters, their gradients and the optimizer state are f32; with f16/bf16 activations each
@@ -79,7 +82,7 @@ std::optional<CheckpointPolicy> choose_checkpointing(const MemoryPlanRequest& re
 // (`automatic`: the best policy per batch); 0 when batch 1 does not fit.
 int64_t largest_batch(const MemoryPlanRequest& request, size_t budget, int64_t max_batch = 1 << 14);
 
-// The allocator's rounding of one request (core/allocator.cpp; a test checks they agree).
+// The allocator's rounding of one request (Allocator::round_size; a test checks it against real allocations).
 size_t allocator_bytes(size_t bytes);
 
 }  // namespace sg::nn

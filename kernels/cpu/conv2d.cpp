@@ -25,7 +25,8 @@ namespace {
 class Buffer {
  public:
   explicit Buffer(int64_t n)
-      : tensor_(Tensor::empty({std::max<int64_t>(n, 1)}, DType::f32, Device::cpu(), "conv2d workspace")) {}
+      : tensor_(Tensor::empty({int64_t(conv2d_cpu_buffer_bytes(n) / sizeof(float))}, DType::f32, Device::cpu(),
+                              "conv2d workspace")) {}
   float* get() const { return static_cast<float*>(tensor_.data()); }
 
  private:
@@ -152,13 +153,10 @@ void dense_forward(const Conv2dParams& p, const Conv2dShape& s, const T* x, cons
     to_f32(bias, bias32.data(), s.c_out);
   }
   const bool direct = is_pointwise_direct(p);
-  // cols: none for float pointwise; x converted [M, Cin] for 16-bit pointwise; else [M, k_g].
-  const int64_t cols_width = direct ? (kIsFloat<T> ? 0 : s.c_in) : geo.k_g;
-  const int64_t y_width = kIsFloat<T> ? 0 : s.c_out;
-  const int64_t rows = s.n * s.out_h;
-  const int64_t chunk = rows_per_chunk(s, cols_width + y_width, scratch_bytes);
-  Buffer cols = make_buffer(cols_width ? chunk * s.out_w * cols_width : 0);
-  Buffer y_scratch = make_buffer(y_width ? chunk * s.out_w * y_width : 0);
+  const Conv2dCpuWorkspace ws = conv2d_cpu_workspace(Conv2dPass::forward, p, s, DTypeOf<T>::value, scratch_bytes);
+  const int64_t rows = s.n * s.out_h, chunk = ws.rows_per_chunk;
+  Buffer cols = make_buffer(ws.buffer_floats[0]);
+  Buffer y_scratch = make_buffer(ws.buffer_floats[1]);
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
     const int64_t r1 = std::min(rows, r0 + chunk), m = (r1 - r0) * s.out_w;
     float* yc;  // [m, Cout]
@@ -200,14 +198,14 @@ void dense_backward_input(const Conv2dParams& p, const Conv2dShape& s, const T* 
   const GemmGeometry geo(p, s);
   const F32Input<T> w32(w, s.c_out * geo.k_g);  // [Cout, k_g]
   const int64_t rows = s.n * s.out_h;
-  const int64_t dy_width = kIsFloat<T> ? 0 : s.c_out;
+  const Conv2dCpuWorkspace ws =
+      conv2d_cpu_workspace(Conv2dPass::backward_input, p, s, DTypeOf<T>::value, scratch_bytes);
+  const int64_t chunk = ws.rows_per_chunk;
 
   if (is_pointwise_direct(p)) {
     // dx [M, Cin] group g = dy_g [M, cout_g] * w_g [cout_g, cin_g]: no scatter needed.
-    const int64_t dx_width = kIsFloat<T> ? 0 : s.c_in;
-    const int64_t chunk = rows_per_chunk(s, dy_width + dx_width, scratch_bytes);
-    Buffer dy_scratch = make_buffer(dy_width ? chunk * s.out_w * dy_width : 0);
-    Buffer dx_scratch = make_buffer(dx_width ? chunk * s.out_w * dx_width : 0);
+    Buffer dy_scratch = make_buffer(ws.buffer_floats[0]);
+    Buffer dx_scratch = make_buffer(ws.buffer_floats[1]);
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
       const int64_t r1 = std::min(rows, r0 + chunk), m = (r1 - r0) * s.out_w;
       const float* dyc;
@@ -231,14 +229,10 @@ void dense_backward_input(const Conv2dParams& p, const Conv2dShape& s, const T* 
   // General: dcols [M, k_g] = dy_g * w_g, then col2im into an f32 accumulator. For float that
   // is dx itself; for 16-bit storage it is a block of whole images, converted when complete.
   const int64_t image = s.h * s.w * s.c_in;
-  const int64_t images_per_block =
-      kIsFloat<T> ? std::max<int64_t>(s.n, 1)
-                  : std::clamp<int64_t>(scratch_bytes / std::max<int64_t>(1, image * int64_t(sizeof(float))), 1,
-                                        std::max<int64_t>(s.n, 1));
-  Buffer acc_scratch = make_buffer(kIsFloat<T> ? 0 : images_per_block * image);
-  const int64_t chunk = rows_per_chunk(s, geo.k_g + dy_width, scratch_bytes);
-  Buffer dcols = make_buffer(chunk * s.out_w * geo.k_g);
-  Buffer dy_scratch = make_buffer(dy_width ? chunk * s.out_w * dy_width : 0);
+  const int64_t images_per_block = ws.images_per_block;
+  Buffer acc_scratch = make_buffer(ws.buffer_floats[0]);
+  Buffer dcols = make_buffer(ws.buffer_floats[1]);
+  Buffer dy_scratch = make_buffer(ws.buffer_floats[2]);
   for (int64_t n0 = 0; n0 < s.n; n0 += images_per_block) {
     const int64_t n1 = std::min(s.n, n0 + images_per_block);
     float* acc;  // [n1 - n0, H, W, Cin]
@@ -270,7 +264,9 @@ template <class T>
 void dense_backward_weight(const Conv2dParams& p, const Conv2dShape& s, const T* x, const T* dy, T* dw, T* dbias,
                            int64_t scratch_bytes) {
   const GemmGeometry geo(p, s);
-  Buffer dw_scratch = make_buffer(kIsFloat<T> ? 0 : s.c_out * geo.k_g);
+  const Conv2dCpuWorkspace ws =
+      conv2d_cpu_workspace(Conv2dPass::backward_weight, p, s, DTypeOf<T>::value, scratch_bytes);
+  Buffer dw_scratch = make_buffer(ws.buffer_floats[0]);
   float* dw32;  // [Cout, k_g]
   if constexpr (kIsFloat<T>)
     dw32 = dw;
@@ -278,12 +274,9 @@ void dense_backward_weight(const Conv2dParams& p, const Conv2dShape& s, const T*
     dw32 = dw_scratch.get();
   std::vector<float> dbias32(size_t(s.c_out), 0.0f);
   const bool direct = is_pointwise_direct(p);
-  const int64_t cols_width = direct ? (kIsFloat<T> ? 0 : s.c_in) : geo.k_g;
-  const int64_t dy_width = kIsFloat<T> ? 0 : s.c_out;
-  const int64_t rows = s.n * s.out_h;
-  const int64_t chunk = rows_per_chunk(s, cols_width + dy_width, scratch_bytes);
-  Buffer cols = make_buffer(cols_width ? chunk * s.out_w * cols_width : 0);
-  Buffer dy_scratch = make_buffer(dy_width ? chunk * s.out_w * dy_width : 0);
+  const int64_t rows = s.n * s.out_h, chunk = ws.rows_per_chunk;
+  Buffer cols = make_buffer(ws.buffer_floats[1]);
+  Buffer dy_scratch = make_buffer(ws.buffer_floats[2]);
   if (rows == 0) fill_zero(dw32, s.c_out * geo.k_g);
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
     const int64_t r1 = std::min(rows, r0 + chunk), m = (r1 - r0) * s.out_w;
@@ -368,6 +361,61 @@ int64_t images_per_block(const Conv2dShape& s, int64_t floats_per_image, int64_t
                              std::max<int64_t>(1, s.n));
 }
 
+}  // namespace
+
+Conv2dCpuWorkspace conv2d_cpu_workspace(Conv2dPass pass, const Conv2dParams& p, const Conv2dShape& s, DType dtype,
+                                        int64_t scratch_bytes) {
+  const bool f32 = dtype == DType::f32;
+  Conv2dCpuWorkspace ws;
+  if (is_depthwise(p, s)) {
+    if (f32) return ws;  // direct loops on the tensors; the weight gradient's per-thread partials are a std::vector
+    // 16-bit: blocks of whole images converted to f32, input and output side by side.
+    const int64_t in = s.h * s.w * s.c_in, out = s.out_h * s.out_w * s.c_in;
+    ws.images_per_block = images_per_block(s, in + out, scratch_bytes);
+    const int64_t block = ws.images_per_block;
+    if (pass == Conv2dPass::backward_input)
+      ws.buffer_floats = {block * out, block * in};  // dy, dx
+    else
+      ws.buffer_floats = {block * in, block * out};  // x and y (forward) or dy (weight gradient)
+    return ws;
+  }
+  const GemmGeometry geo(p, s);
+  const bool direct = is_pointwise_direct(p);
+  // cols: none for f32 pointwise; x converted [M, Cin] for 16-bit pointwise; else im2col [M, k_g].
+  const int64_t cols_width = direct ? (f32 ? 0 : s.c_in) : geo.k_g;
+  const int64_t out_width = f32 ? 0 : s.c_out;  // y or dy converted, [M, Cout]
+  const auto chunked = [&](int64_t width) { return width ? ws.rows_per_chunk * s.out_w * width : 0; };
+  switch (pass) {
+    case Conv2dPass::forward:
+      ws.rows_per_chunk = rows_per_chunk(s, cols_width + out_width, scratch_bytes);
+      ws.buffer_floats = {chunked(cols_width), chunked(out_width)};  // cols, y
+      break;
+    case Conv2dPass::backward_input:
+      if (direct) {
+        const int64_t dx_width = f32 ? 0 : s.c_in;
+        ws.rows_per_chunk = rows_per_chunk(s, out_width + dx_width, scratch_bytes);
+        ws.buffer_floats = {chunked(out_width), chunked(dx_width)};  // dy, dx
+        break;
+      }
+      {
+        // col2im adds into an f32 accumulator: dx itself for f32, else a block of whole images.
+        const int64_t image = s.h * s.w * s.c_in;
+        ws.images_per_block = f32 ? std::max<int64_t>(s.n, 1) : images_per_block(s, image, scratch_bytes);
+        ws.rows_per_chunk = rows_per_chunk(s, geo.k_g + out_width, scratch_bytes);
+        ws.buffer_floats = {f32 ? 0 : ws.images_per_block * image, ws.rows_per_chunk * s.out_w * geo.k_g,
+                            chunked(out_width)};  // accumulator, dcols, dy
+      }
+      break;
+    case Conv2dPass::backward_weight:
+      ws.rows_per_chunk = rows_per_chunk(s, cols_width + out_width, scratch_bytes);
+      ws.buffer_floats = {f32 ? 0 : s.c_out * geo.k_g, chunked(cols_width), chunked(out_width)};  // dw, cols, dy
+      break;
+  }
+  return ws;
+}
+
+namespace {
+
 // y = act(depthwise(x) + bias); bias32 f32 [C] or null (no bias).
 template <class T>
 void depthwise_forward(const Conv2dParams& p, const Conv2dShape& s, const T* x, const T* w, const float* bias32,
@@ -380,8 +428,9 @@ void depthwise_forward(const Conv2dParams& p, const Conv2dShape& s, const T* x, 
     depthwise_forward_f32(act, p, s, x, taps.data(), bias_or_zero.data(), y);
   } else {
     const int64_t in = s.h * s.w * c_count, out = s.out_h * s.out_w * c_count;
-    const int64_t block = images_per_block(s, in + out, scratch_bytes);
-    Buffer xb = make_buffer(block * in), yb = make_buffer(block * out);
+    const Conv2dCpuWorkspace ws = conv2d_cpu_workspace(Conv2dPass::forward, p, s, DTypeOf<T>::value, scratch_bytes);
+    const int64_t block = ws.images_per_block;
+    Buffer xb = make_buffer(ws.buffer_floats[0]), yb = make_buffer(ws.buffer_floats[1]);
     for (int64_t n0 = 0; n0 < s.n; n0 += block) {
       Conv2dShape sub = s;
       sub.n = std::min(s.n, n0 + block) - n0;
@@ -401,8 +450,10 @@ void depthwise_backward_input(const Conv2dParams& p, const Conv2dShape& s, const
     depthwise_backward_input_f32(p, s, dy, taps.data(), dx);
   } else {
     const int64_t in = s.h * s.w * c_count, out = s.out_h * s.out_w * c_count;
-    const int64_t block = images_per_block(s, in + out, scratch_bytes);
-    Buffer dyb = make_buffer(block * out), dxb = make_buffer(block * in);
+    const Conv2dCpuWorkspace ws =
+        conv2d_cpu_workspace(Conv2dPass::backward_input, p, s, DTypeOf<T>::value, scratch_bytes);
+    const int64_t block = ws.images_per_block;
+    Buffer dyb = make_buffer(ws.buffer_floats[0]), dxb = make_buffer(ws.buffer_floats[1]);
     for (int64_t n0 = 0; n0 < s.n; n0 += block) {
       Conv2dShape sub = s;
       sub.n = std::min(s.n, n0 + block) - n0;
@@ -427,8 +478,10 @@ void depthwise_backward_weight(const Conv2dParams& p, const Conv2dShape& s, cons
     depthwise_weight_partials_f32(p, s, x, dy, partial.data(), threads);
   } else {
     const int64_t in = s.h * s.w * c_count, out = s.out_h * s.out_w * c_count;
-    const int64_t block = images_per_block(s, in + out, scratch_bytes);
-    Buffer xb = make_buffer(block * in), dyb = make_buffer(block * out);
+    const Conv2dCpuWorkspace ws =
+        conv2d_cpu_workspace(Conv2dPass::backward_weight, p, s, DTypeOf<T>::value, scratch_bytes);
+    const int64_t block = ws.images_per_block;
+    Buffer xb = make_buffer(ws.buffer_floats[0]), dyb = make_buffer(ws.buffer_floats[1]);
     for (int64_t n0 = 0; n0 < s.n; n0 += block) {
       Conv2dShape sub = s;
       sub.n = std::min(s.n, n0 + block) - n0;

@@ -4,7 +4,9 @@
 // depthwise convolutions (groups == Cin == Cout) are direct NHWC loops vectorised over
 // channels. f16/bf16 are converted to f32 in scratch buffers; accumulation is f32.
 // Same layouts and semantics as kernels/conv2d.h; pointers are host pointers of `dtype`.
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "core/dtype.h"
 #include "kernels/conv2d_params.h"
@@ -16,6 +18,20 @@ namespace sg::cpu {
 // made per chunk of output rows (at least one row) or per block of images (at least one image).
 // Tests pass a tiny bound to exercise the chunking on small shapes.
 inline constexpr int64_t kConv2dScratchBytes = int64_t(64) << 20;
+
+// The scratch one call below takes from the CPU allocator (each buffer as a Tensor, so it counts
+// against the memory cap), and the chunking that decides it: computed here once, used by the
+// kernels to size their buffers and loops and by the memory plan (nn/memory_plan.cpp) to count them.
+enum class Conv2dPass { forward, backward_input, backward_weight };
+struct Conv2dCpuWorkspace {
+  int64_t rows_per_chunk = 1;          // output rows (of out_w pixels) per im2col / GEMM chunk
+  int64_t images_per_block = 1;        // images per block where 16-bit data is converted whole images at a time
+  std::vector<int64_t> buffer_floats;  // each buffer the call allocates, in order; all live until it returns
+};
+Conv2dCpuWorkspace conv2d_cpu_workspace(Conv2dPass pass, const Conv2dParams& p, const Conv2dShape& s, DType dtype,
+                                        int64_t scratch_bytes = kConv2dScratchBytes);
+// The bytes a buffer of `floats` takes: at least one float (an empty buffer still allocates).
+inline size_t conv2d_cpu_buffer_bytes(int64_t floats) { return size_t(floats > 1 ? floats : 1) * sizeof(float); }
 
 void conv2d_forward(const Conv2dParams& p, const Conv2dShape& s, DType dtype, const void* x, const void* w,
                     const void* bias, void* y, int64_t scratch_bytes = kConv2dScratchBytes);

@@ -186,7 +186,7 @@ void batch_norm_forward_train(DType dtype, const void* x_raw, const float* gamma
     with_width<T>(C, {x}, [&](auto width) {
       constexpr int VC = decltype(width)::value;
       const ChannelLayout L = channel_layout(M, C, VC);
-      Tensor partial = Tensor::empty({2, int64_t(L.row_blocks) * C}, DType::f32, Device::cuda(current_device()),
+      Tensor partial = Tensor::empty({channel_reduce_workspace_floats(L, C)}, DType::f32, Device::cuda(current_device()),
                                      stream, "batch_norm partial moments");
       float* partial_mean = partial.data_as<float>();
       float* partial_m2 = partial_mean + int64_t(L.row_blocks) * C;
@@ -244,7 +244,7 @@ void batch_norm_backward(DType dtype, const void* x_raw, const void* dy_raw, con
     with_width<T>(C, {x, dy, dx}, [&](auto width) {
       constexpr int V = decltype(width)::value;
       const ChannelLayout L = channel_layout(M, C, V);
-      Tensor partial = Tensor::empty({2, int64_t(L.row_blocks) * C}, DType::f32, device, stream, "batch_norm partial sums");
+      Tensor partial = Tensor::empty({channel_reduce_workspace_floats(L, C)}, DType::f32, device, stream, "batch_norm partial sums");
       float* partial_a = partial.data_as<float>();
       float* partial_b = partial_a + int64_t(L.row_blocks) * C;
       math::with_activation(act, [&](auto k) {

@@ -100,7 +100,7 @@ void bias_activation_backward(math::Activation act, DType dtype, const void* x_r
     with_width<T>(C, {x, dy, dx}, [&](auto width) {
       constexpr int V = decltype(width)::value;
       const ChannelLayout L = channel_layout(M, C, V);
-      Tensor partial = Tensor::empty({2, int64_t(L.row_blocks) * C}, DType::f32, Device::cuda(current_device()),
+      Tensor partial = Tensor::empty({channel_reduce_workspace_floats(L, C)}, DType::f32, Device::cuda(current_device()),
                                      stream, "bias_activation partial sums");
       float* partial_a = partial.data_as<float>();
       float* partial_b = partial_a + int64_t(L.row_blocks) * C;

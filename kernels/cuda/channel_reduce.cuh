@@ -17,37 +17,19 @@
 #include "core/half.h"
 #include "core/hd.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda_channel_reduce_layout.h"
 #include "kernels/scalar_math.h"
 
 namespace sg::cuda {
 
-constexpr int kReduceThreads = 256;
-constexpr int64_t kMaxRowBlocks = 512;
-
-struct ChannelLayout {
-  int lanes;          // channel groups (of VC channels) per block
-  int rows_per_step;  // rows a block reads at once: kReduceThreads / lanes
-  unsigned channel_blocks;
-  unsigned row_blocks;
-};
-
-inline ChannelLayout channel_layout(int64_t M, int64_t C, int vc) {
-  ChannelLayout L;
-  const int64_t groups = (C + vc - 1) / vc;
-  L.lanes = int(groups < kReduceThreads ? groups : kReduceThreads);
-  L.rows_per_step = kReduceThreads / L.lanes;
-  L.channel_blocks = unsigned((groups + L.lanes - 1) / L.lanes);
-  // At least ~16 rows per thread so that partial sums stay few; at most kMaxRowBlocks.
-  int64_t row_blocks = (M + int64_t(L.rows_per_step) * 16 - 1) / (int64_t(L.rows_per_step) * 16);
-  row_blocks = row_blocks < 1 ? 1 : (row_blocks > kMaxRowBlocks ? kMaxRowBlocks : row_blocks);
-  L.row_blocks = unsigned(row_blocks);
-  return L;
-}
+// The split and its scratch: kernels/cuda_channel_reduce_layout.h (shared with the memory plan).
+constexpr int kReduceThreads = kChannelReduceThreads;
 
 // 16 / sizeof(T) channels per thread when every row starts 16-byte aligned, else 1.
 template <class T>
 inline bool channels_vectorisable(int64_t C, std::initializer_list<const void*> pointers) {
-  return C % Vec16<T>::size == 0 && all_aligned16(pointers);
+  static_assert(Vec16<T>::size * sizeof(T) == 16, "a 16-byte vector");
+  return channel_vector_width(C, sizeof(T), all_aligned16(pointers)) > 1;
 }
 
 // Op: struct Context; Context context(int64_t c0) const;
