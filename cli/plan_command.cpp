@@ -113,6 +113,7 @@ int run_plan(const PlanOptions& o) {
   row("input batch", p.batch);
   row("activations saved for backward", p.saved);
   row("temporaries and kernel scratch", p.temporaries);
+  if (request.cuda) row("cuBLAS workspace (kept)", p.workspace);
   std::printf("  (saved for backward when the forward ends: %s)\n\n", format_bytes(plan.saved_after_forward).c_str());
 
   const bool fits = plan.peak <= budget;
@@ -120,8 +121,7 @@ int run_plan(const PlanOptions& o) {
   std::printf("budget %s: %s (%s %s)\n", format_bytes(budget).c_str(), fits ? "fits" : "does NOT fit",
               format_bytes(margin).c_str(), fits ? "to spare" : "over");
   if (request.cuda)
-    std::printf("  (the CUDA context is outside the allocator: leave it room on the card; the cuBLAS workspace, "
-                "4 MiB, 32 MiB from Hopper on, is inside --memory-limit but not in this plan)\n");
+    std::printf("  (the CUDA context is outside the allocator: leave it room on the card)\n");
 
   nn::MemoryPlanRequest none = request;
   none.checkpointing = nn::CheckpointPolicy::none();

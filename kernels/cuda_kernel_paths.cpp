@@ -4,6 +4,8 @@
 
 namespace sg {
 
+size_t cublas_workspace_bytes(int sm) { return sm >= 90 ? (size_t(32) << 20) : (size_t(4) << 20); }
+
 bool conv_uses_tensor_cores(DType dtype, int loaded_arch) {
   if (dtype == DType::f16) return loaded_arch >= kTensorCoreF16MinArch;
   if (dtype == DType::bf16) return loaded_arch >= kTensorCoreBf16MinArch;

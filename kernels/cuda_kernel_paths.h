@@ -2,6 +2,7 @@
 // Which CUDA kernels a card gets: the architecture thresholds the dispatchers use
 // (kernels/cuda/conv2d_implicit_gemm.cu, kernels/cuda/linear.cu), in one place, and the description
 // `slidegrade info` and `slidegrade plan --sm` print. Compiled in every build (no CUDA).
+#include <cstddef>
 #include <string>
 
 #include "core/dtype.h"
@@ -16,6 +17,11 @@ constexpr int kTensorCoreBf16MinArch = 80;
 constexpr int kAsyncCopyMinArch = 80;
 // cuBLAS has bf16 GEMMs from Volta (sm_70) on; below, they run in f32 (operands widened, rounded once).
 constexpr int kCublasBf16MinArch = 70;
+
+// The workspace our cuBLAS handle takes from the caching allocator at its first GEMM and keeps for
+// as long as the process runs (kernels/cuda/linear.cu; the memory plan counts it): 4 MiB, cuBLAS's
+// own default pool size, and 32 MiB from Hopper (sm_90) on, as cuBLAS's documentation asks.
+size_t cublas_workspace_bytes(int sm);
 
 // Whether the convolution of `dtype` runs on tensor cores in code compiled for `loaded_arch`.
 bool conv_uses_tensor_cores(DType dtype, int loaded_arch);

@@ -94,4 +94,12 @@ void linear_backward_weight(const Tensor& x, const Tensor& dy, Tensor& dw, Tenso
 #endif
 }
 
+size_t cublas_workspace_bytes_held(const Device& device) {
+#if SLIDEGRADE_WITH_CUDA
+  if (device.is_cuda()) return cuda::cublas_workspace_bytes_held(device.index);
+#endif
+  (void)device;
+  return 0;
+}
+
 }  // namespace sg

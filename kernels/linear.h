@@ -20,4 +20,8 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Tensor& dx, const 
 // dw [Nout, K] = dy^T x; dbias [Nout] = sum of dy over the rows (skipped when nullptr).
 void linear_backward_weight(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* dbias, const Stream& stream = {});
 
+// Bytes of the cuBLAS workspace `device`'s handle holds now (taken from the allocator at the first
+// GEMM, then kept): 0 before it, on the CPU, and in a build without CUDA.
+size_t cublas_workspace_bytes_held(const Device& device);
+
 }  // namespace sg

@@ -70,7 +70,7 @@ Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
   } else {
     batch_norm_forward_eval(params_, x, gamma_.value, beta_.value, running_mean_.value, running_var_.value, y,
                             ctx.stream());
-    ctx.save(this, Saved{.x = x});
+    ctx.save(this, Saved{.x = x, .batch_statistics = false, .batch_mean = {}, .batch_invstd = {}});
   }
   probe_output(ctx, name(), y);
   return y;

@@ -31,7 +31,7 @@ int64_t optimizer_state_count(std::string_view optimizer) {
 namespace {
 
 // ---- the replay's allocator --------------------------------------------------------------
-enum class Kind { weights, compute_weights, gradients, optimizer_state, batch, activation };
+enum class Kind { weights, compute_weights, gradients, optimizer_state, batch, activation, workspace };
 
 class Ledger;
 
@@ -90,6 +90,7 @@ class Ledger {
       case Kind::gradients: return parts_.gradients;
       case Kind::optimizer_state: return parts_.optimizer_state;
       case Kind::batch: return parts_.batch;
+      case Kind::workspace: return parts_.workspace;
       case Kind::activation: return saved ? parts_.saved : parts_.temporaries;
     }
     return parts_.temporaries;
@@ -111,8 +112,10 @@ struct T {
 // ---- the replay's Context ------------------------------------------------------------------
 class PlanContext {
  public:
-  explicit PlanContext(Ledger& ledger, DType activations, bool cuda, int cuda_arch)
-      : ledger_(ledger), activations_(activations), cuda_(cuda), cuda_arch_(cuda_arch) {}
+  // cublas_workspace_sm: the card whose cuBLAS workspace the first GEMM takes; 0: none to take.
+  explicit PlanContext(Ledger& ledger, DType activations, int cublas_workspace_sm, bool cuda, int cuda_arch)
+      : ledger_(ledger), activations_(activations), cuda_(cuda), cuda_arch_(cuda_arch),
+        cublas_workspace_sm_(cublas_workspace_sm) {}
 
   T tensor(const Shape& shape, DType dtype, Kind kind = Kind::activation) {
     return T{shape, dtype, ledger_.allocate(size_t(shape.numel()) * dtype_size(dtype), kind)};
@@ -146,6 +149,11 @@ class PlanContext {
   DType activations() const { return activations_; }
   bool cuda() const { return cuda_; }
   int cuda_arch() const { return cuda_arch_; }
+  // The cuBLAS handle's workspace: taken at the first GEMM and kept (kernels/cuda/linear.cu).
+  void cublas_workspace() {
+    if (cublas_workspace_sm_ > 0 && !cublas_workspace_)
+      cublas_workspace_ = ledger_.allocate(cublas_workspace_bytes(cublas_workspace_sm_), Kind::workspace);
+  }
   bool recomputing = false;  // Context::recomputing()
   bool& keep_ref() { return keep_; }  // Context::keep_for_backward()
 
@@ -158,6 +166,8 @@ class PlanContext {
   DType activations_;
   bool cuda_;
   int cuda_arch_;
+  int cublas_workspace_sm_;
+  std::shared_ptr<Block> cublas_workspace_;
   bool keep_ = true;
   std::unordered_map<const void*, std::vector<T>> saved_;
 };
@@ -376,8 +386,10 @@ struct Replay {
     const int64_t n = x.shape[0], c = se.channels, r = se.reduced;
     T pooled = ctx.tensor({n, c}, x.dtype);
     T z1 = ctx.tensor({n, r}, x.dtype);
+    linear_gemm(x.dtype, n, r, c);  // z1 = pooled w_r^T
     T a = ctx.tensor({n, r}, x.dtype);
     T z2 = ctx.tensor({n, c}, x.dtype);
+    linear_gemm(x.dtype, n, c, r);  // z2 = a w_e^T
     T s = ctx.tensor({n, c}, x.dtype);
     T y = ctx.tensor(x.shape, x.dtype);
     macs += n * 2 * c * r;
@@ -395,12 +407,16 @@ struct Replay {
     T dbe = ctx.tensor({c}, DType::f32);
     if (ctx.cuda()) ctx.scratch({cuda_channel_partials_bytes(n, c, dt)});
     T dwe = ctx.tensor({c, r}, dt);
+    linear_gemm(dt, c, r, n);  // dw_e = dz2^T a
     T da = ctx.tensor({n, r}, dt);
+    linear_gemm(dt, n, r, c);  // da = dz2 w_e
     T dz1 = ctx.tensor({n, r}, dt);
     T dbr = ctx.tensor({r}, DType::f32);
     if (ctx.cuda()) ctx.scratch({cuda_channel_partials_bytes(n, r, dt)});
     T dwr = ctx.tensor({r, c}, dt);
+    linear_gemm(dt, r, c, n);  // dw_r = dz1^T pooled
     T dpooled = ctx.tensor({n, c}, dt);
+    linear_gemm(dt, n, c, r);  // dpooled = dz1 w_r
     T dx_pool = ctx.tensor(x.shape, dt);
     return dx;
   }
@@ -450,11 +466,19 @@ struct Replay {
     return block_backward(b, dy);
   }
 
-  // kernels/cuda/linear.cu: cuBLAS has no bf16 GEMM before sm_70; there C [m, n] = A [m, k] B [k, n]
-  // runs in f32 on widened copies of the three matrices.
-  void linear_bf16_in_f32_scratch(DType dtype, int64_t m, int64_t n, int64_t k) {
-    if (ctx.cuda() && dtype == DType::bf16 && ctx.cuda_arch() < kCublasBf16MinArch)
-      ctx.scratch({size_t(m * k) * sizeof(float), size_t(k * n) * sizeof(float), size_t(m * n) * sizeof(float)});
+  // One linear layer's GEMM C [m, n] = A [m, k] B [k, n] (kernels/cuda/linear.cu). On CUDA it is a
+  // cuBLAS GEMM: the first takes the handle's workspace, kept from then on; and cuBLAS has no bf16
+  // GEMM before sm_70, where it runs in f32 on widened copies of the three matrices.
+  void linear_gemm(DType dtype, int64_t m, int64_t n, int64_t k) {
+    if (!ctx.cuda()) return;
+    if (dtype == DType::bf16 && ctx.cuda_arch() < kCublasBf16MinArch) {
+      std::vector<std::shared_ptr<Block>> widened;
+      for (const int64_t floats : {m * k, k * n, m * n})
+        widened.push_back(ctx.ledger().allocate(size_t(floats) * sizeof(float), Kind::activation));
+      ctx.cublas_workspace();
+      return;
+    }
+    ctx.cublas_workspace();
   }
 
   // nn/head.cpp (training mode)
@@ -473,7 +497,7 @@ struct Replay {
       }
     }
     T y = ctx.tensor({n, h.outputs}, x.dtype);
-    linear_bf16_in_f32_scratch(x.dtype, n, h.outputs, f);  // y = features w^T
+    linear_gemm(x.dtype, n, h.outputs, f);  // y = features w^T
     macs += n * h.outputs * f;
     ctx.save(&h, {features, argmax, h.pooling == HeadPooling::gem ? x : T()});
     return y;
@@ -484,9 +508,9 @@ struct Replay {
     const DType dt = dy.dtype;
     T dw = ctx.tensor({h.outputs, f}, dt);
     T db = ctx.tensor({h.outputs}, dt);
-    linear_bf16_in_f32_scratch(dt, h.outputs, f, n);  // dw = dy^T features
+    linear_gemm(dt, h.outputs, f, n);  // dw = dy^T features
     T dfeatures = ctx.tensor({n, f}, dt);
-    linear_bf16_in_f32_scratch(dt, n, f, h.outputs);  // dfeatures = dy w
+    linear_gemm(dt, n, f, h.outputs);  // dfeatures = dy w
     T dx = ctx.tensor(input, dt);
     switch (h.pooling) {
       case HeadPooling::avg:
@@ -558,7 +582,8 @@ MemoryPlan plan_training_step(const MemoryPlanRequest& request) {
   check_request(request);
   const NetSpec net = net_spec(request.config);
   Ledger ledger;
-  PlanContext ctx(ledger, request.activations, request.cuda, request.cuda_arch);
+  PlanContext ctx(ledger, request.activations, request.cuda && !request.cublas_workspace_held ? request.cuda_arch : 0,
+                  request.cuda, request.cuda_arch);
   MemoryPlan plan;
   plan.checkpointed = request.checkpointing.resolve(int64_t(net.blocks.size()));
 

@@ -40,6 +40,10 @@ struct MemoryPlanRequest {
   // kernels, whose scratch differs (tensor-core tiles split the weight gradient differently; no cuBLAS
   // bf16 before sm_70). 61, the GTX 1050 Ti the 4 GiB budgets are for, unless the card is known.
   int cuda_arch = 61;
+  // The cuBLAS handle's workspace is taken at a process's first GEMM and kept: a plan of the first
+  // step counts it; with `true` (an earlier GEMM took it; kernels/linear.h cublas_workspace_bytes_held)
+  // it is already among what the caller holds and the plan leaves it out.
+  bool cublas_workspace_held = false;
 };
 
 // "adamw" -> 2, "sgd" (with momentum) -> 1 (nn/optimizer_kind.h's words); throws naming the text.
@@ -54,8 +58,9 @@ struct MemoryParts {
   size_t batch = 0;            // the input images and targets
   size_t saved = 0;            // activations kept for backward (checkpointed block inputs included)
   size_t temporaries = 0;      // activations and gradients in flight, kernel scratch
+  size_t workspace = 0;        // CUDA: the cuBLAS handle's workspace, taken at the first GEMM and kept
   size_t total() const {
-    return weights + compute_weights + gradients + optimizer_state + batch + saved + temporaries;
+    return weights + compute_weights + gradients + optimizer_state + batch + saved + temporaries + workspace;
   }
 };
 

@@ -31,6 +31,7 @@
 #include "grading/model_card.h"
 #include "grading/model_input.h"
 #include "kernels/activation.h"
+#include "kernels/linear.h"
 #include "nn/checkpointing.h"
 #include "nn/efficientnet.h"
 #include "nn/efficientnet_config_text.h"
@@ -191,6 +192,7 @@ nn::CheckpointPolicy checkpoint_policy(const RunConfig& config, const nn::Effici
   request.optimizer_states = nn::optimizer_state_count(config.optimizer);
   request.cuda = device.is_cuda();
   if (device.is_cuda()) request.cuda_arch = cuda::code_architecture(device.index);
+  request.cublas_workspace_held = cublas_workspace_bytes_held(device) > 0;  // a later fold: an earlier one took it
   const size_t budget = parse_bytes(config.memory_limit);
   const std::optional<nn::CheckpointPolicy> chosen = nn::choose_checkpointing(request, budget);
   SG_CHECK(chosen.has_value(), "checkpointing auto: batch ", config.batch, " of ", height, "x", width,

@@ -19,12 +19,12 @@ void check_cublas(cublasStatus_t status, const char* op, const char* call) {
     throw Error(detail::concat(op, ": ", call, " failed: ", cublasGetStatusString(status), " (status ", int(status), ")"));
 }
 
-// The workspace cuBLAS asks for (its documentation: 4 MiB matches its own default pool; Hopper
-// and later want 32 MiB).
-size_t cublas_workspace_bytes(int device) {
-  int major = 0;
+// The workspace for this card (kernels/cuda_kernel_paths.h, shared with the memory plan).
+size_t cublas_workspace_bytes_for(int device) {
+  int major = 0, minor = 0;
   SG_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  return major >= 9 ? (size_t(32) << 20) : (size_t(4) << 20);
+  SG_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  return cublas_workspace_bytes(major * 10 + minor);
 }
 
 // One cuBLAS handle (RAII), its workspace and the mutex that serialises its users: binding the
@@ -58,7 +58,7 @@ class CublasContext {
   // With mutex() held: the handle, set to run on `stream` with our workspace.
   cublasHandle_t bind(StreamHandle stream, const char* op) {
     if (!workspace_) {
-      const size_t bytes = cublas_workspace_bytes(device_);
+      const size_t bytes = cublas_workspace_bytes_for(device_);
       workspace_ = allocator_.allocate(bytes, "cuBLAS workspace");  // 256-byte aligned, as cuBLAS needs
       workspace_bytes_ = bytes;
     }
