@@ -16,6 +16,7 @@ namespace {
 
 using testing::all_close;
 using testing::Rng;
+using testing::same_bits;
 
 const DType kFloatTypes[] = {DType::f32, DType::f16, DType::bf16};
 
@@ -25,10 +26,6 @@ DropoutParams random_params(Rng& rng, double p) {
   params.seed = rng.engine()();
   params.offset = rng.engine()();
   return params;
-}
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
 }
 
 // Backward (the same mask applied to dy) against central differences of the forward, in

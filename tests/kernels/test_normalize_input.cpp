@@ -48,10 +48,6 @@ Tensor reference(const Tensor& x, const std::vector<float>& scale, const std::ve
   return y;
 }
 
-bool same_bytes(const Tensor& a, const Tensor& b) {
-  return a.nbytes() == b.nbytes() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
-}
-
 TEST(NormalizeInput, CpuMatchesTheReferenceBitForBit) {
   testing::Rng rng;
   SG_TRACE_SEED(rng);
@@ -67,7 +63,7 @@ TEST(NormalizeInput, CpuMatchesTheReferenceBitForBit) {
       Tensor y = Tensor::empty(shape, dtype);
       testing::poison(y);
       normalize_input(x, scale, shift, y);
-      EXPECT_TRUE(same_bytes(y, reference(x, scale, shift, dtype)));
+      EXPECT_TRUE(testing::same_bits(y, reference(x, scale, shift, dtype)));
     }
 }
 
@@ -91,7 +87,7 @@ TEST(NormalizeInput, CudaBitIdenticalToCpu) {
       testing::poison(y_gpu);
       normalize_input(x_gpu, scale, shift, y_gpu, stream);
       stream.synchronize(gpu);
-      EXPECT_TRUE(same_bytes(y_gpu.to(Device::cpu(), stream), cpu_y));
+      EXPECT_TRUE(testing::same_bits(y_gpu.to(Device::cpu(), stream), cpu_y));
     }
 }
 

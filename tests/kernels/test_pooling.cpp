@@ -12,15 +12,13 @@ namespace sg {
 namespace {
 
 using testing::all_close;
+using testing::dot;
+using testing::empty_on;
+using testing::expect_error_containing;
 using testing::Rng;
+using testing::with_type;
 
 const DType kFloatTypes[] = {DType::f32, DType::f16, DType::bf16};
-
-double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
 
 Pool2dParams params(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t top, int64_t bottom, int64_t left,
                     int64_t right, bool include = true) {
@@ -155,17 +153,6 @@ TEST(Pooling, GemBackwardMatchesFiniteDifferencesInXAndP) {
 }
 
 // ---- Fast CPU and CUDA vs the reference --------------------------------------------------------
-
-template <class Fn>
-void with_type(DType dtype, Fn&& fn) {
-  dispatch_floating(dtype, "test", [&](auto tag) { fn(tag); });
-}
-
-Tensor empty_on(const Shape& shape, DType dtype, Device device) {
-  Tensor t = Tensor::empty(shape, dtype, device);
-  testing::poison(t);
-  return t;
-}
 
 // Spatial sizes and batches the brief asks for; channel counts that are not multiples of 8
 // (and one that is, for the vector paths).
@@ -396,16 +383,6 @@ TEST(Pooling, MatchesPyTorchGolden) {
 }
 
 // ---- Bad arguments --------------------------------------------------------------------------------
-
-template <class Fn>
-void expect_error_containing(Fn&& fn, const std::string& text) {
-  try {
-    fn();
-    ADD_FAILURE() << "no sg::Error thrown; expected one containing \"" << text << "\"";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
-  }
-}
 
 TEST(Pooling, RejectsBadArguments) {
   const Pool2dParams p = make_pool2d_params(3, 2, 1);

@@ -92,12 +92,6 @@ void run_gradient_cases(const std::vector<GradientCase>& cases, Rng& rng);
 
 // ---- Helpers for writing cases --------------------------------------------------------------------
 
-inline double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
-
 // Tensor::empty on the CPU with the shape and dtype of `like`: for reference outputs.
 inline Tensor empty_like(const Tensor& like) { return Tensor::empty(like.shape(), like.dtype()); }
 

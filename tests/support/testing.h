@@ -81,6 +81,13 @@ Tolerance tolerance_for(DType dtype);
 ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, Tolerance tol);
 ::testing::AssertionResult all_close(const Tensor& actual, const std::vector<double>& expected, Tolerance tol);
 
+// sum a[i] * b[i]: the scalar loss dot(forward(x), dy) of the finite-difference checks.
+inline double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
 // Central differences of a scalar function f at x, compared with an analytic gradient.
 // Run it on the double reference: eps 1e-6 gives errors near 1e-9.
 ::testing::AssertionResult gradient_matches(const std::function<double(const std::vector<double>&)>& f,
