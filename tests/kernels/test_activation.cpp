@@ -31,7 +31,6 @@ OpCase activation_case(Activation kind, DType dtype, int64_t n, bool in_place) {
   OpCase c;
   c.op = "activation " + std::string(activation_name(kind)) + (in_place ? " in place" : "");
   c.description = testing::describe(dtype, {n});
-  c.dtype = dtype;
   c.outputs = {{"y"}, {"dx"}};
   c.make_inputs = [=](Rng& rng) {
     return OpInputs({testing::random_tensor(rng, {n}, dtype, -10, 10), testing::random_tensor(rng, {n}, dtype)});

@@ -38,7 +38,6 @@ OpCase channel_scale_case(DType dtype, int64_t n, int64_t h, int64_t w, int64_t 
   OpCase k;
   k.op = "tensor_ops channel_scale";
   k.description = testing::describe(dtype, in);
-  k.dtype = dtype;
   // ds sums h * w products; the GPU adds them in another order.
   k.outputs = {{"y"}, {"dx"}, {.name = "ds", .summed_terms = double(h * w)}};
   k.make_inputs = [=](Rng& rng) {
@@ -91,7 +90,6 @@ OpCase elementwise_case(const char* name, DType dtype, int64_t count, std::vecto
   OpCase k;
   k.op = std::string("tensor_ops ") + name;
   k.description = testing::describe(dtype, {count});
-  k.dtype = dtype;
   k.outputs = std::move(outputs);
   k.make_inputs = [=](Rng& rng) {
     const Shape shape{count};
@@ -182,7 +180,6 @@ OpCase concat_case(DType dtype, int64_t n, int64_t hw, std::vector<int64_t> widt
   OpCase k;
   k.op = "tensor_ops concat_channels";
   k.description = testing::describe(dtype, out) + " from " + std::to_string(count) + " inputs";
-  k.dtype = dtype;
   k.outputs.push_back({.name = "y", .exact = true});
   for (int i = 0; i < count; ++i) k.outputs.push_back({.name = "dx" + std::to_string(i), .exact = true});
   // Inputs: the parts, then dy.
