@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <memory>
 
@@ -72,8 +73,25 @@ void report_performance(const OpCase& c, const OpInputs& inputs, OpOutputs& outp
   std::printf("\n");
 }
 
+// Bit for bit (so -0 differs from +0, and a NaN's payload counts), naming the first difference.
+::testing::AssertionResult bitwise_equal(const Tensor& actual, const Tensor& expected) {
+  if (actual.shape() != expected.shape() || actual.dtype() != expected.dtype())
+    return ::testing::AssertionFailure() << actual.str() << " != expected " << expected.str();
+  if (same_bits(actual, expected)) return ::testing::AssertionSuccess();
+  const size_t size = dtype_size(actual.dtype());
+  const auto* a = static_cast<const unsigned char*>(actual.data());
+  const auto* e = static_cast<const unsigned char*>(expected.data());
+  size_t first = 0, differing = 0;
+  for (size_t i = 0; i < size_t(actual.numel()); ++i)
+    if (std::memcmp(a + i * size, e + i * size, size) != 0 && differing++ == 0) first = i;
+  const std::vector<double> av = to_doubles(actual), ev = to_doubles(expected);
+  return ::testing::AssertionFailure() << differing << " of " << actual.numel()
+                                       << " elements differ in their bits (an exact output); first at " << first
+                                       << ": " << av[first] << " vs " << ev[first];
+}
+
 OpInputs copy_to(const OpInputs& inputs, Device device) {
-  OpInputs moved({}, inputs.scalars);
+  OpInputs moved({}, inputs.scalars, inputs.integers);
   for (const Tensor& t : inputs.tensors) moved.tensors.push_back(t.to(device));
   return moved;
 }
@@ -115,7 +133,8 @@ void run_op_cases(const std::vector<OpCase>& cases, Device device, Rng& rng) {
       c.run(on_device, actual);
       for (size_t i = 0; i < expected.size(); ++i) {
         const Tensor fetched = actual[i].to(Device::cpu());
-        EXPECT_TRUE(all_close(fetched, expected[i], op_tolerance(expected[i].dtype(), c.outputs[i])))
+        EXPECT_TRUE(c.outputs[i].exact ? bitwise_equal(fetched, expected[i])
+                                       : all_close(fetched, expected[i], op_tolerance(expected[i].dtype(), c.outputs[i])))
             << where << ": output " << c.outputs[i].name;
         ++comparisons;
       }

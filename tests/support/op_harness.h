@@ -14,12 +14,14 @@
 namespace sg::testing {
 
 // What a case's inputs are: tensors (made on the CPU; the runner copies them to the device under
-// test) and plain scalars drawn with them (alpha, a fill value), passed to the op as they are.
+// test), and plain values drawn with them, passed to the op as they are: scalars (alpha, a fill
+// value) and integers (a seed, an offset).
 struct OpInputs {
-  OpInputs(std::vector<Tensor> tensors_, std::vector<float> scalars_ = {})
-      : tensors(std::move(tensors_)), scalars(std::move(scalars_)) {}
+  OpInputs(std::vector<Tensor> tensors_, std::vector<float> scalars_ = {}, std::vector<uint64_t> integers_ = {})
+      : tensors(std::move(tensors_)), scalars(std::move(scalars_)), integers(std::move(integers_)) {}
   std::vector<Tensor> tensors;
   std::vector<float> scalars;
+  std::vector<uint64_t> integers;
 };
 using OpOutputs = std::vector<Tensor>;
 
@@ -27,7 +29,8 @@ using OpOutputs = std::vector<Tensor>;
 //   |actual - expected| <= abs + rel * |expected|, (abs, rel) = tolerance_for(dtype),
 // widened only for outputs that sum many terms, which another device may add in another order
 // (f32 reassociation): each reassociated term adds 1e-7 (f32's unit roundoff, 6e-8, rounded up) to
-// both abs and rel. Data movement (copies, concatenation, fill, max) must match bit for bit.
+// both abs and rel. Exact outputs (data movement: copies, concatenation, fill, max, argmax; masks)
+// must match bit for bit.
 struct OutputCheck {
   std::string name;
   bool exact = false;
