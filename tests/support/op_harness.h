@@ -30,7 +30,7 @@ using OpOutputs = std::vector<Tensor>;
 // widened only for outputs that sum many terms, which another device may add in another order
 // (f32 reassociation): each reassociated term adds 1e-7 (f32's unit roundoff, 6e-8, rounded up) to
 // both abs and rel. Exact outputs (data movement: copies, concatenation, fill, max, argmax; masks)
-// must match bit for bit.
+// must match bit for bit (any NaN matches any NaN: payloads are not specified across devices).
 struct OutputCheck {
   std::string name;
   bool exact = false;
