@@ -102,6 +102,27 @@ OpInputs copy_to(const OpInputs& inputs, Device device) {
   return moved;
 }
 
+// One gradient case; returns how many gradients it compared.
+size_t check_gradient_case(const GradientCase& c, Rng& rng, const std::string& where) {
+  const std::vector<std::vector<double>> inputs = c.make_inputs(rng);
+  const std::vector<double> dy = random_doubles(rng, c.forward(inputs).size());
+  const std::vector<std::vector<double>> analytic = c.backward(inputs, dy);
+  if (analytic.size() != inputs.size() || c.input_names.size() != inputs.size()) {
+    ADD_FAILURE() << where << ": " << inputs.size() << " inputs, " << analytic.size() << " gradients, "
+                  << c.input_names.size() << " names";
+    return 0;
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    auto loss = [&](const std::vector<double>& probe) {
+      std::vector<std::vector<double>> varied = inputs;
+      varied[i] = probe;
+      return dot(c.forward(varied), dy);
+    };
+    EXPECT_TRUE(gradient_matches(loss, inputs[i], analytic[i])) << where << ": d" << c.input_names[i];
+  }
+  return inputs.size();
+}
+
 }  // namespace
 
 Tolerance op_tolerance(DType dtype, const OutputCheck& check) {
@@ -157,22 +178,10 @@ void run_gradient_cases(const std::vector<GradientCase>& cases, Rng& rng) {
   size_t comparisons = 0;
   for (const GradientCase& c : cases) {
     const std::string where = c.op + " " + c.description;
-    const std::vector<std::vector<double>> inputs = c.make_inputs(rng);
-    const std::vector<double> dy = random_doubles(rng, c.forward(inputs).size());
-    const std::vector<std::vector<double>> analytic = c.backward(inputs, dy);
-    if (analytic.size() != inputs.size() || c.input_names.size() != inputs.size()) {
-      ADD_FAILURE() << where << ": " << inputs.size() << " inputs, " << analytic.size() << " gradients, "
-                    << c.input_names.size() << " names";
-      continue;
-    }
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      auto loss = [&](const std::vector<double>& probe) {
-        std::vector<std::vector<double>> varied = inputs;
-        varied[i] = probe;
-        return dot(c.forward(varied), dy);
-      };
-      EXPECT_TRUE(gradient_matches(loss, inputs[i], analytic[i])) << where << ": d" << c.input_names[i];
-      ++comparisons;
+    try {
+      comparisons += check_gradient_case(c, rng, where);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << where << ": threw " << e.what();
     }
   }
   total_comparisons += comparisons;
