@@ -107,12 +107,12 @@ size_t check_gradient_case(const GradientCase& c, Rng& rng, const std::string& w
   const std::vector<std::vector<double>> inputs = c.make_inputs(rng);
   const std::vector<double> dy = random_doubles(rng, c.forward(inputs).size());
   const std::vector<std::vector<double>> analytic = c.backward(inputs, dy);
-  if (analytic.size() != inputs.size() || c.input_names.size() != inputs.size()) {
+  if (analytic.size() != c.input_names.size() || inputs.size() < c.input_names.size()) {
     ADD_FAILURE() << where << ": " << inputs.size() << " inputs, " << analytic.size() << " gradients, "
                   << c.input_names.size() << " names";
     return 0;
   }
-  for (size_t i = 0; i < inputs.size(); ++i) {
+  for (size_t i = 0; i < analytic.size(); ++i) {
     auto loss = [&](const std::vector<double>& probe) {
       std::vector<std::vector<double>> varied = inputs;
       varied[i] = probe;
@@ -120,7 +120,7 @@ size_t check_gradient_case(const GradientCase& c, Rng& rng, const std::string& w
     };
     EXPECT_TRUE(gradient_matches(loss, inputs[i], analytic[i])) << where << ": d" << c.input_names[i];
   }
-  return inputs.size();
+  return analytic.size();
 }
 
 }  // namespace

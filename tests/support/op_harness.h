@@ -66,8 +66,9 @@ struct OpCase {
 
 // One row of an op's gradient table, entirely in double: the reference forward (its outputs
 // flattened into one vector) and the reference backward (given dy of the forward's size, one
-// gradient per differentiable input, same order as input_names). The runner draws dy and checks
-// each gradient against central differences of dot(forward(inputs), dy) (gradient_matches).
+// gradient per differentiable input). The differentiable inputs come first, one per input_names
+// entry; inputs after them are constants (targets). The runner draws dy and checks each gradient
+// against central differences of dot(forward(inputs), dy) (gradient_matches).
 struct GradientCase {
   std::string op;
   std::string description;
