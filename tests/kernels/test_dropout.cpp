@@ -119,7 +119,7 @@ DropoutParams params_of(double p, const OpInputs& inputs) {
 
 OpCase dropout_case(DType dtype, const Shape& shape, double p, bool cuda_only) {
   OpCase k;
-  k.op = "dropout p=" + std::to_string(p).substr(0, 3);
+  k.op = "dropout p=" + testing::describe(p);
   k.description = testing::describe(dtype, shape);
   k.outputs = {{.name = "dropout y", .exact = true},
                {.name = "dropout backward dx", .exact = true},

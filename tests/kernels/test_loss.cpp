@@ -74,7 +74,7 @@ std::vector<GradientCase> loss_gradient_cases() {
       const std::vector<int32_t> targets{0, 4, 2, 2};
       GradientCase k;
       k.op = "cross_entropy";
-      k.description = "[4, 5] label_smoothing " + std::to_string(eps) + " " + std::string(reduction_name(r));
+      k.description = "[4, 5] label_smoothing " + testing::describe(eps) + " " + std::string(reduction_name(r));
       k.input_names = {"logits"};
       k.make_inputs = [=](Rng& rng) { return Doubles{testing::random_doubles(rng, N * C, -3, 3)}; };
       k.forward = [=](const Doubles& in) {
@@ -147,7 +147,7 @@ OpCase cross_entropy_case(DType dtype, int64_t N, int64_t C, float eps, Reductio
   const float scale = grad_scale(8.0f, r, N);
   OpCase k;
   k.op = "cross_entropy " + std::string(reduction_name(r));
-  k.description = testing::describe(dtype, {N, C}) + " label_smoothing " + std::to_string(eps);
+  k.description = testing::describe(dtype, {N, C}) + " label_smoothing " + testing::describe(eps);
   k.outputs = {{"loss"}, {"dlogits"}};
   k.cuda_only = cuda_only;
   k.make_inputs = [=](Rng& rng) {
@@ -170,6 +170,7 @@ OpCase cross_entropy_case(DType dtype, int64_t N, int64_t C, float eps, Reductio
     cross_entropy_forward({r, eps}, i.tensors[0], i.tensors[1], o[0]);
     cross_entropy_backward({r, eps}, i.tensors[0], i.tensors[1], scale, o[1]);
   };
+  k.bytes = double(N * C * int64_t(3 * dtype_size(dtype)) + N * (2 * 4 + 4));  // logits twice, dlogits; targets, loss
   return k;
 }
 

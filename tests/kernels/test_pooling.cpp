@@ -150,7 +150,7 @@ std::vector<GradientCase> pooling_gradient_cases() {
     const double eps = 1e-6;
     GradientCase gem;
     gem.op = "gem_pool";
-    gem.description = "x [2, 12, 3], p = " + std::to_string(power);
+    gem.description = "x [2, 12, 3], p = " + testing::describe(power);
     gem.input_names = {"x", "p"};
     // Positive inputs, away from the clamp at eps where the gradient is not defined.
     gem.make_inputs = [=](Rng& rng) {

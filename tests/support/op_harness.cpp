@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
-#include <memory>
+#include <sstream>
 
 #include "core/cuda/runtime.h"
 
@@ -134,6 +134,12 @@ Tolerance op_tolerance(DType dtype, const OutputCheck& check) {
 }
 
 std::string describe(DType dtype, const Shape& shape) { return std::string(dtype_name(dtype)) + " " + shape.str(); }
+
+std::string describe(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
 
 void run_op_cases(const std::vector<OpCase>& cases, Device device, Rng& rng) {
   const bool perf = performance_mode();

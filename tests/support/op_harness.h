@@ -105,5 +105,7 @@ inline Tensor empty_like(const Tensor& like) { return Tensor::empty(like.shape()
 
 // "f16 [2, 3, 5]", for descriptions.
 std::string describe(DType dtype, const Shape& shape);
+// A parameter as a person writes it: 0.1, 2.5, 1e-06 (std::to_string gives 0.100000).
+std::string describe(double value);
 
 }  // namespace sg::testing
