@@ -82,8 +82,8 @@ std::vector<OpCase> channel_scale_cases() {
 // ---- Elementwise: add, add_, axpy, mul and its backward, fill_, scale ---------------------------------
 // Same formula, f32 arithmetic: equal to the last rounding (the GPU may fuse a * x + y).
 
-// A one-output case on inputs a, b (and dy for mul_backward) of `count` elements and scalars alpha,
-// value; `reference` writes the expected outputs given typed pointers.
+// A case on inputs a, b, dy of `count` elements and scalars alpha, value; `reference(TypeTag<T>,
+// inputs, outputs)` writes the expected outputs through typed pointers, `run` calls the op.
 template <class Reference, class Run>
 OpCase elementwise_case(const char* name, DType dtype, int64_t count, std::vector<testing::OutputCheck> outputs,
                         int tensors_read, Reference reference, Run run) {
@@ -99,18 +99,25 @@ OpCase elementwise_case(const char* name, DType dtype, int64_t count, std::vecto
   };
   const size_t output_count = k.outputs.size();
   k.reference = [=](const OpInputs& i) {
-    OpOutputs out;
-    for (size_t o = 0; o < output_count; ++o) out.push_back(empty_like(i.tensors[0]));
-    with_type(dtype, [&](auto tag) { reference(tag, i, out); });
-    return out;
+    OpOutputs expected;
+    for (size_t o = 0; o < output_count; ++o) expected.push_back(empty_like(i.tensors[0]));
+    with_type(dtype, [&](auto tag) { reference(tag, i, expected); });
+    return expected;
   };
   k.run = run;
   k.bytes = double((tensors_read + int(k.outputs.size())) * count * dtype_size(dtype));
   return k;
 }
 
-#define SG_TYPED(i, n) (i).tensors[n].template data_as<typename decltype(tag)::type>()
-#define SG_OUT(o, n) (o)[n].template data_as<typename decltype(tag)::type>()
+// Typed pointers into a case's inputs and outputs, for the references.
+template <class T>
+T* in(const OpInputs& i, size_t n) {
+  return i.tensors[n].data_as<T>();
+}
+template <class T>
+T* out(OpOutputs& o, size_t n) {
+  return o[n].data_as<T>();
+}
 
 std::vector<OpCase> elementwise_cases() {
   std::vector<OpCase> cases;
@@ -118,20 +125,20 @@ std::vector<OpCase> elementwise_cases() {
     for (int64_t n : kLengths) {
       cases.push_back(elementwise_case(
           "add", dtype, n, {{"y"}}, 2,
-          [=](auto tag, const OpInputs& i, OpOutputs& o) { cpu::ref::add(SG_TYPED(i, 0), SG_TYPED(i, 1), SG_OUT(o, 0), n); },
+          [=]<class T>(TypeTag<T>, const OpInputs& i, OpOutputs& o) { cpu::ref::add(in<T>(i, 0), in<T>(i, 1), out<T>(o, 0), n); },
           [](const OpInputs& i, OpOutputs& o) { add(i.tensors[0], i.tensors[1], o[0]); }));
       cases.push_back(elementwise_case(
           "add_", dtype, n, {{"a"}}, 2,
-          [=](auto tag, const OpInputs& i, OpOutputs& o) { cpu::ref::add(SG_TYPED(i, 1), SG_TYPED(i, 0), SG_OUT(o, 0), n); },
+          [=]<class T>(TypeTag<T>, const OpInputs& i, OpOutputs& o) { cpu::ref::add(in<T>(i, 1), in<T>(i, 0), out<T>(o, 0), n); },
           [](const OpInputs& i, OpOutputs& o) {
             o[0].copy_from(i.tensors[1]);
             add_(o[0], i.tensors[0]);
           }));
       cases.push_back(elementwise_case(
           "axpy", dtype, n, {{"y"}}, 2,
-          [=](auto tag, const OpInputs& i, OpOutputs& o) {
+          [=]<class T>(TypeTag<T>, const OpInputs& i, OpOutputs& o) {
             o[0].copy_from(i.tensors[1]);
-            cpu::ref::axpy(i.scalars[0], SG_TYPED(i, 0), SG_OUT(o, 0), n);
+            cpu::ref::axpy(i.scalars[0], in<T>(i, 0), out<T>(o, 0), n);
           },
           [](const OpInputs& i, OpOutputs& o) {
             o[0].copy_from(i.tensors[1]);
@@ -139,25 +146,25 @@ std::vector<OpCase> elementwise_cases() {
           }));
       cases.push_back(elementwise_case(
           "mul", dtype, n, {{"y"}}, 2,
-          [=](auto tag, const OpInputs& i, OpOutputs& o) { cpu::ref::mul(SG_TYPED(i, 0), SG_TYPED(i, 1), SG_OUT(o, 0), n); },
+          [=]<class T>(TypeTag<T>, const OpInputs& i, OpOutputs& o) { cpu::ref::mul(in<T>(i, 0), in<T>(i, 1), out<T>(o, 0), n); },
           [](const OpInputs& i, OpOutputs& o) { mul(i.tensors[0], i.tensors[1], o[0]); }));
       cases.push_back(elementwise_case(
           "mul_backward", dtype, n, {{"da"}, {"db"}}, 3,
-          [=](auto tag, const OpInputs& i, OpOutputs& o) {
-            cpu::ref::mul_backward(SG_TYPED(i, 0), SG_TYPED(i, 1), SG_TYPED(i, 2), SG_OUT(o, 0), SG_OUT(o, 1), n);
+          [=]<class T>(TypeTag<T>, const OpInputs& i, OpOutputs& o) {
+            cpu::ref::mul_backward(in<T>(i, 0), in<T>(i, 1), in<T>(i, 2), out<T>(o, 0), out<T>(o, 1), n);
           },
           [](const OpInputs& i, OpOutputs& o) { mul_backward(i.tensors[0], i.tensors[1], i.tensors[2], o[0], o[1]); }));
       cases.push_back(elementwise_case(
           "fill_", dtype, n, {{.name = "t", .exact = true}}, 0,
-          [=](auto tag, const OpInputs& i, OpOutputs& o) { cpu::ref::fill(SG_OUT(o, 0), i.scalars[1], n); },
+          [=]<class T>(TypeTag<T>, const OpInputs& i, OpOutputs& o) { cpu::ref::fill(out<T>(o, 0), i.scalars[1], n); },
           [](const OpInputs& i, OpOutputs& o) { fill_(o[0], i.scalars[1]); }));
       cases.push_back(elementwise_case(
           "scale", dtype, n, {{"y"}}, 1,
-          [=](auto tag, const OpInputs& i, OpOutputs& o) { cpu::ref::scale(SG_TYPED(i, 0), i.scalars[0], SG_OUT(o, 0), n); },
+          [=]<class T>(TypeTag<T>, const OpInputs& i, OpOutputs& o) { cpu::ref::scale(in<T>(i, 0), i.scalars[0], out<T>(o, 0), n); },
           [](const OpInputs& i, OpOutputs& o) { scale(i.tensors[0], i.scalars[0], o[0]); }));
       cases.push_back(elementwise_case(
           "scale in place", dtype, n, {{"y"}}, 1,
-          [=](auto tag, const OpInputs& i, OpOutputs& o) { cpu::ref::scale(SG_TYPED(i, 0), i.scalars[0], SG_OUT(o, 0), n); },
+          [=]<class T>(TypeTag<T>, const OpInputs& i, OpOutputs& o) { cpu::ref::scale(in<T>(i, 0), i.scalars[0], out<T>(o, 0), n); },
           [](const OpInputs& i, OpOutputs& o) {
             o[0].copy_from(i.tensors[0]);
             scale(o[0], i.scalars[0], o[0]);
@@ -165,8 +172,6 @@ std::vector<OpCase> elementwise_cases() {
     }
   return cases;
 }
-#undef SG_TYPED
-#undef SG_OUT
 [[maybe_unused]] const bool kElementwiseRegistered =
     testing::register_op_tests("TensorOps", "Elementwise", elementwise_cases);
 
