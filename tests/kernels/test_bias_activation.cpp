@@ -1,5 +1,6 @@
-// Fused bias + activation: finite differences on the double reference, fast CPU vs
-// reference, CUDA vs reference, agreement with the separate activation op, bad arguments.
+// Fused bias + activation: a case table (tests/support/op_harness.h) run on the fast CPU path
+// and CUDA against the reference, finite differences on the double reference, agreement with the
+// separate activation op, in place, PyTorch golden values, bad arguments.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,14 +8,19 @@
 #include "kernels/activation.h"
 #include "kernels/bias_activation.h"
 #include "kernels/cpu/bias_activation_ref.h"
-#include "tests/support/testing.h"
+#include "tests/support/op_harness.h"
 
 namespace sg {
 namespace {
 
 using testing::all_close;
+using testing::GradientCase;
+using testing::OpCase;
+using testing::OpInputs;
+using testing::OpOutputs;
 using testing::Rng;
 using testing::Tolerance;
+using Doubles = std::vector<std::vector<double>>;
 
 const Activation kAll[] = {Activation::identity, Activation::relu,  Activation::relu6,
                            Activation::sigmoid,  Activation::swish, Activation::mish};
@@ -27,7 +33,7 @@ struct Result {
 Result reference(Activation act, const Tensor& x, const Tensor& bias, const Tensor& dy) {
   const int64_t C = x.dim(-1), M = x.numel() / C;
   Result r{Tensor::empty(x.shape(), x.dtype()), Tensor::empty(x.shape(), x.dtype()), Tensor::empty({C}, DType::f32)};
-  dispatch_floating(x.dtype(), "test", [&](auto tag) {
+  testing::with_type(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     cpu::ref::bias_activation_forward(act, x.data_as<T>(), bias.data_as<float>(), r.y.data_as<T>(), M, C);
     cpu::ref::bias_activation_backward(act, x.data_as<T>(), bias.data_as<float>(), dy.data_as<T>(), r.dx.data_as<T>(),
@@ -36,69 +42,83 @@ Result reference(Activation act, const Tensor& x, const Tensor& bias, const Tens
   return r;
 }
 
-Result run_op(Activation act, const Tensor& x, const Tensor& bias, const Tensor& dy, Device device) {
-  const int64_t C = x.dim(-1);
-  const Tensor xd = x.to(device), bd = bias.to(device), dyd = dy.to(device);
-  Tensor y = Tensor::empty(x.shape(), x.dtype(), device), dx = Tensor::empty(x.shape(), x.dtype(), device),
-         dbias = Tensor::empty({C}, DType::f32, device);
-  testing::poison(y);
-  testing::poison(dx);
-  testing::poison(dbias);
-  bias_activation_forward(act, xd, bd, y);
-  bias_activation_backward(act, xd, bd, dyd, dx, dbias);
-  return {y.to(Device::cpu()), dx.to(Device::cpu()), dbias.to(Device::cpu())};
+// ---- The case table: x [..., C] in every dtype, an f32 bias [C] ------------------------------------
+
+OpCase bias_activation_case(Activation act, DType dtype, const Shape& shape, bool cuda_only) {
+  const int64_t C = shape[-1], M = shape.numel() / C;
+  OpCase k;
+  k.op = "bias_activation " + std::string(activation_name(act));
+  k.description = testing::describe(dtype, shape);
+  // dbias: an f32 sum of M terms (against the reference's double sum).
+  k.outputs = {{"y"}, {"dx"}, {.name = "dbias", .summed_terms = double(M)}};
+  k.cuda_only = cuda_only;
+  k.make_inputs = [=](Rng& rng) {
+    return OpInputs({testing::random_tensor(rng, shape, dtype, -8, 8),
+                     testing::random_tensor(rng, {C}, DType::f32, -1, 1), testing::random_tensor(rng, shape, dtype)});
+  };
+  k.reference = [=](const OpInputs& i) {
+    Result r = reference(act, i.tensors[0], i.tensors[1], i.tensors[2]);
+    return OpOutputs{r.y, r.dx, r.dbias};
+  };
+  k.run = [=](const OpInputs& i, OpOutputs& o) {
+    bias_activation_forward(act, i.tensors[0], i.tensors[1], o[0]);
+    bias_activation_backward(act, i.tensors[0], i.tensors[1], i.tensors[2], o[1], o[2]);
+  };
+  k.bytes = double(5 * shape.numel() * dtype_size(dtype) + 3 * C * 4);
+  return k;
 }
 
-void expect_close(const Result& actual, const Result& expected, Tolerance tol, int64_t M) {
-  EXPECT_TRUE(all_close(actual.y, expected.y, tol)) << "y";
-  EXPECT_TRUE(all_close(actual.dx, expected.dx, tol)) << "dx";
-  // dbias: an f32 sum of M terms against a double sum.
-  EXPECT_TRUE(all_close(actual.dbias, expected.dbias, {1e-6 * double(M), 1e-4})) << "dbias";
-}
-
-TEST(BiasActivation, BackwardMatchesFiniteDifferences) {
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  const int64_t M = 6, C = 5;
-  for (Activation act : kAll) {
-    SCOPED_TRACE(std::string(activation_name(act)));
-    // params = x [M, C] ++ bias [C], away from the ReLU kinks.
-    std::vector<double> params = testing::random_doubles(rng, size_t(M * C + C), -4, 4);
-    for (size_t i = 0; i < size_t(M * C); ++i) {
-      const double z = params[i] + params[size_t(M * C) + i % size_t(C)];
-      if (std::fabs(z) < 1e-3 || std::fabs(z - 6) < 1e-3) params[i] += 0.01;
-    }
-    const std::vector<double> g = testing::random_doubles(rng, size_t(M * C));
-    auto loss = [&](const std::vector<double>& in) {
-      std::vector<double> y(size_t(M * C));
-      cpu::ref::bias_activation_forward(act, in.data(), in.data() + M * C, y.data(), M, C);
-      double s = 0;
-      for (size_t i = 0; i < y.size(); ++i) s += y[i] * g[i];
-      return s;
-    };
-    std::vector<double> grad(params.size());
-    cpu::ref::bias_activation_backward(act, params.data(), params.data() + M * C, g.data(), grad.data(),
-                                       grad.data() + M * C, M, C);
-    EXPECT_TRUE(testing::gradient_matches(loss, params, grad));
-  }
-}
-
-const Shape kShapes[] = {{1, 1, 1, 5}, {3, 7, 7, 3}, {1, 17, 17, 24}, {3, 33, 33, 5}, {2, 13}, {3, 1000}, {7}};
-
-TEST(BiasActivation, FastCpuMatchesReference) {
-  Rng rng;
-  SG_TRACE_SEED(rng);
+std::vector<OpCase> bias_activation_cases() {
+  const Shape shapes[] = {{1, 1, 1, 5}, {3, 7, 7, 3}, {1, 17, 17, 24}, {3, 33, 33, 5}, {2, 13}, {3, 1000}, {7}};
+  std::vector<OpCase> cases;
   for (DType dtype : kFloatTypes)
-    for (const Shape& shape : kShapes)
-      for (Activation act : kAll) {
-        SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " " << shape << " " << activation_name(act));
-        const Tensor x = testing::random_tensor(rng, shape, dtype, -8, 8);
-        const Tensor bias = testing::random_tensor(rng, {shape[-1]}, DType::f32, -1, 1);
-        const Tensor dy = testing::random_tensor(rng, shape, dtype);
-        expect_close(run_op(act, x, bias, dy, Device::cpu()), reference(act, x, bias, dy),
-                     testing::tolerance_for(dtype), x.numel() / shape[-1]);
-      }
+    for (Activation act : kAll) {
+      for (const Shape& shape : shapes) cases.push_back(bias_activation_case(act, dtype, shape, false));
+      // Many CUDA blocks per channel column.
+      cases.push_back(bias_activation_case(act, dtype, {32, 28, 28, 96}, true));
+    }
+  return cases;
 }
+[[maybe_unused]] const bool kRegistered =
+    testing::register_op_tests("BiasActivation", "", bias_activation_cases);
+
+// ---- Gradient mode ----------------------------------------------------------------------------------
+
+std::vector<GradientCase> bias_activation_gradient_cases() {
+  const int64_t M = 6, C = 5;
+  std::vector<GradientCase> cases;
+  for (Activation act : kAll) {
+    GradientCase k;
+    k.op = "bias_activation " + std::string(activation_name(act));
+    k.description = "x [6, 5], bias [5]";
+    k.input_names = {"x", "bias"};
+    k.make_inputs = [=](Rng& rng) {
+      Doubles in{testing::random_doubles(rng, size_t(M * C), -4, 4), testing::random_doubles(rng, size_t(C), -4, 4)};
+      // Away from the ReLU kinks, where the derivative is undefined.
+      for (size_t i = 0; i < in[0].size(); ++i) {
+        const double z = in[0][i] + in[1][i % size_t(C)];
+        if (std::fabs(z) < 1e-3 || std::fabs(z - 6) < 1e-3) in[0][i] += 0.01;
+      }
+      return in;
+    };
+    k.forward = [=](const Doubles& in) {
+      std::vector<double> y(size_t(M * C));
+      cpu::ref::bias_activation_forward(act, in[0].data(), in[1].data(), y.data(), M, C);
+      return y;
+    };
+    k.backward = [=](const Doubles& in, const std::vector<double>& dy) {
+      Doubles g{std::vector<double>(in[0].size()), std::vector<double>(in[1].size())};
+      cpu::ref::bias_activation_backward(act, in[0].data(), in[1].data(), dy.data(), g[0].data(), g[1].data(), M, C);
+      return g;
+    };
+    cases.push_back(std::move(k));
+  }
+  return cases;
+}
+[[maybe_unused]] const bool kGradientsRegistered = testing::register_gradient_tests(
+    "BiasActivation", "BackwardMatchesFiniteDifferences", bias_activation_gradient_cases);
+
+// ---- Checks of their own -----------------------------------------------------------------------------
 
 // With a zero bias the fused op is exactly the activation op.
 TEST(BiasActivation, ZeroBiasEqualsActivation) {
@@ -125,25 +145,6 @@ TEST(BiasActivation, InPlace) {
   bias_activation_forward(Activation::swish, x, bias, x);               // y aliases x
   EXPECT_TRUE(all_close(x, expected.y, testing::tolerance_for(DType::f16)));
   EXPECT_TRUE(all_close(dy, expected.dx, testing::tolerance_for(DType::f16)));
-}
-
-TEST(BiasActivation, CudaMatchesReference) {
-  SG_REQUIRE_CUDA();
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  for (DType dtype : kFloatTypes)
-    for (const Shape& shape : {Shape{1, 1, 1, 5}, Shape{3, 7, 7, 3}, Shape{3, 33, 33, 5}, Shape{2, 13},
-                               Shape{3, 1000}, Shape{32, 28, 28, 96}, Shape{7}})
-      for (Activation act : kAll) {
-        SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " " << shape << " " << activation_name(act));
-        const Tensor x = testing::random_tensor(rng, shape, dtype, -8, 8);
-        const Tensor bias = testing::random_tensor(rng, {shape[-1]}, DType::f32, -1, 1);
-        const Tensor dy = testing::random_tensor(rng, shape, dtype);
-        // GPU transcendental functions differ from glibc's by a few ulp.
-        const Tolerance tol = dtype == DType::f32 ? Tolerance{1e-5, 1e-5} : testing::tolerance_for(dtype);
-        expect_close(run_op(act, x, bias, dy, Device::cuda(0)), reference(act, x, bias, dy), tol,
-                     x.numel() / shape[-1]);
-      }
 }
 
 TEST(BiasActivation, MatchesPyTorchGolden) {
@@ -173,18 +174,8 @@ TEST(BiasActivation, RejectsBadArguments) {
   Tensor bias = Tensor::zeros({4}, DType::f32), wrong_bias = Tensor::zeros({3}, DType::f32);
   Tensor half_bias = Tensor::zeros({4}, DType::f16), y_half = Tensor::zeros({2, 3, 4}, DType::f16);
   Tensor dbias = Tensor::zeros({4}, DType::f32);
-  EXPECT_THROW(
-      {
-        try {
-          bias_activation_forward(Activation::relu, x, wrong_bias, y);
-        } catch (const Error& e) {
-          EXPECT_NE(std::string(e.what()).find("bias_activation_forward: bias has shape [3], expected [4]"),
-                    std::string::npos)
-              << e.what();
-          throw;
-        }
-      },
-      Error);
+  testing::expect_error_containing([&] { bias_activation_forward(Activation::relu, x, wrong_bias, y); },
+                                   "bias_activation_forward: bias has shape [3], expected [4]");
   EXPECT_THROW(bias_activation_forward(Activation::relu, x, half_bias, y), Error);
   EXPECT_THROW(bias_activation_forward(Activation::relu, x, bias, y_half), Error);
   EXPECT_THROW(bias_activation_backward(Activation::relu, x, bias, y, y, wrong_bias), Error);

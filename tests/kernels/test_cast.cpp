@@ -1,19 +1,24 @@
 // Casts: every pair of f32/f16/bf16 and u8 -> float types against the reference and against
 // core/half.h bit for bit (special values: infinities, NaN, subnormals, ties; every f16/bf16
-// pattern; a sweep of f32 patterns), CUDA bit-identical to the CPU, bad arguments.
+// pattern; a sweep of f32 patterns), a case table (tests/support/op_harness.h) run bit for bit
+// against the reference on the fast CPU path and CUDA, bad arguments.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 
 #include "kernels/cast.h"
 #include "kernels/cpu/cast_ref.h"
-#include "tests/support/testing.h"
+#include "tests/support/op_harness.h"
 
 namespace sg {
 namespace {
 
+using testing::OpCase;
+using testing::OpInputs;
+using testing::OpOutputs;
 using testing::Rng;
 
 const DType kFloatTypes[] = {DType::f32, DType::f16, DType::bf16};
@@ -56,6 +61,12 @@ std::vector<uint32_t> special_floats() {
                      0x7f7fffffu, 0x7f7f8000u, 0x00000001u, 0x807fffffu, 0x33000001u, 0x387fe000u, 0x387ff000u})
     bits.push_back(b);
   return bits;
+}
+
+std::vector<uint16_t> every_pattern16() {
+  std::vector<uint16_t> all(65536);
+  for (size_t i = 0; i < all.size(); ++i) all[i] = uint16_t(i);
+  return all;
 }
 
 TEST(Cast, F32ToHalfAndBack_MatchesHalfHeaderOnSpecialValues) {
@@ -142,28 +153,6 @@ TEST(Cast, F32SweepMatchesHalfHeader) {
   EXPECT_EQ(bad, 0u);
 }
 
-TEST(Cast, FastCpuMatchesReferenceEveryPair) {
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  for (int64_t n : {1, 3, 7, 17, 33, 4099})
-    for (DType from : kFloatTypes)
-      for (DType to : kFloatTypes) {
-        SCOPED_TRACE(::testing::Message() << dtype_name(from) << " -> " << dtype_name(to) << " n=" << n);
-        const Tensor src = testing::random_tensor(rng, {n}, from, -70000, 70000);  // beyond f16's range too
-        Tensor dst = Tensor::empty({n}, to), expected = Tensor::empty({n}, to);
-        testing::poison(dst);
-        cast(src, dst);
-        dispatch_floating(from, "test", [&](auto s) {
-          using S = typename decltype(s)::type;
-          dispatch_floating(to, "test", [&](auto d) {
-            using D = typename decltype(d)::type;
-            cpu::ref::cast(src.data_as<S>(), expected.data_as<D>(), n);
-          });
-        });
-        EXPECT_EQ(std::memcmp(dst.data(), expected.data(), dst.nbytes()), 0);
-      }
-}
-
 TEST(Cast, U8ToFloatWithScale) {
   std::vector<float> values(256);
   for (size_t i = 0; i < values.size(); ++i) values[i] = float(i);
@@ -192,63 +181,95 @@ TEST(Cast, U8ToFloatWithScale) {
   }
 }
 
-TEST(Cast, CudaBitIdenticalToCpu) {
-  SG_REQUIRE_CUDA();
-  const Device gpu = Device::cuda(0);
-  std::vector<uint32_t> bits = special_floats();
-  for (uint64_t b = 0; b <= 0xffffffffull; b += 4099) bits.push_back(uint32_t(b));
-  std::vector<uint16_t> all16(65536);
-  for (size_t i = 0; i < all16.size(); ++i) all16[i] = uint16_t(i);
-  std::vector<float> bytes(1000);
-  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = float(i % 256);
-  const Tensor sources[] = {from_bits32(bits), from_bits16(all16, DType::f16), from_bits16(all16, DType::bf16),
-                            Tensor::from_floats(bytes, {1000}, DType::u8)};
-  for (const Tensor& src : sources)
-    for (DType to : kFloatTypes)
-      for (int64_t skip : {0, 1}) {  // skip 1: n % 8 != 0, the scalar tail (test_cuda_unaligned.cpp covers unaligned pointers)
-        SCOPED_TRACE(::testing::Message() << dtype_name(src.dtype()) << " -> " << dtype_name(to) << " skip " << skip);
-        const int64_t n = src.numel() - skip;
-        Tensor src_view = Tensor::empty({n}, src.dtype());
-        std::memcpy(src_view.data(), static_cast<const char*>(src.data()) + skip * int64_t(dtype_size(src.dtype())),
-                    src_view.nbytes());
-        Tensor cpu_out = Tensor::empty({n}, to);
-        if (src.dtype() == DType::u8)
-          cast_scaled(src_view, cpu_out, 1.0f / 255.0f);
-        else
-          cast(src_view, cpu_out);
-        const Tensor src_gpu = src_view.to(gpu);
-        Tensor gpu_out = Tensor::empty({n}, to, gpu);
-        testing::poison(gpu_out);
-        if (src.dtype() == DType::u8)
-          cast_scaled(src_gpu, gpu_out, 1.0f / 255.0f);
-        else
-          cast(src_gpu, gpu_out);
-        const Tensor back = gpu_out.to(Device::cpu());
-        // Bit-identical; only NaNs widened from f16 may carry another payload on the GPU.
-        const std::vector<float> a = back.to_floats(), e = cpu_out.to_floats();
-        size_t bad = 0;
-        for (size_t i = 0; i < a.size(); ++i)
-          if (!(std::isnan(a[i]) && std::isnan(e[i])) && float_to_bits(a[i]) != float_to_bits(e[i]) && bad++ < 5)
-            ADD_FAILURE() << "element " << i << ": " << a[i] << " vs " << e[i];
-        EXPECT_EQ(bad, 0u);
+// ---- The case table: bit for bit against the reference on every device ----------------------------
+
+// src (cast, or cast_scaled from u8) into an output of dtype `to`, against cpu::ref::cast.
+OpCase cast_case(std::string description, DType to, float scale, std::function<Tensor(Rng&)> make_source) {
+  OpCase k;
+  k.op = "cast";
+  k.description = std::move(description);
+  k.outputs = {{.name = "dst", .exact = true}};
+  k.make_inputs = [make_source](Rng& rng) { return OpInputs({make_source(rng)}); };
+  k.reference = [=](const OpInputs& i) {
+    const Tensor& src = i.tensors[0];
+    Tensor dst = Tensor::empty(src.shape(), to);
+    testing::with_type(to, [&](auto d) {
+      using D = typename decltype(d)::type;
+      if (src.dtype() == DType::u8) {
+        cpu::ref::cast(src.data_as<uint8_t>(), dst.data_as<D>(), src.numel(), scale);
+      } else {
+        testing::with_type(src.dtype(), [&](auto s) {
+          using S = typename decltype(s)::type;
+          cpu::ref::cast(src.data_as<S>(), dst.data_as<D>(), src.numel());
+        });
       }
+    });
+    return OpOutputs{dst};
+  };
+  k.run = [=](const OpInputs& i, OpOutputs& o) {
+    if (i.tensors[0].dtype() == DType::u8)
+      cast_scaled(i.tensors[0], o[0], scale);
+    else
+      cast(i.tensors[0], o[0]);
+  };
+  return k;
 }
+
+// The first `skip` elements dropped: n % 8 != 0, the scalar tails (test_cuda_unaligned.cpp covers
+// unaligned pointers).
+Tensor tail(const Tensor& src, int64_t skip) {
+  Tensor t = Tensor::empty({src.numel() - skip}, src.dtype());
+  std::memcpy(t.data(), static_cast<const char*>(src.data()) + skip * int64_t(dtype_size(src.dtype())), t.nbytes());
+  return t;
+}
+
+std::vector<OpCase> cast_cases() {
+  std::vector<OpCase> cases;
+  // Every pair of float types on random values, beyond f16's range too.
+  for (int64_t n : {1, 3, 7, 17, 33, 4099})
+    for (DType from : kFloatTypes)
+      for (DType to : kFloatTypes) {
+        OpCase k = cast_case(std::string(dtype_name(from)) + " -> " + std::string(dtype_name(to)) + " random [" +
+                                 std::to_string(n) + "]",
+                             to, 1.0f, [=](Rng& rng) { return testing::random_tensor(rng, {n}, from, -70000, 70000); });
+        k.bytes = double(n * int64_t(dtype_size(from) + dtype_size(to)));
+        cases.push_back(std::move(k));
+      }
+  // Special values and bit patterns: the special f32 values and a sweep of f32 patterns, every
+  // f16 and bf16 pattern, every byte (scaled by 1/255).
+  struct Source {
+    const char* name;
+    std::function<Tensor()> make;
+  };
+  const Source sources[] = {
+      {"f32 special + sweep",
+       [] {
+         std::vector<uint32_t> bits = special_floats();
+         for (uint64_t b = 0; b <= 0xffffffffull; b += 4099) bits.push_back(uint32_t(b));
+         return from_bits32(bits);
+       }},
+      {"every f16 pattern", [] { return from_bits16(every_pattern16(), DType::f16); }},
+      {"every bf16 pattern", [] { return from_bits16(every_pattern16(), DType::bf16); }},
+      {"u8 0..255 x 1/255", [] {
+         std::vector<float> bytes(1000);
+         for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = float(i % 256);
+         return Tensor::from_floats(bytes, {1000}, DType::u8);
+       }}};
+  for (const Source& source : sources)
+    for (DType to : kFloatTypes)
+      for (int64_t skip : {0, 1})
+        cases.push_back(cast_case(std::string(source.name) + " -> " + std::string(dtype_name(to)) + " skip " + std::to_string(skip),
+                                  to, 1.0f / 255.0f,
+                                  [make = source.make, skip](Rng&) { return tail(make(), skip); }));
+  return cases;
+}
+[[maybe_unused]] const bool kRegistered = testing::register_op_tests("Cast", "", cast_cases);
 
 TEST(Cast, RejectsBadArguments) {
   Tensor x = Tensor::zeros({2, 3}, DType::f32), wrong_shape = Tensor::zeros({3, 2}, DType::f16);
   Tensor integers = Tensor::zeros({2, 3}, DType::i32), bytes = Tensor::zeros({2, 3}, DType::u8);
   Tensor half = Tensor::zeros({2, 3}, DType::f16);
-  EXPECT_THROW(
-      {
-        try {
-          cast(x, wrong_shape);
-        } catch (const Error& e) {
-          EXPECT_NE(std::string(e.what()).find("cast: dst has shape [3, 2], expected [2, 3]"), std::string::npos)
-              << e.what();
-          throw;
-        }
-      },
-      Error);
+  testing::expect_error_containing([&] { cast(x, wrong_shape); }, "cast: dst has shape [3, 2], expected [2, 3]");
   EXPECT_THROW(cast(integers, x), Error);        // i32 source
   EXPECT_THROW(cast(x, bytes), Error);           // to u8 is not a cast we offer
   EXPECT_THROW(cast_scaled(x, half, 2.0f), Error);  // scale needs a u8 source

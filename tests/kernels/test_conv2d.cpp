@@ -15,6 +15,7 @@ namespace sg {
 namespace {
 
 using testing::all_close;
+using testing::expect_error_containing;
 using testing::Rng;
 
 const DType kFloatTypes[] = {DType::f32, DType::f16, DType::bf16};
@@ -332,17 +333,6 @@ TEST(Conv2d, MatchesPyTorchGolden) {
 }
 
 // ---- 5. bad arguments -------------------------------------------------------------------------
-// Runs fn, expects an sg::Error whose message contains every one of `parts`.
-template <class Fn>
-void expect_error(Fn&& fn, std::initializer_list<const char*> parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no sg::Error thrown";
-  } catch (const Error& e) {
-    const std::string message = e.what();
-    for (const char* part : parts) EXPECT_NE(message.find(part), std::string::npos) << "\"" << part << "\" not in: " << message;
-  }
-}
 
 TEST(Conv2d, RejectsBadArguments) {
   const Conv2dParams p = make_conv2d_params(3, 3, 1, Padding::symmetric, 8, 8);
@@ -353,53 +343,53 @@ TEST(Conv2d, RejectsBadArguments) {
 
   // w[3] must be Cin / groups.
   Tensor w_bad_channels = Tensor::zeros({6, 3, 3, 5}, DType::f32);
-  expect_error([&] { conv2d_forward(p, x, w_bad_channels, nullptr, y); },
+  expect_error_containing([&] { conv2d_forward(p, x, w_bad_channels, nullptr, y); },
                {"conv2d_forward", "w has shape [6, 3, 3, 5]", "Cin/groups = 4", "x [2, 8, 8, 4]"});
   // groups must divide Cin and Cout.
   Conv2dParams p3 = p;
   p3.groups = 3;
-  expect_error([&] { conv2d_forward(p3, x, Tensor::zeros({6, 3, 3, 1}, DType::f32), nullptr, y); },
+  expect_error_containing([&] { conv2d_forward(p3, x, Tensor::zeros({6, 3, 3, 1}, DType::f32), nullptr, y); },
                {"conv2d_forward", "Cin 4 is not divisible by groups 3"});
   Conv2dParams p2 = p;
   p2.groups = 2;
-  expect_error([&] { conv2d_forward(p2, x, Tensor::zeros({5, 3, 3, 2}, DType::f32), nullptr, y); },
+  expect_error_containing([&] { conv2d_forward(p2, x, Tensor::zeros({5, 3, 3, 2}, DType::f32), nullptr, y); },
                {"Cout 5 is not divisible by groups 2"});
   // Kernel size of w disagrees with the params.
-  expect_error([&] { conv2d_forward(p, x, Tensor::zeros({6, 5, 5, 4}, DType::f32), nullptr, y); },
+  expect_error_containing([&] { conv2d_forward(p, x, Tensor::zeros({6, 5, 5, 4}, DType::f32), nullptr, y); },
                {"expected kernel 3x3"});
   // Wrong output shape.
   Tensor y_bad = Tensor::zeros({2, 4, 4, 6}, DType::f32);
-  expect_error([&] { conv2d_forward(p, x, w, nullptr, y_bad); },
+  expect_error_containing([&] { conv2d_forward(p, x, w, nullptr, y_bad); },
                {"conv2d_forward: y has shape [2, 4, 4, 6], expected [2, 8, 8, 6]"});
   // Wrong bias shape.
   Tensor bias_bad = Tensor::zeros({4}, DType::f32);
-  expect_error([&] { conv2d_forward(p, x, w, &bias_bad, y); }, {"bias has shape [4], expected [6]"});
+  expect_error_containing([&] { conv2d_forward(p, x, w, &bias_bad, y); }, {"bias has shape [4], expected [6]"});
   // Mixed dtypes.
   Tensor w16 = Tensor::zeros({6, 3, 3, 4}, DType::f16);
-  expect_error([&] { conv2d_forward(p, x, w16, nullptr, y); }, {"conv2d_forward", "mixed dtypes"});
+  expect_error_containing([&] { conv2d_forward(p, x, w16, nullptr, y); }, {"conv2d_forward", "mixed dtypes"});
   // Integer tensors and wrong ranks.
   Tensor xi = Tensor::zeros({2, 8, 8, 4}, DType::i32);
-  expect_error([&] { conv2d_forward(p, xi, w, nullptr, y); }, {"x is i32"});
-  expect_error([&] { conv2d_forward(p, Tensor::zeros({8, 8, 4}, DType::f32), w, nullptr, y); },
+  expect_error_containing([&] { conv2d_forward(p, xi, w, nullptr, y); }, {"x is i32"});
+  expect_error_containing([&] { conv2d_forward(p, Tensor::zeros({8, 8, 4}, DType::f32), w, nullptr, y); },
                {"x has shape [8, 8, 4], expected rank 4"});
   // Input smaller than the kernel: no output.
   const Conv2dParams unpadded{};
   Conv2dParams p5 = unpadded;
   p5.kernel_h = p5.kernel_w = 5;
-  expect_error([&] { conv2d_forward(p5, Tensor::zeros({1, 3, 3, 4}, DType::f32), Tensor::zeros({6, 5, 5, 4}, DType::f32), nullptr, y); },
+  expect_error_containing([&] { conv2d_forward(p5, Tensor::zeros({1, 3, 3, 4}, DType::f32), Tensor::zeros({6, 5, 5, 4}, DType::f32), nullptr, y); },
                {"no output pixel"});
   // Backward: dy / dx / dw / dbias shapes and dtypes.
   Tensor dy = Tensor::zeros({2, 8, 8, 6}, DType::f32);
   Tensor dx = Tensor::zeros({2, 8, 8, 4}, DType::f32);
   Tensor dw = Tensor::zeros({6, 3, 3, 4}, DType::f32);
-  expect_error([&] { conv2d_backward_input(p, y_bad, w, dx); },
+  expect_error_containing([&] { conv2d_backward_input(p, y_bad, w, dx); },
                {"conv2d_backward_input: dy has shape [2, 4, 4, 6], expected [2, 8, 8, 6]"});
-  expect_error([&] { conv2d_backward_input(p, dy, w_bad_channels, dx); }, {"conv2d_backward_input", "w has shape"});
+  expect_error_containing([&] { conv2d_backward_input(p, dy, w_bad_channels, dx); }, {"conv2d_backward_input", "w has shape"});
   Tensor dx16 = Tensor::zeros({2, 8, 8, 4}, DType::f16);
-  expect_error([&] { conv2d_backward_input(p, dy, w, dx16); }, {"conv2d_backward_input", "mixed dtypes"});
-  expect_error([&] { conv2d_backward_weight(p, x, y_bad, dw, nullptr); }, {"conv2d_backward_weight: dy has shape"});
-  expect_error([&] { conv2d_backward_weight(p, x, dy, dw, &bias_bad); }, {"dbias has shape [4], expected [6]"});
-  expect_error([&] { conv2d_backward_weight(p, x, dy, w_bad_channels, nullptr); },
+  expect_error_containing([&] { conv2d_backward_input(p, dy, w, dx16); }, {"conv2d_backward_input", "mixed dtypes"});
+  expect_error_containing([&] { conv2d_backward_weight(p, x, y_bad, dw, nullptr); }, {"conv2d_backward_weight: dy has shape"});
+  expect_error_containing([&] { conv2d_backward_weight(p, x, dy, dw, &bias_bad); }, {"dbias has shape [4], expected [6]"});
+  expect_error_containing([&] { conv2d_backward_weight(p, x, dy, w_bad_channels, nullptr); },
                {"conv2d_backward_weight", "w has shape [6, 3, 3, 5]"});
   // The right arguments pass.
   EXPECT_NO_THROW(conv2d_forward(p, x, w, &bias, y));
@@ -413,7 +403,7 @@ TEST(Conv2d, RejectsMixedDevices) {
   Tensor x = Tensor::zeros({1, 4, 4, 3}, DType::f32);
   Tensor w = Tensor::zeros({2, 1, 1, 3}, DType::f32, Device::cuda(0));
   Tensor y = Tensor::zeros({1, 4, 4, 2}, DType::f32);
-  expect_error([&] { conv2d_forward(p, x, w, nullptr, y); }, {"conv2d_forward", "different devices"});
+  expect_error_containing([&] { conv2d_forward(p, x, w, nullptr, y); }, {"conv2d_forward", "different devices"});
 }
 
 }  // namespace

@@ -52,12 +52,6 @@ Tolerance fast_tolerance(DType dtype) {
   return dtype == DType::f32 ? Tolerance{1e-4, 1e-4} : testing::tolerance_for(dtype);
 }
 
-Tensor empty_poisoned(const Shape& shape, DType dtype) {
-  Tensor t = Tensor::empty(shape, dtype);
-  testing::poison(t);
-  return t;
-}
-
 TEST(CpuIsa, BaselineIsAlwaysSupported) {
   EXPECT_TRUE(cpu::isa_supported(cpu::Isa::baseline));
   EXPECT_TRUE(cpu::isa_supported(cpu::isa())) << cpu::isa_name(cpu::isa());
@@ -79,9 +73,9 @@ TEST(CpuIsa, BatchNormVariantsMatchReference) {
         const Tensor gamma = testing::random_tensor(rng, {C}, DType::f32, 0.5f, 1.5f);
         const Tensor beta = testing::random_tensor(rng, {C}, DType::f32, -0.5f, 0.5f);
         const std::vector<float> rm0(size_t(C), 0.1f), rv0(size_t(C), 1.2f);
-        Tensor y = empty_poisoned({M, C}, dtype), y_ref = empty_poisoned({M, C}, dtype);
-        Tensor dx = empty_poisoned({M, C}, dtype), dx_ref = empty_poisoned({M, C}, dtype);
-        Tensor ye = empty_poisoned({M, C}, dtype), ye_ref = empty_poisoned({M, C}, dtype);
+        Tensor y = testing::empty_on({M, C}, dtype), y_ref = testing::empty_on({M, C}, dtype);
+        Tensor dx = testing::empty_on({M, C}, dtype), dx_ref = testing::empty_on({M, C}, dtype);
+        Tensor ye = testing::empty_on({M, C}, dtype), ye_ref = testing::empty_on({M, C}, dtype);
         std::vector<float> rm = rm0, rv = rv0, rm_ref = rm0, rv_ref = rv0;
         std::vector<float> sm(static_cast<size_t>(C)), si(static_cast<size_t>(C)), sm_ref(static_cast<size_t>(C)), si_ref(static_cast<size_t>(C));
         std::vector<float> dg(static_cast<size_t>(C)), db(static_cast<size_t>(C)), dg_ref(static_cast<size_t>(C)), db_ref(static_cast<size_t>(C));
@@ -128,8 +122,8 @@ TEST(CpuIsa, BiasActivationVariantsMatchReference) {
         const Tensor x = testing::random_tensor(rng, {M, C}, dtype, -4.0f, 4.0f);
         const Tensor dy = testing::random_tensor(rng, {M, C}, dtype);
         const Tensor bias = testing::random_tensor(rng, {C}, DType::f32);
-        Tensor y = empty_poisoned({M, C}, dtype), y_ref = empty_poisoned({M, C}, dtype);
-        Tensor dx = empty_poisoned({M, C}, dtype), dx_ref = empty_poisoned({M, C}, dtype);
+        Tensor y = testing::empty_on({M, C}, dtype), y_ref = testing::empty_on({M, C}, dtype);
+        Tensor dx = testing::empty_on({M, C}, dtype), dx_ref = testing::empty_on({M, C}, dtype);
         std::vector<float> db(static_cast<size_t>(C)), db_ref(static_cast<size_t>(C));
         const float* b = bias.data_as<float>();
         cpu::bias_activation_forward(act, dtype, x.data(), b, y.data(), M, C);
@@ -171,11 +165,11 @@ TEST(CpuIsa, DepthwiseVariantsMatchReference) {
         const Tensor x = testing::random_tensor(rng, xs, dtype), wt = testing::random_tensor(rng, ws, dtype);
         const Tensor dy = testing::random_tensor(rng, ys, dtype);
         const Tensor bias32 = testing::random_tensor(rng, {c}, DType::f32);
-        Tensor y = empty_poisoned(ys, dtype), y_ref = empty_poisoned(ys, dtype);
-        Tensor yf = empty_poisoned(ys, dtype), yf_ref = empty_poisoned(ys, dtype);
-        Tensor dx = empty_poisoned(xs, dtype), dx_ref = empty_poisoned(xs, dtype);
-        Tensor dw = empty_poisoned(ws, dtype), dw_ref = empty_poisoned(ws, dtype);
-        Tensor db = empty_poisoned({c}, dtype), db_ref = empty_poisoned({c}, dtype);
+        Tensor y = testing::empty_on(ys, dtype), y_ref = testing::empty_on(ys, dtype);
+        Tensor yf = testing::empty_on(ys, dtype), yf_ref = testing::empty_on(ys, dtype);
+        Tensor dx = testing::empty_on(xs, dtype), dx_ref = testing::empty_on(xs, dtype);
+        Tensor dw = testing::empty_on(ws, dtype), dw_ref = testing::empty_on(ws, dtype);
+        Tensor db = testing::empty_on({c}, dtype), db_ref = testing::empty_on({c}, dtype);
         cpu::conv2d_forward(p, s, dtype, x.data(), wt.data(), nullptr, y.data());
         cpu::conv2d_bias_activation_forward(p, s, dtype, x.data(), wt.data(), bias32.data_as<float>(), act,
                                             yf.data());

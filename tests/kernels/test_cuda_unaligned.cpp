@@ -24,6 +24,7 @@ namespace sg {
 namespace {
 
 using testing::Rng;
+using testing::same_bits;
 
 #if SLIDEGRADE_WITH_CUDA
 const DType kFloatTypes[] = {DType::f32, DType::f16, DType::bf16};
@@ -38,10 +39,6 @@ Tensor tail_of(const Tensor& full) {
 
 // One element past the start of a tensor's data: misaligned for every 16-byte access.
 void* shifted(const Tensor& t) { return static_cast<char*>(t.data()) + dtype_size(t.dtype()); }
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
-}
 #endif
 
 TEST(CudaUnaligned, ElementwiseKernelsMatchCpu) {

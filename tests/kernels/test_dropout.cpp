@@ -1,5 +1,6 @@
-// Dropout and drop-connect: the mask against a direct philox_uniform loop, fast CPU vs
-// reference, the scale, p = 0 and p = 1, backward = same mask, CUDA bit-exact vs CPU, bad input.
+// Dropout and drop-connect: the mask against a direct philox_uniform loop, a case table
+// (tests/support/op_harness.h) run bit-exact against the reference on the fast CPU path and CUDA,
+// the scale, p = 0 and p = 1, backward = same mask, bad input.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,13 +10,17 @@
 #include "kernels/cpu/dropout_ref.h"
 #include "kernels/dropout.h"
 #include "kernels/dropout_math.h"
-#include "tests/support/testing.h"
+#include "tests/support/op_harness.h"
 
 namespace sg {
 namespace {
 
 using testing::all_close;
+using testing::OpCase;
+using testing::OpInputs;
+using testing::OpOutputs;
 using testing::Rng;
+using testing::same_bits;
 
 const DType kFloatTypes[] = {DType::f32, DType::f16, DType::bf16};
 
@@ -25,10 +30,6 @@ DropoutParams random_params(Rng& rng, double p) {
   params.seed = rng.engine()();
   params.offset = rng.engine()();
   return params;
-}
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
 }
 
 // Backward (the same mask applied to dy) against central differences of the forward, in
@@ -105,34 +106,71 @@ TEST(Dropout, DropConnectMaskEqualsDirectPhiloxLoop) {
   }
 }
 
-TEST(Dropout, FastCpuMatchesReference) {
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  for (DType dtype : kFloatTypes)
-    for (const Shape& shape : {Shape{1, 1, 1, 5}, Shape{3, 7, 7, 3}, Shape{1, 17, 17, 24}, Shape{3, 33, 33, 5}})
-      for (double p : {0.0, 0.1, 0.5, 0.9, 1.0}) {
-        SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " " << shape << " p=" << p);
-        const DropoutParams params = random_params(rng, p);
-        const Tensor x = testing::random_tensor(rng, shape, dtype, -4, 4);
-        Tensor y = Tensor::empty(shape, dtype), expected = Tensor::empty(shape, dtype);
-        Tensor yc = Tensor::empty(shape, dtype), expected_c = Tensor::empty(shape, dtype);
-        testing::poison(y);
-        testing::poison(yc);
-        dropout_forward(params, x, y);
-        drop_connect_forward(params, x, yc);
-        const float scale = math::dropout_scale(p);
-        dispatch_floating(dtype, "test", [&](auto tag) {
-          using T = typename decltype(tag)::type;
-          cpu::ref::dropout(x.data_as<T>(), expected.data_as<T>(), x.numel(), float(p), scale, params.seed,
-                            params.offset);
-          cpu::ref::drop_connect(x.data_as<T>(), expected_c.data_as<T>(), shape[0], x.numel() / shape[0], float(p),
-                                 scale, params.seed, params.offset);
-        });
-        // The same float product on both paths: bit-identical.
-        EXPECT_TRUE(same_bits(y, expected));
-        EXPECT_TRUE(same_bits(yc, expected_c));
-      }
+// ---- The case table: dropout, drop-connect and their backwards against the reference, bit for bit --
+// The same float product on every path, and the mask a function of (seed, offset, index) only.
+
+DropoutParams params_of(double p, const OpInputs& inputs) {
+  DropoutParams params;
+  params.p = p;
+  params.seed = inputs.integers.at(0);
+  params.offset = inputs.integers.at(1);
+  return params;
 }
+
+OpCase dropout_case(DType dtype, const Shape& shape, double p, bool cuda_only) {
+  OpCase k;
+  k.op = "dropout p=" + testing::describe(p);
+  k.description = testing::describe(dtype, shape);
+  k.outputs = {{.name = "dropout y", .exact = true},
+               {.name = "dropout backward dx", .exact = true},
+               {.name = "drop_connect y", .exact = true},
+               {.name = "drop_connect backward dx", .exact = true}};
+  k.cuda_only = cuda_only;
+  // Inputs: x, dy; integers: the seed and the offset.
+  k.make_inputs = [=](Rng& rng) {
+    const DropoutParams params = random_params(rng, p);
+    return OpInputs({testing::random_tensor(rng, shape, dtype, -4, 4), testing::random_tensor(rng, shape, dtype)}, {},
+                    {params.seed, params.offset});
+  };
+  k.reference = [=](const OpInputs& i) {
+    const Tensor &x = i.tensors[0], &dy = i.tensors[1];
+    const DropoutParams params = params_of(p, i);
+    OpOutputs o{testing::empty_like(x), testing::empty_like(x), testing::empty_like(x), testing::empty_like(x)};
+    const float scale = math::dropout_scale(p);
+    testing::with_type(dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cpu::ref::dropout(x.data_as<T>(), o[0].data_as<T>(), x.numel(), float(p), scale, params.seed, params.offset);
+      cpu::ref::dropout(dy.data_as<T>(), o[1].data_as<T>(), x.numel(), float(p), scale, params.seed, params.offset);
+      cpu::ref::drop_connect(x.data_as<T>(), o[2].data_as<T>(), shape[0], x.numel() / shape[0], float(p), scale,
+                             params.seed, params.offset);
+      cpu::ref::drop_connect(dy.data_as<T>(), o[3].data_as<T>(), shape[0], x.numel() / shape[0], float(p), scale,
+                             params.seed, params.offset);
+    });
+    return o;
+  };
+  k.run = [=](const OpInputs& i, OpOutputs& o) {
+    const DropoutParams params = params_of(p, i);
+    dropout_forward(params, i.tensors[0], o[0]);
+    dropout_backward(params, i.tensors[1], o[1]);
+    drop_connect_forward(params, i.tensors[0], o[2]);
+    drop_connect_backward(params, i.tensors[1], o[3]);
+  };
+  k.bytes = double(8 * shape.numel() * dtype_size(dtype));
+  return k;
+}
+
+std::vector<OpCase> dropout_cases() {
+  const Shape shapes[] = {{1, 1, 1, 5}, {3, 7, 7, 3}, {1, 17, 17, 24}, {3, 33, 33, 5}};
+  std::vector<OpCase> cases;
+  for (DType dtype : kFloatTypes) {
+    for (const Shape& shape : shapes)
+      for (double p : {0.0, 0.1, 0.2, 0.5, 0.9, 1.0}) cases.push_back(dropout_case(dtype, shape, p, false));
+    // Many CUDA blocks.
+    for (double p : {0.0, 0.2, 0.5, 1.0}) cases.push_back(dropout_case(dtype, {32, 56, 56, 24}, p, true));
+  }
+  return cases;
+}
+[[maybe_unused]] const bool kRegistered = testing::register_op_tests("Dropout", "", dropout_cases);
 
 TEST(Dropout, ZeroAndOneProbability) {
   Rng rng;
@@ -176,51 +214,12 @@ TEST(Dropout, BackwardRecomputesForwardMask) {
   EXPECT_FALSE(same_bits(y, y_next)) << "another offset must give another mask";
 }
 
-TEST(Dropout, CudaBitIdenticalToCpu) {
-  SG_REQUIRE_CUDA();
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  const Device gpu = Device::cuda(0);
-  for (DType dtype : kFloatTypes)
-    for (const Shape& shape : {Shape{1, 1, 1, 5}, Shape{3, 7, 7, 3}, Shape{3, 33, 33, 5}, Shape{32, 56, 56, 24}})
-      for (double p : {0.0, 0.2, 0.5, 1.0}) {
-        SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " " << shape << " p=" << p);
-        const DropoutParams params = random_params(rng, p);
-        const Tensor x = testing::random_tensor(rng, shape, dtype, -4, 4);
-        Tensor y = Tensor::empty(shape, dtype), yc = Tensor::empty(shape, dtype);
-        dropout_forward(params, x, y);
-        drop_connect_forward(params, x, yc);
-        const Tensor xg = x.to(gpu);
-        Tensor yg = Tensor::empty(shape, dtype, gpu), ycg = Tensor::empty(shape, dtype, gpu);
-        Tensor dxg = Tensor::empty(shape, dtype, gpu);
-        testing::poison(yg);
-        testing::poison(ycg);
-        testing::poison(dxg);
-        dropout_forward(params, xg, yg);
-        drop_connect_forward(params, xg, ycg);
-        dropout_backward(params, xg, dxg);
-        EXPECT_TRUE(same_bits(yg.to(Device::cpu()), y)) << "dropout";
-        EXPECT_TRUE(same_bits(ycg.to(Device::cpu()), yc)) << "drop_connect";
-        EXPECT_TRUE(same_bits(dxg.to(Device::cpu()), y)) << "dropout backward";
-      }
-}
-
 TEST(Dropout, RejectsBadArguments) {
   Tensor x = Tensor::zeros({2, 3}, DType::f32), y = Tensor::zeros({3, 2}, DType::f32);
   Tensor y_half = Tensor::zeros({2, 3}, DType::f16), ok = Tensor::zeros({2, 3}, DType::f32);
   DropoutParams params;
-  EXPECT_THROW(
-      {
-        try {
-          dropout_forward(params, x, y);
-        } catch (const Error& e) {
-          EXPECT_NE(std::string(e.what()).find("dropout_forward: y has shape [3, 2], expected [2, 3]"),
-                    std::string::npos)
-              << e.what();
-          throw;
-        }
-      },
-      Error);
+  testing::expect_error_containing([&] { dropout_forward(params, x, y); },
+                                   "dropout_forward: y has shape [3, 2], expected [2, 3]");
   EXPECT_THROW(dropout_backward(params, x, y_half), Error);
   EXPECT_THROW(drop_connect_forward(params, x, y), Error);
   params.p = 1.5;

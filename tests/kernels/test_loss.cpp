@@ -1,5 +1,5 @@
-// Losses: finite differences on the double reference, fast CPU vs reference, CUDA vs
-// reference, PyTorch golden values (every reduction, with and without label smoothing), and
+// Losses: a case table (tests/support/op_harness.h) run on the fast CPU path and CUDA against
+// the reference, finite differences on the double reference, PyTorch golden values (every reduction, with and without label smoothing), and
 // bad arguments.
 #include <gtest/gtest.h>
 
@@ -7,14 +7,19 @@
 
 #include "kernels/cpu/loss_ref.h"
 #include "kernels/loss.h"
-#include "tests/support/testing.h"
+#include "tests/support/op_harness.h"
 
 namespace sg {
 namespace {
 
 using math::PointwiseLoss;
 using testing::all_close;
+using testing::GradientCase;
+using testing::OpCase;
+using testing::OpInputs;
+using testing::OpOutputs;
 using testing::Rng;
+using Doubles = std::vector<std::vector<double>>;
 
 const DType kFloatTypes[] = {DType::f32, DType::f16, DType::bf16};
 const Reduction kReductions[] = {Reduction::none, Reduction::mean, Reduction::sum};
@@ -50,9 +55,10 @@ void pointwise_backward(const PointwiseCase& c, Reduction r, const Tensor& x, co
 
 Shape loss_shape(Reduction r, const Shape& per_item) { return r == Reduction::none ? per_item : Shape{1}; }
 
-// ---- finite differences on the double reference ---------------------------------------------
+// ---- Gradient mode: the double reference backwards against central differences -------------------
+// The scalar the gradient belongs to is the loss for mean and sum, the sum of the losses for none
+// (the backward's grad_scale multiplies it: the runner's dy, one value).
 
-// The scalar the gradient belongs to: the loss for mean/sum, the sum of the losses for none.
 double total(const std::vector<double>& loss, Reduction r) {
   if (r != Reduction::none) return loss[0];
   double s = 0;
@@ -60,54 +66,72 @@ double total(const std::vector<double>& loss, Reduction r) {
   return s;
 }
 
-TEST(Loss, CrossEntropyBackwardMatchesFiniteDifferences) {
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  const int64_t N = 4, C = 5;
-  const std::vector<int32_t> targets{0, 4, 2, 2};
+std::vector<GradientCase> loss_gradient_cases() {
+  std::vector<GradientCase> cases;
   for (double eps : {0.0, 0.1})
     for (Reduction r : kReductions) {
-      SCOPED_TRACE(::testing::Message() << "label_smoothing " << eps << " " << reduction_name(r));
-      const std::vector<double> z = testing::random_doubles(rng, N * C, -3, 3);
-      auto f = [&](const std::vector<double>& in) {
+      const int64_t N = 4, C = 5;
+      const std::vector<int32_t> targets{0, 4, 2, 2};
+      GradientCase k;
+      k.op = "cross_entropy";
+      k.description = "[4, 5] label_smoothing " + testing::describe(eps) + " " + std::string(reduction_name(r));
+      k.input_names = {"logits"};
+      k.make_inputs = [=](Rng& rng) { return Doubles{testing::random_doubles(rng, N * C, -3, 3)}; };
+      k.forward = [=](const Doubles& in) {
         std::vector<double> loss(static_cast<size_t>(N));
-        cpu::ref::cross_entropy_forward(in.data(), targets.data(), loss.data(), N, C, r, eps);
-        return total(loss, r);
+        cpu::ref::cross_entropy_forward(in[0].data(), targets.data(), loss.data(), N, C, r, eps);
+        return std::vector<double>{total(loss, r)};
       };
-      std::vector<double> dz(z.size());
-      cpu::ref::cross_entropy_backward(z.data(), targets.data(), dz.data(), N, C, r, eps, 1.0);
-      EXPECT_TRUE(testing::gradient_matches(f, z, dz));
+      k.backward = [=](const Doubles& in, const std::vector<double>& dy) {
+        Doubles g{std::vector<double>(in[0].size())};
+        cpu::ref::cross_entropy_backward(in[0].data(), targets.data(), g[0].data(), N, C, r, eps, dy[0]);
+        return g;
+      };
+      cases.push_back(std::move(k));
     }
-}
-
-TEST(Loss, PointwiseBackwardMatchesFiniteDifferences) {
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  const int64_t n = 24;
   for (const PointwiseCase& c : kPointwise)
     for (Reduction r : kReductions) {
-      SCOPED_TRACE(::testing::Message() << c.name << " " << reduction_name(r));
-      std::vector<double> x = testing::random_doubles(rng, n, -4, 4);
-      std::vector<double> t = testing::random_doubles(rng, n, -2, 2);
-      if (c.kind == PointwiseLoss::bce_with_logits)
-        for (double& v : t) v = v > 0 ? 1.0 : 0.0;
-      // Keep |x - t| away from the smooth L1 kinks (0 and beta), where the derivative jumps.
-      for (size_t i = 0; i < x.size(); ++i) {
-        const double d = std::fabs(x[i] - t[i]);
-        if (d < 1e-2 || std::fabs(d - c.beta) < 1e-2) x[i] += 0.05;
-      }
-      auto f = [&](const std::vector<double>& in) {
-        std::vector<double> loss(static_cast<size_t>(n));
-        cpu::ref::pointwise_loss_forward(c.kind, in.data(), t.data(), loss.data(), n, r, double(c.beta));
-        return total(loss, r);
+      const int64_t n = 24;
+      GradientCase k;
+      k.op = c.name;
+      k.description = "[24] " + std::string(reduction_name(r));
+      k.input_names = {"x"};
+      // Inputs: x, then the targets (a constant).
+      k.make_inputs = [=](Rng& rng) {
+        std::vector<double> x = testing::random_doubles(rng, n, -4, 4);
+        std::vector<double> t = testing::random_doubles(rng, n, -2, 2);
+        if (c.kind == PointwiseLoss::bce_with_logits)
+          for (double& v : t) v = v > 0 ? 1.0 : 0.0;
+        // Keep |x - t| away from the smooth L1 kinks (0 and beta), where the derivative jumps.
+        for (size_t i = 0; i < x.size(); ++i) {
+          const double d = std::fabs(x[i] - t[i]);
+          if (d < 1e-2 || std::fabs(d - c.beta) < 1e-2) x[i] += 0.05;
+        }
+        return Doubles{x, t};
       };
-      std::vector<double> dx(x.size());
-      cpu::ref::pointwise_loss_backward(c.kind, x.data(), t.data(), dx.data(), n, r, double(c.beta), 1.0);
-      EXPECT_TRUE(testing::gradient_matches(f, x, dx));
+      k.forward = [=](const Doubles& in) {
+        std::vector<double> loss(static_cast<size_t>(n));
+        cpu::ref::pointwise_loss_forward(c.kind, in[0].data(), in[1].data(), loss.data(), n, r, double(c.beta));
+        return std::vector<double>{total(loss, r)};
+      };
+      k.backward = [=](const Doubles& in, const std::vector<double>& dy) {
+        Doubles g{std::vector<double>(in[0].size())};
+        cpu::ref::pointwise_loss_backward(c.kind, in[0].data(), in[1].data(), g[0].data(), n, r, double(c.beta),
+                                          dy[0]);
+        return g;
+      };
+      cases.push_back(std::move(k));
     }
+  return cases;
 }
+[[maybe_unused]] const bool kGradientsRegistered =
+    testing::register_gradient_tests("Loss", "BackwardMatchesFiniteDifferences", loss_gradient_cases);
 
-// ---- fast CPU and CUDA vs the reference -----------------------------------------------------
+// ---- The case table: fast CPU and CUDA against the reference ---------------------------------------
+// The loss is f32 whatever the input dtype; the gradient has the input's dtype. The gradient scale
+// is chosen so that gradients are of order one (scale * N for a mean), where one error measure per
+// dtype means the same thing for every reduction (a mean's gradient of order 1/N would pass any
+// absolute tolerance); the loss sums in another order (and in double) on the fast paths.
 
 Tensor random_targets(Rng& rng, int64_t N, int64_t C) {
   std::vector<float> t(static_cast<size_t>(N));
@@ -115,108 +139,104 @@ Tensor random_targets(Rng& rng, int64_t N, int64_t C) {
   return Tensor::from_floats(t, {N}, DType::i32);
 }
 
-// Losses are sums of up to N*C f32 terms: the fast paths sum in another order (and in double).
-constexpr testing::Tolerance kLossTolerance{1e-5, 1e-5};
-
-void check_cross_entropy(Rng& rng, Device device, DType dtype, int64_t N, int64_t C) {
-  Tensor logits = testing::random_tensor(rng, {N, C}, dtype, -8, 8);
-  Tensor targets = random_targets(rng, N, C);
-  Tensor logits_d = logits.to(device), targets_d = targets.to(device);
-  for (float eps : {0.0f, 0.1f})
-    for (Reduction r : kReductions) {
-      SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " N=" << N << " C=" << C << " eps=" << eps << " "
-                                        << reduction_name(r) << " on " << device.str());
-      const float scale = 8.0f;
-      std::vector<float> ref_loss(static_cast<size_t>(N));
-      Tensor ref_grad = Tensor::empty({N, C}, dtype);
-      dispatch_floating(dtype, "test", [&](auto tag) {
-        using T = typename decltype(tag)::type;
-        cpu::ref::cross_entropy_forward(logits.data_as<T>(), targets.data_as<int32_t>(), ref_loss.data(), N, C, r, eps);
-        cpu::ref::cross_entropy_backward(logits.data_as<T>(), targets.data_as<int32_t>(), ref_grad.data_as<T>(), N, C,
-                                         r, eps, scale);
-      });
-      if (r != Reduction::none) ref_loss.resize(1);
-      Tensor loss = Tensor::empty(loss_shape(r, {N}), DType::f32, device);
-      Tensor grad = Tensor::empty({N, C}, dtype, device);
-      testing::poison(loss);
-      testing::poison(grad);
-      cross_entropy_forward({r, eps}, logits_d, targets_d, loss);
-      cross_entropy_backward({r, eps}, logits_d, targets_d, scale, grad);
-      EXPECT_TRUE(all_close(loss, std::vector<double>(ref_loss.begin(), ref_loss.end()), kLossTolerance));
-      // Same formula in f32, but exp may differ by a few ulp between the scalar libm, libmvec's
-      // SIMD exp and the GPU: the softmax p (<= 1) carries ~1e-7 absolute error, which the
-      // gradient scale multiplies, and p - 1 cancels, so the absolute part scales with `scale`.
-      const testing::Tolerance tol =
-          dtype == DType::f32 ? testing::Tolerance{1e-6 * scale, 1e-5} : testing::tolerance_for(dtype);
-      EXPECT_TRUE(all_close(grad, ref_grad, tol));
-    }
+float grad_scale(float scale, Reduction r, int64_t count) {
+  return r == Reduction::mean ? scale * float(count) : scale;
 }
 
-void check_pointwise(Rng& rng, Device device, DType dtype, Shape shape) {
-  Tensor x = testing::random_tensor(rng, shape, dtype, -4, 4);
-  Tensor x_d = x.to(device);
-  for (const PointwiseCase& c : kPointwise) {
+OpCase cross_entropy_case(DType dtype, int64_t N, int64_t C, float eps, Reduction r, bool cuda_only) {
+  const float scale = grad_scale(8.0f, r, N);
+  OpCase k;
+  k.op = "cross_entropy " + std::string(reduction_name(r));
+  k.description = testing::describe(dtype, {N, C}) + " label_smoothing " + testing::describe(eps);
+  k.outputs = {{"loss"}, {"dlogits"}};
+  k.cuda_only = cuda_only;
+  k.make_inputs = [=](Rng& rng) {
+    return OpInputs({testing::random_tensor(rng, {N, C}, dtype, -8, 8), random_targets(rng, N, C)});
+  };
+  k.reference = [=](const OpInputs& i) {
+    const Tensor &logits = i.tensors[0], &targets = i.tensors[1];
+    std::vector<float> loss(static_cast<size_t>(N));
+    Tensor grad = testing::empty_like(logits);
+    testing::with_type(dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cpu::ref::cross_entropy_forward(logits.data_as<T>(), targets.data_as<int32_t>(), loss.data(), N, C, r, eps);
+      cpu::ref::cross_entropy_backward(logits.data_as<T>(), targets.data_as<int32_t>(), grad.data_as<T>(), N, C, r,
+                                       eps, scale);
+    });
+    if (r != Reduction::none) loss.resize(1);
+    return OpOutputs{Tensor::from_floats(loss, loss_shape(r, {N})), grad};
+  };
+  k.run = [=](const OpInputs& i, OpOutputs& o) {
+    cross_entropy_forward({r, eps}, i.tensors[0], i.tensors[1], o[0]);
+    cross_entropy_backward({r, eps}, i.tensors[0], i.tensors[1], scale, o[1]);
+  };
+  k.bytes = double(N * C * int64_t(3 * dtype_size(dtype)) + N * (2 * 4 + 4));  // logits twice, dlogits; targets, loss
+  return k;
+}
+
+OpCase pointwise_case(const PointwiseCase& c, DType dtype, const Shape& shape, Reduction r, bool cuda_only) {
+  const float scale = grad_scale(0.5f, r, shape.numel());
+  OpCase k;
+  k.op = std::string(c.name) + " " + std::string(reduction_name(r));
+  k.description = testing::describe(dtype, shape);
+  k.outputs = {{"loss"}, {"dx"}};
+  k.cuda_only = cuda_only;
+  k.make_inputs = [=](Rng& rng) {
+    Tensor x = testing::random_tensor(rng, shape, dtype, -4, 4);
     Tensor t = testing::random_tensor(rng, shape, DType::f32, -2, 2);
     if (c.kind == PointwiseLoss::bce_with_logits) {
       std::vector<float> v = t.to_floats();
       for (float& e : v) e = e > 0 ? 1.0f : 0.0f;
       t = Tensor::from_floats(v, shape);
     }
-    Tensor t_d = t.to(device);
-    for (Reduction r : kReductions) {
-      SCOPED_TRACE(::testing::Message() << c.name << " " << dtype_name(dtype) << " " << shape << " "
-                                        << reduction_name(r) << " on " << device.str());
-      const float scale = 0.5f;
-      const int64_t n = x.numel();
-      // The loss reference in double: a float reference summing [300, 1001] losses one after another
-      // is off by 5e-5 (found when the CUDA test first ran, on the emulated device), five times the
-      // tolerance; the kernels' tree sums are not.
-      const std::vector<double> x_double = testing::to_doubles(x), t_double = testing::to_doubles(t);
-      std::vector<double> ref_loss(static_cast<size_t>(n));
-      cpu::ref::pointwise_loss_forward(c.kind, x_double.data(), t_double.data(), ref_loss.data(), n, r, double(c.beta));
-      Tensor ref_grad = Tensor::empty(shape, dtype);
-      dispatch_floating(dtype, "test", [&](auto tag) {
-        using T = typename decltype(tag)::type;
-        cpu::ref::pointwise_loss_backward(c.kind, x.data_as<T>(), t.data_as<float>(), ref_grad.data_as<T>(), n, r,
-                                          c.beta, scale);
-      });
-      if (r != Reduction::none) ref_loss.resize(1);
-      Tensor loss = Tensor::empty(loss_shape(r, shape), DType::f32, device);
-      Tensor grad = Tensor::empty(shape, dtype, device);
-      testing::poison(loss);
-      testing::poison(grad);
-      pointwise_forward(c, r, x_d, t_d, loss);
-      pointwise_backward(c, r, x_d, t_d, scale, grad);
-      EXPECT_TRUE(all_close(loss, ref_loss, kLossTolerance));
-      const testing::Tolerance tol = dtype == DType::f32 ? testing::Tolerance{1e-6, 1e-5} : testing::tolerance_for(dtype);
-      EXPECT_TRUE(all_close(grad, ref_grad, tol));
-    }
-  }
+    return OpInputs({x, t});
+  };
+  k.reference = [=](const OpInputs& i) {
+    const Tensor &x = i.tensors[0], &t = i.tensors[1];
+    const int64_t n = x.numel();
+    // The loss reference in double: a float reference summing [300, 1001] losses one after another
+    // is off by 5e-5 (found when the CUDA test first ran, on the emulated device), five times the
+    // tolerance; the kernels' tree sums are not.
+    const std::vector<double> x_double = testing::to_doubles(x), t_double = testing::to_doubles(t);
+    std::vector<double> loss(static_cast<size_t>(n));
+    cpu::ref::pointwise_loss_forward(c.kind, x_double.data(), t_double.data(), loss.data(), n, r, double(c.beta));
+    if (r != Reduction::none) loss.resize(1);
+    Tensor grad = testing::empty_like(x);
+    testing::with_type(dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cpu::ref::pointwise_loss_backward(c.kind, x.data_as<T>(), t.data_as<float>(), grad.data_as<T>(), n, r, c.beta,
+                                        scale);
+    });
+    return OpOutputs{Tensor::from_floats(std::vector<float>(loss.begin(), loss.end()), loss_shape(r, shape)), grad};
+  };
+  k.run = [=](const OpInputs& i, OpOutputs& o) {
+    pointwise_forward(c, r, i.tensors[0], i.tensors[1], o[0]);
+    pointwise_backward(c, r, i.tensors[0], i.tensors[1], scale, o[1]);
+  };
+  k.bytes = double(shape.numel() * int64_t(2 * dtype_size(dtype) + 4 * 2));
+  return k;
 }
 
-TEST(Loss, FastCpuMatchesReference) {
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  for (DType dtype : kFloatTypes)
-    for (int64_t N : {1, 3, 7, 17, 33}) {
-      for (int64_t C : {1, 2, 6, 13, 1000}) check_cross_entropy(rng, Device::cpu(), dtype, N, C);
-      for (int64_t K : {1, 5, 10}) check_pointwise(rng, Device::cpu(), dtype, {N, K});
-    }
-}
-
-TEST(Loss, CudaMatchesReference) {
-  SG_REQUIRE_CUDA();
-  Rng rng;
-  SG_TRACE_SEED(rng);
+std::vector<OpCase> loss_cases() {
+  std::vector<OpCase> cases;
   for (DType dtype : kFloatTypes) {
     for (int64_t N : {1, 3, 7, 17, 33}) {
-      for (int64_t C : {1, 2, 6, 13, 1000}) check_cross_entropy(rng, Device::cuda(0), dtype, N, C);
-      for (int64_t K : {1, 5, 10}) check_pointwise(rng, Device::cuda(0), dtype, {N, K});
+      for (int64_t C : {1, 2, 6, 13, 1000})
+        for (float eps : {0.0f, 0.1f})
+          for (Reduction r : kReductions) cases.push_back(cross_entropy_case(dtype, N, C, eps, r, false));
+      for (int64_t K : {1, 5, 10})
+        for (const PointwiseCase& c : kPointwise)
+          for (Reduction r : kReductions) cases.push_back(pointwise_case(c, dtype, {N, K}, r, false));
     }
-    check_cross_entropy(rng, Device::cuda(0), dtype, 1100, 37);  // more rows than one block's warps
-    check_pointwise(rng, Device::cuda(0), dtype, {300, 1001});   // many elements per thread
+    // More rows than one block's warps; many elements per thread.
+    for (float eps : {0.0f, 0.1f})
+      for (Reduction r : kReductions) cases.push_back(cross_entropy_case(dtype, 1100, 37, eps, r, true));
+    for (const PointwiseCase& c : kPointwise)
+      for (Reduction r : kReductions) cases.push_back(pointwise_case(c, dtype, {300, 1001}, r, true));
   }
+  return cases;
 }
+[[maybe_unused]] const bool kRegistered = testing::register_op_tests("Loss", "", loss_cases);
 
 // ---- PyTorch ----------------------------------------------------------------------------------
 

@@ -1,268 +1,316 @@
-// Tensor ops (channel scale, add/axpy/mul/fill/scale, channel concat): finite differences on
-// the double reference, fast CPU and CUDA vs the reference, PyTorch golden values, bad arguments.
+// Tensor ops (channel scale, add/axpy/mul/fill/scale, channel concat): case tables
+// (tests/support/op_harness.h) run on the fast CPU path and CUDA against the reference, finite
+// differences on the double reference, PyTorch golden values, bad arguments.
 #include <gtest/gtest.h>
 
 #include "kernels/cpu/tensor_ops_ref.h"
 #include "kernels/tensor_ops.h"
-#include "tests/support/testing.h"
+#include "tests/support/op_harness.h"
 
 namespace sg {
 namespace {
 
 using testing::all_close;
+using testing::dot;
+using testing::empty_like;
+using testing::expect_error_containing;
+using testing::GradientCase;
+using testing::OpCase;
+using testing::OpInputs;
+using testing::OpOutputs;
 using testing::Rng;
+using testing::with_type;
+using Doubles = std::vector<std::vector<double>>;
 
 const DType kFloatTypes[] = {DType::f32, DType::f16, DType::bf16};
 const int64_t kSpatial[] = {1, 3, 7, 17, 33};
 const int64_t kBatches[] = {1, 3};
+// Channel counts that are not multiples of 8 (and one that is, for the vector paths); the tables
+// cycle through them so every count meets several shapes.
 const int64_t kChannels[] = {1, 3, 5, 13, 67, 16};
+// Odd lengths for the vector tails; 70001 past the CPU's parallel threshold.
+const int64_t kLengths[] = {1, 3, 7, 17, 33, 1000, 4099, 70001};
 
-double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
+// ---- Channel scale -------------------------------------------------------------------------------
 
-template <class Fn>
-void with_type(DType dtype, Fn&& fn) {
-  dispatch_floating(dtype, "test", [&](auto tag) { fn(tag); });
-}
-
-Tensor empty_on(const Shape& shape, DType dtype, Device device) {
-  Tensor t = Tensor::empty(shape, dtype, device);
-  testing::poison(t);
-  return t;
-}
-
-// ---- Finite differences ---------------------------------------------------------------------------
-
-TEST(TensorOps, ChannelScaleBackwardMatchesFiniteDifferences) {
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  const int64_t n = 2, hw = 6, c = 5;
-  const std::vector<double> x = testing::random_doubles(rng, size_t(n * hw * c));
-  const std::vector<double> s = testing::random_doubles(rng, size_t(n * c));
-  const std::vector<double> g = testing::random_doubles(rng, x.size());
-  auto loss = [&](const std::vector<double>& xv, const std::vector<double>& sv) {
-    std::vector<double> y(x.size());
-    cpu::ref::channel_scale_forward(xv.data(), sv.data(), y.data(), n, hw, c);
-    return dot(y, g);
+OpCase channel_scale_case(DType dtype, int64_t n, int64_t h, int64_t w, int64_t c) {
+  const Shape in{n, h, w, c}, per_channel{n, c};
+  OpCase k;
+  k.op = "tensor_ops channel_scale";
+  k.description = testing::describe(dtype, in);
+  // ds sums h * w products; the GPU adds them in another order.
+  k.outputs = {{"y"}, {"dx"}, {.name = "ds", .summed_terms = double(h * w)}};
+  k.make_inputs = [=](Rng& rng) {
+    return OpInputs({testing::random_tensor(rng, in, dtype), testing::random_tensor(rng, per_channel, dtype, 0, 1),
+                     testing::random_tensor(rng, in, dtype)});
   };
-  std::vector<double> dx(x.size()), ds(s.size());
-  cpu::ref::channel_scale_backward(x.data(), s.data(), g.data(), dx.data(), ds.data(), n, hw, c);
-  EXPECT_TRUE(testing::gradient_matches([&](const std::vector<double>& v) { return loss(v, s); }, x, dx)) << "dx";
-  EXPECT_TRUE(testing::gradient_matches([&](const std::vector<double>& v) { return loss(x, v); }, s, ds)) << "ds";
+  k.reference = [=](const OpInputs& i) {
+    const Tensor &x = i.tensors[0], &s = i.tensors[1], &dy = i.tensors[2];
+    OpOutputs out{empty_like(x), empty_like(x), empty_like(s)};
+    with_type(dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cpu::ref::channel_scale_forward(x.data_as<T>(), s.data_as<T>(), out[0].data_as<T>(), n, h * w, c);
+      cpu::ref::channel_scale_backward(x.data_as<T>(), s.data_as<T>(), dy.data_as<T>(), out[1].data_as<T>(),
+                                       out[2].data_as<T>(), n, h * w, c);
+    });
+    return out;
+  };
+  k.run = [](const OpInputs& i, OpOutputs& out) {
+    channel_scale_forward(i.tensors[0], i.tensors[1], out[0]);
+    channel_scale_backward(i.tensors[0], i.tensors[1], i.tensors[2], out[1], out[2]);
+  };
+  k.bytes = double((5 * in.numel() + 2 * per_channel.numel()) * dtype_size(dtype));
+  k.flops = double(3 * in.numel());
+  return k;
 }
 
-TEST(TensorOps, MulBackwardMatchesFiniteDifferences) {
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  const size_t count = 37;
-  const std::vector<double> a = testing::random_doubles(rng, count), b = testing::random_doubles(rng, count);
-  const std::vector<double> g = testing::random_doubles(rng, count);
-  auto loss = [&](const std::vector<double>& av, const std::vector<double>& bv) {
-    std::vector<double> y(count);
-    cpu::ref::mul(av.data(), bv.data(), y.data(), int64_t(count));
-    return dot(y, g);
-  };
-  std::vector<double> da(count), db(count);
-  cpu::ref::mul_backward(a.data(), b.data(), g.data(), da.data(), db.data(), int64_t(count));
-  EXPECT_TRUE(testing::gradient_matches([&](const std::vector<double>& v) { return loss(v, b); }, a, da)) << "da";
-  EXPECT_TRUE(testing::gradient_matches([&](const std::vector<double>& v) { return loss(a, v); }, b, db)) << "db";
-}
-
-TEST(TensorOps, ConcatBackwardMatchesFiniteDifferences) {
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  const int64_t rows = 6, widths[] = {3, 1, 4};
-  std::vector<double> packed = testing::random_doubles(rng, size_t(rows * 8));  // all inputs, one after another
-  const std::vector<double> g = testing::random_doubles(rng, packed.size());
-  auto pointers = [&](std::vector<double>& v) {
-    return std::vector<double*>{v.data(), v.data() + rows * 3, v.data() + rows * 4};
-  };
-  auto loss = [&](const std::vector<double>& in) {
-    std::vector<double> copy = in, y(in.size());
-    const std::vector<double*> p = pointers(copy);
-    const double* inputs[] = {p[0], p[1], p[2]};
-    cpu::ref::concat_channels_forward(inputs, widths, 3, y.data(), rows);
-    return dot(y, g);
-  };
-  std::vector<double> grad(packed.size());
-  const std::vector<double*> p = pointers(grad);
-  cpu::ref::concat_channels_backward(g.data(), p.data(), widths, 3, rows);
-  EXPECT_TRUE(testing::gradient_matches(loss, packed, grad));
-}
-
-// ---- Fast CPU and CUDA vs the reference ------------------------------------------------------------
-
-void check_channel_scale(Device device, Rng& rng) {
+std::vector<OpCase> channel_scale_cases() {
+  std::vector<OpCase> cases;
+  size_t next_channels = 0;
   for (DType dtype : kFloatTypes)
     for (int64_t hw : kSpatial)
       for (int64_t n : kBatches)
         for (int repeat = 0; repeat < 2; ++repeat) {
-          const int64_t c = kChannels[rng.integer(0, std::size(kChannels) - 1)];
-          const int64_t h = hw, w = hw == 1 ? 1 : hw + 2;
-          SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " x [" << n << ", " << h << ", " << w << ", " << c
-                                            << "]");
-          const Shape in{n, h, w, c}, per_channel{n, c};
-          Tensor x = testing::random_tensor(rng, in, dtype), s = testing::random_tensor(rng, per_channel, dtype, 0, 1);
-          Tensor dy = testing::random_tensor(rng, in, dtype);
-          Tensor y_ref = Tensor::empty(in, dtype), dx_ref = Tensor::empty(in, dtype), ds_ref = Tensor::empty(per_channel, dtype);
-          with_type(dtype, [&](auto tag) {
-            using T = typename decltype(tag)::type;
-            cpu::ref::channel_scale_forward(x.data_as<T>(), s.data_as<T>(), y_ref.data_as<T>(), n, h * w, c);
-            cpu::ref::channel_scale_backward(x.data_as<T>(), s.data_as<T>(), dy.data_as<T>(), dx_ref.data_as<T>(),
-                                             ds_ref.data_as<T>(), n, h * w, c);
-          });
-          Tensor xd = x.to(device), sd = s.to(device), dyd = dy.to(device);
-          Tensor y = empty_on(in, dtype, device), dx = empty_on(in, dtype, device), ds = empty_on(per_channel, dtype, device);
-          channel_scale_forward(xd, sd, y);
-          channel_scale_backward(xd, sd, dyd, dx, ds);
-          const testing::Tolerance tol = testing::tolerance_for(dtype);
-          EXPECT_TRUE(all_close(y.to(Device::cpu()), y_ref, tol)) << "y";
-          EXPECT_TRUE(all_close(dx.to(Device::cpu()), dx_ref, tol)) << "dx";
-          // ds sums h * w products; the GPU adds them in another order (f32 reassociation).
-          const double terms = double(h * w);
-          const testing::Tolerance ds_tol =
-              dtype == DType::f32 ? testing::Tolerance{1e-6 * terms, 1e-5} : testing::tolerance_for(dtype);
-          EXPECT_TRUE(all_close(ds.to(Device::cpu()), ds_ref, ds_tol)) << "ds";
+          const int64_t c = kChannels[next_channels++ % std::size(kChannels)];
+          cases.push_back(channel_scale_case(dtype, n, hw, hw == 1 ? 1 : hw + 2, c));
         }
+  return cases;
+}
+[[maybe_unused]] const bool kChannelScaleRegistered =
+    testing::register_op_tests("TensorOps", "ChannelScale", channel_scale_cases);
+
+// ---- Elementwise: add, add_, axpy, mul and its backward, fill_, scale ---------------------------------
+// Same formula, f32 arithmetic: equal to the last rounding (the GPU may fuse a * x + y).
+
+// A case on inputs a, b, dy of `count` elements and scalars alpha, value; `reference(TypeTag<T>,
+// inputs, outputs)` writes the expected outputs through typed pointers, `run` calls the op.
+template <class Reference, class Run>
+OpCase elementwise_case(const char* name, DType dtype, int64_t count, std::vector<testing::OutputCheck> outputs,
+                        int tensors_read, Reference reference, Run run) {
+  OpCase k;
+  k.op = std::string("tensor_ops ") + name;
+  k.description = testing::describe(dtype, {count});
+  k.outputs = std::move(outputs);
+  k.make_inputs = [=](Rng& rng) {
+    const Shape shape{count};
+    return OpInputs({testing::random_tensor(rng, shape, dtype), testing::random_tensor(rng, shape, dtype),
+                     testing::random_tensor(rng, shape, dtype)},
+                    {rng.uniform(-2, 2), rng.uniform(-3, 3)});
+  };
+  const size_t output_count = k.outputs.size();
+  k.reference = [=](const OpInputs& i) {
+    OpOutputs expected;
+    for (size_t o = 0; o < output_count; ++o) expected.push_back(empty_like(i.tensors[0]));
+    with_type(dtype, [&](auto tag) { reference(tag, i, expected); });
+    return expected;
+  };
+  k.run = run;
+  k.bytes = double((tensors_read + int(k.outputs.size())) * count * dtype_size(dtype));
+  return k;
 }
 
-void check_elementwise(Device device, Rng& rng) {
+// Typed pointers into a case's inputs and outputs, for the references.
+template <class T>
+T* in(const OpInputs& i, size_t n) {
+  return i.tensors[n].data_as<T>();
+}
+template <class T>
+T* out(OpOutputs& o, size_t n) {
+  return o[n].data_as<T>();
+}
+
+std::vector<OpCase> elementwise_cases() {
+  std::vector<OpCase> cases;
   for (DType dtype : kFloatTypes)
-    for (int64_t count : {1, 3, 7, 17, 33, 1000, 4099, 70001}) {
-      SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " n=" << count);
-      const Shape shape{count};
-      Tensor a = testing::random_tensor(rng, shape, dtype), b = testing::random_tensor(rng, shape, dtype);
-      Tensor dy = testing::random_tensor(rng, shape, dtype);
-      const float alpha = rng.uniform(-2, 2), value = rng.uniform(-3, 3);
-      Tensor add_ref = Tensor::empty(shape, dtype), axpy_ref = Tensor::empty(shape, dtype);
-      Tensor mul_ref = Tensor::empty(shape, dtype), da_ref = Tensor::empty(shape, dtype);
-      Tensor db_ref = Tensor::empty(shape, dtype), fill_ref = Tensor::empty(shape, dtype);
-      Tensor scale_ref = Tensor::empty(shape, dtype);
-      with_type(dtype, [&](auto tag) {
-        using T = typename decltype(tag)::type;
-        cpu::ref::add(a.data_as<T>(), b.data_as<T>(), add_ref.data_as<T>(), count);
-        axpy_ref.copy_from(b);
-        cpu::ref::axpy(alpha, a.data_as<T>(), axpy_ref.data_as<T>(), count);
-        cpu::ref::mul(a.data_as<T>(), b.data_as<T>(), mul_ref.data_as<T>(), count);
-        cpu::ref::mul_backward(a.data_as<T>(), b.data_as<T>(), dy.data_as<T>(), da_ref.data_as<T>(),
-                               db_ref.data_as<T>(), count);
-        cpu::ref::fill(fill_ref.data_as<T>(), value, count);
-        cpu::ref::scale(a.data_as<T>(), alpha, scale_ref.data_as<T>(), count);
-      });
-      // Same formula, f32 arithmetic: equal to the last rounding (the GPU may fuse a * x + y).
-      const testing::Tolerance tol = testing::tolerance_for(dtype);
-      Tensor ad = a.to(device), bd = b.to(device), dyd = dy.to(device);
-      Tensor y = empty_on(shape, dtype, device);
-      add(ad, bd, y);
-      EXPECT_TRUE(all_close(y.to(Device::cpu()), add_ref, tol)) << "add";
-      Tensor acc = bd.to(device);
-      add_(acc, ad);
-      EXPECT_TRUE(all_close(acc.to(Device::cpu()), add_ref, tol)) << "add_";
-      acc.copy_from(bd);
-      axpy(alpha, ad, acc);
-      EXPECT_TRUE(all_close(acc.to(Device::cpu()), axpy_ref, tol)) << "axpy";
-      mul(ad, bd, y);
-      EXPECT_TRUE(all_close(y.to(Device::cpu()), mul_ref, tol)) << "mul";
-      Tensor da = empty_on(shape, dtype, device), db = empty_on(shape, dtype, device);
-      mul_backward(ad, bd, dyd, da, db);
-      EXPECT_TRUE(all_close(da.to(Device::cpu()), da_ref, tol)) << "mul da";
-      EXPECT_TRUE(all_close(db.to(Device::cpu()), db_ref, tol)) << "mul db";
-      fill_(y, value);
-      EXPECT_TRUE(all_close(y.to(Device::cpu()), fill_ref, {0, 0})) << "fill_";
-      scale(ad, alpha, y);
-      EXPECT_TRUE(all_close(y.to(Device::cpu()), scale_ref, tol)) << "scale";
-      Tensor in_place = ad.to(device);
-      scale(in_place, alpha, in_place);
-      EXPECT_TRUE(all_close(in_place.to(Device::cpu()), scale_ref, tol)) << "scale in place";
+    for (int64_t n : kLengths) {
+      cases.push_back(elementwise_case(
+          "add", dtype, n, {{"y"}}, 2,
+          [=]<class T>(TypeTag<T>, const OpInputs& i, OpOutputs& o) { cpu::ref::add(in<T>(i, 0), in<T>(i, 1), out<T>(o, 0), n); },
+          [](const OpInputs& i, OpOutputs& o) { add(i.tensors[0], i.tensors[1], o[0]); }));
+      cases.push_back(elementwise_case(
+          "add_", dtype, n, {{"a"}}, 2,
+          [=]<class T>(TypeTag<T>, const OpInputs& i, OpOutputs& o) { cpu::ref::add(in<T>(i, 1), in<T>(i, 0), out<T>(o, 0), n); },
+          [](const OpInputs& i, OpOutputs& o) {
+            o[0].copy_from(i.tensors[1]);
+            add_(o[0], i.tensors[0]);
+          }));
+      cases.push_back(elementwise_case(
+          "axpy", dtype, n, {{"y"}}, 2,
+          [=]<class T>(TypeTag<T>, const OpInputs& i, OpOutputs& o) {
+            o[0].copy_from(i.tensors[1]);
+            cpu::ref::axpy(i.scalars[0], in<T>(i, 0), out<T>(o, 0), n);
+          },
+          [](const OpInputs& i, OpOutputs& o) {
+            o[0].copy_from(i.tensors[1]);
+            axpy(i.scalars[0], i.tensors[0], o[0]);
+          }));
+      cases.push_back(elementwise_case(
+          "mul", dtype, n, {{"y"}}, 2,
+          [=]<class T>(TypeTag<T>, const OpInputs& i, OpOutputs& o) { cpu::ref::mul(in<T>(i, 0), in<T>(i, 1), out<T>(o, 0), n); },
+          [](const OpInputs& i, OpOutputs& o) { mul(i.tensors[0], i.tensors[1], o[0]); }));
+      cases.push_back(elementwise_case(
+          "mul_backward", dtype, n, {{"da"}, {"db"}}, 3,
+          [=]<class T>(TypeTag<T>, const OpInputs& i, OpOutputs& o) {
+            cpu::ref::mul_backward(in<T>(i, 0), in<T>(i, 1), in<T>(i, 2), out<T>(o, 0), out<T>(o, 1), n);
+          },
+          [](const OpInputs& i, OpOutputs& o) { mul_backward(i.tensors[0], i.tensors[1], i.tensors[2], o[0], o[1]); }));
+      cases.push_back(elementwise_case(
+          "fill_", dtype, n, {{.name = "t", .exact = true}}, 0,
+          [=]<class T>(TypeTag<T>, const OpInputs& i, OpOutputs& o) { cpu::ref::fill(out<T>(o, 0), i.scalars[1], n); },
+          [](const OpInputs& i, OpOutputs& o) { fill_(o[0], i.scalars[1]); }));
+      cases.push_back(elementwise_case(
+          "scale", dtype, n, {{"y"}}, 1,
+          [=]<class T>(TypeTag<T>, const OpInputs& i, OpOutputs& o) { cpu::ref::scale(in<T>(i, 0), i.scalars[0], out<T>(o, 0), n); },
+          [](const OpInputs& i, OpOutputs& o) { scale(i.tensors[0], i.scalars[0], o[0]); }));
+      cases.push_back(elementwise_case(
+          "scale in place", dtype, n, {{"y"}}, 1,
+          [=]<class T>(TypeTag<T>, const OpInputs& i, OpOutputs& o) { cpu::ref::scale(in<T>(i, 0), i.scalars[0], out<T>(o, 0), n); },
+          [](const OpInputs& i, OpOutputs& o) {
+            o[0].copy_from(i.tensors[0]);
+            scale(o[0], i.scalars[0], o[0]);
+          }));
     }
+  return cases;
+}
+[[maybe_unused]] const bool kElementwiseRegistered =
+    testing::register_op_tests("TensorOps", "Elementwise", elementwise_cases);
+
+// ---- Channel concatenation and its backward (the split): bit for bit -----------------------------
+
+OpCase concat_case(DType dtype, int64_t n, int64_t hw, std::vector<int64_t> widths) {
+  const int count = int(widths.size());
+  int64_t total = 0;
+  for (int64_t c : widths) total += c;
+  const Shape out{n, hw, hw, total};
+  OpCase k;
+  k.op = "tensor_ops concat_channels";
+  k.description = testing::describe(dtype, out) + " from " + std::to_string(count) + " inputs";
+  k.outputs.push_back({.name = "y", .exact = true});
+  for (int i = 0; i < count; ++i) k.outputs.push_back({.name = "dx" + std::to_string(i), .exact = true});
+  // Inputs: the parts, then dy.
+  k.make_inputs = [=](Rng& rng) {
+    std::vector<Tensor> t;
+    for (int64_t c : widths) t.push_back(testing::random_tensor(rng, {n, hw, hw, c}, dtype));
+    t.push_back(testing::random_tensor(rng, out, dtype));
+    return OpInputs(std::move(t));
+  };
+  k.reference = [=](const OpInputs& i) {
+    OpOutputs o{Tensor::empty(out, dtype)};
+    for (int p = 0; p < count; ++p) o.push_back(empty_like(i.tensors[size_t(p)]));
+    with_type(dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      std::vector<const T*> parts;
+      std::vector<T*> grads;
+      for (int p = 0; p < count; ++p) {
+        parts.push_back(i.tensors[size_t(p)].data_as<T>());
+        grads.push_back(o[size_t(p) + 1].data_as<T>());
+      }
+      cpu::ref::concat_channels_forward(parts.data(), widths.data(), count, o[0].data_as<T>(), n * hw * hw);
+      cpu::ref::concat_channels_backward(i.tensors.back().data_as<T>(), grads.data(), widths.data(), count,
+                                         n * hw * hw);
+    });
+    return o;
+  };
+  k.run = [count](const OpInputs& i, OpOutputs& o) {
+    concat_channels_forward(std::span(i.tensors).first(size_t(count)), o[0]);
+    concat_channels_backward(i.tensors.back(), std::span(o).subspan(1));
+  };
+  k.bytes = double(4 * out.numel() * dtype_size(dtype));
+  return k;
 }
 
-void check_concat(Device device, Rng& rng) {
+std::vector<OpCase> concat_cases() {
+  std::vector<OpCase> cases;
+  size_t next = 0;
   for (DType dtype : kFloatTypes)
     for (int64_t hw : kSpatial)
       for (int64_t n : kBatches) {
-        const int count = int(rng.integer(1, 4));
-        std::vector<int64_t> widths;
-        int64_t total = 0;
-        for (int i = 0; i < count; ++i) {
-          widths.push_back(kChannels[rng.integer(0, std::size(kChannels) - 1)]);
-          total += widths.back();
-        }
-        SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " " << count << " inputs, [" << n << ", " << hw
-                                          << ", " << hw << ", *] total " << total);
-        std::vector<Tensor> inputs, inputs_dev, grads;
-        std::vector<const void*> input_ptrs;
-        for (int64_t c : widths) {
-          inputs.push_back(testing::random_tensor(rng, {n, hw, hw, c}, dtype));
-          inputs_dev.push_back(inputs.back().to(device));
-          grads.push_back(empty_on({n, hw, hw, c}, dtype, device));
-        }
-        const Shape out{n, hw, hw, total};
-        Tensor dy = testing::random_tensor(rng, out, dtype);
-        Tensor y_ref = Tensor::empty(out, dtype);
-        std::vector<Tensor> grads_ref;
-        for (int64_t c : widths) grads_ref.push_back(Tensor::empty({n, hw, hw, c}, dtype));
-        with_type(dtype, [&](auto tag) {
-          using T = typename decltype(tag)::type;
-          std::vector<const T*> in;
-          std::vector<T*> gr;
-          for (int i = 0; i < count; ++i) {
-            in.push_back(inputs[size_t(i)].data_as<T>());
-            gr.push_back(grads_ref[size_t(i)].data_as<T>());
-          }
-          cpu::ref::concat_channels_forward(in.data(), widths.data(), count, y_ref.data_as<T>(), n * hw * hw);
-          cpu::ref::concat_channels_backward(dy.data_as<T>(), gr.data(), widths.data(), count, n * hw * hw);
-        });
-        Tensor y = empty_on(out, dtype, device);
-        concat_channels_forward(inputs_dev, y);
-        concat_channels_backward(dy.to(device), grads);
-        EXPECT_TRUE(all_close(y.to(Device::cpu()), y_ref, {0, 0})) << "concat";
-        for (int i = 0; i < count; ++i)
-          EXPECT_TRUE(all_close(grads[size_t(i)].to(Device::cpu()), grads_ref[size_t(i)], {0, 0})) << "split " << i;
+        // 1 to 4 inputs, their widths cycling through kChannels.
+        std::vector<int64_t> widths(1 + next % 4);
+        for (int64_t& c : widths) c = kChannels[next++ % std::size(kChannels)];
+        cases.push_back(concat_case(dtype, n, hw, widths));
       }
+  return cases;
 }
+[[maybe_unused]] const bool kConcatRegistered = testing::register_op_tests("TensorOps", "Concat", concat_cases);
 
-TEST(TensorOps, FastCpuChannelScaleMatchesReference) {
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  check_channel_scale(Device::cpu(), rng);
-}
+// ---- Gradient mode ----------------------------------------------------------------------------------
 
-TEST(TensorOps, FastCpuElementwiseMatchesReference) {
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  check_elementwise(Device::cpu(), rng);
+std::vector<GradientCase> tensor_ops_gradient_cases() {
+  std::vector<GradientCase> cases;
+  {
+    const int64_t n = 2, hw = 6, c = 5;
+    GradientCase k;
+    k.op = "tensor_ops channel_scale";
+    k.description = "x [2, 6, 5], s [2, 5]";
+    k.input_names = {"x", "s"};
+    k.make_inputs = [=](Rng& rng) {
+      return Doubles{testing::random_doubles(rng, size_t(n * hw * c)), testing::random_doubles(rng, size_t(n * c))};
+    };
+    k.forward = [=](const Doubles& in) {
+      std::vector<double> y(in[0].size());
+      cpu::ref::channel_scale_forward(in[0].data(), in[1].data(), y.data(), n, hw, c);
+      return y;
+    };
+    k.backward = [=](const Doubles& in, const std::vector<double>& dy) {
+      Doubles g{std::vector<double>(in[0].size()), std::vector<double>(in[1].size())};
+      cpu::ref::channel_scale_backward(in[0].data(), in[1].data(), dy.data(), g[0].data(), g[1].data(), n, hw, c);
+      return g;
+    };
+    cases.push_back(std::move(k));
+  }
+  {
+    const int64_t count = 37;
+    GradientCase k;
+    k.op = "tensor_ops mul";
+    k.description = "[37]";
+    k.input_names = {"a", "b"};
+    k.make_inputs = [=](Rng& rng) {
+      return Doubles{testing::random_doubles(rng, count), testing::random_doubles(rng, count)};
+    };
+    k.forward = [=](const Doubles& in) {
+      std::vector<double> y(count);
+      cpu::ref::mul(in[0].data(), in[1].data(), y.data(), count);
+      return y;
+    };
+    k.backward = [=](const Doubles& in, const std::vector<double>& dy) {
+      Doubles g{std::vector<double>(count), std::vector<double>(count)};
+      cpu::ref::mul_backward(in[0].data(), in[1].data(), dy.data(), g[0].data(), g[1].data(), count);
+      return g;
+    };
+    cases.push_back(std::move(k));
+  }
+  {
+    const int64_t rows = 6;
+    const std::vector<int64_t> widths{3, 1, 4};
+    GradientCase k;
+    k.op = "tensor_ops concat_channels";
+    k.description = "[6, 3] + [6, 1] + [6, 4]";
+    k.input_names = {"x0", "x1", "x2"};
+    k.make_inputs = [=](Rng& rng) {
+      Doubles in;
+      for (int64_t c : widths) in.push_back(testing::random_doubles(rng, size_t(rows * c)));
+      return in;
+    };
+    k.forward = [=](const Doubles& in) {
+      std::vector<double> y(size_t(rows * 8));
+      const double* parts[] = {in[0].data(), in[1].data(), in[2].data()};
+      cpu::ref::concat_channels_forward(parts, widths.data(), 3, y.data(), rows);
+      return y;
+    };
+    k.backward = [=](const Doubles& in, const std::vector<double>& dy) {
+      Doubles g;
+      for (const auto& v : in) g.emplace_back(v.size());
+      double* grads[] = {g[0].data(), g[1].data(), g[2].data()};
+      cpu::ref::concat_channels_backward(dy.data(), grads, widths.data(), 3, rows);
+      return g;
+    };
+    cases.push_back(std::move(k));
+  }
+  return cases;
 }
-
-TEST(TensorOps, FastCpuConcatMatchesReference) {
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  check_concat(Device::cpu(), rng);
-}
-
-TEST(TensorOps, CudaChannelScaleMatchesReference) {
-  SG_REQUIRE_CUDA();
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  check_channel_scale(Device::cuda(0), rng);
-}
-
-TEST(TensorOps, CudaElementwiseMatchesReference) {
-  SG_REQUIRE_CUDA();
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  check_elementwise(Device::cuda(0), rng);
-}
-
-TEST(TensorOps, CudaConcatMatchesReference) {
-  SG_REQUIRE_CUDA();
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  check_concat(Device::cuda(0), rng);
-}
+[[maybe_unused]] const bool kGradientsRegistered =
+    testing::register_gradient_tests("TensorOps", "BackwardMatchesFiniteDifferences", tensor_ops_gradient_cases);
 
 // ---- PyTorch golden ---------------------------------------------------------------------------------
 
@@ -306,16 +354,6 @@ TEST(TensorOps, MatchesPyTorchGolden) {
 }
 
 // ---- Bad arguments ----------------------------------------------------------------------------------
-
-template <class Fn>
-void expect_error_containing(Fn&& fn, const std::string& text) {
-  try {
-    fn();
-    ADD_FAILURE() << "no sg::Error thrown; expected one containing \"" << text << "\"";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
-  }
-}
 
 TEST(TensorOps, RejectsBadArguments) {
   Tensor x = Tensor::zeros({2, 4, 4, 6}, DType::f32);

@@ -45,6 +45,16 @@ void poison(Tensor& t) {
   }
 }
 
+Tensor empty_on(const Shape& shape, DType dtype, Device device) {
+  Tensor t = Tensor::empty(shape, dtype, device);
+  poison(t);
+  return t;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
+}
+
 Tolerance tolerance_for(DType dtype) {
   switch (dtype) {
     case DType::f16: return {2e-3, 2e-3};

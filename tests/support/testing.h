@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <random>
 #include <string>
 #include <vector>
@@ -38,6 +39,34 @@ std::vector<double> random_doubles(Rng& rng, size_t n, double lo = -1.0, double 
 std::vector<double> to_doubles(const Tensor& t);
 // Fills a tensor's bytes with 0xFF (NaN for every floating dtype) so unwritten outputs show.
 void poison(Tensor& t);
+// An uninitialised tensor on `device`, poisoned: for outputs.
+Tensor empty_on(const Shape& shape, DType dtype, Device device = Device::cpu());
+// Same shape, dtype and bytes (a bit-for-bit comparison; CPU tensors).
+bool same_bits(const Tensor& a, const Tensor& b);
+
+// Calls fn(TypeTag<T>{}) with T the storage type of a floating dtype, for running the templated
+// references (kernels/cpu/*_ref.h) on a tensor's data.
+template <class Fn>
+void with_type(DType dtype, Fn&& fn) {
+  dispatch_floating(dtype, "test", [&](auto tag) { fn(tag); });
+}
+
+// Runs fn and expects an sg::Error whose message contains every one of `parts`.
+template <class Fn>
+void expect_error_containing(Fn&& fn, std::initializer_list<std::string> parts) {
+  try {
+    fn();
+    ADD_FAILURE() << "no sg::Error thrown; expected one containing \"" << *parts.begin() << "\"";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    for (const std::string& part : parts)
+      EXPECT_NE(message.find(part), std::string::npos) << "\"" << part << "\" not in: " << message;
+  }
+}
+template <class Fn>
+void expect_error_containing(Fn&& fn, const std::string& text) {
+  expect_error_containing(std::forward<Fn>(fn), {text});
+}
 
 // |actual - expected| <= abs + rel * |expected|, element by element.
 struct Tolerance {
@@ -51,6 +80,13 @@ Tolerance tolerance_for(DType dtype);
                                      Tolerance tol);
 ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, Tolerance tol);
 ::testing::AssertionResult all_close(const Tensor& actual, const std::vector<double>& expected, Tolerance tol);
+
+// sum a[i] * b[i]: the scalar loss dot(forward(x), dy) of the finite-difference checks.
+inline double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
 
 // Central differences of a scalar function f at x, compared with an analytic gradient.
 // Run it on the double reference: eps 1e-6 gives errors near 1e-9.
