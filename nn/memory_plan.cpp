@@ -112,10 +112,11 @@ struct T {
 // ---- the replay's Context ------------------------------------------------------------------
 class PlanContext {
  public:
-  // cublas_workspace_sm: the card whose cuBLAS workspace the first GEMM takes; 0: none to take.
-  explicit PlanContext(Ledger& ledger, DType activations, int cublas_workspace_sm, bool cuda, int cuda_arch)
+  // take_cublas_workspace: on CUDA, the first GEMM takes the handle's workspace (false: the
+  // process holds it already).
+  explicit PlanContext(Ledger& ledger, DType activations, bool cuda, int cuda_arch, bool take_cublas_workspace)
       : ledger_(ledger), activations_(activations), cuda_(cuda), cuda_arch_(cuda_arch),
-        cublas_workspace_sm_(cublas_workspace_sm) {}
+        take_cublas_workspace_(cuda && take_cublas_workspace) {}
 
   T tensor(const Shape& shape, DType dtype, Kind kind = Kind::activation) {
     return T{shape, dtype, ledger_.allocate(size_t(shape.numel()) * dtype_size(dtype), kind)};
@@ -151,8 +152,8 @@ class PlanContext {
   int cuda_arch() const { return cuda_arch_; }
   // The cuBLAS handle's workspace: taken at the first GEMM and kept (kernels/cuda/linear.cu).
   void cublas_workspace() {
-    if (cublas_workspace_sm_ > 0 && !cublas_workspace_)
-      cublas_workspace_ = ledger_.allocate(cublas_workspace_bytes(cublas_workspace_sm_), Kind::workspace);
+    if (take_cublas_workspace_ && !cublas_workspace_)
+      cublas_workspace_ = ledger_.allocate(cublas_workspace_bytes(cuda_arch_), Kind::workspace);
   }
   bool recomputing = false;  // Context::recomputing()
   bool& keep_ref() { return keep_; }  // Context::keep_for_backward()
@@ -166,7 +167,7 @@ class PlanContext {
   DType activations_;
   bool cuda_;
   int cuda_arch_;
-  int cublas_workspace_sm_;
+  bool take_cublas_workspace_;
   std::shared_ptr<Block> cublas_workspace_;
   bool keep_ = true;
   std::unordered_map<const void*, std::vector<T>> saved_;
@@ -471,13 +472,10 @@ struct Replay {
   // GEMM before sm_70, where it runs in f32 on widened copies of the three matrices.
   void linear_gemm(DType dtype, int64_t m, int64_t n, int64_t k) {
     if (!ctx.cuda()) return;
-    if (dtype == DType::bf16 && ctx.cuda_arch() < kCublasBf16MinArch) {
-      std::vector<std::shared_ptr<Block>> widened;
+    std::vector<std::shared_ptr<Block>> widened;  // live until the GEMM has run
+    if (dtype == DType::bf16 && ctx.cuda_arch() < kCublasBf16MinArch)
       for (const int64_t floats : {m * k, k * n, m * n})
         widened.push_back(ctx.ledger().allocate(size_t(floats) * sizeof(float), Kind::activation));
-      ctx.cublas_workspace();
-      return;
-    }
     ctx.cublas_workspace();
   }
 
@@ -582,8 +580,7 @@ MemoryPlan plan_training_step(const MemoryPlanRequest& request) {
   check_request(request);
   const NetSpec net = net_spec(request.config);
   Ledger ledger;
-  PlanContext ctx(ledger, request.activations, request.cuda && !request.cublas_workspace_held ? request.cuda_arch : 0,
-                  request.cuda, request.cuda_arch);
+  PlanContext ctx(ledger, request.activations, request.cuda, request.cuda_arch, !request.cublas_workspace_held);
   MemoryPlan plan;
   plan.checkpointed = request.checkpointing.resolve(int64_t(net.blocks.size()));
 

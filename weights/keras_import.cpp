@@ -483,19 +483,21 @@ ArchInference infer_arch_from_shapes(const KerasFile& k) {
     return r;
   }
   std::vector<ArchFit> fits;
-  std::string exact, names;
+  std::vector<std::string> exact;
+  std::string names;
   for (const std::string& arch : nn::efficientnet_arch_names()) {
     fits.push_back(fit_arch(k, file, arch));
     names += (names.empty() ? "" : ", ") + arch;
-    if (fits.back().exact()) exact += (exact.empty() ? "" : ", ") + arch;
+    if (fits.back().exact()) exact.push_back(arch);
   }
-  const size_t exact_count = size_t(std::count_if(fits.begin(), fits.end(), [](const ArchFit& f) { return f.exact(); }));
-  if (exact_count == 1) {
-    r.arch = std::find_if(fits.begin(), fits.end(), [](const ArchFit& f) { return f.exact(); })->arch;
+  if (exact.size() == 1) {
+    r.arch = exact.front();
     return r;
   }
-  if (exact_count > 1) {
-    r.problem = detail::concat(k.path, ": every layer's shape matches more than one EfficientNet (", exact,
+  if (exact.size() > 1) {
+    std::string matching;
+    for (const std::string& arch : exact) matching += (matching.empty() ? "" : ", ") + arch;
+    r.problem = detail::concat(k.path, ": every layer's shape matches more than one EfficientNet (", matching,
                                "): the arch table (nn/efficientnet.cpp) holds two archs of the same shapes; give --arch");
     return r;
   }

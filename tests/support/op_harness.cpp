@@ -176,6 +176,8 @@ void run_op_cases(const std::vector<OpCase>& cases, Device device, Rng& rng) {
       ADD_FAILURE() << where << ": threw " << e.what();
     }
   }
+  // A table that runs nothing on a device would pass without checking anything.
+  EXPECT_GT(comparisons, 0u) << "no case of the table ran on " << device.str();
   total_comparisons += comparisons;
   std::printf("[op harness] %zu cases, %zu comparisons on %s\n", cases_run, comparisons, device.str().c_str());
 }
@@ -190,6 +192,7 @@ void run_gradient_cases(const std::vector<GradientCase>& cases, Rng& rng) {
       ADD_FAILURE() << where << ": threw " << e.what();
     }
   }
+  EXPECT_GT(comparisons, 0u) << "no gradient case ran";
   total_comparisons += comparisons;
   std::printf("[op harness] %zu gradient cases, %zu comparisons\n", cases.size(), comparisons);
 }
