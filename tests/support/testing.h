@@ -19,7 +19,8 @@ namespace sg::testing {
 // the seed is printed on failure through a SCOPED_TRACE so any failure can be replayed.
 class Rng {
  public:
-  Rng();
+  Rng();  // seeded from SG_TEST_SEED when it is set, else a fresh random seed
+  explicit Rng(uint64_t seed) : seed_(seed), engine_(seed) {}  // a fixed seed: regression cases
   uint64_t seed() const { return seed_; }
   float uniform(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(engine_); }
   double uniform_double(double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(engine_); }
