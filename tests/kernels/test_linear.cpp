@@ -1,16 +1,22 @@
-// Fully connected layer: finite differences on the double reference, fast CPU vs reference,
-// CUDA vs reference, PyTorch golden values (F.linear and its gradients), and bad arguments.
+// Fully connected layer: a case table (tests/support/op_harness.h) run on the fast CPU path and
+// CUDA against the reference, finite differences on the double reference, PyTorch golden values
+// (F.linear and its gradients), and bad arguments.
 #include <gtest/gtest.h>
 
 #include "kernels/cpu/linear_ref.h"
 #include "kernels/linear.h"
-#include "tests/support/testing.h"
+#include "tests/support/op_harness.h"
 
 namespace sg {
 namespace {
 
 using testing::all_close;
+using testing::GradientCase;
+using testing::OpCase;
+using testing::OpInputs;
+using testing::OpOutputs;
 using testing::Rng;
+using Doubles = std::vector<std::vector<double>>;
 
 const DType kFloatTypes[] = {DType::f32, DType::f16, DType::bf16};
 
@@ -32,82 +38,83 @@ Reference reference(const Tensor& x, const Tensor& w, const Tensor& b, const Ten
   return r;
 }
 
-// Sums of K products of values in [-1, 1): f32 summation order differs between BLAS and the
-// reference; f16/bf16 outputs may then round to the neighbouring value.
-testing::Tolerance gemm_tolerance(DType dtype, int64_t reduction) {
-  const testing::Tolerance t = testing::tolerance_for(dtype);
-  return {t.abs + (dtype == DType::f32 ? 1e-6 * double(reduction) : 0.0), t.rel};
-}
+// ---- The case table: x [M, K], w [N, K], b [N], dy [M, N], all in the case's dtype -------------
+// Outputs: y, y without bias (the reference with a zero bias), dx, dw with db, and dw alone. Each
+// is a sum of K, N or M products, which BLAS and the device add in their own order.
 
-TEST(Linear, BackwardMatchesFiniteDifferences) {
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  const int64_t M = 3, K = 5, N = 4;
-  const std::vector<double> x = testing::random_doubles(rng, M * K), w = testing::random_doubles(rng, N * K),
-                            b = testing::random_doubles(rng, N), g = testing::random_doubles(rng, M * N);
-  // loss = sum(y * g), so dloss/dy = g.
-  auto loss = [&](const std::vector<double>& xx, const std::vector<double>& ww, const std::vector<double>& bb) {
-    std::vector<double> y(size_t(M * N));
-    cpu::ref::linear_forward(xx.data(), ww.data(), bb.data(), y.data(), M, K, N);
-    double s = 0;
-    for (size_t i = 0; i < y.size(); ++i) s += y[i] * g[i];
-    return s;
+OpCase linear_case(DType dtype, int64_t M, int64_t K, int64_t N) {
+  OpCase k;
+  k.op = "linear";
+  k.description = std::string(dtype_name(dtype)) + " M=" + std::to_string(M) + " K=" + std::to_string(K) +
+                  " N=" + std::to_string(N);
+  k.outputs = {{.name = "y", .summed_terms = double(K)},  {.name = "y without bias", .summed_terms = double(K)},
+               {.name = "dx", .summed_terms = double(N)}, {.name = "dw", .summed_terms = double(M)},
+               {.name = "db", .summed_terms = double(M)}, {.name = "dw without db", .summed_terms = double(M)}};
+  k.make_inputs = [=](Rng& rng) {
+    return OpInputs({testing::random_tensor(rng, {M, K}, dtype), testing::random_tensor(rng, {N, K}, dtype),
+                     testing::random_tensor(rng, {N}, dtype), testing::random_tensor(rng, {M, N}, dtype)});
   };
-  std::vector<double> dx(size_t(M * K)), dw(size_t(N * K)), db(static_cast<size_t>(N));
-  cpu::ref::linear_backward_input(g.data(), w.data(), dx.data(), M, K, N);
-  cpu::ref::linear_backward_weight(x.data(), g.data(), dw.data(), db.data(), M, K, N);
-  EXPECT_TRUE(testing::gradient_matches([&](const std::vector<double>& v) { return loss(v, w, b); }, x, dx));
-  EXPECT_TRUE(testing::gradient_matches([&](const std::vector<double>& v) { return loss(x, v, b); }, w, dw));
-  EXPECT_TRUE(testing::gradient_matches([&](const std::vector<double>& v) { return loss(x, w, v); }, b, db));
+  k.reference = [=](const OpInputs& in) {
+    const Reference r = reference(in.tensors[0], in.tensors[1], in.tensors[2], in.tensors[3]);
+    const Reference no_bias = reference(in.tensors[0], in.tensors[1], Tensor::zeros({N}, dtype), in.tensors[3]);
+    return OpOutputs{r.y, no_bias.y, r.dx, r.dw, r.db, r.dw};
+  };
+  k.run = [](const OpInputs& in, OpOutputs& o) {
+    const Tensor &x = in.tensors[0], &w = in.tensors[1], &b = in.tensors[2], &dy = in.tensors[3];
+    linear_forward(x, w, &b, o[0]);
+    linear_forward(x, w, nullptr, o[1]);
+    linear_backward_input(dy, w, o[2]);
+    linear_backward_weight(x, dy, o[3], &o[4]);
+    linear_backward_weight(x, dy, o[5], nullptr);
+  };
+  // Three GEMMs of M K N multiply-adds (the forward, dx, dw), each reading its operands once.
+  k.flops = double(3 * 2 * M * K * N);
+  k.bytes = double((3 * (M * K + N * K + M * N)) * int64_t(dtype_size(dtype)));
+  return k;
 }
 
-void check_against_reference(Rng& rng, Device device, DType dtype, int64_t M, int64_t K, int64_t N) {
-  SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " M=" << M << " K=" << K << " N=" << N << " on "
-                                    << device.str());
-  Tensor x = testing::random_tensor(rng, {M, K}, dtype), w = testing::random_tensor(rng, {N, K}, dtype);
-  Tensor b = testing::random_tensor(rng, {N}, dtype), dy = testing::random_tensor(rng, {M, N}, dtype);
-  const Reference r = reference(x, w, b, dy);
-  Tensor xd = x.to(device), wd = w.to(device), bd = b.to(device), dyd = dy.to(device);
-  Tensor y = Tensor::empty({M, N}, dtype, device), y_nobias = Tensor::empty({M, N}, dtype, device);
-  Tensor dx = Tensor::empty({M, K}, dtype, device), dw = Tensor::empty({N, K}, dtype, device);
-  Tensor db = Tensor::empty({N}, dtype, device), dw_only = Tensor::empty({N, K}, dtype, device);
-  for (Tensor* t : {&y, &y_nobias, &dx, &dw, &db, &dw_only}) testing::poison(*t);
-  linear_forward(xd, wd, &bd, y);
-  linear_forward(xd, wd, nullptr, y_nobias);
-  linear_backward_input(dyd, wd, dx);
-  linear_backward_weight(xd, dyd, dw, &db);
-  linear_backward_weight(xd, dyd, dw_only, nullptr);
-  EXPECT_TRUE(all_close(y, r.y, gemm_tolerance(dtype, K)));
-  EXPECT_TRUE(all_close(dx, r.dx, gemm_tolerance(dtype, N)));
-  EXPECT_TRUE(all_close(dw, r.dw, gemm_tolerance(dtype, M)));
-  EXPECT_TRUE(all_close(dw_only, r.dw, gemm_tolerance(dtype, M)));
-  EXPECT_TRUE(all_close(db, r.db, gemm_tolerance(dtype, M)));
-  // Without bias: the reference with a zero bias.
-  Tensor zero_bias = Tensor::zeros({N}, dtype);
-  EXPECT_TRUE(all_close(y_nobias, reference(x, w, zero_bias, dy).y, gemm_tolerance(dtype, K)));
-}
-
-TEST(Linear, FastCpuMatchesReference) {
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  for (DType dtype : kFloatTypes)
-    for (int64_t M : {1, 3, 7, 17, 33})
-      for (auto [K, N] : {std::pair<int64_t, int64_t>{5, 3}, {13, 29}, {37, 6}, {100, 11}})
-        check_against_reference(rng, Device::cpu(), dtype, M, K, N);
-}
-
-TEST(Linear, CudaMatchesReference) {
-  SG_REQUIRE_CUDA();
-  Rng rng;
-  SG_TRACE_SEED(rng);
+std::vector<OpCase> linear_cases() {
+  std::vector<OpCase> cases;
   for (DType dtype : kFloatTypes) {
     for (int64_t M : {1, 3, 7, 17, 33})
       for (auto [K, N] : {std::pair<int64_t, int64_t>{5, 3}, {13, 29}, {37, 6}, {100, 11}})
-        check_against_reference(rng, Device::cuda(0), dtype, M, K, N);
-    check_against_reference(rng, Device::cuda(0), dtype, 70, 1280, 5);      // the binned head
-    check_against_reference(rng, Device::cuda(0), dtype, 300, 129, 1000);  // many rows for the bias gradient
+        cases.push_back(linear_case(dtype, M, K, N));
+    cases.push_back(linear_case(dtype, 70, 1280, 5));    // the binned head
+    cases.push_back(linear_case(dtype, 300, 129, 1000));  // many rows for the bias gradient
   }
+  return cases;
 }
+[[maybe_unused]] const bool kRegistered = testing::register_op_tests("Linear", "", linear_cases);
+
+// ---- Gradient mode ------------------------------------------------------------------------------
+
+std::vector<GradientCase> linear_gradient_cases() {
+  const int64_t M = 3, K = 5, N = 4;
+  GradientCase k;
+  k.op = "linear";
+  k.description = "x [3, 5], w [4, 5], b [4]";
+  k.input_names = {"x", "w", "b"};
+  k.make_inputs = [=](Rng& rng) {
+    return Doubles{testing::random_doubles(rng, size_t(M * K)), testing::random_doubles(rng, size_t(N * K)),
+                   testing::random_doubles(rng, size_t(N))};
+  };
+  k.forward = [=](const Doubles& in) {
+    std::vector<double> y(static_cast<size_t>(M * N));
+    cpu::ref::linear_forward(in[0].data(), in[1].data(), in[2].data(), y.data(), M, K, N);
+    return y;
+  };
+  k.backward = [=](const Doubles& in, const std::vector<double>& dy) {
+    Doubles g{std::vector<double>(in[0].size()), std::vector<double>(in[1].size()), std::vector<double>(in[2].size())};
+    cpu::ref::linear_backward_input(dy.data(), in[1].data(), g[0].data(), M, K, N);
+    cpu::ref::linear_backward_weight(in[0].data(), dy.data(), g[1].data(), g[2].data(), M, K, N);
+    return g;
+  };
+  return {k};
+}
+[[maybe_unused]] const bool kGradientsRegistered =
+    testing::register_gradient_tests("Linear", "BackwardMatchesFiniteDifferences", linear_gradient_cases);
+
+// ---- Checks of their own ------------------------------------------------------------------------
 
 TEST(Linear, MatchesPyTorchGolden) {
   const testing::GoldenFile golden("linear");
