@@ -1,189 +1,253 @@
-// Optimizers: fast CPU and CUDA vs the reference, PyTorch golden steps (SGD with momentum and
+// Optimizers: a case table (tests/support/op_harness.h) of SGD, AdamW, gradient clipping and
+// unscaling run on the fast CPU path and CUDA against the reference, PyTorch golden steps (SGD with momentum and
 // Nesterov, AdamW, clip_grad_norm_), inf/NaN detection with unscaling, the loss-scale rule,
 // and bad arguments.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "kernels/cpu/optimizer_ref.h"
 #include "kernels/optimizer.h"
-#include "tests/support/testing.h"
+#include "tests/support/op_harness.h"
 
 namespace sg {
 namespace {
 
 using testing::all_close;
+using testing::OpCase;
+using testing::OpInputs;
+using testing::OpOutputs;
 using testing::Rng;
 
 const DType kFloatTypes[] = {DType::f32, DType::f16, DType::bf16};
-const int64_t kSizes[] = {1, 3, 7, 17, 33, 1000, 4099};
 
-// The same update formula in f32: only FMA contraction (GPU) can move the last bit.
-constexpr testing::Tolerance kUpdateTolerance{1e-6, 1e-5};
+// Reference SGD over three steps on host copies; the device runs the same steps through the API.
+// Inputs: the f32 parameters, then one gradient per step (the case's dtype). Outputs: the
+// parameters after each step, then the momentum buffer after each step (when there is one). The
+// same update formula in f32: only FMA contraction (a GPU) can move the last bit.
+constexpr int kSteps = 3;
 
-const SgdParams kSgdConfigs[] = {
-    {0.1f, 0.0f, 0.0f, 0.0f, false},   // plain
-    {0.1f, 0.0f, 0.0f, 1e-2f, false},  // weight decay only
-    {0.05f, 0.9f, 0.0f, 1e-2f, false}, // momentum
-    {0.05f, 0.9f, 0.0f, 1e-2f, true},  // Nesterov
-    {0.05f, 0.9f, 0.1f, 0.0f, false},  // dampening
-};
-
-std::vector<float> floats(const Tensor& t) { return t.to_floats(); }
-
-// Reference SGD over three steps on host copies; the device tensors step through the API.
-void check_sgd(Rng& rng, Device device, DType grad_dtype, int64_t n, const SgdParams& s) {
-  SCOPED_TRACE(::testing::Message() << "sgd momentum " << s.momentum << " nesterov " << s.nesterov << " wd "
-                                    << s.weight_decay << " dampening " << s.dampening << " grad "
-                                    << dtype_name(grad_dtype) << " n=" << n << " on " << device.str());
-  Tensor param = testing::random_tensor(rng, {n}, DType::f32);
-  std::vector<float> ref_param = floats(param), ref_buf(static_cast<size_t>(n), 0.0f);
-  Tensor param_d = param.to(device), buf_d = Tensor::empty({n}, DType::f32, device);
-  testing::poison(buf_d);  // the first step must not read it
-  for (int step = 1; step <= 3; ++step) {
-    Tensor grad = testing::random_tensor(rng, {n}, grad_dtype);
-    dispatch_floating(grad_dtype, "test", [&](auto tag) {
-      using G = typename decltype(tag)::type;
-      cpu::ref::sgd_step(s, ref_param.data(), grad.data_as<G>(), ref_buf.data(), step == 1, n);
-    });
-    sgd_step(s, param_d, grad.to(device), &buf_d, step == 1);
-    EXPECT_TRUE(all_close(param_d, std::vector<double>(ref_param.begin(), ref_param.end()), kUpdateTolerance))
-        << "step " << step;
-    if (s.momentum != 0) {
-      EXPECT_TRUE(all_close(buf_d, std::vector<double>(ref_buf.begin(), ref_buf.end()), kUpdateTolerance))
-          << "step " << step;
-    }
-  }
+std::string sgd_name(const SgdParams& s) {
+  return "sgd lr " + testing::describe(s.lr) + " momentum " + testing::describe(s.momentum) + " dampening " +
+         testing::describe(s.dampening) + " wd " + testing::describe(s.weight_decay) + (s.nesterov ? " nesterov" : "");
 }
 
-void check_adamw(Rng& rng, Device device, DType grad_dtype, int64_t n) {
-  SCOPED_TRACE(::testing::Message() << "adamw grad " << dtype_name(grad_dtype) << " n=" << n << " on "
-                                    << device.str());
-  const AdamWParams a{1e-2f, 0.9f, 0.999f, 1e-8f, 1e-2f};
-  Tensor param = testing::random_tensor(rng, {n}, DType::f32);
-  std::vector<float> ref_param = floats(param), ref_m(static_cast<size_t>(n), 0.0f),
-                     ref_v(static_cast<size_t>(n), 0.0f);
-  Tensor param_d = param.to(device), m = Tensor::zeros({n}, DType::f32, device), v = Tensor::zeros({n}, DType::f32, device);
-  for (int step = 1; step <= 3; ++step) {
-    Tensor grad = testing::random_tensor(rng, {n}, grad_dtype);
-    dispatch_floating(grad_dtype, "test", [&](auto tag) {
-      using G = typename decltype(tag)::type;
-      cpu::ref::adamw_step(a, step, ref_param.data(), grad.data_as<G>(), ref_m.data(), ref_v.data(), n);
-    });
-    adamw_step(a, step, param_d, grad.to(device), m, v);
-    EXPECT_TRUE(all_close(param_d, std::vector<double>(ref_param.begin(), ref_param.end()), kUpdateTolerance))
-        << "step " << step;
-    EXPECT_TRUE(all_close(m, std::vector<double>(ref_m.begin(), ref_m.end()), kUpdateTolerance)) << "step " << step;
-    EXPECT_TRUE(all_close(v, std::vector<double>(ref_v.begin(), ref_v.end()), kUpdateTolerance)) << "step " << step;
-  }
+OpInputs parameters_and_gradients(Rng& rng, DType grad_dtype, int64_t n) {
+  std::vector<Tensor> tensors{testing::random_tensor(rng, {n}, DType::f32)};
+  for (int step = 1; step <= kSteps; ++step) tensors.push_back(testing::random_tensor(rng, {n}, grad_dtype));
+  return OpInputs(std::move(tensors));
 }
 
-// clip_grad_norm over a list of tensors of one dtype, vs the reference; `max_norm` picks
-// whether it clips.
-void check_clip(Rng& rng, Device device, DType dtype, std::vector<int64_t> sizes, float max_norm) {
-  SCOPED_TRACE(::testing::Message() << "clip " << dtype_name(dtype) << " max_norm " << max_norm << " tensors "
-                                    << sizes.size() << " on " << device.str());
-  std::vector<Tensor> host, dev;
-  for (int64_t n : sizes) {
-    host.push_back(testing::random_tensor(rng, {n}, dtype));
-    dev.push_back(host.back().to(device));
-  }
-  std::vector<Tensor*> dev_ptrs;
-  for (Tensor& t : dev) dev_ptrs.push_back(&t);
-  double ref_norm = 0;
-  dispatch_floating(dtype, "test", [&](auto tag) {
-    using G = typename decltype(tag)::type;
-    std::vector<G*> ptrs;
-    for (Tensor& t : host) ptrs.push_back(t.data_as<G>());
-    ref_norm = cpu::ref::clip_grad_norm(ptrs, sizes, double(max_norm));
-  });
-  const float norm = clip_grad_norm(dev_ptrs, max_norm);
-  // Sums of squares in another order (f32 partials on the GPU).
-  EXPECT_NEAR(norm, ref_norm, 1e-5 * ref_norm + 1e-6);
-  for (size_t i = 0; i < host.size(); ++i) EXPECT_TRUE(all_close(dev[i], host[i], testing::tolerance_for(dtype)));
+// A copy on the same device.
+Tensor copy_of(const Tensor& t) {
+  Tensor copy = Tensor::empty(t.shape(), t.dtype(), t.device());
+  copy.copy_from(t);
+  return copy;
 }
 
-// all_close, except that an inf must meet the same inf (all_close sees inf - inf as NaN).
-::testing::AssertionResult close_with_infinities(const Tensor& actual, const Tensor& expected, testing::Tolerance tol) {
-  std::vector<double> a = testing::to_doubles(actual), e = testing::to_doubles(expected);
-  if (a.size() != e.size()) return ::testing::AssertionFailure() << "sizes " << a.size() << " and " << e.size();
-  for (size_t i = 0; i < e.size(); ++i)
-    if (std::isinf(e[i])) {
-      if (a[i] != e[i]) return ::testing::AssertionFailure() << "element " << i << ": " << a[i] << " vs " << e[i];
-      a[i] = e[i] = 0;
-    }
-  return all_close(a, e, tol);
-}
+Tensor f32_tensor(const std::vector<float>& values) { return Tensor::from_floats(values, {int64_t(values.size())}); }
 
-void check_unscale(Rng& rng, Device device, DType dtype) {
-  SCOPED_TRACE(::testing::Message() << "unscale " << dtype_name(dtype) << " on " << device.str());
-  const float inv_scale = 1.0f / 1024.0f;
-  const float specials[] = {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
-                            std::numeric_limits<float>::quiet_NaN()};
-  for (float special : specials) {
-    std::vector<Tensor> host;
-    for (int64_t n : {5, 4099, 33}) host.push_back(testing::random_tensor(rng, {n}, dtype, -2000, 2000));
-    // Plant the special value in one tensor at a random place (the others stay finite).
-    Tensor& target = host[size_t(rng.integer(0, 2))];
-    std::vector<float> v = target.to_floats();
-    v[size_t(rng.integer(0, int64_t(v.size()) - 1))] = special;
-    target = Tensor::from_floats(v, target.shape(), dtype);
-    std::vector<Tensor> dev;
-    std::vector<Tensor*> ptrs;
-    for (Tensor& t : host) dev.push_back(t.to(device));
-    for (Tensor& t : dev) ptrs.push_back(&t);
-    Tensor found = Tensor::zeros({1}, DType::f32, device);
-    non_finite_check_and_unscale(ptrs, found, inv_scale);
-    EXPECT_EQ(found.to_floats()[0], 1.0f) << "planted " << special;
-    for (size_t i = 0; i < host.size(); ++i) {
-      dispatch_floating(dtype, "test", [&](auto tag) {
+OpCase sgd_case(const SgdParams& s, DType grad_dtype, int64_t n, bool cuda_only) {
+  OpCase k;
+  k.op = sgd_name(s);
+  k.description = "grad " + testing::describe(grad_dtype, {n});
+  k.cuda_only = cuda_only;
+  const bool momentum = s.momentum != 0;
+  for (int step = 1; step <= kSteps; ++step) k.outputs.push_back({"param after step " + std::to_string(step)});
+  if (momentum)
+    for (int step = 1; step <= kSteps; ++step) k.outputs.push_back({"momentum buffer after step " + std::to_string(step)});
+  k.make_inputs = [=](Rng& rng) { return parameters_and_gradients(rng, grad_dtype, n); };
+  k.reference = [=](const OpInputs& in) {
+    std::vector<float> param = in.tensors[0].to_floats(), buffer(static_cast<size_t>(n), 0.0f);
+    OpOutputs params, buffers;
+    for (int step = 1; step <= kSteps; ++step) {
+      testing::with_type(grad_dtype, [&](auto tag) {
         using G = typename decltype(tag)::type;
-        cpu::ref::non_finite_check_and_unscale(host[i].data_as<G>(), host[i].numel(), inv_scale);
+        cpu::ref::sgd_step(s, param.data(), in.tensors[size_t(step)].data_as<G>(), buffer.data(), step == 1, n);
       });
-      EXPECT_TRUE(close_with_infinities(dev[i], host[i], testing::tolerance_for(dtype)));
+      params.push_back(f32_tensor(param));
+      buffers.push_back(f32_tensor(buffer));
     }
-  }
-  // All finite: found_inf keeps its value, 0 stays 0 and 1 stays 1 (never cleared).
-  for (float before : {0.0f, 1.0f}) {
-    Tensor g = testing::random_tensor(rng, {100}, dtype).to(device);
-    Tensor found = Tensor::from_floats({before}, {1}).to(device);
-    Tensor* ptr = &g;
-    non_finite_check_and_unscale(std::span<Tensor* const>(&ptr, 1), found, inv_scale);
-    EXPECT_EQ(found.to_floats()[0], before);
-  }
+    if (momentum) params.insert(params.end(), buffers.begin(), buffers.end());
+    return params;
+  };
+  k.run = [=](const OpInputs& in, OpOutputs& o) {
+    Tensor param = copy_of(in.tensors[0]);
+    Tensor buffer = Tensor::empty({n}, DType::f32, param.device());
+    testing::poison(buffer);  // the first step must not read it
+    for (int step = 1; step <= kSteps; ++step) {
+      sgd_step(s, param, in.tensors[size_t(step)], &buffer, step == 1);
+      o[size_t(step - 1)].copy_from(param);
+      if (momentum) o[size_t(kSteps + step - 1)].copy_from(buffer);
+    }
+  };
+  k.bytes = double(kSteps * n * (4 * 4 + int64_t(dtype_size(grad_dtype))));
+  return k;
 }
 
-TEST(Optimizer, FastCpuMatchesReference) {
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  for (DType dtype : kFloatTypes) {
-    for (int64_t n : kSizes) {
-      for (const SgdParams& s : kSgdConfigs) check_sgd(rng, Device::cpu(), dtype, n, s);
-      check_adamw(rng, Device::cpu(), dtype, n);
+// Outputs: the parameters, exp_avg and exp_avg_sq after each step.
+OpCase adamw_case(DType grad_dtype, int64_t n, bool cuda_only) {
+  const AdamWParams a{1e-2f, 0.9f, 0.999f, 1e-8f, 1e-2f};
+  OpCase k;
+  k.op = "adamw";
+  k.description = "grad " + testing::describe(grad_dtype, {n});
+  k.cuda_only = cuda_only;
+  for (const char* what : {"param", "exp_avg", "exp_avg_sq"})
+    for (int step = 1; step <= kSteps; ++step) k.outputs.push_back({std::string(what) + " after step " + std::to_string(step)});
+  k.make_inputs = [=](Rng& rng) { return parameters_and_gradients(rng, grad_dtype, n); };
+  k.reference = [=](const OpInputs& in) {
+    std::vector<float> param = in.tensors[0].to_floats(), m(static_cast<size_t>(n), 0.0f), v(static_cast<size_t>(n), 0.0f);
+    OpOutputs params, ms, vs;
+    for (int step = 1; step <= kSteps; ++step) {
+      testing::with_type(grad_dtype, [&](auto tag) {
+        using G = typename decltype(tag)::type;
+        cpu::ref::adamw_step(a, step, param.data(), in.tensors[size_t(step)].data_as<G>(), m.data(), v.data(), n);
+      });
+      params.push_back(f32_tensor(param));
+      ms.push_back(f32_tensor(m));
+      vs.push_back(f32_tensor(v));
     }
-    check_clip(rng, Device::cpu(), dtype, {1, 7, 33, 4099}, 1.0f);
-    check_clip(rng, Device::cpu(), dtype, {3, 17}, 1e4f);
-    check_unscale(rng, Device::cpu(), dtype);
-  }
+    params.insert(params.end(), ms.begin(), ms.end());
+    params.insert(params.end(), vs.begin(), vs.end());
+    return params;
+  };
+  k.run = [=](const OpInputs& in, OpOutputs& o) {
+    const Device device = in.tensors[0].device();
+    Tensor param = copy_of(in.tensors[0]);
+    Tensor m = Tensor::zeros({n}, DType::f32, device), v = Tensor::zeros({n}, DType::f32, device);
+    for (int step = 1; step <= kSteps; ++step) {
+      adamw_step(a, step, param, in.tensors[size_t(step)], m, v);
+      o[size_t(step - 1)].copy_from(param);
+      o[size_t(kSteps + step - 1)].copy_from(m);
+      o[size_t(2 * kSteps + step - 1)].copy_from(v);
+    }
+  };
+  k.bytes = double(kSteps * n * (7 * 4 + int64_t(dtype_size(grad_dtype))));
+  return k;
 }
 
-TEST(Optimizer, CudaMatchesReference) {
-  SG_REQUIRE_CUDA();
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  for (DType dtype : kFloatTypes) {
-    for (int64_t n : kSizes) {
-      for (const SgdParams& s : kSgdConfigs) check_sgd(rng, Device::cuda(0), dtype, n, s);
-      check_adamw(rng, Device::cuda(0), dtype, n);
+// clip_grad_norm over a list of tensors of one dtype; `max_norm` picks whether it clips. Outputs:
+// the total norm (f32 [1]: a sum of squares of every element, in another order on a GPU), then
+// each tensor after clipping.
+OpCase clip_case(DType dtype, std::vector<int64_t> sizes, float max_norm, bool cuda_only) {
+  int64_t elements = 0;
+  for (int64_t n : sizes) elements += n;
+  OpCase k;
+  k.op = "clip_grad_norm max_norm " + testing::describe(max_norm);
+  k.description = std::string(dtype_name(dtype)) + " " + std::to_string(sizes.size()) + " tensors of " +
+                  std::to_string(elements) + " elements";
+  k.cuda_only = cuda_only;
+  k.outputs.push_back({.name = "total norm", .summed_terms = double(elements)});
+  for (size_t i = 0; i < sizes.size(); ++i) k.outputs.push_back({"tensor " + std::to_string(i)});
+  k.make_inputs = [=](Rng& rng) {
+    std::vector<Tensor> tensors;
+    for (int64_t n : sizes) tensors.push_back(testing::random_tensor(rng, {n}, dtype));
+    return OpInputs(std::move(tensors));
+  };
+  k.reference = [=](const OpInputs& in) {
+    OpOutputs out{Tensor()};
+    for (const Tensor& t : in.tensors) out.push_back(copy_of(t));
+    double norm = 0;
+    testing::with_type(dtype, [&](auto tag) {
+      using G = typename decltype(tag)::type;
+      std::vector<G*> ptrs;
+      for (size_t i = 1; i < out.size(); ++i) ptrs.push_back(out[i].data_as<G>());
+      norm = cpu::ref::clip_grad_norm(ptrs, sizes, double(max_norm));
+    });
+    out[0] = f32_tensor({float(norm)});
+    return out;
+  };
+  k.run = [=](const OpInputs& in, OpOutputs& o) {
+    std::vector<Tensor*> grads;
+    for (size_t i = 0; i < in.tensors.size(); ++i) {
+      o[i + 1].copy_from(in.tensors[i]);  // clips in place
+      grads.push_back(&o[i + 1]);
     }
-    check_sgd(rng, Device::cuda(0), dtype, (1 << 20) + 5, kSgdConfigs[3]);
-    check_adamw(rng, Device::cuda(0), dtype, (1 << 20) + 5);
-    check_clip(rng, Device::cuda(0), dtype, {1, 7, 33, 4099, 1 << 20}, 1.0f);
-    check_clip(rng, Device::cuda(0), dtype, {3, 17}, 1e4f);
-    check_unscale(rng, Device::cuda(0), dtype);
-  }
+    o[0].copy_from(f32_tensor({clip_grad_norm(grads, max_norm)}));
+  };
+  k.bytes = double(3 * elements * int64_t(dtype_size(dtype)));
+  return k;
 }
+
+// non_finite_check_and_unscale over three tensors, `special` (inf, -inf or NaN) planted at a random
+// place of one of them, or none (NaN `special` false: all finite, where found_inf must keep the
+// value it had, 0 or 1: the check never clears it). Outputs: found_inf, then each tensor unscaled.
+// Unscaling multiplies by a power of two, in f32 then rounded to the storage type, as the reference
+// does: bit for bit, infinities and NaN included.
+OpCase unscale_case(DType dtype, std::vector<int64_t> sizes, std::optional<float> special, float found_before) {
+  const float inv_scale = 1.0f / 1024.0f;
+  OpCase k;
+  k.op = "non_finite_check_and_unscale";
+  k.description = std::string(dtype_name(dtype)) + (special ? " with " + testing::describe(*special) : " all finite") +
+                  ", found_inf " + testing::describe(found_before) + " before";
+  k.outputs.push_back({.name = "found_inf", .exact = true});
+  for (size_t i = 0; i < sizes.size(); ++i) k.outputs.push_back({.name = "tensor " + std::to_string(i), .exact = true});
+  k.make_inputs = [=](Rng& rng) {
+    std::vector<Tensor> tensors;
+    for (int64_t n : sizes) tensors.push_back(testing::random_tensor(rng, {n}, dtype, -2000, 2000));
+    if (special) {  // in one tensor at a random place; the others stay finite
+      Tensor& target = tensors[size_t(rng.integer(0, int64_t(sizes.size()) - 1))];
+      std::vector<float> v = target.to_floats();
+      v[size_t(rng.integer(0, int64_t(v.size()) - 1))] = *special;
+      target = Tensor::from_floats(v, target.shape(), dtype);
+    }
+    return OpInputs(std::move(tensors));
+  };
+  k.reference = [=](const OpInputs& in) {
+    OpOutputs out{f32_tensor({found_before})};
+    bool found = false;
+    for (const Tensor& t : in.tensors) {
+      out.push_back(copy_of(t));
+      testing::with_type(dtype, [&](auto tag) {
+        using G = typename decltype(tag)::type;
+        found |= cpu::ref::non_finite_check_and_unscale(out.back().data_as<G>(), t.numel(), inv_scale);
+      });
+    }
+    if (found) out[0] = f32_tensor({1.0f});
+    return out;
+  };
+  k.run = [=](const OpInputs& in, OpOutputs& o) {
+    std::vector<Tensor*> grads;
+    for (size_t i = 0; i < in.tensors.size(); ++i) {
+      o[i + 1].copy_from(in.tensors[i]);  // unscales in place
+      grads.push_back(&o[i + 1]);
+    }
+    o[0].copy_from(f32_tensor({found_before}));
+    non_finite_check_and_unscale(grads, o[0], inv_scale);
+  };
+  return k;
+}
+
+std::vector<OpCase> optimizer_cases() {
+  const SgdParams sgd_configs[] = {
+      {0.1f, 0.0f, 0.0f, 0.0f, false},    // plain
+      {0.1f, 0.0f, 0.0f, 1e-2f, false},   // weight decay only
+      {0.05f, 0.9f, 0.0f, 1e-2f, false},  // momentum
+      {0.05f, 0.9f, 0.0f, 1e-2f, true},   // Nesterov
+      {0.05f, 0.9f, 0.1f, 0.0f, false},   // dampening
+  };
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<OpCase> cases;
+  for (DType dtype : kFloatTypes) {
+    for (int64_t n : {1, 3, 7, 17, 33, 1000, 4099}) {
+      for (const SgdParams& s : sgd_configs) cases.push_back(sgd_case(s, dtype, n, false));
+      cases.push_back(adamw_case(dtype, n, false));
+    }
+    // Grids of many CUDA blocks.
+    cases.push_back(sgd_case(sgd_configs[3], dtype, (1 << 20) + 5, true));
+    cases.push_back(adamw_case(dtype, (1 << 20) + 5, true));
+    cases.push_back(clip_case(dtype, {1, 7, 33, 4099}, 1.0f, false));
+    cases.push_back(clip_case(dtype, {1, 7, 33, 4099, 1 << 20}, 1.0f, true));
+    cases.push_back(clip_case(dtype, {3, 17}, 1e4f, false));
+    for (float special : {inf, -inf, std::numeric_limits<float>::quiet_NaN()})
+      cases.push_back(unscale_case(dtype, {5, 4099, 33}, special, 0.0f));
+    for (float before : {0.0f, 1.0f}) cases.push_back(unscale_case(dtype, {100}, std::nullopt, before));
+  }
+  return cases;
+}
+[[maybe_unused]] const bool kRegistered = testing::register_op_tests("Optimizer", "", optimizer_cases);
 
 TEST(Optimizer, CudaClipIsDeterministic) {
   SG_REQUIRE_CUDA();
