@@ -235,7 +235,7 @@ std::vector<OpCase> batch_norm_cases() {
       }
   return cases;
 }
-[[maybe_unused]] const bool kRegistered = testing::register_op_tests("BatchNorm", "", batch_norm_cases);
+[[maybe_unused]] const bool kRegistered = testing::register_op_tests("BatchNorm", "", batch_norm_cases, {.every_cpu_isa = true});
 
 // ---- Gradient mode: the double reference backward against finite differences ------------------
 // Differentiable inputs x [M, C], gamma [C], beta [C]; training uses the batch statistics (with

@@ -80,7 +80,7 @@ std::vector<OpCase> bias_activation_cases() {
   return cases;
 }
 [[maybe_unused]] const bool kRegistered =
-    testing::register_op_tests("BiasActivation", "", bias_activation_cases);
+    testing::register_op_tests("BiasActivation", "", bias_activation_cases, {.every_cpu_isa = true});
 
 // ---- Gradient mode ----------------------------------------------------------------------------------
 

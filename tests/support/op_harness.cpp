@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "core/cuda/runtime.h"
+#include "kernels/cpu/isa.h"
 
 namespace sg::testing {
 namespace {
@@ -162,14 +163,15 @@ std::string describe(double value) {
   return out.str();
 }
 
-void run_op_cases(const std::vector<OpCase>& cases, Device device, Rng& rng) {
+void run_op_cases(const std::vector<OpCase>& cases, Device device, Rng& rng, const std::string& variant) {
+  const std::string on = variant.empty() ? device.str() : device.str() + " (" + variant + ")";
   const bool perf = performance_mode();
   size_t comparisons = 0;
   size_t cases_run = 0;
   for (const OpCase& c : cases) {
     if (c.cuda_only && !device.is_cuda()) continue;
     ++cases_run;
-    const std::string where = c.op + " " + c.description + " on " + device.str();
+    const std::string where = c.op + " " + c.description + " on " + on;
     try {
       const OpInputs on_cpu = c.make_inputs(rng);
       const OpOutputs expected = c.reference(on_cpu);
@@ -204,9 +206,9 @@ void run_op_cases(const std::vector<OpCase>& cases, Device device, Rng& rng) {
     }
   }
   // A table that runs nothing on a device would pass without checking anything.
-  EXPECT_GT(comparisons, 0u) << "no case of the table ran on " << device.str();
+  EXPECT_GT(comparisons, 0u) << "no case of the table ran on " << on;
   total_comparisons += comparisons;
-  std::printf("[op harness] %zu cases, %zu comparisons on %s\n", cases_run, comparisons, device.str().c_str());
+  std::printf("[op harness] %zu cases, %zu comparisons on %s\n", cases_run, comparisons, on.c_str());
 }
 
 void run_gradient_cases(const std::vector<GradientCase>& cases, Rng& rng) {
@@ -225,7 +227,24 @@ void run_gradient_cases(const std::vector<GradientCase>& cases, Rng& rng) {
 }
 
 bool register_op_tests(const char* suite, const char* stem, std::function<std::vector<OpCase>()> cases,
-                       const char* file, int line) {
+                       OpTestOptions options, const char* file, int line) {
+  if (options.every_cpu_isa)
+    register_test(suite, std::string("CpuIsaVariants") + stem + "MatchReference", [cases] {
+      const cpu::Isa picked = cpu::isa();
+      std::vector<cpu::Isa> others;
+      for (cpu::Isa isa : {cpu::Isa::baseline, cpu::Isa::avx2, cpu::Isa::avx512})
+        if (isa != picked && cpu::isa_supported(isa)) others.push_back(isa);
+      if (others.empty() || !SG_CPU_ISA_VARIANTS)
+        GTEST_SKIP() << "the fast CPU loops have no variant here besides " << cpu::isa_name(picked)
+                     << (SG_CPU_ISA_VARIANTS ? "" : " (the variants are built by GCC on x86-64 only)");
+      Rng rng;
+      SG_TRACE_SEED(rng);
+      const std::vector<OpCase> table = cases();
+      for (cpu::Isa isa : others) {
+        const CpuIsaScope scope(isa);
+        run_op_cases(table, Device::cpu(), rng, cpu::isa_name(isa));
+      }
+    }, file, line);
   register_test(suite, std::string("FastCpu") + stem + "MatchesReference", [cases] {
     Rng rng;
     SG_TRACE_SEED(rng);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/isa.h"
 #include "tests/support/testing.h"
 
 namespace sg::testing {
@@ -85,14 +86,24 @@ struct GradientCase {
       backward;
 };
 
+struct OpTestOptions {
+  // The op's fast CPU loops have per-ISA variants (kernels/cpu/isa.h): run the table once more on
+  // the CPU with each variant this CPU has besides the one it picks (baseline SSE4.2, AVX2 + FMA,
+  // AVX-512), as if each were a device of its own.
+  bool every_cpu_isa = false;
+};
+
 // Registers, in GoogleTest suite `suite` (so ctest lists them as it did before the harness):
 //   suite.FastCpu<stem>MatchesReference   every case on the CPU fast path
 //   suite.Cuda<stem>MatchesReference      every case on cuda:0 (a GPU, or the emulated device of
 //                                         the emulated build); SKIPPED with the reason without one
+//   suite.CpuIsaVariants<stem>MatchReference  with every_cpu_isa: every case on the CPU with each
+//                                         other ISA variant; SKIPPED when the CPU (or the build:
+//                                         the variants need GCC on x86-64) has no other
 // The table is built when the test runs. Call it from a namespace-scope initializer:
 //   [[maybe_unused]] const bool registered = register_op_tests("Activation", "", activation_cases);
 bool register_op_tests(const char* suite, const char* stem, std::function<std::vector<OpCase>()> cases,
-                       const char* file = __builtin_FILE(), int line = __builtin_LINE());
+                       OpTestOptions options = {}, const char* file = __builtin_FILE(), int line = __builtin_LINE());
 // Registers suite.<test_name>, running a gradient table.
 bool register_gradient_tests(const char* suite, const char* test_name,
                              std::function<std::vector<GradientCase>()> cases, const char* file = __builtin_FILE(),
@@ -100,10 +111,24 @@ bool register_gradient_tests(const char* suite, const char* test_name,
 
 // The runners the registered tests call (a TEST may call them too). Each prints how many
 // comparisons it made: one per case x output x device, one per case x input in gradient mode.
-void run_op_cases(const std::vector<OpCase>& cases, Device device, Rng& rng);
+// `variant` names what runs the cases besides the device ("avx2"), for the messages.
+void run_op_cases(const std::vector<OpCase>& cases, Device device, Rng& rng, const std::string& variant = {});
 void run_gradient_cases(const std::vector<GradientCase>& cases, Rng& rng);
 
 // ---- Helpers for writing cases --------------------------------------------------------------------
+
+// Runs the fast CPU loops with `isa`'s variants (kernels/cpu/isa.h; it must be supported) for the
+// scope's lifetime and puts the previous choice back.
+class CpuIsaScope {
+ public:
+  explicit CpuIsaScope(cpu::Isa isa) : previous_(cpu::set_isa_for_testing(isa)) {}
+  ~CpuIsaScope() { cpu::set_isa_for_testing(previous_); }
+  CpuIsaScope(const CpuIsaScope&) = delete;
+  CpuIsaScope& operator=(const CpuIsaScope&) = delete;
+
+ private:
+  cpu::Isa previous_;
+};
 
 // Tensor::empty on the CPU with the shape and dtype of `like`: for reference outputs.
 inline Tensor empty_like(const Tensor& like) { return Tensor::empty(like.shape(), like.dtype()); }
