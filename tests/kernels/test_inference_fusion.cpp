@@ -1,6 +1,10 @@
 // kernels/inference_fusion.h: conv + eval-mode batch norm (+ activation) folded into one
 // convolution with a bias, against the unfused double reference (conv, then BN with the running
-// statistics, then the activation), for dense, pointwise and depthwise convolutions; and bad input.
+// statistics, then the activation), for dense, pointwise and depthwise convolutions; the SE gate
+// folded into the projection; on the CPU and on CUDA; and bad input. Not an op-harness table
+// (tests/support/op_harness.md): the fused outputs carry a rounding in the storage type inside the
+// op (the folded weights, the gated activations, CUDA's convolution before its bias), which the
+// harness's one error measure per dtype does not describe; these keep their own tolerance.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -35,7 +39,7 @@ Tolerance fused_tolerance(DType dtype) {
   return {1e-1, 4e-2};
 }
 
-void check_case(const FusionCase& fc, DType dtype, bool with_conv_bias, Rng& rng) {
+void check_case(const FusionCase& fc, DType dtype, bool with_conv_bias, Rng& rng, Device device) {
   const int64_t n = 2, h = rng.integer(fc.kernel, 12), w = rng.integer(fc.kernel, 12);
   const int64_t groups = fc.groups_is_depthwise ? fc.c_in : 1;
   const int64_t c_out = fc.groups_is_depthwise ? fc.c_in : fc.c_out;
@@ -45,7 +49,7 @@ void check_case(const FusionCase& fc, DType dtype, bool with_conv_bias, Rng& rng
   const Shape ys{n, s.out_h, s.out_w, c_out};
   SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " " << to_string(p) << " x " << xs.str() << " w "
                                     << ws.str() << " " << activation_name(fc.act)
-                                    << (with_conv_bias ? " conv bias" : ""));
+                                    << (with_conv_bias ? " conv bias" : "") << " on " << device.str());
   const Tensor x = testing::random_tensor(rng, xs, dtype), wt = testing::random_tensor(rng, ws, dtype);
   const Tensor conv_bias = testing::random_tensor(rng, {c_out}, dtype);
   const Tensor gamma = testing::random_tensor(rng, {c_out}, DType::f32, 0.5f, 1.5f);
@@ -54,12 +58,12 @@ void check_case(const FusionCase& fc, DType dtype, bool with_conv_bias, Rng& rng
   const Tensor var = testing::random_tensor(rng, {c_out}, DType::f32, 0.3f, 2.0f);
   const double eps = 1e-3;
 
-  Tensor w_folded = Tensor::empty(ws, dtype), bias_folded = Tensor::empty({c_out}, DType::f32);
-  Tensor y = Tensor::empty(ys, dtype);
-  for (Tensor* t : {&w_folded, &bias_folded, &y}) testing::poison(*t);
-  fold_batch_norm_into_conv(wt, with_conv_bias ? &conv_bias : nullptr, gamma, beta, mean, var, eps, w_folded,
-                            bias_folded);
-  conv2d_bias_activation_forward(p, x, w_folded, &bias_folded, fc.act, y);
+  Tensor w_folded = testing::empty_on(ws, dtype, device), bias_folded = testing::empty_on({c_out}, DType::f32, device);
+  Tensor y = testing::empty_on(ys, dtype, device);
+  const Tensor conv_bias_d = conv_bias.to(device);
+  fold_batch_norm_into_conv(wt.to(device), with_conv_bias ? &conv_bias_d : nullptr, gamma.to(device), beta.to(device),
+                            mean.to(device), var.to(device), eps, w_folded, bias_folded);
+  conv2d_bias_activation_forward(p, x.to(device), w_folded, &bias_folded, fc.act, y);
 
   // Unfused, in double: conv (+ bias), BN with the running statistics, activation.
   const std::vector<double> xd = testing::to_doubles(x), wd = testing::to_doubles(wt),
@@ -70,10 +74,10 @@ void check_case(const FusionCase& fc, DType dtype, bool with_conv_bias, Rng& rng
   cpu::ref::conv2d_forward(p, s, xd.data(), wd.data(), with_conv_bias ? bd.data() : nullptr, conv.data());
   cpu::ref::batch_norm_forward_eval(conv.data(), gd.data(), betad.data(), md.data(), vd.data(), expected.data(),
                                     ys.numel() / c_out, c_out, eps, fc.act);
-  EXPECT_TRUE(testing::all_close(y, expected, fused_tolerance(dtype)));
+  EXPECT_TRUE(testing::all_close(y.to(Device::cpu()), expected, fused_tolerance(dtype)));
 }
 
-TEST(InferenceFusion, FoldedConvMatchesConvThenEvalBatchNorm) {
+void expect_folded_conv_matches_conv_then_eval_batch_norm(Device device) {
   Rng rng;
   SG_TRACE_SEED(rng);
   const FusionCase cases[] = {
@@ -86,7 +90,16 @@ TEST(InferenceFusion, FoldedConvMatchesConvThenEvalBatchNorm) {
   };
   for (DType dtype : {DType::f32, DType::f16, DType::bf16})
     for (const FusionCase& fc : cases)
-      for (bool with_conv_bias : {false, true}) check_case(fc, dtype, with_conv_bias, rng);
+      for (bool with_conv_bias : {false, true}) check_case(fc, dtype, with_conv_bias, rng, device);
+}
+
+TEST(InferenceFusion, FoldedConvMatchesConvThenEvalBatchNorm) { expect_folded_conv_matches_conv_then_eval_batch_norm(Device::cpu()); }
+
+// CUDA runs the fused convolution as the convolution, rounded to the storage type, then the bias and
+// activation: one rounding more than the CPU's single loop, well inside the tolerance.
+TEST(InferenceFusion, CudaFoldedConvMatchesConvThenEvalBatchNorm) {
+  SG_REQUIRE_CUDA();
+  expect_folded_conv_matches_conv_then_eval_batch_norm(Device::cuda(0));
 }
 
 TEST(InferenceFusion, NoBiasAppliesTheActivationOnly) {
@@ -104,7 +117,7 @@ TEST(InferenceFusion, NoBiasAppliesTheActivationOnly) {
 
 // The SE gate folded into the 1x1 projection: against gating x in double, then the reference
 // convolution, bias and activation.
-TEST(InferenceFusion, GatedPointwiseMatchesScaleThenConv) {
+void expect_gated_pointwise_matches_scale_then_conv(Device device) {
   Rng rng;
   SG_TRACE_SEED(rng);
   for (DType dtype : {DType::f32, DType::f16, DType::bf16})
@@ -117,14 +130,14 @@ TEST(InferenceFusion, GatedPointwiseMatchesScaleThenConv) {
                       c_out = rng.integer(1, 24);
         SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " " << activation_name(act) << " n=" << n
                                           << " h=" << h << " w=" << w << " cin=" << c_in << " cout=" << c_out
-                                          << (with_bias ? " bias" : ""));
+                                          << (with_bias ? " bias" : "") << " on " << device.str());
         const Tensor x = testing::random_tensor(rng, {n, h, w, c_in}, dtype);
         const Tensor gate = testing::random_tensor(rng, {n, c_in}, dtype, 0.0f, 1.0f);
         const Tensor wt = testing::random_tensor(rng, {c_out, 1, 1, c_in}, dtype);
         const Tensor bias = testing::random_tensor(rng, {c_out}, DType::f32);
-        Tensor y = Tensor::empty({n, h, w, c_out}, dtype);
-        testing::poison(y);
-        pointwise_gated_forward(x, gate, wt, with_bias ? &bias : nullptr, act, y);
+        Tensor y = testing::empty_on({n, h, w, c_out}, dtype, device);
+        const Tensor bias_d = bias.to(device);
+        pointwise_gated_forward(x.to(device), gate.to(device), wt.to(device), with_bias ? &bias_d : nullptr, act, y);
 
         std::vector<double> xd = testing::to_doubles(x);
         const std::vector<double> gd = testing::to_doubles(gate), wd = testing::to_doubles(wt),
@@ -136,8 +149,16 @@ TEST(InferenceFusion, GatedPointwiseMatchesScaleThenConv) {
         cpu::ref::conv2d_forward(p, s, xd.data(), wd.data(), static_cast<const double*>(nullptr), expected.data());
         for (size_t i = 0; i < expected.size(); ++i)
           expected[i] = math::activation(act, expected[i] + (with_bias ? bd[i % size_t(c_out)] : 0.0));
-        EXPECT_TRUE(testing::all_close(y, expected, fused_tolerance(dtype)));
+        EXPECT_TRUE(testing::all_close(y.to(Device::cpu()), expected, fused_tolerance(dtype)));
       }
+}
+
+TEST(InferenceFusion, GatedPointwiseMatchesScaleThenConv) { expect_gated_pointwise_matches_scale_then_conv(Device::cpu()); }
+
+// CUDA gates x into scratch (rounded to the storage type), then runs the fused convolution.
+TEST(InferenceFusion, CudaGatedPointwiseMatchesScaleThenConv) {
+  SG_REQUIRE_CUDA();
+  expect_gated_pointwise_matches_scale_then_conv(Device::cuda(0));
 }
 
 
