@@ -228,8 +228,8 @@ void gem_pool_backward(const Tensor& x, const Tensor& p, const Tensor& dy, Tenso
                                   dp.data_as<float>(), n, hw, c, eps);
 #if SLIDEGRADE_WITH_CUDA
   // Per-(n, c) contributions to dp, summed in a fixed order by a second kernel.
-  Tensor workspace =
-      Tensor::empty({std::max<int64_t>(n * c, 1)}, DType::f32, x.device(), stream, "gem_pool_backward workspace");
+  Tensor workspace = Tensor::empty({cuda_gem_pool_backward_workspace_floats(n, c)}, DType::f32, x.device(), stream,
+                                   "gem_pool_backward workspace");
   cuda::gem_pool_backward(x.dtype(), x.data(), p.data_as<float>(), dy.data(), dx.data(), dp.data_as<float>(),
                           workspace.data_as<float>(), n, hw, c, eps, stream.handle());
 #else

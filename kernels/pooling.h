@@ -36,6 +36,10 @@ inline constexpr float kGemDefaultEps = 1e-6f;
 void gem_pool_forward(const Tensor& x, const Tensor& p, Tensor& y, float eps = kGemDefaultEps,
                       const Stream& stream = {});
 // dx [N, H, W, C] and dp [1] f32 (overwritten with the gradient summed over N and C).
+// The f32 workspace the CUDA gem_pool_backward takes: one contribution to dp per (n, c), summed
+// in a fixed order by a second kernel. One definition for the launcher and the memory plan.
+inline int64_t cuda_gem_pool_backward_workspace_floats(int64_t n, int64_t c) { return n * c > 1 ? n * c : 1; }
+
 void gem_pool_backward(const Tensor& x, const Tensor& p, const Tensor& dy, Tensor& dx, Tensor& dp,
                        float eps = kGemDefaultEps, const Stream& stream = {});
 

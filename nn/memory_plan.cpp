@@ -8,11 +8,13 @@
 
 #include "core/allocator.h"
 #include "core/error.h"
+#include "kernels/batch_norm.h"
 #include "kernels/conv2d_params.h"
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cuda_channel_reduce_layout.h"
 #include "kernels/cuda_conv2d_scratch.h"
 #include "kernels/cuda_kernel_paths.h"
+#include "kernels/pooling.h"
 #include "nn/optimizer_kind.h"
 
 namespace sg::nn {
@@ -377,7 +379,7 @@ struct Replay {
     T dx = ctx.tensor(x.shape, dy.dtype);
     T dgamma = ctx.tensor({b.channels}, DType::f32), dbeta = ctx.tensor({b.channels}, DType::f32);
     if (ctx.cuda())
-      ctx.scratch({size_t(4 * b.channels) * sizeof(float),
+      ctx.scratch({size_t(cuda_batch_norm_backward_scratch_floats(b.channels)) * sizeof(float),
                    cuda_channel_partials_bytes(x.shape.numel() / b.channels, b.channels, x.dtype)});
     return dx;
   }
@@ -515,7 +517,7 @@ struct Replay {
       case HeadPooling::max: break;
       case HeadPooling::gem: {
         T dp = ctx.tensor({1}, DType::f32);
-        ctx.scratch({size_t(std::max<int64_t>(n * c, 1)) * sizeof(float)});  // gem_pool_backward workspace
+        if (ctx.cuda()) ctx.scratch({size_t(cuda_gem_pool_backward_workspace_floats(n, c)) * sizeof(float)});
         break;
       }
       case HeadPooling::avg_max: {

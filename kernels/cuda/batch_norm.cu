@@ -3,6 +3,7 @@
 // apply. Backward: partial sums of dz and dz * xhat -> finalize (dgamma, dbeta, coefficients) ->
 // dx, recomputing dz from x.
 #include "core/tensor.h"
+#include "kernels/batch_norm.h"
 #include "kernels/cuda/batch_norm.h"
 #include "kernels/cuda/channel_reduce.cuh"
 
@@ -224,8 +225,9 @@ void batch_norm_backward(DType dtype, const void* x_raw, const void* dy_raw, con
                          math::Activation act, StreamHandle stream) {
   if (C == 0) return;
   const Device device = Device::cuda(current_device());
-  // Scratch: eval invstd [C], coefficients [3, C].
-  Tensor scratch = Tensor::empty({4 * C}, DType::f32, device, stream, "batch_norm backward scratch");
+  // Scratch: coefficients [3, C], then the eval invstd [C].
+  Tensor scratch = Tensor::empty({cuda_batch_norm_backward_scratch_floats(C)}, DType::f32, device, stream,
+                                 "batch_norm backward scratch");
   float* coefficients = scratch.data_as<float>();
   const float* mean = mean_or_running_mean;
   const float* invstd = invstd_or_running_var;
