@@ -1,227 +1,171 @@
-// conv2d: finite differences on the double reference, fast CPU vs reference (random odd
-// shapes, f32/f16/bf16, chunked scratch), TF-SAME padding, CUDA vs reference, PyTorch golden
-// values, and bad arguments.
+// conv2d: case tables (tests/support/op_harness.h) run on the fast CPU path and CUDA against the
+// reference (cycled odd shapes and every EfficientNet-B0 kind of layer, f32/f16/bf16), the CPU
+// launchers in small scratch chunks, finite differences on the double reference, TF-SAME padding,
+// PyTorch golden values, and bad arguments.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
 #include "kernels/conv2d.h"
-#include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/conv2d_ref.h"
-#include "tests/support/testing.h"
+#include "tests/kernels/conv2d_op_case.h"
+#include "tests/support/op_harness.h"
 
 namespace sg {
 namespace {
 
 using testing::all_close;
+using testing::Conv2dGeometry;
+using testing::conv2d_geometry;
+using testing::conv2d_op_case;
+using testing::Conv2dRun;
 using testing::expect_error_containing;
+using testing::GradientCase;
+using testing::OpCase;
 using testing::Rng;
+using Doubles = std::vector<std::vector<double>>;
 
 const DType kFloatTypes[] = {DType::f32, DType::f16, DType::bf16};
 
-// One convolution configuration.
-struct Case {
-  int64_t n, h, w, c_in, c_out, kernel, stride, groups;
-  Padding padding;
-
-  Conv2dParams params() const { return make_conv2d_params(kernel, kernel, stride, padding, h, w, groups); }
-  Shape x_shape() const { return {n, h, w, c_in}; }
-  Shape w_shape() const { return {c_out, kernel, kernel, c_in / groups}; }
-  Conv2dShape shape() const { return conv2d_shape("test", params(), x_shape(), w_shape()); }
-  Shape y_shape() const {
-    const Conv2dShape s = shape();
-    return {s.n, s.out_h, s.out_w, s.c_out};
-  }
-  std::string str() const {
-    return ::testing::PrintToString(x_shape()) + " -> " + std::to_string(c_out) + " " + to_string(params());
-  }
-};
-
-// ---- references on tensors, in the tensors' own storage type ------------------------------
-Tensor reference_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias) {
-  const Conv2dShape s = conv2d_shape("test", p, x.shape(), w.shape());
-  Tensor y = Tensor::empty({s.n, s.out_h, s.out_w, s.c_out}, x.dtype());
-  dispatch_floating(x.dtype(), "test", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    cpu::ref::conv2d_forward(p, s, x.data_as<T>(), w.data_as<T>(), bias ? bias->data_as<T>() : nullptr,
-                             y.data_as<T>());
-  });
-  return y;
-}
-
-Tensor reference_backward_input(const Conv2dParams& p, const Shape& x_shape, const Tensor& dy, const Tensor& w) {
-  const Conv2dShape s = conv2d_shape("test", p, x_shape, w.shape());
-  Tensor dx = Tensor::empty(x_shape, dy.dtype());
-  dispatch_floating(dy.dtype(), "test", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    cpu::ref::conv2d_backward_input(p, s, dy.data_as<T>(), w.data_as<T>(), dx.data_as<T>());
-  });
-  return dx;
-}
-
-void reference_backward_weight(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw,
-                               Tensor& dbias) {
-  const Conv2dShape s = conv2d_shape("test", p, x.shape(), dw.shape());
-  dispatch_floating(x.dtype(), "test", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    cpu::ref::conv2d_backward_weight(p, s, x.data_as<T>(), dy.data_as<T>(), dw.data_as<T>(), dbias.data_as<T>());
-  });
-}
-
 // ---- 1. finite differences on the double reference ------------------------------------------
-// loss = sum(y * g); d loss / dx = backward_input(g), d loss / dw and d loss / dbias = backward_weight(x, g).
-void check_gradients(const Case& c, Rng& rng) {
-  SCOPED_TRACE(c.str());
-  const Conv2dParams p = c.params();
-  const Conv2dShape s = c.shape();
-  std::vector<double> x = testing::random_doubles(rng, size_t(c.x_shape().numel()));
-  std::vector<double> w = testing::random_doubles(rng, size_t(c.w_shape().numel()));
-  std::vector<double> b = testing::random_doubles(rng, size_t(c.c_out));
-  const std::vector<double> g = testing::random_doubles(rng, size_t(c.y_shape().numel()));
-  auto loss = [&](const std::vector<double>& xv, const std::vector<double>& wv, const std::vector<double>& bv) {
-    std::vector<double> y(g.size());
-    cpu::ref::conv2d_forward(p, s, xv.data(), wv.data(), bv.data(), y.data());
-    double sum = 0;
-    for (size_t i = 0; i < y.size(); ++i) sum += y[i] * g[i];
-    return sum;
+// The forward's y (with bias) against d/dx = backward_input(dy), d/dw and d/dbias = backward_weight(x, dy).
+GradientCase gradient_case(const Conv2dGeometry& g, const std::string& what) {
+  const Conv2dParams p = g.p;
+  const Conv2dShape s = g.s;
+  const size_t x_size = size_t(g.x_shape().numel()), w_size = size_t(g.w_shape().numel()),
+               y_size = size_t(g.y_shape().numel()), b_size = size_t(s.c_out);
+  GradientCase c;
+  c.op = "conv2d";
+  c.description = what + ": " + g.str();
+  c.input_names = {"x", "w", "bias"};
+  c.make_inputs = [=](Rng& rng) {
+    return Doubles{testing::random_doubles(rng, x_size), testing::random_doubles(rng, w_size),
+                   testing::random_doubles(rng, b_size)};
   };
-  std::vector<double> dx(x.size(), std::nan("")), dw(w.size(), std::nan("")), db(b.size(), std::nan(""));
-  cpu::ref::conv2d_backward_input(p, s, g.data(), w.data(), dx.data());
-  cpu::ref::conv2d_backward_weight(p, s, x.data(), g.data(), dw.data(), db.data());
-  EXPECT_TRUE(testing::gradient_matches([&](const std::vector<double>& v) { return loss(v, w, b); }, x, dx)) << "dx";
-  EXPECT_TRUE(testing::gradient_matches([&](const std::vector<double>& v) { return loss(x, v, b); }, w, dw)) << "dw";
-  EXPECT_TRUE(testing::gradient_matches([&](const std::vector<double>& v) { return loss(x, w, v); }, b, db))
-      << "dbias";
-}
-
-TEST(Conv2d, BackwardMatchesFiniteDifferences) {
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  const Case cases[] = {
-      {2, 5, 6, 3, 4, 3, 1, 1, Padding::symmetric},  // dense 3x3
-      {2, 6, 7, 3, 4, 3, 2, 1, Padding::symmetric},  // dense 3x3 stride 2
-      {2, 6, 7, 3, 2, 3, 2, 1, Padding::tf_same},    // dense 3x3 stride 2, pads (0, 1) rows
-      {2, 8, 6, 5, 5, 3, 2, 5, Padding::tf_same},    // depthwise 3x3 stride 2: pads (0, 1)
-      {1, 8, 9, 4, 4, 5, 2, 4, Padding::tf_same},    // depthwise 5x5 stride 2: pads (1, 2) / (2, 2)
-      {2, 4, 5, 6, 3, 1, 1, 1, Padding::symmetric},  // pointwise
-      {2, 5, 5, 4, 6, 3, 1, 2, Padding::symmetric},  // grouped, groups = 2
+  c.forward = [=](const Doubles& in) {
+    std::vector<double> y(y_size);
+    cpu::ref::conv2d_forward(p, s, in[0].data(), in[1].data(), in[2].data(), y.data());
+    return y;
   };
-  for (const Case& c : cases) check_gradients(c, rng);
-}
-
-// ---- 2. fast CPU vs reference ---------------------------------------------------------------
-Case random_case(Rng& rng) {
-  const int64_t spatial[] = {1, 3, 7, 17, 33};
-  const int64_t channels[] = {1, 3, 5, 6, 13, 19, 24};
-  Case c{};
-  c.n = rng.integer(0, 1) ? 3 : 1;
-  c.h = spatial[rng.integer(0, 4)];
-  c.w = rng.integer(0, 2) ? c.h : spatial[rng.integer(0, 4)];  // mostly square, sometimes not
-  const int64_t kernels[] = {1, 3, 5};
-  c.kernel = kernels[rng.integer(0, 2)];
-  c.stride = rng.integer(1, 2);
-  c.padding = rng.integer(0, 1) ? Padding::tf_same : Padding::symmetric;
-  switch (rng.integer(0, 3)) {
-    case 0:  // dense
-      c.groups = 1;
-      c.c_in = channels[rng.integer(0, 6)];
-      c.c_out = channels[rng.integer(0, 6)];
-      break;
-    case 1:  // depthwise
-      c.c_in = c.c_out = c.groups = channels[rng.integer(1, 6)];
-      break;
-    case 2:  // pointwise (stride 1 or 2)
-      c.kernel = 1;
-      c.groups = 1;
-      c.c_in = channels[rng.integer(0, 6)];
-      c.c_out = channels[rng.integer(0, 6)];
-      break;
-    default:  // grouped
-      c.groups = rng.integer(2, 3);
-      c.c_in = c.groups * rng.integer(1, 5);
-      c.c_out = c.groups * rng.integer(1, 4);
-      break;
-  }
+  c.backward = [=](const Doubles& in, const std::vector<double>& dy) {
+    Doubles grads{std::vector<double>(x_size, std::nan("")), std::vector<double>(w_size, std::nan("")),
+                  std::vector<double>(b_size, std::nan(""))};
+    cpu::ref::conv2d_backward_input(p, s, dy.data(), in[1].data(), grads[0].data());
+    cpu::ref::conv2d_backward_weight(p, s, in[0].data(), dy.data(), grads[1].data(), grads[2].data());
+    return grads;
+  };
   return c;
 }
 
-// The fast path sums in a different order from the reference: f32 results agree to a few ulp
-// of the sum's magnitude (K up to 25 * 24 terms forward, N*Ho*Wo up to 3267 for dw); 16-bit
-// results both round one f32 sum, so they differ by at most an ulp of the storage type.
-testing::Tolerance fast_tolerance(DType dtype) {
-  return dtype == DType::f32 ? testing::Tolerance{1e-4, 1e-4} : testing::tolerance_for(dtype);
+std::vector<GradientCase> conv2d_gradient_cases() {
+  return {
+      gradient_case(conv2d_geometry(2, 5, 6, 3, 4, 3, 1, Padding::symmetric, 1), "dense 3x3"),
+      gradient_case(conv2d_geometry(2, 6, 7, 3, 4, 3, 2, Padding::symmetric, 1), "dense 3x3 stride 2"),
+      gradient_case(conv2d_geometry(2, 6, 7, 3, 2, 3, 2, Padding::tf_same, 1), "dense 3x3 stride 2, pads (0, 1) rows"),
+      gradient_case(conv2d_geometry(2, 8, 6, 5, 5, 3, 2, Padding::tf_same, 5), "depthwise 3x3 stride 2: pads (0, 1)"),
+      gradient_case(conv2d_geometry(1, 8, 9, 4, 4, 5, 2, Padding::tf_same, 4),
+                    "depthwise 5x5 stride 2: pads (1, 2) / (2, 2)"),
+      gradient_case(conv2d_geometry(2, 4, 5, 6, 3, 1, 1, Padding::symmetric, 1), "pointwise"),
+      gradient_case(conv2d_geometry(2, 5, 5, 4, 6, 3, 1, Padding::symmetric, 2), "grouped, groups = 2"),
+  };
 }
+[[maybe_unused]] const bool kGradientsRegistered =
+    testing::register_gradient_tests("Conv2d", "BackwardMatchesFiniteDifferences", conv2d_gradient_cases);
 
-// Runs the fast path through the tensor API, or directly with a tiny scratch bound (one output
-// row per chunk, one image per f32 accumulator block) to exercise the chunking.
-void compare_fast_with_reference(const Case& c, DType dtype, Rng& rng, bool tiny_scratch) {
-  SCOPED_TRACE(::testing::Message() << c.str() << " " << dtype_name(dtype) << (tiny_scratch ? " tiny scratch" : ""));
-  const Conv2dParams p = c.params();
-  const Conv2dShape s = c.shape();
-  Tensor x = testing::random_tensor(rng, c.x_shape(), dtype);
-  Tensor w = testing::random_tensor(rng, c.w_shape(), dtype);
-  Tensor bias = testing::random_tensor(rng, {c.c_out}, dtype);
-  Tensor dy = testing::random_tensor(rng, c.y_shape(), dtype);
-  Tensor y = Tensor::empty(c.y_shape(), dtype), dx = Tensor::empty(c.x_shape(), dtype);
-  Tensor dw = Tensor::empty(c.w_shape(), dtype), dbias = Tensor::empty({c.c_out}, dtype);
-  for (Tensor* t : {&y, &dx, &dw, &dbias}) testing::poison(*t);
-  const bool with_bias = rng.integer(0, 1) == 1;
-  if (tiny_scratch) {
-    cpu::conv2d_forward(p, s, dtype, x.data(), w.data(), with_bias ? bias.data() : nullptr, y.data(), 1);
-    cpu::conv2d_backward_input(p, s, dtype, dy.data(), w.data(), dx.data(), 1);
-    cpu::conv2d_backward_weight(p, s, dtype, x.data(), dy.data(), dw.data(), dbias.data(), 1);
-  } else {
-    conv2d_forward(p, x, w, with_bias ? &bias : nullptr, y);
-    conv2d_backward_input(p, dy, w, dx);
-    conv2d_backward_weight(p, x, dy, dw, &dbias);
+// ---- 2. the case tables: fast CPU and CUDA against the reference ----------------------------------
+
+enum class Kind { dense, depthwise, pointwise, grouped };
+const Kind kKinds[] = {Kind::dense, Kind::depthwise, Kind::pointwise, Kind::grouped};
+const int64_t kSpatial[] = {1, 3, 7, 17, 33};
+
+// The case numbered `next` of one kind at one spatial size. The old tests drew these choices at
+// random; they now cycle deterministically through the same values: the kernel (1, 3, 5) and a
+// non-square width (a third of the cases) through next % 3 and next / 3 % 3, the batch (1, 3), the
+// stride (1, 2) and the padding through the bits 1 to 3 of next, channels through next % 7 and
+// next / 7 % 7 (dense, pointwise), 1 + next % 6 (depthwise: 3 to 24), and groups 2 or 3 times 1 to
+// 5 / 1 to 4 channels (grouped).
+Conv2dGeometry cycled_case(size_t next, Kind kind, int64_t h) {
+  const int64_t channels[] = {1, 3, 5, 6, 13, 19, 24};
+  const int64_t kernels[] = {1, 3, 5};
+  const int64_t w = (next / 3) % 3 == 0 ? kSpatial[(next / 9 + 2) % 5] : h;  // mostly square, sometimes not
+  const int64_t n = (next >> 1) & 1 ? 3 : 1;
+  const int64_t stride = (next >> 2) & 1 ? 2 : 1;
+  const Padding padding = (next >> 3) & 1 ? Padding::tf_same : Padding::symmetric;
+  const int64_t k = kernels[next % 3];
+  switch (kind) {
+    case Kind::dense:
+      return conv2d_geometry(n, h, w, channels[next % 7], channels[(next / 7) % 7], k, stride, padding, 1);
+    case Kind::depthwise: {
+      const int64_t c = channels[1 + next % 6];
+      return conv2d_geometry(n, h, w, c, c, k, stride, padding, c);
+    }
+    case Kind::pointwise:  // stride 1 or 2
+      return conv2d_geometry(n, h, w, channels[next % 7], channels[(next / 7) % 7], 1, stride, padding, 1);
+    case Kind::grouped: {
+      const int64_t groups = 2 + int64_t((next / 5) % 2);
+      return conv2d_geometry(n, h, w, groups * int64_t(1 + next % 5), groups * int64_t(1 + (next / 2) % 4), k,
+                             stride, padding, groups);
+    }
   }
-  Tensor dw_ref = Tensor::empty(c.w_shape(), dtype), dbias_ref = Tensor::empty({c.c_out}, dtype);
-  reference_backward_weight(p, x, dy, dw_ref, dbias_ref);
-  const testing::Tolerance tol = fast_tolerance(dtype);
-  EXPECT_TRUE(all_close(y, reference_forward(p, x, w, with_bias ? &bias : nullptr), tol)) << "y";
-  EXPECT_TRUE(all_close(dx, reference_backward_input(p, c.x_shape(), dy, w), tol)) << "dx";
-  EXPECT_TRUE(all_close(dw, dw_ref, tol)) << "dw";
-  EXPECT_TRUE(all_close(dbias, dbias_ref, tol)) << "dbias";
+  return {};
 }
 
-TEST(Conv2d, FastCpuMatchesReference) {
-  Rng rng;
-  SG_TRACE_SEED(rng);
+// Every EfficientNet-B0 kind of layer at a small size, each kind named (the cycled cases may miss one).
+std::vector<Conv2dGeometry> efficientnet_layers() {
+  return {
+      conv2d_geometry(2, 32, 32, 3, 32, 3, 2, Padding::symmetric, 1),     // stem
+      conv2d_geometry(2, 32, 32, 3, 32, 3, 2, Padding::tf_same, 1),       // stem, Keras padding
+      conv2d_geometry(2, 16, 16, 96, 96, 3, 2, Padding::tf_same, 96),     // depthwise 3x3 stride 2
+      conv2d_geometry(2, 14, 14, 120, 120, 5, 1, Padding::tf_same, 120),  // depthwise 5x5
+      conv2d_geometry(2, 15, 15, 40, 40, 5, 2, Padding::symmetric, 40),   // depthwise 5x5 stride 2, odd input
+      conv2d_geometry(2, 14, 14, 24, 144, 1, 1, Padding::symmetric, 1),   // pointwise expand
+      conv2d_geometry(2, 7, 7, 320, 64, 1, 1, Padding::symmetric, 1),     // pointwise project
+  };
+}
+
+// Per dtype: every kind at every spatial size twice (40 cases), then the EfficientNet layers; the
+// forward adds a bias in every other case, dbias is always computed. Both devices run all of them.
+std::vector<OpCase> conv2d_cases() {
+  std::vector<OpCase> cases;
+  size_t next = 0;
+  for (DType dtype : kFloatTypes) {
+    for (Kind kind : kKinds)
+      for (int64_t h : kSpatial)
+        for (int repeat = 0; repeat < 2; ++repeat, ++next)
+          cases.push_back(conv2d_op_case("conv2d", dtype, cycled_case(next, kind, h), next % 2 == 0, true));
+    for (const Conv2dGeometry& g : efficientnet_layers())
+      cases.push_back(conv2d_op_case("conv2d EfficientNet", dtype, g, next++ % 2 == 0, true));
+  }
+  return cases;
+}
+[[maybe_unused]] const bool kRegistered = testing::register_op_tests("Conv2d", "", conv2d_cases);
+
+// The CPU launchers with a tiny scratch bound (one output row per chunk, one image per f32
+// accumulator block): cycled cases (15 per dtype), and kernels taller than the stride, where
+// consecutive chunks scatter into the same dx rows. A CPU-only table (the bound is an argument of
+// the CPU launchers), so an ordinary TEST that runs it on the CPU.
+std::vector<OpCase> small_chunk_cases() {
+  std::vector<OpCase> cases;
+  size_t next = 0;
   for (DType dtype : kFloatTypes)
-    for (int trial = 0; trial < 40; ++trial) compare_fast_with_reference(random_case(rng), dtype, rng, false);
+    for (int trial = 0; trial < 15; ++trial, ++next)
+      cases.push_back(conv2d_op_case("conv2d", dtype, cycled_case(next + 1000, kKinds[next % 4], kSpatial[next % 5]),
+                                     next % 2 == 0, true, Conv2dRun::small_chunks));
+  for (DType dtype : kFloatTypes)
+    for (const Conv2dGeometry& g : {conv2d_geometry(3, 9, 7, 5, 6, 5, 1, Padding::symmetric, 1),
+                                    conv2d_geometry(3, 10, 9, 4, 6, 3, 2, Padding::tf_same, 2),
+                                    conv2d_geometry(3, 9, 8, 6, 6, 3, 2, Padding::tf_same, 6),      // depthwise
+                                    conv2d_geometry(3, 5, 6, 10, 7, 1, 1, Padding::symmetric, 1)})  // pointwise
+      cases.push_back(conv2d_op_case("conv2d", dtype, g, next++ % 2 == 0, true, Conv2dRun::small_chunks));
+  return cases;
 }
 
 TEST(Conv2d, FastCpuMatchesReferenceInSmallChunks) {
   Rng rng;
   SG_TRACE_SEED(rng);
-  for (DType dtype : kFloatTypes)
-    for (int trial = 0; trial < 15; ++trial) compare_fast_with_reference(random_case(rng), dtype, rng, true);
-  // Kernels taller than the stride: consecutive chunks scatter into the same dx rows.
-  for (DType dtype : kFloatTypes) {
-    compare_fast_with_reference({3, 9, 7, 5, 6, 5, 1, 1, Padding::symmetric}, dtype, rng, true);
-    compare_fast_with_reference({3, 10, 9, 4, 6, 3, 2, 2, Padding::tf_same}, dtype, rng, true);
-    compare_fast_with_reference({3, 9, 8, 6, 6, 3, 2, 6, Padding::tf_same}, dtype, rng, true);  // depthwise
-    compare_fast_with_reference({3, 5, 6, 10, 7, 1, 1, 1, Padding::symmetric}, dtype, rng, true);  // pointwise
-  }
-}
-
-// Every EfficientNet-B0 kind of layer at a small size, each kind named (the random cases may
-// miss one).
-TEST(Conv2d, FastCpuMatchesReferenceOnEfficientNetLayers) {
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  const Case cases[] = {
-      {2, 32, 32, 3, 32, 3, 2, 1, Padding::symmetric},    // stem
-      {2, 32, 32, 3, 32, 3, 2, 1, Padding::tf_same},      // stem, Keras padding
-      {2, 16, 16, 96, 96, 3, 2, 96, Padding::tf_same},    // depthwise 3x3 stride 2
-      {2, 14, 14, 120, 120, 5, 1, 120, Padding::tf_same}, // depthwise 5x5
-      {2, 15, 15, 40, 40, 5, 2, 40, Padding::symmetric},  // depthwise 5x5 stride 2, odd input
-      {2, 14, 14, 24, 144, 1, 1, 1, Padding::symmetric},  // pointwise expand
-      {2, 7, 7, 320, 64, 1, 1, 1, Padding::symmetric},    // pointwise project
-  };
-  for (DType dtype : kFloatTypes)
-    for (const Case& c : cases) compare_fast_with_reference(c, dtype, rng, false);
+  testing::run_op_cases(small_chunk_cases(), Device::cpu(), rng);
 }
 
 // ---- TF-SAME padding --------------------------------------------------------------------------
@@ -251,45 +195,6 @@ TEST(Conv2d, TfSamePadding) {
         EXPECT_EQ(s.out_h, (h + stride - 1) / stride) << "h " << h << " k " << k << " stride " << stride;
         EXPECT_EQ(s.out_w, s.out_h);
       }
-}
-
-// ---- 3. CUDA vs reference ---------------------------------------------------------------------
-TEST(Conv2d, CudaMatchesReference) {
-  SG_REQUIRE_CUDA();
-  Rng rng;
-  SG_TRACE_SEED(rng);
-  const Device gpu = Device::cuda(0);
-  std::vector<Case> cases;
-  for (int trial = 0; trial < 30; ++trial) cases.push_back(random_case(rng));
-  cases.push_back({2, 32, 32, 3, 32, 3, 2, 1, Padding::tf_same});
-  cases.push_back({2, 16, 16, 96, 96, 3, 2, 96, Padding::tf_same});
-  cases.push_back({2, 14, 14, 120, 120, 5, 1, 120, Padding::tf_same});
-  cases.push_back({2, 14, 14, 24, 144, 1, 1, 1, Padding::symmetric});
-  for (DType dtype : kFloatTypes)
-    for (const Case& c : cases) {
-      SCOPED_TRACE(::testing::Message() << c.str() << " " << dtype_name(dtype));
-      const Conv2dParams p = c.params();
-      Tensor x = testing::random_tensor(rng, c.x_shape(), dtype);
-      Tensor w = testing::random_tensor(rng, c.w_shape(), dtype);
-      Tensor bias = testing::random_tensor(rng, {c.c_out}, dtype);
-      Tensor dy = testing::random_tensor(rng, c.y_shape(), dtype);
-      Tensor xg = x.to(gpu), wg = w.to(gpu), bg = bias.to(gpu), dyg = dy.to(gpu);
-      Tensor y = Tensor::empty(c.y_shape(), dtype, gpu), dx = Tensor::empty(c.x_shape(), dtype, gpu);
-      Tensor dw = Tensor::empty(c.w_shape(), dtype, gpu), dbias = Tensor::empty({c.c_out}, dtype, gpu);
-      for (Tensor* t : {&y, &dx, &dw, &dbias}) testing::poison(*t);
-      conv2d_forward(p, xg, wg, &bg, y);
-      conv2d_backward_input(p, dyg, wg, dx);
-      conv2d_backward_weight(p, xg, dyg, dw, &dbias);
-      Tensor dw_ref = Tensor::empty(c.w_shape(), dtype), dbias_ref = Tensor::empty({c.c_out}, dtype);
-      reference_backward_weight(p, x, dy, dw_ref, dbias_ref);
-      // Tensor-core / reordered sums: an f32 GEMM on the GPU may use TF32-free but reordered
-      // reductions, so f32 is compared like the fast CPU path.
-      const testing::Tolerance tol = fast_tolerance(dtype);
-      EXPECT_TRUE(all_close(y.to(Device::cpu()), reference_forward(p, x, w, &bias), tol)) << "y";
-      EXPECT_TRUE(all_close(dx.to(Device::cpu()), reference_backward_input(p, c.x_shape(), dy, w), tol)) << "dx";
-      EXPECT_TRUE(all_close(dw.to(Device::cpu()), dw_ref, tol)) << "dw";
-      EXPECT_TRUE(all_close(dbias.to(Device::cpu()), dbias_ref, tol)) << "dbias";
-    }
 }
 
 // ---- 4. PyTorch golden --------------------------------------------------------------------------
