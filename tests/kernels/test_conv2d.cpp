@@ -140,7 +140,7 @@ std::vector<OpCase> conv2d_cases() {
   }
   return cases;
 }
-[[maybe_unused]] const bool kRegistered = testing::register_op_tests("Conv2d", "", conv2d_cases);
+[[maybe_unused]] const bool kRegistered = testing::register_op_tests("Conv2d", "", conv2d_cases, {.every_cpu_isa = true});
 
 // The CPU launchers with a tiny scratch bound (one output row per chunk, one image per f32
 // accumulator block): cycled cases (15 per dtype), and kernels taller than the stride, where

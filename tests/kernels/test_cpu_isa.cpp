@@ -1,9 +1,9 @@
 // The per-ISA variants of the fast CPU loops (kernels/cpu/isa.h): every variant this CPU can
-// run (baseline SSE4.2, AVX2 + FMA, AVX-512) against the references. Batch norm and bias +
-// activation run their whole case tables on every variant (BatchNorm.CpuIsaVariantsMatchReference,
-// BiasActivation.CpuIsaVariantsMatchReference: tests/support/op_harness.h every_cpu_isa); here,
-// depthwise convolution (forward, with the fused bias + activation, and both backwards), and the
-// ISA switch itself.
+// run (baseline SSE4.2, AVX2 + FMA, AVX-512) against the references. Batch norm, bias +
+// activation and convolution run their whole case tables on every variant
+// (<Suite>.CpuIsaVariantsMatchReference: tests/support/op_harness.h every_cpu_isa); here, the
+// depthwise convolution fused with bias + activation (inference, not in the Conv2d table) beside
+// its plain passes, and the ISA switch itself.
 #include <gtest/gtest.h>
 
 #include <cmath>
