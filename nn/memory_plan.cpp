@@ -16,6 +16,7 @@
 #include "kernels/cuda_kernel_paths.h"
 #include "kernels/pooling.h"
 #include "nn/optimizer_kind.h"
+#include "nn/precision.h"
 
 namespace sg::nn {
 
@@ -352,10 +353,17 @@ struct Replay {
       ctx.scratch(cuda_conv2d_backward_weight_scratch(p, s, dy.dtype, ctx.cuda_arch(), c.o.bias));
     else
       cpu_conv_scratch(ctx, cpu::Conv2dPass::backward_weight, p, s, dy.dtype);
+    accumulate_grad(dw);
     if (!c.input_grad) return {};
     T dx = ctx.tensor(x.shape, dy.dtype);
     if (!ctx.cuda()) cpu_conv_scratch(ctx, cpu::Conv2dPass::backward_input, p, s, dy.dtype);
     return dx;
+  }
+
+  // nn/precision.cpp accumulate_grad: an f16/bf16 weight gradient goes through an f32 temporary.
+  void accumulate_grad(const T& g) {
+    if (const int64_t floats = nn::accumulate_grad_scratch_floats(g.shape.numel(), g.dtype))
+      ctx.scratch({size_t(floats) * sizeof(float)});
   }
 
   // nn/batch_norm2d.cpp (training mode)
@@ -411,6 +419,7 @@ struct Replay {
     if (ctx.cuda()) ctx.scratch({cuda_channel_partials_bytes(n, c, dt)});
     T dwe = ctx.tensor({c, r}, dt);
     linear_gemm(dt, c, r, n);  // dw_e = dz2^T a
+    accumulate_grad(dwe);
     T da = ctx.tensor({n, r}, dt);
     linear_gemm(dt, n, r, c);  // da = dz2 w_e
     T dz1 = ctx.tensor({n, r}, dt);
@@ -418,6 +427,7 @@ struct Replay {
     if (ctx.cuda()) ctx.scratch({cuda_channel_partials_bytes(n, r, dt)});
     T dwr = ctx.tensor({r, c}, dt);
     linear_gemm(dt, r, c, n);  // dw_r = dz1^T pooled
+    accumulate_grad(dwr);
     T dpooled = ctx.tensor({n, c}, dt);
     linear_gemm(dt, n, c, r);  // dpooled = dz1 w_r
     T dx_pool = ctx.tensor(x.shape, dt);
@@ -509,6 +519,8 @@ struct Replay {
     T dw = ctx.tensor({h.outputs, f}, dt);
     T db = ctx.tensor({h.outputs}, dt);
     linear_gemm(dt, h.outputs, f, n);  // dw = dy^T features
+    accumulate_grad(dw);
+    accumulate_grad(db);
     T dfeatures = ctx.tensor({n, f}, dt);
     linear_gemm(dt, n, f, h.outputs);  // dfeatures = dy w
     T dx = ctx.tensor(input, dt);
@@ -548,11 +560,17 @@ struct StepReplay {
     ctx.ledger().set_where("forward of the head");
     h = replay.bn_forward(net.bn2, replay.conv_forward(net.conv_head, h));
     head_input = h.shape;
-    return replay.head_forward(net.head, h);
+    T logits = replay.head_forward(net.head, h);
+    // The logits leave the network in f32: a copy when the activations are f16/bf16 (cast_to).
+    if (logits.dtype != DType::f32) logits = ctx.tensor(logits.shape, DType::f32);
+    return logits;
   }
-  T backward(const T& dy) {
+  // dlogits: f32, as the loss writes it; the network takes a copy in the activations' dtype for
+  // the whole of its backward.
+  T backward(const T& dlogits) {
     PlanContext& ctx = replay.ctx;
     ctx.ledger().set_where("backward of the head");
+    const T dy = dlogits.dtype == ctx.activations() ? dlogits : ctx.tensor(dlogits.shape, ctx.activations());
     T dh = replay.head_backward(net.head, dy, head_input);
     dh = replay.conv_backward(net.conv_head, replay.bn_backward(net.bn2, dh));
     for (size_t i = net.blocks.size(); i-- > 0;) {

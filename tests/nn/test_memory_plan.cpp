@@ -76,7 +76,9 @@ Measured measured_step(const CheckpointPolicy& policy, int64_t batch, int64_t im
   model.set_checkpointing(policy);
   model.set_precision(precision);
   train::AdamW optimizer(model.parameters(), train::AdamWOptions{});
-  const Tensor x = testing::random_tensor(rng, {batch, image, image, 3}).to(device);
+  // The images in the activations' dtype, as the trainer hands them to the model (it normalises its
+  // uint8 pixels straight into that dtype).
+  const Tensor x = testing::random_tensor(rng, {batch, image, image, 3}, precision).to(device);
   std::vector<float> labels;
   for (int64_t i = 0; i < batch; ++i) labels.push_back(float(i % 6));
   const Tensor targets = Tensor::from_floats(labels, {batch}, DType::i32).to(device);
