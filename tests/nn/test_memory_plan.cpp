@@ -1,6 +1,6 @@
-// The memory plan against the allocator: a real EfficientNet-B0 training step on the CPU
-// (forward, cross-entropy, backward, AdamW) with and without checkpointing peaks within 10% of
-// the plan; the plan's parts, its auto policy and largest batch are consistent; and the 4 GiB
+// The memory plan against the allocator: a real EfficientNet training step (forward,
+// cross-entropy, backward, AdamW; B0 and B3, f32, f16 and bf16, with and without checkpointing, on
+// the CPU and the emulated CUDA cards) peaks exactly where the plan says, to the byte; the plan's parts, its auto policy and largest batch are consistent; and the 4 GiB
 // targets of issue 3.
 #include <gtest/gtest.h>
 
@@ -118,9 +118,9 @@ MemoryPlanRequest b0_request(const CheckpointPolicy& policy, int64_t batch, int6
 }
 
 // The issue asks for 10%; the replay follows the module code allocation by allocation and is
-// exact on the CPU, so the test holds it to 2%, on the peak and on what the forward leaves live:
-// a saved tensor the plan forgets (the SE's input alone is 4% of B0's peak here, 10% of what
-// its forward keeps) fails it.
+// exact, in f32, f16 and bf16, on the CPU and on the emulated cards, so the test holds it to the
+// byte, on the peak and on what the forward leaves live: anything the plan forgets or adds (a
+// saved tensor, a cast copy, a kernel's scratch) fails it.
 void expect_plan_matches_step(const CheckpointPolicy& policy, DType precision = DType::f32,
                               const std::string& arch = "b0", Device device = Device::cpu(), int64_t image = 96) {
   const int64_t batch = 2;
@@ -129,12 +129,11 @@ void expect_plan_matches_step(const CheckpointPolicy& policy, DType precision = 
   auto error = [](size_t predicted, size_t actual) { return (double(predicted) - double(actual)) / double(actual); };
   const double peak_error = error(plan.peak, measured.peak);
   const double forward_error = error(plan.in_use_after_forward, measured.in_use_after_forward);
-  EXPECT_LT(std::fabs(peak_error), 0.10) << policy.str() << ": the issue's bound";
-  EXPECT_LT(std::fabs(peak_error), 0.02) << policy.str() << ": plan " << format_bytes(plan.peak) << " (at "
-                                         << plan.peak_at << "), measured " << format_bytes(measured.peak);
-  EXPECT_LT(std::fabs(forward_error), 0.02) << policy.str() << ": after forward, plan "
-                                            << format_bytes(plan.in_use_after_forward) << ", measured "
-                                            << format_bytes(measured.in_use_after_forward);
+  EXPECT_EQ(plan.peak, measured.peak) << policy.str() << ": plan " << format_bytes(plan.peak) << " (at "
+                                      << plan.peak_at << "), measured " << format_bytes(measured.peak);
+  EXPECT_EQ(plan.in_use_after_forward, measured.in_use_after_forward)
+      << policy.str() << ": after forward, plan " << format_bytes(plan.in_use_after_forward) << ", measured "
+      << format_bytes(measured.in_use_after_forward);
   EXPECT_EQ(plan.at_peak.total(), plan.peak);
   std::printf("[ plan ] %s %s %s on %s: peak plan %zu, measured %zu bytes (%+.2f%%); after forward %+.2f%%\n",
               arch.c_str(), policy.str().c_str(), std::string(dtype_name(precision)).c_str(), device.str().c_str(),
