@@ -128,6 +128,17 @@ OpCase adamw_case(DType grad_dtype, int64_t n, bool cuda_only) {
   return k;
 }
 
+// For the in-place ops over a list of gradients: copies input i into output i + 1 (output 0 is
+// the op's scalar result) and returns those outputs for the op to work on.
+std::vector<Tensor*> gradients_in_outputs(const OpInputs& in, OpOutputs& o) {
+  std::vector<Tensor*> grads;
+  for (size_t i = 0; i < in.tensors.size(); ++i) {
+    o[i + 1].copy_from(in.tensors[i]);
+    grads.push_back(&o[i + 1]);
+  }
+  return grads;
+}
+
 // clip_grad_norm over a list of tensors of one dtype; `max_norm` picks whether it clips. Outputs:
 // the total norm (f32 [1]: a sum of squares of every element, in another order on a GPU), then
 // each tensor after clipping.
@@ -160,11 +171,7 @@ OpCase clip_case(DType dtype, std::vector<int64_t> sizes, float max_norm, bool c
     return out;
   };
   k.run = [=](const OpInputs& in, OpOutputs& o) {
-    std::vector<Tensor*> grads;
-    for (size_t i = 0; i < in.tensors.size(); ++i) {
-      o[i + 1].copy_from(in.tensors[i]);  // clips in place
-      grads.push_back(&o[i + 1]);
-    }
+    const std::vector<Tensor*> grads = gradients_in_outputs(in, o);  // clipped in place
     o[0].copy_from(f32_tensor({clip_grad_norm(grads, max_norm)}));
   };
   k.bytes = double(3 * elements * int64_t(dtype_size(dtype)));
@@ -209,11 +216,7 @@ OpCase unscale_case(DType dtype, std::vector<int64_t> sizes, std::optional<float
     return out;
   };
   k.run = [=](const OpInputs& in, OpOutputs& o) {
-    std::vector<Tensor*> grads;
-    for (size_t i = 0; i < in.tensors.size(); ++i) {
-      o[i + 1].copy_from(in.tensors[i]);  // unscales in place
-      grads.push_back(&o[i + 1]);
-    }
+    const std::vector<Tensor*> grads = gradients_in_outputs(in, o);  // unscaled in place
     o[0].copy_from(f32_tensor({found_before}));
     non_finite_check_and_unscale(grads, o[0], inv_scale);
   };
