@@ -8,6 +8,7 @@
 
 #include "core/cuda/runtime.h"
 #include "core/error.h"
+#include "core/meta_device.h"
 #include "core/stream.h"
 
 namespace sg {
@@ -330,6 +331,7 @@ Allocator& allocator_for(Device device) {
   static std::mutex mutex;
   static std::vector<std::unique_ptr<CudaAllocator>> cuda_allocators;
   if (device.is_cpu()) return cpu;
+  if (device.is_meta()) return meta::allocator();
   SG_CHECK(device.index >= 0 && device.index < cuda::device_count(), "allocator_for: device ",
            device.str(), " is not available (", cuda::unavailable_reason(), ")");
   std::lock_guard lock(mutex);

@@ -5,7 +5,8 @@
 
 namespace sg {
 
-enum class DeviceType : uint8_t { cpu, cuda };
+// meta: shapes and dtypes without memory or values (core/meta_device.h); never a --device word.
+enum class DeviceType : uint8_t { cpu, cuda, meta };
 
 struct Device {
   DeviceType type = DeviceType::cpu;
@@ -13,10 +14,15 @@ struct Device {
 
   static Device cpu() { return {DeviceType::cpu, 0}; }
   static Device cuda(int index = 0) { return {DeviceType::cuda, index}; }
+  static Device meta() { return {DeviceType::meta, 0}; }
   bool is_cpu() const { return type == DeviceType::cpu; }
   bool is_cuda() const { return type == DeviceType::cuda; }
+  bool is_meta() const { return type == DeviceType::meta; }
   bool operator==(const Device&) const = default;
-  std::string str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
+  std::string str() const {
+    if (is_meta()) return "meta";
+    return is_cpu() ? "cpu" : "cuda:" + std::to_string(index);
+  }
 };
 
 // True when this binary was built with CUDA and a usable GPU is present.

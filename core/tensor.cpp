@@ -27,7 +27,7 @@ Tensor Tensor::empty(Shape shape, DType dtype, Device device, const char* what) 
 }
 
 Tensor Tensor::empty(Shape shape, DType dtype, Device device, const Stream& stream, const char* what) {
-  SG_CHECK(!stream.handle() || device.is_cpu() || stream.device() == device, "Tensor::empty: a stream of ",
+  SG_CHECK(!stream.handle() || !device.is_cuda() || stream.device() == device, "Tensor::empty: a stream of ",
            stream.device().str(), " for a tensor on ", device.str());
   return empty(std::move(shape), dtype, device, stream.handle(), what);
 }
@@ -90,6 +90,10 @@ void Tensor::copy_from(const Tensor& src, const Stream& stream) {
   SG_CHECK(src.shape_ == shape_ && src.dtype_ == dtype_, "Tensor::copy_from: source ", src.str(),
            " does not match destination ", str());
   if (nbytes() == 0) return;
+  // Meta tensors have no values (core/meta_device.h): a copy onto one does nothing, off one is a bug.
+  SG_CHECK(!src.device().is_meta() || device().is_meta(), "Tensor::copy_from: ", src.str(),
+           " has no values to copy to ", device().str());
+  if (device().is_meta()) return;
   if (device().is_cpu() && src.device().is_cpu()) {
     std::memcpy(data(), src.data(), nbytes());
     return;
@@ -105,7 +109,7 @@ void Tensor::copy_from(const Tensor& src, const Stream& stream) {
 }
 
 void Tensor::zero_(const Stream& stream) {
-  if (nbytes() == 0) return;
+  if (nbytes() == 0 || device().is_meta()) return;
   if (device().is_cpu()) {
     std::memset(data(), 0, nbytes());
     return;
@@ -115,6 +119,7 @@ void Tensor::zero_(const Stream& stream) {
 }
 
 std::vector<float> Tensor::to_floats(const Stream& stream) const {
+  SG_CHECK(!device().is_meta(), "Tensor::to_floats: ", str(), " has no values (a meta tensor: shapes only)");
   const Tensor host = device().is_cpu() ? *this : to(Device::cpu(), stream);
   std::vector<float> out(static_cast<size_t>(numel()));
   for (size_t i = 0; i < out.size(); ++i) {

@@ -18,6 +18,7 @@ void activation_forward(Activation kind, const Tensor& x, Tensor& y, const Strea
   check::shape(op, "y", y, x.shape());
   check::same_dtype(op, {&x, &y});
   const DeviceGuard on_device = check::same_device(op, {&x, &y});
+  if (x.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (x.device().is_cpu()) return cpu::activation_forward(kind, x.dtype(), x.data(), y.data(), x.numel());
 #if SLIDEGRADE_WITH_CUDA
   cuda::activation_forward(kind, x.dtype(), x.data(), y.data(), x.numel(), stream.handle());
@@ -33,6 +34,7 @@ void activation_backward(Activation kind, const Tensor& x, const Tensor& dy, Ten
   check::shape(op, "dx", dx, x.shape());
   check::same_dtype(op, {&x, &dy, &dx});
   const DeviceGuard on_device = check::same_device(op, {&x, &dy, &dx});
+  if (x.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (x.device().is_cpu())
     return cpu::activation_backward(kind, x.dtype(), x.data(), dy.data(), dx.data(), x.numel());
 #if SLIDEGRADE_WITH_CUDA

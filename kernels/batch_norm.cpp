@@ -1,6 +1,8 @@
 #include "kernels/batch_norm.h"
 
+#include "core/meta_device.h"
 #include "kernels/check.h"
+#include "kernels/cuda_channel_reduce_layout.h"
 #include "kernels/cpu/batch_norm.h"
 #if SLIDEGRADE_WITH_CUDA
 #include "kernels/cuda/batch_norm.h"
@@ -50,6 +52,11 @@ void batch_norm_forward_train(const BatchNormParams& p, const Tensor& x, const T
   SG_CHECK(M >= 2 || C == 0, op, ": x has shape ", x.shape().str(),
            ", expected more than one value per channel when training");
   if (C == 0) return;
+  if (x.device().is_meta()) {  // the CUDA kernel's partial moments; the CPU's needs no scratch
+    if (meta::Session::current(op).target().cuda)
+      meta::kernel_scratch({channel_partials_bytes(M, C, dtype_size(x.dtype()))}, "batch_norm partial moments");
+    return;
+  }
   if (x.device().is_cpu())
     return cpu::batch_norm_forward_train(x.dtype(), x.data(), gamma.data_as<float>(), beta.data_as<float>(),
                                          running_mean.data_as<float>(), running_var.data_as<float>(), y.data(),
@@ -78,6 +85,11 @@ void batch_norm_forward_eval(const BatchNormParams& p, const Tensor& x, const Te
   check::same_dtype(op, {&x, &y});
   const DeviceGuard on_device = check::same_device(op, {&x, &gamma, &beta, &running_mean, &running_var, &y});
   if (x.numel() == 0) return;
+  if (x.device().is_meta()) {  // the CUDA kernel's inverse standard deviations
+    if (meta::Session::current(op).target().cuda)
+      meta::kernel_scratch({size_t(C) * sizeof(float)}, "batch_norm invstd");
+    return;
+  }
   if (x.device().is_cpu())
     return cpu::batch_norm_forward_eval(x.dtype(), x.data(), gamma.data_as<float>(), beta.data_as<float>(),
                                         running_mean.data_as<float>(), running_var.data_as<float>(), y.data(), M, C,
@@ -109,6 +121,13 @@ void backward_common(const char* op, const BatchNormParams& p, const Tensor& x, 
   check_channel_vector(op, "dbeta", dbeta, C);
   const DeviceGuard on_device = check::same_device(op, {&x, &dy, &gamma, &beta, &mean, &stat, &dx, &dgamma, &dbeta});
   if (C == 0) return;
+  if (x.device().is_meta()) {  // the CUDA kernel's coefficients and partial sums, live together
+    if (meta::Session::current(op).target().cuda)
+      meta::kernel_scratch({size_t(cuda_batch_norm_backward_scratch_floats(C)) * sizeof(float),
+                            channel_partials_bytes(M, C, dtype_size(x.dtype()))},
+                           "batch_norm backward scratch");
+    return;
+  }
   if (x.device().is_cpu())
     return cpu::batch_norm_backward(x.dtype(), x.data(), dy.data(), gamma.data_as<float>(), beta.data_as<float>(),
                                     mean.data_as<float>(), stat.data_as<float>(), training, p.eps, dx.data(),

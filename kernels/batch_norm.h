@@ -19,7 +19,7 @@ namespace sg {
 
 // The f32 scratch the CUDA backward takes beside its partial sums (kernels/cuda_channel_reduce_layout.h):
 // the three per-channel coefficients of dx and, in evaluation, invstd from the running variance. One
-// definition for the kernel and the memory plan (nn/memory_plan.cpp).
+// definition for the kernel and its meta branch (kernels/batch_norm.cpp, which the memory plan runs).
 inline int64_t cuda_batch_norm_backward_scratch_floats(int64_t C) { return 4 * C; }
 
 struct BatchNormParams {

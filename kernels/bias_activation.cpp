@@ -1,6 +1,8 @@
 #include "kernels/bias_activation.h"
 
+#include "core/meta_device.h"
 #include "kernels/check.h"
+#include "kernels/cuda_channel_reduce_layout.h"
 #include "kernels/cpu/bias_activation.h"
 #if SLIDEGRADE_WITH_CUDA
 #include "kernels/cuda/bias_activation.h"
@@ -30,6 +32,7 @@ void bias_activation_forward(math::Activation activation, const Tensor& x, const
   const DeviceGuard on_device = check::same_device(op, {&x, &bias, &y});
   if (x.numel() == 0) return;
   const int64_t M = x.numel() / C;
+  if (x.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (x.device().is_cpu())
     return cpu::bias_activation_forward(activation, x.dtype(), x.data(), bias.data_as<float>(), y.data(), M, C);
 #if SLIDEGRADE_WITH_CUDA
@@ -56,6 +59,11 @@ void bias_activation_backward(math::Activation activation, const Tensor& x, cons
     return;
   }
   const int64_t M = x.numel() / C;
+  if (x.device().is_meta()) {  // the CUDA kernel's partial sums of dbias; none on the CPU
+    if (meta::Session::current(op).target().cuda)
+      meta::kernel_scratch({channel_partials_bytes(M, C, dtype_size(x.dtype()))}, "bias_activation partial sums");
+    return;
+  }
   if (x.device().is_cpu())
     return cpu::bias_activation_backward(activation, x.dtype(), x.data(), bias.data_as<float>(), dy.data(), dx.data(),
                                          dbias.data_as<float>(), M, C);

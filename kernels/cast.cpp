@@ -19,6 +19,7 @@ void run_cast(const char* op, const Tensor& src, Tensor& dst, float scale, const
     dst.copy_from(src, stream);
     return;
   }
+  if (src.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (src.device().is_cpu()) return cpu::cast(src.dtype(), dst.dtype(), src.data(), dst.data(), src.numel(), scale);
 #if SLIDEGRADE_WITH_CUDA
   cuda::cast(src.dtype(), dst.dtype(), src.data(), dst.data(), src.numel(), scale, stream.handle());

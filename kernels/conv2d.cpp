@@ -1,6 +1,8 @@
 #include "kernels/conv2d.h"
 
+#include "core/meta_device.h"
 #include "kernels/check.h"
+#include "kernels/cuda_conv2d_scratch.h"
 #include "kernels/cpu/conv2d.h"
 #if SLIDEGRADE_WITH_CUDA
 #include "kernels/cuda/conv2d.h"
@@ -41,6 +43,25 @@ namespace {
 
 Shape output_shape(const Conv2dShape& s) { return Shape{s.n, s.out_h, s.out_w, s.c_out}; }
 
+// One pass on meta (core/meta_device.h): the target's scratch for it, and the forward's multiply-adds.
+// The CPU kernels take their im2col / conversion buffers from the allocator (kernels/cpu/conv2d.h);
+// on CUDA only the weight gradient takes scratch (kernels/cuda_conv2d_scratch.h).
+void meta_conv2d(const char* op, cpu::Conv2dPass pass, const Conv2dParams& p, const Conv2dShape& s, DType dtype,
+                 bool has_bias) {
+  meta::Session& session = meta::Session::current(op);
+  if (pass == cpu::Conv2dPass::forward)
+    session.add_macs(s.n * s.out_h * s.out_w * s.c_out * p.kernel_h * p.kernel_w * (s.c_in / p.groups));
+  std::vector<size_t> bytes;
+  if (session.target().cuda) {
+    if (pass == cpu::Conv2dPass::backward_weight)
+      bytes = cuda_conv2d_backward_weight_scratch(p, s, dtype, session.target().cuda_arch, has_bias);
+  } else {
+    for (const int64_t floats : cpu::conv2d_cpu_workspace(pass, p, s, dtype).buffer_floats)
+      bytes.push_back(cpu::conv2d_cpu_buffer_bytes(floats));
+  }
+  meta::kernel_scratch(bytes, "conv2d scratch");
+}
+
 }  // namespace
 
 void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
@@ -54,6 +75,7 @@ void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, con
   check::same_dtype(op, {&x, &w, bias, &y});
   const DeviceGuard on_device = check::same_device(op, {&x, &w, bias, &y});
   const void* bias_data = bias ? bias->data() : nullptr;
+  if (x.device().is_meta()) return meta_conv2d(op, cpu::Conv2dPass::forward, p, s, x.dtype(), bias != nullptr);
   if (x.device().is_cpu()) return cpu::conv2d_forward(p, s, x.dtype(), x.data(), w.data(), bias_data, y.data());
 #if SLIDEGRADE_WITH_CUDA
   cuda::conv2d_forward(p, s, x.dtype(), x.data(), w.data(), bias_data, y.data(), stream.handle());
@@ -73,6 +95,7 @@ void conv2d_backward_input(const Conv2dParams& p, const Tensor& dy, const Tensor
   check::shape(op, "dy", dy, output_shape(s));
   check::same_dtype(op, {&dy, &w, &dx});
   const DeviceGuard on_device = check::same_device(op, {&dy, &w, &dx});
+  if (dy.device().is_meta()) return meta_conv2d(op, cpu::Conv2dPass::backward_input, p, s, dy.dtype(), false);
   if (dy.device().is_cpu()) return cpu::conv2d_backward_input(p, s, dy.dtype(), dy.data(), w.data(), dx.data());
 #if SLIDEGRADE_WITH_CUDA
   cuda::conv2d_backward_input(p, s, dy.dtype(), dy.data(), w.data(), dx.data(), stream.handle());
@@ -92,6 +115,8 @@ void conv2d_backward_weight(const Conv2dParams& p, const Tensor& x, const Tensor
   check::same_dtype(op, {&x, &dy, &dw, dbias});
   const DeviceGuard on_device = check::same_device(op, {&x, &dy, &dw, dbias});
   void* dbias_data = dbias ? dbias->data() : nullptr;
+  if (x.device().is_meta())
+    return meta_conv2d(op, cpu::Conv2dPass::backward_weight, p, s, x.dtype(), dbias != nullptr);
   if (x.device().is_cpu())
     return cpu::conv2d_backward_weight(p, s, x.dtype(), x.data(), dy.data(), dw.data(), dbias_data);
 #if SLIDEGRADE_WITH_CUDA

@@ -25,4 +25,9 @@ int64_t channel_reduce_workspace_floats(const ChannelLayout& layout, int64_t C) 
   return 2 * int64_t(layout.row_blocks) * C;
 }
 
+size_t channel_partials_bytes(int64_t M, int64_t C, size_t element_bytes) {
+  const ChannelLayout layout = channel_layout(M, C, channel_vector_width(C, element_bytes, true));
+  return size_t(channel_reduce_workspace_floats(layout, C)) * sizeof(float);
+}
+
 }  // namespace sg

@@ -2,7 +2,8 @@
 // The work split of the CUDA per-channel reductions over [M, C] rows (batch norm's statistics and
 // gradient sums, bias + activation's bias gradient: kernels/cuda/channel_reduce.cuh) and the f32
 // scratch it takes from the caching allocator, computed in one place for the launchers and the
-// memory plan (nn/memory_plan.cpp). Host code, compiled in every build.
+// meta device's kernels (batch norm, bias_activation), which the memory plan runs. Host code,
+// compiled in every build.
 #include <cstddef>
 #include <cstdint>
 
@@ -28,5 +29,10 @@ int channel_vector_width(int64_t C, size_t element_bytes, bool rows_aligned16);
 
 // The partial sums one reduction allocates: two f32 arrays [row_blocks, C] in one tensor.
 int64_t channel_reduce_workspace_floats(const ChannelLayout& layout, int64_t C);
+
+// The bytes of those partial sums for a reduction over M rows of C channels of `element_bytes` each
+// whose rows start 16-byte aligned when C allows it (every caching-allocator tensor does): what
+// batch norm and bias_activation allocate per reduction, and what their meta branches count.
+size_t channel_partials_bytes(int64_t M, int64_t C, size_t element_bytes);
 
 }  // namespace sg

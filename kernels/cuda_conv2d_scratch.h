@@ -1,7 +1,8 @@
 #pragma once
 // The scratch memory the CUDA convolution's weight gradient takes from the caching allocator, and
 // the splits that decide it, computed in one place for the launchers (kernels/cuda/conv2d_*.cu,
-// kernels/cuda/conv2d_common.cuh) and the memory plan (nn/memory_plan.cpp). Compiled in every build.
+// kernels/cuda/conv2d_common.cuh) and the meta device's conv2d (kernels/conv2d.cpp, which the memory
+// plan runs). Compiled in every build.
 #include <cstddef>
 #include <cstdint>
 #include <vector>

@@ -26,6 +26,7 @@ void run_dropout(const char* op, const DropoutParams& params, const Tensor& in, 
   const DeviceGuard on_device = check_args(op, params, in, in_name, out, out_name);
   if (in.numel() == 0) return;
   const float p = float(params.p), scale = math::dropout_scale(params.p);
+  if (in.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (in.device().is_cpu())
     return cpu::dropout(in.dtype(), in.data(), out.data(), in.numel(), p, scale, params.seed, params.offset);
 #if SLIDEGRADE_WITH_CUDA
@@ -42,6 +43,7 @@ void run_drop_connect(const char* op, const DropoutParams& params, const Tensor&
   if (in.numel() == 0) return;
   const int64_t N = in.dim(0), per_sample = in.numel() / N;
   const float p = float(params.p), scale = math::dropout_scale(params.p);
+  if (in.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (in.device().is_cpu())
     return cpu::drop_connect(in.dtype(), in.data(), out.data(), N, per_sample, p, scale, params.seed, params.offset);
 #if SLIDEGRADE_WITH_CUDA

@@ -67,6 +67,9 @@ void conv2d_bias_activation_forward(const Conv2dParams& p, const Tensor& x, cons
   check::shape(op, "y", y, Shape{s.n, s.out_h, s.out_w, s.c_out});
   check::same_dtype(op, {&x, &w, &y});
   const DeviceGuard on_device = check::same_device(op, {&x, &w, bias, &y});
+  // The fused inference kernels are not modelled on meta (core/meta_device.h): the memory plan is of
+  // training steps, which never take this path.
+  SG_CHECK(!x.device().is_meta(), op, ": the fused inference kernels do not run on the meta device");
   if (x.device().is_cpu())
     return cpu::conv2d_bias_activation_forward(p, s, x.dtype(), x.data(), w.data(),
                                                bias ? bias->data_as<float>() : nullptr, act, y.data());
@@ -99,6 +102,9 @@ void pointwise_gated_forward(const Tensor& x, const Tensor& gate, const Tensor& 
   check::same_dtype(op, {&x, &gate, &w, &y});
   const DeviceGuard on_device = check::same_device(op, {&x, &gate, &w, bias, &y});
   if (x.numel() == 0 || c_out == 0) return;
+  // The fused inference kernels are not modelled on meta (core/meta_device.h): the memory plan is of
+  // training steps, which never take this path.
+  SG_CHECK(!x.device().is_meta(), op, ": the fused inference kernels do not run on the meta device");
   if (x.device().is_cpu())
     return cpu::pointwise_gated_forward(n, h * wd, c_in, c_out, x.dtype(), x.data(), gate.data(), w.data(),
                                         bias ? bias->data_as<float>() : nullptr, act, y.data());

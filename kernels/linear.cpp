@@ -2,7 +2,9 @@
 
 #include <climits>
 
+#include "core/meta_device.h"
 #include "kernels/check.h"
+#include "kernels/cuda_kernel_paths.h"
 #include "kernels/cpu/linear.h"
 #if SLIDEGRADE_WITH_CUDA
 #include "kernels/cuda/linear.h"
@@ -29,6 +31,25 @@ LinearShape linear_shape(const char* op, const char* x_name, const Tensor& x, co
   return s;
 }
 
+// One GEMM of an M x K by K x N product on meta (core/meta_device.h), as the target runs it. The
+// CPU's BLAS takes no scratch from our allocator. On CUDA it is a cuBLAS GEMM (kernels/cuda/linear.cu):
+// without a bf16 GEMM (before sm_70) the three matrices are widened to f32 copies, live together;
+// then the first GEMM of the process takes the handle's workspace, kept from then on. Forward,
+// input gradient and weight gradient all multiply matrices of M*K, N*K and M*N elements.
+void meta_gemm(const char* op, DType dtype, int64_t M, int64_t K, int64_t N, bool forward) {
+  meta::Session& session = meta::Session::current(op);
+  if (forward) session.add_macs(M * K * N);
+  const meta::Target& target = session.target();
+  if (!target.cuda) return;
+  std::vector<Tensor> widened;  // live until the GEMM has run
+  if (dtype == DType::bf16 && target.cuda_arch < kCublasBf16MinArch)
+    for (const int64_t floats : {M * K, N * K, M * N})
+      widened.push_back(Tensor::empty({floats}, DType::f32, Device::meta(), "bf16 GEMM operand in f32"));
+  if (!target.cublas_workspace_held && !session.keeps("cuBLAS workspace"))
+    session.keep("cuBLAS workspace",
+                 Tensor::empty({int64_t(cublas_workspace_bytes(target.cuda_arch))}, DType::u8, Device::meta(), "cuBLAS workspace"));
+}
+
 }  // namespace
 
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y, const Stream& stream) {
@@ -41,6 +62,7 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor
   check::same_dtype(op, {&x, &w, bias, &y});
   const DeviceGuard on_device = check::same_device(op, {&x, &w, bias, &y});
   const void* b = bias ? bias->data() : nullptr;
+  if (x.device().is_meta()) return meta_gemm(op, x.dtype(), s.M, s.K, s.N, true);
   if (x.device().is_cpu()) return cpu::linear_forward(x.dtype(), x.data(), w.data(), b, y.data(), s.M, s.K, s.N);
 #if SLIDEGRADE_WITH_CUDA
   cuda::linear_forward(x.dtype(), x.device().index, x.data(), w.data(), b, y.data(), s.M, s.K, s.N, stream.handle());
@@ -62,6 +84,7 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Tensor& dx, const 
   check::shape(op, "dx", dx, {M, K});
   check::same_dtype(op, {&dy, &w, &dx});
   const DeviceGuard on_device = check::same_device(op, {&dy, &w, &dx});
+  if (dy.device().is_meta()) return meta_gemm(op, dy.dtype(), M, K, N, false);
   if (dy.device().is_cpu()) return cpu::linear_backward_input(dy.dtype(), dy.data(), w.data(), dx.data(), M, K, N);
 #if SLIDEGRADE_WITH_CUDA
   cuda::linear_backward_input(dy.dtype(), dy.device().index, dy.data(), w.data(), dx.data(), M, K, N, stream.handle());
@@ -85,6 +108,7 @@ void linear_backward_weight(const Tensor& x, const Tensor& dy, Tensor& dw, Tenso
   check::same_dtype(op, {&x, &dy, &dw, dbias});
   const DeviceGuard on_device = check::same_device(op, {&x, &dy, &dw, dbias});
   void* db = dbias ? dbias->data() : nullptr;
+  if (x.device().is_meta()) return meta_gemm(op, x.dtype(), M, K, N, false);
   if (x.device().is_cpu()) return cpu::linear_backward_weight(x.dtype(), x.data(), dy.data(), dw.data(), db, M, K, N);
 #if SLIDEGRADE_WITH_CUDA
   cuda::linear_backward_weight(x.dtype(), x.device().index, x.data(), dy.data(), dw.data(), db, M, K, N,

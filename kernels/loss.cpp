@@ -55,6 +55,7 @@ void pointwise_forward(const char* op, math::PointwiseLoss kind, Reduction reduc
   check::shape(op, "loss", loss, loss_shape(reduction, x.shape()));
   const DeviceGuard on_device = check::same_device(op, {&x, &targets, &loss});
   const float* t = targets.data_as<float>();
+  if (x.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (x.device().is_cpu())
     return cpu::pointwise_loss_forward(kind, x.dtype(), x.data(), t, loss.data_as<float>(), x.numel(), reduction, beta);
 #if SLIDEGRADE_WITH_CUDA
@@ -72,6 +73,7 @@ void pointwise_backward(const char* op, math::PointwiseLoss kind, Reduction redu
   check::same_dtype(op, {&x, &dx});
   const DeviceGuard on_device = check::same_device(op, {&x, &targets, &dx});
   const float* t = targets.data_as<float>();
+  if (x.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (x.device().is_cpu())
     return cpu::pointwise_loss_backward(kind, x.dtype(), x.data(), t, dx.data(), x.numel(), reduction, beta,
                                         grad_scale);
@@ -101,6 +103,7 @@ void cross_entropy_forward(const CrossEntropyParams& p, const Tensor& logits, co
   check::dtype(op, "loss", loss, DType::f32);
   check::shape(op, "loss", loss, loss_shape(p.reduction, {N}));
   const DeviceGuard on_device = check::same_device(op, {&logits, &targets, &loss});
+  if (logits.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (logits.device().is_cpu())
     return cpu::cross_entropy_forward(logits.dtype(), logits.data(), targets.data_as<int32_t>(),
                                       loss.data_as<float>(), N, C, p.reduction, p.label_smoothing);
@@ -120,6 +123,7 @@ void cross_entropy_backward(const CrossEntropyParams& p, const Tensor& logits, c
   check::shape(op, "dlogits", dlogits, logits.shape());
   check::same_dtype(op, {&logits, &dlogits});
   const DeviceGuard on_device = check::same_device(op, {&logits, &targets, &dlogits});
+  if (logits.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (logits.device().is_cpu())
     return cpu::cross_entropy_backward(logits.dtype(), logits.data(), targets.data_as<int32_t>(), dlogits.data(), N,
                                        C, p.reduction, p.label_smoothing, grad_scale);

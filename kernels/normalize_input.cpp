@@ -28,6 +28,7 @@ void normalize_input(const Tensor& x, std::span<const float> scale, std::span<co
              scale[size_t(c)], " and shift ", shift[size_t(c)], ", expected finite values");
   const int64_t pixels = x.numel() / channels;
   if (pixels == 0) return;
+  if (x.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (x.device().is_cpu())
     return cpu::normalize_input(y.dtype(), x.data_as<uint8_t>(), pixels, int(channels), scale.data(), shift.data(),
                                 y.data());

@@ -52,6 +52,7 @@ void sgd_step(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor* mom
   Tensor* buf = p.momentum != 0 ? momentum_buffer : nullptr;
   const DeviceGuard on_device = check::same_device(op, {&param, &grad, buf});
   float* buf_data = buf ? buf->data_as<float>() : nullptr;
+  if (param.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (param.device().is_cpu())
     return cpu::sgd_step(p, grad.dtype(), param.data_as<float>(), grad.data(), buf_data, first_step, param.numel());
 #if SLIDEGRADE_WITH_CUDA
@@ -74,6 +75,7 @@ void adamw_step(const AdamWParams& p, int64_t step, Tensor& param, const Tensor&
   check_state(op, "exp_avg", exp_avg, param);
   check_state(op, "exp_avg_sq", exp_avg_sq, param);
   const DeviceGuard on_device = check::same_device(op, {&param, &grad, &exp_avg, &exp_avg_sq});
+  if (param.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (param.device().is_cpu())
     return cpu::adamw_step(p, step, grad.dtype(), param.data_as<float>(), grad.data(), exp_avg.data_as<float>(),
                            exp_avg_sq.data_as<float>(), param.numel());
@@ -92,6 +94,8 @@ float clip_grad_norm(std::span<Tensor* const> grads, float max_norm, const Strea
   if (grads.empty()) return 0.0f;
   const Device device = grads[0]->device();
   const DeviceGuard on_device(device);  // check_grad_list checked that every gradient is on it
+  // It returns the norm, a value, which meta tensors do not have (core/meta_device.h).
+  SG_CHECK(!device.is_meta(), op, ": the gradients are meta tensors, which have no norm");
   if (device.is_cpu()) {
     double sum = 0;
     for (Tensor* g : grads) sum += cpu::sum_of_squares(g->dtype(), g->data(), g->numel());
@@ -135,6 +139,7 @@ void non_finite_check_and_unscale(std::span<Tensor* const> grads, Tensor& found_
   // check_grad_list checked that the gradients share one device; found_inf must be on it too.
   const DeviceGuard on_device = check::same_device(op, {grads.empty() ? nullptr : grads[0], &found_inf});
   float* flag = found_inf.data_as<float>();
+  if (found_inf.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (found_inf.device().is_cpu()) {
     for (Tensor* g : grads)
       if (cpu::non_finite_check_and_unscale(g->dtype(), g->data(), g->numel(), inv_scale)) *flag = 1.0f;

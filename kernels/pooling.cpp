@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/meta_device.h"
 #include "kernels/check.h"
 #include "kernels/cpu/pooling.h"
 #if SLIDEGRADE_WITH_CUDA
@@ -68,6 +69,7 @@ void max_pool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y, Tenso
   if (argmax) check_argmax(op, *argmax, out);
   const DeviceGuard on_device = check::same_device(op, {&x, &y, argmax});
   int32_t* index = argmax ? argmax->data_as<int32_t>() : nullptr;
+  if (x.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (x.device().is_cpu()) return cpu::max_pool2d_forward(p, s, x.dtype(), x.data(), y.data(), index);
 #if SLIDEGRADE_WITH_CUDA
   cuda::max_pool2d_forward(p, s, x.dtype(), x.data(), y.data(), index, stream.handle());
@@ -86,6 +88,7 @@ void max_pool2d_backward(const Pool2dParams& p, const Tensor& argmax, const Tens
   check_argmax(op, argmax, out);
   check::same_dtype(op, {&dy, &dx});
   const DeviceGuard on_device = check::same_device(op, {&argmax, &dy, &dx});
+  if (dx.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (dx.device().is_cpu())
     return cpu::max_pool2d_backward(p, s, dx.dtype(), argmax.data_as<int32_t>(), dy.data(), dx.data());
 #if SLIDEGRADE_WITH_CUDA
@@ -102,6 +105,7 @@ void avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y, const
   check::shape(op, "y", y, Shape{s.n, s.out_h, s.out_w, s.c});
   check::same_dtype(op, {&x, &y});
   const DeviceGuard on_device = check::same_device(op, {&x, &y});
+  if (x.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (x.device().is_cpu()) return cpu::avg_pool2d_forward(p, s, x.dtype(), x.data(), y.data());
 #if SLIDEGRADE_WITH_CUDA
   cuda::avg_pool2d_forward(p, s, x.dtype(), x.data(), y.data(), stream.handle());
@@ -117,6 +121,7 @@ void avg_pool2d_backward(const Pool2dParams& p, const Tensor& dy, Tensor& dx, co
   check::shape(op, "dy", dy, Shape{s.n, s.out_h, s.out_w, s.c});
   check::same_dtype(op, {&dy, &dx});
   const DeviceGuard on_device = check::same_device(op, {&dy, &dx});
+  if (dx.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (dx.device().is_cpu()) return cpu::avg_pool2d_backward(p, s, dx.dtype(), dy.data(), dx.data());
 #if SLIDEGRADE_WITH_CUDA
   cuda::avg_pool2d_backward(p, s, dx.dtype(), dy.data(), dx.data(), stream.handle());
@@ -132,6 +137,7 @@ void global_avg_pool_forward(const Tensor& x, Tensor& y, const Stream& stream) {
   check::same_dtype(op, {&x, &y});
   const DeviceGuard on_device = check::same_device(op, {&x, &y});
   const int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
+  if (x.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (x.device().is_cpu()) return cpu::global_avg_pool_forward(x.dtype(), x.data(), y.data(), n, hw, c);
 #if SLIDEGRADE_WITH_CUDA
   cuda::global_avg_pool_forward(x.dtype(), x.data(), y.data(), n, hw, c, stream.handle());
@@ -147,6 +153,7 @@ void global_avg_pool_backward(const Tensor& dy, Tensor& dx, const Stream& stream
   check::same_dtype(op, {&dy, &dx});
   const DeviceGuard on_device = check::same_device(op, {&dy, &dx});
   const int64_t n = dx.dim(0), hw = dx.dim(1) * dx.dim(2), c = dx.dim(3);
+  if (dx.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (dx.device().is_cpu()) return cpu::global_avg_pool_backward(dx.dtype(), dy.data(), dx.data(), n, hw, c);
 #if SLIDEGRADE_WITH_CUDA
   cuda::global_avg_pool_backward(dx.dtype(), dy.data(), dx.data(), n, hw, c, stream.handle());
@@ -166,6 +173,7 @@ void global_max_pool_forward(const Tensor& x, Tensor& y, Tensor* argmax, const S
   const DeviceGuard on_device = check::same_device(op, {&x, &y, argmax});
   const int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
   int32_t* index = argmax ? argmax->data_as<int32_t>() : nullptr;
+  if (x.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (x.device().is_cpu()) return cpu::global_max_pool_forward(x.dtype(), x.data(), y.data(), index, n, hw, c);
 #if SLIDEGRADE_WITH_CUDA
   cuda::global_max_pool_forward(x.dtype(), x.data(), y.data(), index, n, hw, c, stream.handle());
@@ -183,6 +191,7 @@ void global_max_pool_backward(const Tensor& argmax, const Tensor& dy, Tensor& dx
   check::same_dtype(op, {&dy, &dx});
   const DeviceGuard on_device = check::same_device(op, {&argmax, &dy, &dx});
   const int64_t n = dx.dim(0), hw = dx.dim(1) * dx.dim(2), c = dx.dim(3);
+  if (dx.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (dx.device().is_cpu())
     return cpu::global_max_pool_backward(dx.dtype(), argmax.data_as<int32_t>(), dy.data(), dx.data(), n, hw, c);
 #if SLIDEGRADE_WITH_CUDA
@@ -202,6 +211,7 @@ void gem_pool_forward(const Tensor& x, const Tensor& p, Tensor& y, float eps, co
   const DeviceGuard on_device = check::same_device(op, {&x, &p, &y});
   SG_CHECK(eps > 0.0f, op, ": eps ", eps, " must be positive");
   const int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
+  if (x.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (x.device().is_cpu())
     return cpu::gem_pool_forward(x.dtype(), x.data(), *p.data_as<float>(), y.data(), n, hw, c, eps);
 #if SLIDEGRADE_WITH_CUDA
@@ -223,6 +233,12 @@ void gem_pool_backward(const Tensor& x, const Tensor& p, const Tensor& dy, Tenso
   const DeviceGuard on_device = check::same_device(op, {&x, &p, &dy, &dx, &dp});
   SG_CHECK(eps > 0.0f, op, ": eps ", eps, " must be positive");
   const int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
+  if (x.device().is_meta()) {  // the CUDA kernel's workspace below; none on the CPU (core/meta_device.h)
+    if (meta::Session::current(op).target().cuda)
+      meta::kernel_scratch({size_t(cuda_gem_pool_backward_workspace_floats(n, c)) * sizeof(float)},
+                           "gem_pool_backward workspace");
+    return;
+  }
   if (x.device().is_cpu())
     return cpu::gem_pool_backward(x.dtype(), x.data(), *p.data_as<float>(), dy.data(), dx.data(),
                                   dp.data_as<float>(), n, hw, c, eps);

@@ -37,6 +37,7 @@ void channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y, const St
   check::same_dtype(op, {&x, &s, &y});
   const DeviceGuard on_device = check::same_device(op, {&x, &s, &y});
   const int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
+  if (x.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (x.device().is_cpu()) return cpu::channel_scale_forward(x.dtype(), x.data(), s.data(), y.data(), n, hw, c);
 #if SLIDEGRADE_WITH_CUDA
   cuda::channel_scale_forward(x.dtype(), x.data(), s.data(), y.data(), n, hw, c, stream.handle());
@@ -58,6 +59,7 @@ void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, 
   check::same_dtype(op, {&x, &s, &dy, &dx, &ds});
   const DeviceGuard on_device = check::same_device(op, {&x, &s, &dy, &dx, &ds});
   const int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
+  if (x.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (x.device().is_cpu())
     return cpu::channel_scale_backward(x.dtype(), x.data(), s.data(), dy.data(), dx.data(), ds.data(), n, hw, c);
 #if SLIDEGRADE_WITH_CUDA
@@ -73,6 +75,7 @@ void add(const Tensor& a, const Tensor& b, Tensor& y, const Stream& stream) {
   check_pair(op, "a", a, "b", b);
   check_pair(op, "a", a, "y", y);
   const DeviceGuard on_device = check::same_device(op, {&a, &b, &y});
+  if (a.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (a.device().is_cpu()) return cpu::add(a.dtype(), a.data(), b.data(), y.data(), a.numel());
 #if SLIDEGRADE_WITH_CUDA
   cuda::add(a.dtype(), a.data(), b.data(), y.data(), a.numel(), stream.handle());
@@ -85,6 +88,7 @@ void add_(Tensor& a, const Tensor& b, const Stream& stream) {
   constexpr const char* op = "add_";
   check_pair(op, "a", a, "b", b);
   const DeviceGuard on_device = check::same_device(op, {&a, &b});
+  if (a.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (a.device().is_cpu()) return cpu::add(a.dtype(), a.data(), b.data(), a.data(), a.numel());
 #if SLIDEGRADE_WITH_CUDA
   cuda::add(a.dtype(), a.data(), b.data(), a.data(), a.numel(), stream.handle());
@@ -97,6 +101,7 @@ void axpy(float alpha, const Tensor& x, Tensor& y, const Stream& stream) {
   constexpr const char* op = "axpy";
   check_pair(op, "x", x, "y", y);
   const DeviceGuard on_device = check::same_device(op, {&x, &y});
+  if (x.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (x.device().is_cpu()) return cpu::axpy(x.dtype(), alpha, x.data(), y.data(), x.numel());
 #if SLIDEGRADE_WITH_CUDA
   cuda::axpy(x.dtype(), alpha, x.data(), y.data(), x.numel(), stream.handle());
@@ -110,6 +115,7 @@ void mul(const Tensor& a, const Tensor& b, Tensor& y, const Stream& stream) {
   check_pair(op, "a", a, "b", b);
   check_pair(op, "a", a, "y", y);
   const DeviceGuard on_device = check::same_device(op, {&a, &b, &y});
+  if (a.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (a.device().is_cpu()) return cpu::mul(a.dtype(), a.data(), b.data(), y.data(), a.numel());
 #if SLIDEGRADE_WITH_CUDA
   cuda::mul(a.dtype(), a.data(), b.data(), y.data(), a.numel(), stream.handle());
@@ -125,6 +131,7 @@ void mul_backward(const Tensor& a, const Tensor& b, const Tensor& dy, Tensor& da
   check_pair(op, "a", a, "da", da);
   check_pair(op, "a", a, "db", db);
   const DeviceGuard on_device = check::same_device(op, {&a, &b, &dy, &da, &db});
+  if (a.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (a.device().is_cpu())
     return cpu::mul_backward(a.dtype(), a.data(), b.data(), dy.data(), da.data(), db.data(), a.numel());
 #if SLIDEGRADE_WITH_CUDA
@@ -137,6 +144,7 @@ void mul_backward(const Tensor& a, const Tensor& b, const Tensor& dy, Tensor& da
 void fill_(Tensor& t, float value, const Stream& stream) {
   check::floating("fill_", "t", t);
   const DeviceGuard on_device = check::same_device("fill_", {&t});
+  if (t.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (t.device().is_cpu()) return cpu::fill(t.dtype(), t.data(), value, t.numel());
 #if SLIDEGRADE_WITH_CUDA
   cuda::fill(t.dtype(), t.data(), value, t.numel(), stream.handle());
@@ -149,6 +157,7 @@ void scale(const Tensor& x, float alpha, Tensor& y, const Stream& stream) {
   constexpr const char* op = "scale";
   check_pair(op, "x", x, "y", y);
   const DeviceGuard on_device = check::same_device(op, {&x, &y});
+  if (x.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   if (x.device().is_cpu()) return cpu::scale(x.dtype(), x.data(), alpha, y.data(), x.numel());
 #if SLIDEGRADE_WITH_CUDA
   cuda::scale(x.dtype(), x.data(), alpha, y.data(), x.numel(), stream.handle());
@@ -189,6 +198,7 @@ int64_t check_concat(const char* op, const char* piece_name, std::span<const Ten
 void concat_channels_forward(std::span<const Tensor> inputs, Tensor& y, const Stream& stream) {
   constexpr const char* op = "concat_channels_forward";
   const int64_t rows = check_concat(op, "inputs", inputs, "y", y);
+  if (y.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   const DeviceGuard on_device(y.device());  // check_concat checked that every input is on it
   const int64_t total = y.dim(-1);
   int64_t offset = 0;
@@ -209,6 +219,7 @@ void concat_channels_forward(std::span<const Tensor> inputs, Tensor& y, const St
 void concat_channels_backward(const Tensor& dy, std::span<Tensor> dinputs, const Stream& stream) {
   constexpr const char* op = "concat_channels_backward";
   const int64_t rows = check_concat(op, "dinputs", std::span<const Tensor>(dinputs.data(), dinputs.size()), "dy", dy);
+  if (dy.device().is_meta()) return;  // no values, no scratch (core/meta_device.h)
   const DeviceGuard on_device(dy.device());  // check_concat checked that every dinput is on it
   const int64_t total = dy.dim(-1);
   int64_t offset = 0;

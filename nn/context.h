@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/meta_device.h"
 #include "core/stream.h"
 #include "core/tensor.h"
 
@@ -59,8 +60,12 @@ class Context {
   void save(const Module* module, State state) {
     if (!keep_for_backward_) return;
     size_t bytes = 0;
-    for (const Tensor* t : state.tensors()) bytes += t->defined() ? t->nbytes() : 0;
-    saved_[module] = Entry{std::move(state), bytes};
+    std::vector<Tensor> meta_tensors;
+    for (const Tensor* t : state.tensors()) {
+      bytes += t->defined() ? t->nbytes() : 0;
+      if (t->defined() && t->device().is_meta()) meta_tensors.push_back(*t);
+    }
+    saved_[module] = Entry{std::move(state), bytes, MetaMarks(std::move(meta_tensors))};
   }
   // Hands back (and forgets) what `module` saved; throws naming the module when nothing was, or
   // when what was saved is another struct (a forward and a backward of different modules).
@@ -103,10 +108,36 @@ class Context {
   bool recomputing_ = false;
   uint64_t seed_ = 0;
   uint64_t rng_offset_ = 0;
-  // One module's saved state (its own struct) and the bytes of its tensors.
+  // Meta tensors held for backward, told to the meta session (core/meta_device.h) for as long as
+  // they are held, so that the memory plan can say what was saved at its peak. Empty off meta.
+  class MetaMarks {
+   public:
+    MetaMarks() = default;
+    explicit MetaMarks(std::vector<Tensor> tensors) : tensors_(std::move(tensors)) { mark(+1); }
+    MetaMarks(MetaMarks&& other) noexcept : tensors_(std::move(other.tensors_)) { other.tensors_.clear(); }
+    MetaMarks& operator=(MetaMarks&& other) noexcept {
+      if (this != &other) {
+        mark(-1);
+        tensors_ = std::move(other.tensors_);
+        other.tensors_.clear();
+      }
+      return *this;
+    }
+    ~MetaMarks() { mark(-1); }
+
+   private:
+    void mark(int delta) noexcept {
+      if (tensors_.empty()) return;
+      if (meta::Session* session = meta::Session::active())
+        for (const Tensor& t : tensors_) session->mark_saved(t, delta);
+    }
+    std::vector<Tensor> tensors_;
+  };
+  // One module's saved state (its own struct), the bytes of its tensors and its meta marks.
   struct Entry {
     std::any state;
     size_t bytes = 0;
+    MetaMarks meta_marks;
   };
   std::unordered_map<const Module*, Entry> saved_;
   NonFiniteProbe* non_finite_probe_ = nullptr;

@@ -9,6 +9,9 @@
 namespace sg::nn {
 
 namespace {
+// A meta tensor has no values (core/meta_device.h): the shape is all an initialiser gives it.
+Tensor meta_parameter(const Shape& shape) { return Tensor::empty(shape, DType::f32, Device::meta(), "parameter"); }
+
 Tensor host_to(const std::vector<float>& values, const Shape& shape, Device device) {
   Tensor host = Tensor::from_floats(values, shape, DType::f32);
   return device.is_cuda() ? host.to(device) : host;
@@ -16,6 +19,7 @@ Tensor host_to(const std::vector<float>& values, const Shape& shape, Device devi
 }  // namespace
 
 Tensor init_normal(const Shape& shape, double std, uint64_t seed, uint64_t stream_id, Device device) {
+  if (device.is_meta()) return meta_parameter(shape);
   std::vector<float> values(size_t(shape.numel()));
   for (size_t i = 0; i < values.size(); ++i) {
     // Box-Muller on two Philox uniforms; 1 - u keeps the log argument in (0, 1].
@@ -27,6 +31,7 @@ Tensor init_normal(const Shape& shape, double std, uint64_t seed, uint64_t strea
 }
 
 Tensor init_uniform(const Shape& shape, double bound, uint64_t seed, uint64_t stream_id, Device device) {
+  if (device.is_meta()) return meta_parameter(shape);
   std::vector<float> values(size_t(shape.numel()));
   for (size_t i = 0; i < values.size(); ++i)
     values[i] = float(bound * (2.0 * double(philox_uniform(seed, stream_id, i)) - 1.0));
@@ -34,6 +39,7 @@ Tensor init_uniform(const Shape& shape, double bound, uint64_t seed, uint64_t st
 }
 
 Tensor init_constant(const Shape& shape, float value, Device device) {
+  if (device.is_meta()) return meta_parameter(shape);
   return host_to(std::vector<float>(size_t(shape.numel()), value), shape, device);
 }
 

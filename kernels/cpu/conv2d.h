@@ -21,7 +21,7 @@ inline constexpr int64_t kConv2dScratchBytes = int64_t(64) << 20;
 
 // The scratch one call below takes from the CPU allocator (each buffer as a Tensor, so it counts
 // against the memory cap), and the chunking that decides it: computed here once, used by the
-// kernels to size their buffers and loops and by the memory plan (nn/memory_plan.cpp) to count them.
+// kernels to size their buffers and loops and by conv2d's meta branch (kernels/conv2d.cpp) to count them.
 enum class Conv2dPass { forward, backward_input, backward_weight };
 struct Conv2dCpuWorkspace {
   int64_t rows_per_chunk = 1;          // output rows (of out_w pixels) per im2col / GEMM chunk

@@ -9,7 +9,10 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/cuda/device_code.h"
 #include "core/cuda/runtime.h"
+#include "core/meta_device.h"
+#include "kernels/linear.h"
 #include "kernels/cpu/isa.h"
 
 namespace sg::testing {
@@ -226,6 +229,63 @@ void run_gradient_cases(const std::vector<GradientCase>& cases, Rng& rng) {
   std::printf("[op harness] %zu gradient cases, %zu comparisons\n", cases.size(), comparisons);
 }
 
+namespace {
+
+// The bytes a case's run takes beyond its inputs and outputs at its peak: the kernel's scratch.
+size_t real_scratch(const OpCase& c, const OpInputs& on_cpu, const OpOutputs& shapes, Device device) {
+  const OpInputs on_device = copy_to(on_cpu, device);
+  OpOutputs outputs;
+  for (const Tensor& e : shapes) outputs.push_back(Tensor::empty(e.shape(), e.dtype(), device));
+  if (device.is_cuda()) cuda::device_synchronize(device.index);
+  Allocator& allocator = allocator_for(device);
+  allocator.reset_peak();
+  const size_t before = allocator.stats().in_use;
+  c.run(on_device, outputs);
+  if (device.is_cuda()) cuda::device_synchronize(device.index);
+  return allocator.stats().peak_in_use - before;
+}
+
+size_t meta_scratch(const OpCase& c, const OpInputs& on_cpu, const OpOutputs& shapes, const meta::Target& target) {
+  meta::Session session(target);
+  const OpInputs on_meta = copy_to(on_cpu, Device::meta());
+  OpOutputs outputs;
+  for (const Tensor& e : shapes) outputs.push_back(Tensor::empty(e.shape(), e.dtype(), Device::meta()));
+  session.reset_peak();
+  const size_t before = session.in_use();
+  c.run(on_meta, outputs);
+  return session.peak() - before;
+}
+
+}  // namespace
+
+void run_meta_scratch_cases(const std::vector<OpCase>& cases, Device device, Rng& rng) {
+  size_t checked = 0;
+  for (const OpCase& c : cases) {
+    if (c.cuda_only && !device.is_cuda()) continue;
+    if (c.reads_values) continue;
+    const std::string where = c.op + " " + c.description + " on meta for " + device.str();
+    try {
+      const OpInputs on_cpu = c.make_inputs(rng);
+      const OpOutputs shapes = c.reference(on_cpu);
+      meta::Target target;
+      if (device.is_cuda()) {
+        target.cuda = true;
+        target.cuda_arch = cuda::code_architecture(device.index);
+        target.cublas_workspace_held = cublas_workspace_bytes_held(device) > 0;
+      }
+      const size_t planned = meta_scratch(c, on_cpu, shapes, target);
+      const size_t measured = real_scratch(c, on_cpu, shapes, device);
+      EXPECT_EQ(planned, measured) << where << ": scratch on meta " << planned << " bytes, on " << device.str() << " "
+                                   << measured;
+      ++checked;
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << where << ": threw " << e.what();
+    }
+  }
+  EXPECT_GT(checked, 0u) << "no case of the table ran on meta";
+  std::printf("[op harness] %zu cases: scratch on meta equals %s's\n", checked, device.str().c_str());
+}
+
 bool register_op_tests(const char* suite, const char* stem, std::function<std::vector<OpCase>()> cases,
                        OpTestOptions options, const char* file, int line) {
   if (options.every_cpu_isa)
@@ -255,6 +315,17 @@ bool register_op_tests(const char* suite, const char* stem, std::function<std::v
     Rng rng;
     SG_TRACE_SEED(rng);
     run_op_cases(cases(), Device::cuda(0), rng);
+  }, file, line);
+  register_test(suite, std::string("Meta") + stem + "ScratchMatchesCpu", [cases] {
+    Rng rng;
+    SG_TRACE_SEED(rng);
+    run_meta_scratch_cases(cases(), Device::cpu(), rng);
+  }, file, line);
+  register_test(suite, std::string("Meta") + stem + "ScratchMatchesCuda", [cases] {
+    SG_REQUIRE_CUDA();
+    Rng rng;
+    SG_TRACE_SEED(rng);
+    run_meta_scratch_cases(cases(), Device::cuda(0), rng);
   }, file, line);
   return true;
 }

@@ -61,6 +61,9 @@ struct OpCase {
   // Sizes that matter only to a CUDA launch (grids of many blocks), skipped on the CPU where they
   // would add seconds and no path.
   bool cuda_only = false;
+  // The op hands a value back to the host (a norm), which a meta tensor does not have: left out of
+  // the meta mode below.
+  bool reads_values = false;
   std::function<OpInputs(Rng&)> make_inputs;
   std::function<OpOutputs(const OpInputs& on_cpu)> reference;
   std::function<void(const OpInputs& on_device, OpOutputs& outputs)> run;
@@ -100,6 +103,10 @@ struct OpTestOptions {
 //   suite.CpuIsaVariants<stem>MatchReference  with every_cpu_isa: every case on the CPU with each
 //                                         other ISA variant; SKIPPED when the CPU (or the build:
 //                                         the variants need GCC on x86-64) has no other
+//   suite.Meta<stem>ScratchMatchesCpu     every case on the meta device (core/meta_device.h) with the
+//                                         CPU as target: the scratch its meta branch allocates must
+//                                         equal the CPU allocator's measured peak over the same call
+//   suite.Meta<stem>ScratchMatchesCuda    the same against cuda:0 and its code architecture
 // The table is built when the test runs. Call it from a namespace-scope initializer:
 //   [[maybe_unused]] const bool registered = register_op_tests("Activation", "", activation_cases);
 bool register_op_tests(const char* suite, const char* stem, std::function<std::vector<OpCase>()> cases,
@@ -114,6 +121,8 @@ bool register_gradient_tests(const char* suite, const char* test_name,
 // `variant` names what runs the cases besides the device ("avx2"), for the messages.
 void run_op_cases(const std::vector<OpCase>& cases, Device device, Rng& rng, const std::string& variant = {});
 void run_gradient_cases(const std::vector<GradientCase>& cases, Rng& rng);
+// The meta mode: each case's scratch on meta, with `device` as target, against `device`'s measured.
+void run_meta_scratch_cases(const std::vector<OpCase>& cases, Device device, Rng& rng);
 
 // ---- Helpers for writing cases --------------------------------------------------------------------
 
