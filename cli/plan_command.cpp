@@ -16,7 +16,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "kernels/cuda_kernel_paths.h"
-#include "nn/memory_plan.h"
+#include "train/memory_plan.h"
 #include "nn/optimizer_kind.h"
 #include "nn/precision.h"
 #include "train/option_validators.h"
@@ -55,7 +55,7 @@ std::string percent(size_t part, size_t whole) {
 }
 
 int run_plan(const PlanOptions& o) {
-  nn::MemoryPlanRequest request;
+  train::MemoryPlanRequest request;
   request.config = nn::efficientnet_config(o.arch);
   request.config.outputs = o.outputs;
   const int64_t side = o.image > 0 ? o.image : request.config.resolution;
@@ -63,7 +63,7 @@ int run_plan(const PlanOptions& o) {
   request.width = o.width > 0 ? o.width : side;
   request.batch = o.batch;
   request.activations = nn::parse_precision(o.precision);
-  request.optimizer_states = nn::optimizer_state_count(o.optimizer);
+  request.optimizer_states = train::optimizer_state_count(o.optimizer);
   const std::optional<Device> device = parse_device_spelling(o.device);
   request.cuda = device ? device->is_cuda() : cuda_available();  // auto: this machine's
   std::string arch_source;
@@ -73,9 +73,9 @@ int run_plan(const PlanOptions& o) {
 
   // auto: the least recomputation that fits; when nothing fits, show the plan of every block.
   std::optional<nn::CheckpointPolicy> chosen = asked;
-  if (asked.is_automatic()) chosen = nn::choose_checkpointing(request, budget);
+  if (asked.is_automatic()) chosen = train::choose_checkpointing(request, budget);
   request.checkpointing = chosen.value_or(nn::CheckpointPolicy::every_block());
-  const nn::MemoryPlan plan = nn::plan_training_step(request);
+  const train::MemoryPlan plan = train::plan_training_step(request);
 
   std::printf("efficientnet-%s, %lldx%lld, batch %lld, %s activations, %s, %lld outputs, %s kernels\n",
               request.config.arch.c_str(), (long long)request.height, (long long)request.width,
@@ -100,7 +100,7 @@ int run_plan(const PlanOptions& o) {
   }
   std::printf("\n");
 
-  const nn::MemoryParts& p = plan.at_peak;
+  const train::MemoryParts& p = plan.at_peak;
   std::printf("predicted peak: %s (allocator bytes in use), at %s\n", format_bytes(plan.peak).c_str(),
               plan.peak_at.c_str());
   auto row = [&](const char* name, size_t bytes) {
@@ -110,7 +110,7 @@ int run_plan(const PlanOptions& o) {
   row("compute weights (f16/bf16 copies)", p.compute_weights);
   row("gradients (f32)", p.gradients);
   row("optimizer state (f32)", p.optimizer_state);
-  row("input batch", p.batch);
+  row("batches (uint8 this + next, input)", p.batch);
   row("activations saved for backward", p.saved);
   row("temporaries and kernel scratch", p.temporaries);
   if (request.cuda) row("cuBLAS workspace (kept)", p.workspace);
@@ -123,12 +123,12 @@ int run_plan(const PlanOptions& o) {
   if (request.cuda)
     std::printf("  (the CUDA context is outside the allocator: leave it room on the card)\n");
 
-  nn::MemoryPlanRequest none = request;
+  train::MemoryPlanRequest none = request;
   none.checkpointing = nn::CheckpointPolicy::none();
-  nn::MemoryPlanRequest every = request;
+  train::MemoryPlanRequest every = request;
   every.checkpointing = nn::CheckpointPolicy::every_block();
   std::printf("largest batch that fits: %lld without checkpointing, %lld with checkpointing (every block)\n",
-              (long long)nn::largest_batch(none, budget), (long long)nn::largest_batch(every, budget));
+              (long long)train::largest_batch(none, budget), (long long)train::largest_batch(every, budget));
   return fits ? 0 : 3;
 }
 }  // namespace

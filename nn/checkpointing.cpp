@@ -152,6 +152,7 @@ Tensor checkpointed_backward(Context& ctx, Module& block, const Tensor& dy) {
   ctx.set_rng_offset(record.rng_offset);
   {
     const FlagScope recompute(ctx, /*keep=*/true, /*recomputing=*/true);
+    const AllocationScope part("recompute");  // named in out-of-memory messages and the memory plan
     block.forward(ctx, x);  // the output is not needed: only what the block saved
   }
   const uint64_t drawn = ctx.rng_offset() - record.rng_offset;

@@ -17,7 +17,7 @@
 namespace sg::nn {
 
 // Which blocks to checkpoint. `automatic` is resolved by the memory plan for a budget
-// (nn/memory_plan.h: choose_checkpointing) into `selected` blocks.
+// (train/memory_plan.h: choose_checkpointing) into `selected` blocks.
 struct CheckpointPolicy {
   enum class Kind { none, every_block, every_kth_block, selected_blocks, automatic };
   Kind kind = Kind::none;

@@ -234,9 +234,14 @@ Tensor EfficientNet::forward(Context& ctx, const Tensor& x_in) {
   // A training forward moves the BN running statistics: the folded weights are stale.
   if (training()) drop_folded_weights();
   if (inference_fusion_ && inference_fusion_applies(*this, ctx)) return fused_forward(ctx, x);
+  // Each part named for out-of-memory messages and the memory plan's peak (core/allocator.h).
+  AllocationScope part("stem");
   Tensor h = bn1_->forward(ctx, conv_stem_->forward(ctx, x));
-  for (size_t i = 0; i < blocks_.size(); ++i)
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    part.relabel(blocks_[i]->name());
     h = block_checkpointed(i) ? checkpointed_forward(ctx, *blocks_[i], h) : blocks_[i]->forward(ctx, h);
+  }
+  part.relabel("head");
   h = bn2_->forward(ctx, conv_head_->forward(ctx, h));
   return cast_to(head_->forward(ctx, h), DType::f32, ctx.stream(), "efficientnet logits");
 }
@@ -256,10 +261,14 @@ Tensor EfficientNet::fused_forward(Context& ctx, const Tensor& x) {
 Tensor EfficientNet::backward(Context& ctx, const Tensor& dy_in) {
   const StreamScope stream_scope(ctx.stream());  // as in forward
   const Tensor dy = cast_to(dy_in, precision_, ctx.stream(), "efficientnet dlogits");
+  AllocationScope part("head");  // as in forward
   Tensor dh = head_->backward(ctx, dy);
   dh = conv_head_->backward(ctx, bn2_->backward(ctx, dh));
-  for (size_t i = blocks_.size(); i-- > 0;)
+  for (size_t i = blocks_.size(); i-- > 0;) {
+    part.relabel(blocks_[i]->name());
     dh = block_checkpointed(i) ? checkpointed_backward(ctx, *blocks_[i], dh) : blocks_[i]->backward(ctx, dh);
+  }
+  part.relabel("stem");
   const Tensor dx = conv_stem_->backward(ctx, bn1_->backward(ctx, dh));
   return dx.defined() ? cast_to(dx, DType::f32, ctx.stream(), "efficientnet dx") : dx;
 }

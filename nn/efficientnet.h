@@ -61,8 +61,8 @@ struct EfficientNetLayout {
   int64_t block_count() const;
 };
 EfficientNetLayout efficientnet_layout(const EfficientNetConfig& config);
-// The options of every MBConv block, in order: what the EfficientNet constructor builds and the
-// memory plan replays (drop-connect rate i / n for block i of n, SE from the block's input).
+// The options of every MBConv block, in order: what the EfficientNet constructor builds (drop-connect
+// rate i / n for block i of n, SE from the block's input).
 std::vector<MBConvOptions> efficientnet_block_options(const EfficientNetConfig& config);
 
 class EfficientNet final : public Module {
@@ -88,7 +88,7 @@ class EfficientNet final : public Module {
   // The blocks in order (hook for gradient checkpointing, which wraps them).
   const std::vector<std::unique_ptr<MBConv>>& blocks() const { return blocks_; }
   // Gradient checkpointing of blocks (none by default). `automatic` must be resolved first
-  // (nn/memory_plan.h: choose_checkpointing).
+  // (train/memory_plan.h: choose_checkpointing).
   void set_checkpointing(const CheckpointPolicy& policy);
   bool block_checkpointed(size_t block) const { return block < checkpointed_.size() && checkpointed_[block]; }
   // Eval-mode forwards (not training, nothing kept for backward, no non-finite probe) fold each

@@ -1,6 +1,6 @@
 #pragma once
 // Which optimizer a run uses, and its words: adamw, sgd. Here in nn/ rather than train/ because
-// the memory plan (nn/memory_plan.h) counts the optimizer's state tensors; train/optimizer.h
+// the memory plan (train/memory_plan.h) counts the optimizer's state tensors; train/optimizer.h
 // builds the optimizers themselves.
 #include "core/option_words.h"
 

@@ -40,8 +40,7 @@ void accumulate_grad(Parameter& p, const Tensor& g, const Stream& stream) {
     add_(p.grad, g.reshape(p.grad.shape()), stream);
     return;
   }
-  Tensor g32 = Tensor::empty({accumulate_grad_scratch_floats(g.numel(), g.dtype())}, DType::f32, p.grad.device(),
-                             "f32 gradient");
+  Tensor g32 = Tensor::empty({g.numel()}, DType::f32, p.grad.device(), "f32 gradient");
   cast(g.reshape(g32.shape()), g32, stream);
   add_(p.grad, g32.reshape(p.grad.shape()), stream);
 }

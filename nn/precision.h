@@ -41,9 +41,6 @@ const Tensor& compute_weight(Parameter& p, const Tensor& x, const std::string& m
 // p.grad += g, where g (f32, f16 or bf16, p's number of elements) was computed in the compute
 // dtype; an f16/bf16 g goes through an f32 temporary of p's size.
 void accumulate_grad(Parameter& p, const Tensor& g, const Stream& stream);
-// The elements of that f32 temporary for a gradient of `numel` elements in `dtype` (0 in f32): one
-// definition for accumulate_grad and the memory plan (nn/memory_plan.cpp).
-inline int64_t accumulate_grad_scratch_floats(int64_t numel, DType dtype) { return dtype == DType::f32 ? 0 : numel; }
 
 // Frees the compute copies of every parameter of `module` (switching back to f32).
 void release_compute_copies(Module& module);

@@ -146,12 +146,15 @@ StepResult TrainStep::micro_batch(const Batch& batch, const Stream& stream) {
   loss_forward(logits, batch.targets, loss, stream);
   // Read on the step's stream, after the loss kernel (a default-stream copy would not wait for a
   // non-blocking stream; the default read waits for the whole device, loader copies included).
-  const float loss_value = loss.to_floats(stream).at(0);
+  // On the meta device (the memory plan runs this step there) nothing has a value: the plan is of
+  // the step that applies, with a finite loss and finite gradients (core/meta_device.h).
+  const float loss_value = device_.is_meta() ? 0.0f : loss.to_floats(stream).at(0);
   if (!std::isfinite(loss_value)) {
     ctx.reset();  // free what the failed forward kept before the diagnostic re-run
     report_non_finite_loss(batch, rng_offset_before, loss_value, stream);
   }
   times_.forward += seconds_since(forward_start);
+  if (options_.after_forward) options_.after_forward();
   const auto backward_start = Clock::now();
   phase.relabel("backward and optimizer step");
   rng_offset_ = ctx->rng_offset();
@@ -190,6 +193,7 @@ bool TrainStep::gradients_non_finite(const Stream& stream) {
   for (nn::Parameter* p : params_) grads.push_back(&p->grad);
   Tensor found_inf = Tensor::zeros({1}, DType::f32, device_, stream);
   non_finite_check_and_unscale(grads, found_inf, 1.0f, stream);  // a factor of 1: read only
+  if (device_.is_meta()) return false;  // finite on meta, as the loss above
   return found_inf.to_floats(stream).at(0) != 0.0f;  // after the check, on its stream
 }
 
@@ -212,7 +216,8 @@ StepResult TrainStep::finish_step(StepResult result, const Batch& batch, uint64_
     for (nn::Parameter* p : params_) grads.push_back(&p->grad);
     Tensor found_inf = Tensor::zeros({1}, DType::f32, device_, stream);
     non_finite_check_and_unscale(grads, found_inf, 1.0f / scaler_.scale, stream);
-    const bool overflow = found_inf.to_floats(stream).at(0) != 0.0f;  // after the check, on its stream
+    // After the check, on its stream; none on meta, as the loss above.
+    const bool overflow = !device_.is_meta() && found_inf.to_floats(stream).at(0) != 0.0f;
     if (overflow) {
       LossScaleState next = scaler_;
       update_loss_scale(next, true, options_.loss_scale);

@@ -70,6 +70,9 @@ struct TrainStepOptions {
   // repeats there.
   std::function<void(int64_t step, int micro_batch, const std::string& layer, std::string_view gradient, Tensor& g)>
       gradient_fault;
+  // Called after each micro-batch's forward and loss, before its backward (the memory plan reads
+  // what the forward left live there). Empty by default.
+  std::function<void()> after_forward;
 };
 
 // One micro-batch on the model's device. images [N, H, W, 3], normalised, any floating dtype

@@ -36,10 +36,10 @@
 #include "nn/efficientnet.h"
 #include "nn/efficientnet_config_text.h"
 #include "nn/head.h"
-#include "nn/memory_plan.h"
 #include "nn/precision.h"
 #include "train/augment_preset.h"
 #include "train/head_loss.h"
+#include "train/memory_plan.h"
 #include "train/lr_schedule.h"
 #include "train/optimizer.h"
 #include "train/plots.h"
@@ -183,18 +183,18 @@ nn::CheckpointPolicy checkpoint_policy(const RunConfig& config, const nn::Effici
     say("checkpointing auto: no memory_limit given, so no blocks are checkpointed");
     return nn::CheckpointPolicy::none();
   }
-  nn::MemoryPlanRequest request;
+  MemoryPlanRequest request;
   request.config = model;
   request.batch = config.batch;
   request.height = height;
   request.width = width;
   request.activations = precision;
-  request.optimizer_states = nn::optimizer_state_count(config.optimizer);
+  request.optimizer_states = optimizer_state_count(config.optimizer);
   request.cuda = device.is_cuda();
   if (device.is_cuda()) request.cuda_arch = cuda::code_architecture(device.index);
   request.cublas_workspace_held = cublas_workspace_bytes_held(device) > 0;  // a later fold: an earlier one took it
   const size_t budget = parse_bytes(config.memory_limit);
-  const std::optional<nn::CheckpointPolicy> chosen = nn::choose_checkpointing(request, budget);
+  const std::optional<nn::CheckpointPolicy> chosen = choose_checkpointing(request, budget);
   SG_CHECK(chosen.has_value(), "checkpointing auto: batch ", config.batch, " of ", height, "x", width,
            " does not fit memory_limit ", config.memory_limit, " even with every block checkpointed");
   say("checkpointing auto for memory_limit " + config.memory_limit + ": " + chosen->str());

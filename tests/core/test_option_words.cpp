@@ -17,7 +17,7 @@
 #include "kernels/loss.h"
 #include "nn/efficientnet_config_text.h"
 #include "nn/head.h"
-#include "nn/memory_plan.h"
+#include "train/memory_plan.h"
 #include "nn/optimizer_kind.h"
 #include "nn/precision.h"
 #include "train/augment_preset.h"
@@ -91,8 +91,8 @@ TEST(OptionWords, NamesAreTheCanonicalWords) {
   EXPECT_EQ(std::string(grading::head_kind_name(grading::HeadKind::binned)), "binned");
   EXPECT_EQ(std::string(train::lr_schedule_name(train::LrScheduleKind::cosine_restarts)), "cosine_restarts");
   EXPECT_EQ(reduction_name(Reduction::sum), "sum");
-  EXPECT_EQ(nn::optimizer_state_count("AdamW"), 2);
-  EXPECT_EQ(nn::optimizer_state_count("sgd"), 1);
+  EXPECT_EQ(train::optimizer_state_count("AdamW"), 2);
+  EXPECT_EQ(train::optimizer_state_count("sgd"), 1);
 }
 
 TEST(OptionWords, HelpTexts) {

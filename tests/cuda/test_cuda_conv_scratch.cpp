@@ -12,7 +12,7 @@
 #include "core/tensor.h"
 #include "kernels/conv2d.h"
 #include "kernels/cuda_conv2d_scratch.h"
-#include "nn/memory_plan.h"
+#include "train/memory_plan.h"
 #include "tests/support/testing.h"
 
 namespace sg {
@@ -65,7 +65,7 @@ TEST(CudaConvScratch, WeightGradientScratchIsWhatThePlanCounts) {
 
     const std::vector<size_t> planned = cuda_conv2d_backward_weight_scratch(p, s, c.dtype, arch, c.bias);
     size_t expected = 0;
-    for (size_t bytes : planned) expected += nn::allocator_bytes(bytes);
+    for (size_t bytes : planned) expected += train::allocator_bytes(bytes);
     EXPECT_EQ(measured, expected) << "sm_" << arch << " code: the allocator's peak during the call, against "
                                   << planned.size() << " planned scratch blocks";
     EXPECT_FALSE(planned.empty()) << "every case here needs scratch";
