@@ -357,7 +357,8 @@ void add_pen_marks(Scene& scene, SplitMix64& rng, int width, int height) {
   const Rgb ink = inks[static_cast<size_t>(rng.integer(0, 2))];
   const int strokes = rng.integer(1, 3);
   for (int s = 0; s < strokes; ++s) {
-    const int thickness = std::max(3, static_cast<int>(height * rng.uniform(0.004, 0.009)));
+    // At least 4 px: the slide's 5x5 blur leaves a 3 px line little more than a 1 px core of ink.
+    const int thickness = std::max(4, static_cast<int>(height * rng.uniform(0.004, 0.009)));
     std::vector<cv::Point> line;
     if (rng.chance(0.4)) {  // a loop drawn around something
       const double cx = rng.uniform(0.2, 0.8) * width, cy = rng.uniform(0.2, 0.8) * height;
@@ -370,9 +371,11 @@ void add_pen_marks(Scene& scene, SplitMix64& rng, int width, int height) {
       }
     } else {  // a scribble or a line
       double x = rng.uniform(0.05, 0.95) * width, y = rng.uniform(0.05, 0.95) * height;
-      double heading = rng.uniform(0, 2 * kPi);
+      // Inwards, give or take a radian: a stroke started near an edge and heading out would stop
+      // after a step or two (the line ends at the edge), a dot rather than a pen mark.
+      double heading = std::atan2(0.5 * height - y, 0.5 * width - x) + rng.uniform(-1.0, 1.0);
       const double step = height * 0.01;
-      const int steps = rng.integer(30, 110);
+      const int steps = rng.integer(50, 110);  // a stroke, not a tick
       for (int k = 0; k < steps && x >= 0 && y >= 0 && x < width && y < height; ++k) {  // ends at the edge
         line.emplace_back(static_cast<int>(x), static_cast<int>(y));
         heading += rng.uniform(-0.25, 0.25);
@@ -465,7 +468,12 @@ SyntheticSlide::SyntheticSlide(SyntheticSlideSpec spec) : spec_(std::move(spec))
   }
 
   // Cancer segments: the share grows with the grade; the primary pattern gets about twice the
-  // secondary's segments.
+  // secondary's segments, drawn at random. The primary Gleason pattern is by definition the most
+  // extensive one, and segments differ in size (a random draw once painted a 4+3 slide with as much
+  // pattern 3 as pattern 4): when the primary's area is not at least 1.25 times the secondary's, the
+  // primary takes the largest of the drawn segments and the secondary the smallest of the others,
+  // the same numbers of each; only if that is still not enough does the primary take more
+  // segments, largest first. No extra random draws: every other slide paints as before.
   if (s.isup_grade > 0) {
     constexpr std::array<double, 6> kCancerShare{0, 0.2, 0.33, 0.45, 0.55, 0.7};
     const int total = static_cast<int>(segments.size());
@@ -480,6 +488,26 @@ SyntheticSlide::SyntheticSlide(SyntheticSlideSpec spec) : spec_(std::move(spec))
     for (int k = 0; k < cancer; ++k)
       segments[static_cast<size_t>(order[static_cast<size_t>(k)])].pattern =
           k < cancer - secondary ? gleason.primary : gleason.secondary;
+    const auto area_of = [&](int pattern) {
+      double area = 0;
+      for (const Segment& seg : segments) area += seg.pattern == pattern ? seg.area : 0.0;
+      return area;
+    };
+    constexpr double kPrimaryMargin = 1.25;
+    if (mixed && area_of(gleason.primary) < kPrimaryMargin * area_of(gleason.secondary)) {
+      const auto larger = [&](int x, int y) {
+        return segments[static_cast<size_t>(x)].area > segments[static_cast<size_t>(y)].area;
+      };
+      std::stable_sort(order.begin(), order.begin() + cancer, larger);
+      for (Segment& seg : segments) seg.pattern = 0;
+      for (int k = 0; k < cancer - secondary; ++k) segments[static_cast<size_t>(order[static_cast<size_t>(k)])].pattern = gleason.primary;
+      std::vector<int> rest(order.begin() + (cancer - secondary), order.end());  // largest of them last
+      std::stable_sort(rest.begin(), rest.end(), [&](int x, int y) { return larger(y, x); });
+      for (int k = 0; k < secondary; ++k) segments[static_cast<size_t>(rest[static_cast<size_t>(k)])].pattern = gleason.secondary;
+      for (size_t k = rest.size(); k-- > static_cast<size_t>(secondary) &&
+                                  area_of(gleason.primary) < kPrimaryMargin * area_of(gleason.secondary);)
+        segments[static_cast<size_t>(rest[k])].pattern = gleason.primary;
+    }
   }
 
   // Paint: segment grounds, then their glands. Glands have their real size (at 0.5 um/px) on

@@ -5,8 +5,9 @@
 // into segments; each segment is benign (large round glands with pale lumina) or one Gleason
 // pattern: 3 = small, darker, crowded round glands; 4 = fused, cribriform purple nests with small
 // lumina; 5 = solid sheets of dark nuclei. The share of cancer segments grows with the ISUP grade
-// (primary pattern about twice the secondary), so the grade is learnable from level-1 tiles. Some
-// slides carry pen strokes (green, blue, black) on top. The label mask (R channel) follows the
+// (primary pattern about twice the secondary's segments, and always at least 1.25 times its area:
+// the primary is the most extensive pattern), so the grade is learnable from level-1 tiles. Some
+// slides carry pen strokes (green, blue, black; at least 4 px wide, heading inwards) on top. The label mask (R channel) follows the
 // painted regions: Radboud 1 stroma, 2 benign epithelium, 3/4/5 Gleason; Karolinska 1 benign
 // tissue, 2 cancer (docs/panda_and_openslide.md, section 1).
 //
