@@ -110,9 +110,10 @@ BlockLife* Session::find_locked(uintptr_t address) {
   return address < block.address + block.bytes ? &block : nullptr;
 }
 
-const BlockLife* Session::block_of(const void* address) const {
+std::optional<BlockLife> Session::block_of(const void* address) const {
   std::lock_guard lock(mutex_);
-  return const_cast<Session*>(this)->find_locked(reinterpret_cast<uintptr_t>(address));
+  const BlockLife* block = const_cast<Session*>(this)->find_locked(reinterpret_cast<uintptr_t>(address));
+  return block ? std::optional<BlockLife>(*block) : std::nullopt;
 }
 
 void Session::on_allocate(uintptr_t address, size_t bytes) {

@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -92,8 +93,9 @@ class Session {
   size_t saved_bytes() const;
   // Every block the session saw, live or freed.
   std::vector<BlockLife> blocks() const;
-  // The block that holds `address` (a tensor's data()); nullptr when the session never saw it.
-  const BlockLife* block_of(const void* address) const;
+  // A copy of the live block that holds `address` (a tensor's data()); nullopt when there is none.
+  // A copy: the records move as the session grows.
+  std::optional<BlockLife> block_of(const void* address) const;
 
   // The open session; nullptr when none is.
   static Session* active();

@@ -80,7 +80,7 @@ class PartsByAddress {
   explicit PartsByAddress(const meta::Session& session) : session_(session) {}
   void add(const Tensor& t, Part part) {
     if (!t.defined() || t.nbytes() == 0) return;
-    if (const meta::BlockLife* block = session_.block_of(t.data())) parts_[block->address] = part;
+    if (const std::optional<meta::BlockLife> block = session_.block_of(t.data())) parts_[block->address] = part;
   }
   // The parts of every block live at `event`; what is not persistent is saved or a temporary.
   MemoryParts at(uint64_t event) const {

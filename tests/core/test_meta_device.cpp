@@ -163,10 +163,10 @@ TEST(MetaDevice, WhatAContextSavesIsMarkedUntilBackwardTakesIt) {
   nn::Context ctx(/*keep_for_backward=*/true);
   const Tensor y = conv.forward(ctx, x);
   EXPECT_EQ(session.saved_bytes(), Allocator::round_size(x.nbytes()));
-  const meta::BlockLife* block = session.block_of(x.data());
-  ASSERT_NE(block, nullptr);
+  const std::optional<meta::BlockLife> saved_input = session.block_of(x.data());
+  ASSERT_TRUE(saved_input.has_value());
   const Tensor later = Tensor::empty({1}, DType::f32, Device::meta());  // an event after the save
-  EXPECT_TRUE(block->saved_at(session.block_of(later.data())->allocated_at));
+  EXPECT_TRUE(session.block_of(x.data())->saved_at(session.block_of(later.data())->allocated_at));
   const Tensor dy = Tensor::empty(y.shape(), DType::f32, Device::meta());
   (void)conv.backward(ctx, dy);
   EXPECT_EQ(session.saved_bytes(), 0u);
