@@ -236,12 +236,12 @@ size_t real_scratch(const OpCase& c, const OpInputs& on_cpu, const OpOutputs& sh
   const OpInputs on_device = copy_to(on_cpu, device);
   OpOutputs outputs;
   for (const Tensor& e : shapes) outputs.push_back(Tensor::empty(e.shape(), e.dtype(), device));
-  if (device.is_cuda()) cuda::device_synchronize(device.index);
+  synchronize(device);
   Allocator& allocator = allocator_for(device);
   allocator.reset_peak();
   const size_t before = allocator.stats().in_use;
   c.run(on_device, outputs);
-  if (device.is_cuda()) cuda::device_synchronize(device.index);
+  synchronize(device);
   return allocator.stats().peak_in_use - before;
 }
 
@@ -283,7 +283,7 @@ void run_meta_scratch_cases(const std::vector<OpCase>& cases, Device device, Rng
     }
   }
   EXPECT_GT(checked, 0u) << "no case of the table ran on meta";
-  std::printf("[op harness] %zu cases: scratch on meta equals %s's\n", checked, device.str().c_str());
+  std::printf("[op harness] %zu cases: scratch on meta compared with %s's\n", checked, device.str().c_str());
 }
 
 bool register_op_tests(const char* suite, const char* stem, std::function<std::vector<OpCase>()> cases,
