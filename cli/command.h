@@ -20,6 +20,7 @@ void add_summary_command(CLI::App& app, Commands& commands);
 void add_bench_command(CLI::App& app, Commands& commands);
 void add_plan_command(CLI::App& app, Commands& commands);
 void add_forward_command(CLI::App& app, Commands& commands);
+void add_export_command(CLI::App& app, Commands& commands);
 void add_import_command(CLI::App& app, Commands& commands);
 void add_inspect_command(CLI::App& app, Commands& commands);
 void add_evaluate_command(CLI::App& app, Commands& commands);

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   sg::cli::add_bench_command(app, commands);
   sg::cli::add_plan_command(app, commands);
   sg::cli::add_forward_command(app, commands);
+  sg::cli::add_export_command(app, commands);
   sg::cli::add_import_command(app, commands);
   sg::cli::add_inspect_command(app, commands);
   sg::cli::add_evaluate_command(app, commands);

@@ -2,6 +2,7 @@
 
 #include "kernels/activation.h"
 #include "nn/non_finite_probe.h"
+#include "nn/onnx_graph.h"
 
 namespace sg::nn {
 
@@ -25,6 +26,10 @@ Tensor Activation::backward(Context& ctx, const Tensor& dy) {
   activation_backward(kind_, saved.x, dy, dx, ctx.stream());
   probe_gradient(ctx, name(), "input", dx);
   return dx;
+}
+
+std::string Activation::export_onnx(OnnxGraph& graph, const std::string& x) const {
+  return graph.activation(kind_, x, name());
 }
 
 }  // namespace sg::nn

@@ -11,6 +11,7 @@ class Activation final : public Module {
   Tensor forward(Context& ctx, const Tensor& x) override;
   Tensor backward(Context& ctx, const Tensor& dy) override;
   Shape describe(const Shape& input, std::vector<LayerInfo>* layers) const override;
+  std::string export_onnx(OnnxGraph& graph, const std::string& x) const override;
   math::Activation kind() const { return kind_; }
 
  private:

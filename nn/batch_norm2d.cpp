@@ -4,6 +4,7 @@
 #include "kernels/tensor_ops.h"
 #include "nn/init.h"
 #include "nn/non_finite_probe.h"
+#include "nn/onnx_graph.h"
 
 namespace sg::nn {
 
@@ -95,6 +96,18 @@ Tensor BatchNorm2d::backward(Context& ctx, const Tensor& dy) {
   probe_gradient(ctx, name(), beta_);
   probe_gradient(ctx, name(), "input", dx);
   return dx;
+}
+
+std::string BatchNorm2d::export_onnx(OnnxGraph& graph, const std::string& x) const {
+  // Eval mode: the running statistics. Kept as BatchNormalization (not folded into the convolution
+  // before it) so the file holds exactly the trained tensors; runtimes fold it themselves.
+  const std::string y = graph.node("BatchNormalization",
+                                   {x, graph.weight(gamma_.name, gamma_.value, {channels_}),
+                                    graph.weight(beta_.name, beta_.value, {channels_}),
+                                    graph.weight(running_mean_.name, running_mean_.value, {channels_}),
+                                    graph.weight(running_var_.name, running_var_.value, {channels_})},
+                                   name(), {{"epsilon", float(params_.eps)}});
+  return graph.activation(params_.activation, y, name() + "." + std::string(activation_name(params_.activation)));
 }
 
 }  // namespace sg::nn

@@ -15,6 +15,7 @@ class BatchNorm2d final : public Module {
   Tensor forward(Context& ctx, const Tensor& x) override;
   Tensor backward(Context& ctx, const Tensor& dy) override;
   Shape describe(const Shape& input, std::vector<LayerInfo>* layers) const override;
+  std::string export_onnx(OnnxGraph& graph, const std::string& x) const override;
 
   const BatchNormParams& params() const { return params_; }
   Parameter& gamma() { return gamma_; }

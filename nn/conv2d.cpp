@@ -6,6 +6,7 @@
 #include "kernels/tensor_ops.h"
 #include "nn/init.h"
 #include "nn/non_finite_probe.h"
+#include "nn/onnx_graph.h"
 
 namespace sg::nn {
 
@@ -88,6 +89,33 @@ Tensor Conv2d::backward(Context& ctx, const Tensor& dy) {
   conv2d_backward_input(p, dy, w, dx, stream);
   probe_gradient(ctx, name(), "input", dx);
   return dx;
+}
+
+std::string Conv2d::export_onnx(OnnxGraph& graph, const std::string& x) const {
+  const Conv2dOptions& o = options_;
+  const int64_t k = o.kernel, in_per_group = o.in_channels / o.groups;
+  // Our OHWI weight [Cout, k, k, Cin / groups] to ONNX's OIHW [Cout, Cin / groups, k, k].
+  const std::vector<float> ohwi = weight_.value.to_floats();
+  std::vector<float> oihw(ohwi.size());
+  for (int64_t co = 0; co < o.out_channels; ++co)
+    for (int64_t ky = 0; ky < k; ++ky)
+      for (int64_t kx = 0; kx < k; ++kx)
+        for (int64_t ci = 0; ci < in_per_group; ++ci)
+          oihw[size_t(((co * in_per_group + ci) * k + ky) * k + kx)] = ohwi[size_t(((co * k + ky) * k + kx) * in_per_group + ci)];
+  std::vector<std::string> inputs{x, graph.weight(weight_.name, oihw, {o.out_channels, in_per_group, k, k})};
+  if (o.bias) inputs.push_back(graph.weight(bias_.name, bias_.value, {o.out_channels}));
+  std::vector<OnnxAttribute> attributes{{"kernel_shape", std::vector<int64_t>{k, k}},
+                                        {"strides", std::vector<int64_t>{o.stride, o.stride}},
+                                        {"group", o.groups}};
+  if (o.padding == Padding::symmetric) {
+    const int64_t pad = (k - 1) / 2;
+    attributes.push_back({"pads", std::vector<int64_t>{pad, pad, pad, pad}});
+  } else {
+    // TF-SAME resolved per input size (kernels/conv2d_params.h) is ONNX's SAME_UPPER: the odd pixel
+    // of padding after. Written as auto_pad, the exported graph takes any input size.
+    attributes.push_back({"auto_pad", std::string("SAME_UPPER")});
+  }
+  return graph.node("Conv", inputs, name(), std::move(attributes));
 }
 
 }  // namespace sg::nn

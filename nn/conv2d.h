@@ -23,6 +23,7 @@ class Conv2d final : public Module {
   // Returns an undefined tensor when input gradients are switched off (the stem).
   Tensor backward(Context& ctx, const Tensor& dy) override;
   Shape describe(const Shape& input, std::vector<LayerInfo>* layers) const override;
+  std::string export_onnx(OnnxGraph& graph, const std::string& x) const override;
 
   Conv2dParams params_for(const Shape& input) const;
   const Conv2dOptions& options() const { return options_; }

@@ -7,6 +7,7 @@
 #include "kernels/cast.h"
 #include "nn/inference_fusion.h"
 #include "nn/precision.h"
+#include "nn/onnx_graph.h"
 
 namespace sg::nn {
 
@@ -271,6 +272,14 @@ Tensor EfficientNet::backward(Context& ctx, const Tensor& dy_in) {
   part.relabel("stem");
   const Tensor dx = conv_stem_->backward(ctx, bn1_->backward(ctx, dh));
   return dx.defined() ? cast_to(dx, DType::f32, ctx.stream(), "efficientnet dx") : dx;
+}
+
+std::string EfficientNet::export_onnx(OnnxGraph& graph, const std::string& x) const {
+  // The layer-by-layer eval-mode network, in the graph's compute type: x NCHW -> logits [N, outputs].
+  std::string h = bn1_->export_onnx(graph, conv_stem_->export_onnx(graph, x));
+  for (const std::unique_ptr<MBConv>& block : blocks_) h = block->export_onnx(graph, h);
+  h = bn2_->export_onnx(graph, conv_head_->export_onnx(graph, h));
+  return head_->export_onnx(graph, h);
 }
 
 }  // namespace sg::nn

@@ -77,6 +77,7 @@ class EfficientNet final : public Module {
   // after set_input_grad(true); otherwise an undefined tensor.
   Tensor backward(Context& ctx, const Tensor& dy) override;
   Shape describe(const Shape& input, std::vector<LayerInfo>* layers) const override;
+  std::string export_onnx(OnnxGraph& graph, const std::string& x) const override;
 
   const EfficientNetConfig& config() const { return config_; }
   const EfficientNetLayout& layout() const { return layout_; }

@@ -10,6 +10,7 @@
 #include "nn/conv2d.h"
 #include "nn/init.h"
 #include "nn/non_finite_probe.h"
+#include "nn/onnx_graph.h"
 
 namespace sg::nn {
 
@@ -148,6 +149,39 @@ Tensor Head::backward(Context& ctx, const Tensor& dy) {
   if (options_.pooling == HeadPooling::gem) probe_gradient(ctx, child_name("global_pool"), gem_p_);
   probe_gradient(ctx, child_name("global_pool"), "input", dx);
   return dx;
+}
+
+std::string Head::export_onnx(OnnxGraph& graph, const std::string& x) const {
+  // Pooling to [N, F, 1, 1], flattened to [N, F]; eval mode: no dropout; then the classifier.
+  const std::string pool_name = child_name("global_pool");
+  std::string pooled;
+  switch (options_.pooling) {
+    case HeadPooling::avg: pooled = graph.node("GlobalAveragePool", {x}, pool_name); break;
+    case HeadPooling::max: pooled = graph.node("GlobalMaxPool", {x}, pool_name); break;
+    case HeadPooling::gem: {
+      // (mean_hw clamp(x, eps)^p)^(1/p) (kernels/pooling.h), p the learnable exponent [1].
+      const std::string p = graph.weight(gem_p_.name, gem_p_.value, {1});
+      const std::string clamped = graph.node("Clip", {x, graph.constant(pool_name + ".eps", {kGemDefaultEps}, {})},
+                                             pool_name + ".clamp");
+      const std::string mean = graph.node("GlobalAveragePool", {graph.node("Pow", {clamped, p}, pool_name + ".pow")},
+                                          pool_name + ".mean");
+      pooled = graph.node("Pow", {mean, graph.node("Reciprocal", {p}, pool_name + ".inverse_p")}, pool_name);
+      break;
+    }
+    case HeadPooling::avg_max:
+      // Our concatenation's order: the average's channels, then the maximum's.
+      pooled = graph.node("Concat",
+                          {graph.node("GlobalAveragePool", {x}, pool_name + ".avg"),
+                           graph.node("GlobalMaxPool", {x}, pool_name + ".max")},
+                          pool_name, {{"axis", int64_t{1}}});
+      break;
+  }
+  const std::string features_name = graph.node("Flatten", {pooled}, pool_name + ".flatten", {{"axis", int64_t{1}}});
+  // weight [outputs, F] is PyTorch's Linear layout: Gemm with transB.
+  return graph.node("Gemm",
+                    {features_name, graph.weight(weight_.name, weight_.value, {options_.outputs, features()}),
+                     graph.weight(bias_.name, bias_.value, {options_.outputs})},
+                    child_name("classifier"), {{"transB", int64_t{1}}});
 }
 
 }  // namespace sg::nn

@@ -38,6 +38,7 @@ class Head final : public Module {
   Tensor forward(Context& ctx, const Tensor& x) override;
   Tensor backward(Context& ctx, const Tensor& dy) override;
   Shape describe(const Shape& input, std::vector<LayerInfo>* layers) const override;
+  std::string export_onnx(OnnxGraph& graph, const std::string& x) const override;
 
   const HeadOptions& options() const { return options_; }
   int64_t features() const { return options_.pooling == HeadPooling::avg_max ? 2 * options_.in_channels

@@ -3,6 +3,7 @@
 #include "kernels/dropout.h"
 #include "kernels/tensor_ops.h"
 #include "nn/non_finite_probe.h"
+#include "nn/onnx_graph.h"
 
 namespace sg::nn {
 
@@ -97,6 +98,16 @@ Tensor MBConv::backward(Context& ctx, const Tensor& dy) {
     probe_gradient(ctx, name() + " (residual sum)", "input", dh);
   }
   return dh;
+}
+
+std::string MBConv::export_onnx(OnnxGraph& graph, const std::string& x) const {
+  // Eval mode: drop-connect is the identity.
+  std::string h = x;
+  if (expand_conv_) h = expand_bn_->export_onnx(graph, expand_conv_->export_onnx(graph, h));
+  h = depthwise_bn_->export_onnx(graph, depthwise_conv_->export_onnx(graph, h));
+  if (se_) h = se_->export_onnx(graph, h);
+  h = project_bn_->export_onnx(graph, project_conv_->export_onnx(graph, h));
+  return residual_ ? graph.node("Add", {h, x}, name()) : h;
 }
 
 }  // namespace sg::nn

@@ -31,6 +31,7 @@ class MBConv final : public Module {
   Tensor forward(Context& ctx, const Tensor& x) override;
   Tensor backward(Context& ctx, const Tensor& dy) override;
   Shape describe(const Shape& input, std::vector<LayerInfo>* layers) const override;
+  std::string export_onnx(OnnxGraph& graph, const std::string& x) const override;
 
   const MBConvOptions& options() const { return options_; }
   bool has_residual() const { return residual_; }

@@ -16,6 +16,8 @@
 
 namespace sg::nn {
 
+class OnnxGraph;  // nn/onnx_graph.h
+
 // One row of a model summary: a leaf layer, its output shape, parameter count and MACs.
 struct LayerInfo {
   std::string name;
@@ -38,6 +40,11 @@ class Module {
   // The output shape for an input shape, checked (throws naming the module), appending one
   // LayerInfo per leaf layer when `layers` is not null. Runs nothing.
   virtual Shape describe(const Shape& input, std::vector<LayerInfo>* layers) const = 0;
+
+  // Appends this module's eval-mode computation to `graph` (nn/onnx_graph.h), reading the graph
+  // value `x` (NCHW) and returning the name of its output: the ONNX export is written by the module
+  // tree itself. Its weights become initializers under the parameters' names.
+  virtual std::string export_onnx(OnnxGraph& graph, const std::string& x) const = 0;
 
   const std::string& name() const { return name_; }
   // Every parameter / buffer of this module and its children, in a fixed order.

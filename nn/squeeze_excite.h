@@ -16,6 +16,7 @@ class SqueezeExcite final : public Module {
   Tensor forward(Context& ctx, const Tensor& x) override;
   Tensor backward(Context& ctx, const Tensor& dy) override;
   Shape describe(const Shape& input, std::vector<LayerInfo>* layers) const override;
+  std::string export_onnx(OnnxGraph& graph, const std::string& x) const override;
   int64_t reduced_channels() const { return reduced_; }
 
   // The gate s [N, C] of x [N, H, W, C] with the intermediates backward needs; forward applies
