@@ -33,6 +33,11 @@ expect 2 "unknown device 'tpu' (expected cpu, cuda, cuda:N or auto)" "$SG" forwa
 expect 2 "unknown optimizer 'adam' (expected adamw or sgd)" "$SG" plan --optimizer adam
 expect 2 "unknown checkpoint policy 'sometimes'" "$SG" bench --checkpoint sometimes
 expect 2 "unknown architecture 'b9'" "$SG" summary --arch b9
+expect 2 "unknown ONNX input layout 'nhcw' (expected nhwc or nchw)" "$SG" export "$DIR/w.h5" "$DIR/w.onnx" --layout nhcw
+expect 2 "unknown ONNX precision 'bf16' (expected f32 or f16)" "$SG" export "$DIR/w.h5" "$DIR/w.onnx" --precision bf16
+expect 2 "--batch '0': expected dynamic or a positive image count" "$SG" export "$DIR/w.h5" "$DIR/w.onnx" --batch 0
+expect 2 "--opset" "$SG" export "$DIR/w.h5" "$DIR/w.onnx" --opset 12
+expect 2 "unknown --format 'tflite' (expected onnx)" "$SG" export --format tflite "$DIR/w.h5" "$DIR/w.onnx"
 # Bad argument values.
 expect 2 "--tiles" "$SG" tile --slide "$DIR/s.tiff" --tiles 0 --out "$DIR/m.png"
 expect 2 "fold 3: expected 0..2" "$SG" train --data "$DIR" --folds 3 --fold 3
@@ -49,6 +54,7 @@ done
 
 # 1: failures while running.
 expect 1 "$DIR/no_slides" "$SG" grade --models "$DIR/m.h5" --data "$DIR/no_slides"
+expect 1 "$DIR/w.h5: no such weight file" "$SG" export "$DIR/w.h5" "$DIR/w.onnx"
 printf 'not an HDF5 file\n' >"$DIR/junk.h5"
 expect 1 "$DIR/junk.h5: not an HDF5 file" "$SG" inspect "$DIR/junk.h5"
 
