@@ -34,7 +34,8 @@ NetworkFile load_network_file(const std::string& path, Device device) {
   file.config = nn::parse_config_text(file.info.attributes.arch_config, path);
   AllocationScope scope("loading the weights " + path, "the network's weights alone do not fit: raise --memory-limit");
   file.network = std::make_unique<nn::EfficientNet>(file.config, device);
-  load_weights(path, named_tensors(file.network->parameters(), file.network->buffers()));  // strict: every mismatch named
+  load_weights(path,
+               named_tensors(file.network->parameters(), file.network->buffers()));  // strict: every mismatch named
   file.network->set_training(false);
   return file;
 }

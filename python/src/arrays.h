@@ -28,7 +28,8 @@ inline nb::ndarray<nb::numpy, uint8_t, nb::ndim<3>> image_array(data::Image imag
 
 // A float32 CPU tensor of any rank as float32 with its shape.
 inline nb::ndarray<nb::numpy, float> float_tensor_array(Tensor tensor) {
-  SG_CHECK(tensor.dtype() == DType::f32 && tensor.device().is_cpu(), "float_tensor_array: expected a float32 CPU tensor");
+  SG_CHECK(tensor.dtype() == DType::f32 && tensor.device().is_cpu(),
+           "float_tensor_array: expected a float32 CPU tensor");
   auto* owned = new Tensor(std::move(tensor));
   std::vector<size_t> shape;
   for (const int64_t d : owned->shape().dims()) shape.push_back(size_t(d));

@@ -35,8 +35,9 @@ void bind_devices(nb::module_& m) {
       "or 'cuda'), description (the CPU's GEMM library, or the card's name) and for CUDA devices "
       "compute_capability (61 for sm_61), usable, and why_not when this build holds no code for the card. "
       "A build without CUDA, or a machine without a GPU, lists the CPU alone.");
-  m.def("default_device", [] { return default_device().str(); },
-        "The device 'auto' selects: 'cuda:0' when there is a usable GPU, else 'cpu'.");
+  m.def(
+      "default_device", [] { return default_device().str(); },
+      "The device 'auto' selects: 'cuda:0' when there is a usable GPU, else 'cpu'.");
 }
 
 }  // namespace sg::python

@@ -1,10 +1,11 @@
 // slidegrade.Error, ArgumentError and OutOfMemoryError, and the translator from the C++ errors.
 // ArgumentError has two bases (Error and ValueError), which nb::exception cannot make, so the
 // classes are made with PyErr_NewException and kept for the life of the interpreter.
+#include "python/src/errors.h"
+
 #include <CLI/CLI.hpp>
 
 #include "python/src/bindings.h"
-#include "python/src/errors.h"
 
 namespace sg::python {
 

@@ -105,8 +105,7 @@ void bind_grade(nb::module_& m) {
         return result;
       },
       nb::arg("models"), nb::arg("data"), nb::arg("tta"), nb::arg("out"), nb::arg("details"), nb::arg("device"),
-      nb::arg("batch"), nb::arg("threads"), nb::arg("progress").none(),
-      "The grader behind slidegrade.grade().");
+      nb::arg("batch"), nb::arg("threads"), nb::arg("progress").none(), "The grader behind slidegrade.grade().");
 
   m.def(
       "evaluate",
@@ -147,8 +146,8 @@ void bind_grade(nb::module_& m) {
         const std::vector<int> truth = grade_list(y_true, "y_true");
         const std::vector<int> prediction = grade_list(y_pred, "y_pred");
         if (truth.size() != prediction.size())
-          throw UsageError(detail::concat("qwk: y_true has ", truth.size(), " grades but y_pred has ",
-                                          prediction.size()));
+          throw UsageError(
+              detail::concat("qwk: y_true has ", truth.size(), " grades but y_pred has ", prediction.size()));
         return kappa_value(as_argument_error([&] { return grading::quadratic_weighted_kappa(truth, prediction); }));
       },
       nb::arg("y_true"), nb::arg("y_pred"),

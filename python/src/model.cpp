@@ -115,9 +115,9 @@ class PyModel {
       const std::lock_guard<std::mutex> lock(mutex_);  // one forward pass at a time per network
       Tensor x;
       if (is_u8) {
-        x = grading::mosaics_to_input(std::span<const uint8_t>(static_cast<const uint8_t*>(array.data()),
-                                                               size_t(n * h * w * 3)),
-                                      n, h, w, input_);
+        x = grading::mosaics_to_input(
+            std::span<const uint8_t>(static_cast<const uint8_t*>(array.data()), size_t(n * h * w * 3)), n, h, w,
+            input_);
       } else {
         x = Tensor::empty({n, h, w, 3}, DType::f32, Device::cpu(), "Model.predict images");
         std::memcpy(x.data(), array.data(), x.nbytes());
@@ -131,8 +131,9 @@ class PyModel {
   nb::dict grade_slide(const std::filesystem::path& slide_path, const std::string& tta) {
     const std::string slide = slide_path.string();
     const infer::TtaMode mode = as_argument_error([&] { return infer::parse_tta_mode(tta); });
-    SG_CHECK(card_, file_.path, ": not a trained slidegrade model (no model card): grade_slide needs a trained "
-                                "model file (best.h5 of slidegrade.train)");
+    SG_CHECK(card_, file_.path,
+             ": not a trained slidegrade model (no model card): grade_slide needs a trained "
+             "model file (best.h5 of slidegrade.train)");
     infer::SlidePrediction p;
     std::vector<std::string> names;
     {

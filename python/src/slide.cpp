@@ -27,25 +27,27 @@ namespace sg::python {
 
 namespace {
 
-// One open slide; close() drops the OpenSlide handle at once (the with-statement calls it), and
-// every later call raises slidegrade.Error instead of reading a closed handle.
+// One open slide; close() drops the OpenSlide handle (the with-statement calls it), and every later
+// call raises slidegrade.Error instead of reading a closed handle. A read in progress in another
+// thread (the reads release the GIL) holds its own reference, so the handle outlives it.
 class PySlide {
  public:
   explicit PySlide(const std::filesystem::path& path) : path_(path.string()) {
     nb::gil_scoped_release release;
-    slide_ = std::make_unique<data::Slide>(path_);
+    slide_ = std::make_shared<data::Slide>(path_);
   }
-  const data::Slide& slide() const {
+  std::shared_ptr<const data::Slide> open_slide() const {
     SG_CHECK(slide_, path_, ": the slide is closed");
-    return *slide_;
+    return slide_;
   }
+  const data::Slide& slide() const { return *open_slide(); }
   void close() { slide_.reset(); }
   bool closed() const { return !slide_; }
   const std::string& path() const { return path_; }
 
  private:
   std::string path_;
-  std::unique_ptr<data::Slide> slide_;
+  std::shared_ptr<const data::Slide> slide_;
 };
 
 std::pair<int64_t, int64_t> size_pair(const data::LevelSize& size) { return {size.width, size.height}; }
@@ -84,15 +86,17 @@ void bind_slide(nb::module_& m) {
            "Opens the slide. Raises slidegrade.Error naming the path when it is missing or not a slide.")
       .def_prop_ro("path", &PySlide::path, "The slide's file.")
       .def_prop_ro("closed", &PySlide::closed, "True after close().")
-      .def_prop_ro("level_count", [](const PySlide& s) { return s.slide().level_count(); },
-                   "Number of pyramid levels.")
-      .def_prop_ro("dimensions", [](const PySlide& s) { return size_pair(s.slide().level_dimensions(0)); },
-                   "(width, height) of level 0, in pixels.")
+      .def_prop_ro(
+          "level_count", [](const PySlide& s) { return s.slide().level_count(); }, "Number of pyramid levels.")
+      .def_prop_ro(
+          "dimensions", [](const PySlide& s) { return size_pair(s.slide().level_dimensions(0)); },
+          "(width, height) of level 0, in pixels.")
       .def_prop_ro(
           "level_dimensions",
           [](const PySlide& s) {
             nb::list out;
-            for (int l = 0; l < s.slide().level_count(); ++l) out.append(nb::cast(size_pair(s.slide().level_dimensions(l))));
+            for (int l = 0; l < s.slide().level_count(); ++l)
+              out.append(nb::cast(size_pair(s.slide().level_dimensions(l))));
             return nb::tuple(out);
           },
           "(width, height) of every level, level 0 first.")
@@ -112,20 +116,22 @@ void bind_slide(nb::module_& m) {
             return std::make_pair(mpp->x, mpp->y);
           },
           "(x, y) microns per level-0 pixel, or None when the file does not say.")
-      .def_prop_ro("vendor", [](const PySlide& s) { return s.slide().vendor(); },
-                   "OpenSlide's vendor ('generic-tiff', 'aperio', ...); '' when absent.")
-      .def_prop_ro("properties", [](const PySlide& s) { return s.slide().properties(); },
-                   "Every OpenSlide property, as a dict of strings.")
+      .def_prop_ro(
+          "vendor", [](const PySlide& s) { return s.slide().vendor(); },
+          "OpenSlide's vendor ('generic-tiff', 'aperio', ...); '' when absent.")
+      .def_prop_ro(
+          "properties", [](const PySlide& s) { return s.slide().properties(); },
+          "Every OpenSlide property, as a dict of strings.")
       .def(
           "read_region",
           [](const PySlide& s, std::pair<int64_t, int64_t> location, int level, std::pair<int, int> size) {
-            const data::Slide& slide = s.slide();
+            const std::shared_ptr<const data::Slide> slide = s.open_slide();
             SG_CHECK(size.first >= 0 && size.second >= 0, s.path(), ": read_region size (", size.first, ", ",
                      size.second, ") must not be negative");
             data::Image image;
             {
               nb::gil_scoped_release release;
-              image = slide.read_region(location.first, location.second, level, size.first, size.second);
+              image = slide->read_region(location.first, location.second, level, size.first, size.second);
             }
             return image_array(std::move(image));
           },
@@ -135,11 +141,11 @@ void bind_slide(nb::module_& m) {
       .def(
           "read_level",
           [](const PySlide& s, int level) {
-            const data::Slide& slide = s.slide();
+            const std::shared_ptr<const data::Slide> slide = s.open_slide();
             data::Image image;
             {
               nb::gil_scoped_release release;
-              image = slide.read_level(level);
+              image = slide->read_level(level);
             }
             return image_array(std::move(image));
           },
@@ -160,8 +166,8 @@ void bind_slide(nb::module_& m) {
         if (tiles < 1 || tiles > 4096) throw UsageError(detail::concat("tile: tiles ", tiles, " is not in 1..4096"));
         if (size < 1 || size > 2368) throw UsageError(detail::concat("tile: size ", size, " is not in 1..2368"));
         if (level < 0 || rows < 0 || cols < 0)
-          throw UsageError(detail::concat("tile: level, rows and cols must not be negative (", level, ", ", rows, ", ",
-                                          cols, ")"));
+          throw UsageError(
+              detail::concat("tile: level, rows and cols must not be negative (", level, ", ", rows, ", ", cols, ")"));
         data::TileSpec spec;
         spec.level = level;
         spec.count = tiles;
@@ -217,8 +223,8 @@ void bind_slide(nb::module_& m) {
       [](const std::filesystem::path& out, int slides, int test_slides, uint64_t seed, int width, int height,
          int jpeg_quality, double pen_marks, int threads) {
         if (slides < 0 || test_slides < -1)
-          throw UsageError(detail::concat("synth: slide counts must not be negative (slides ", slides,
-                                          ", test_slides ", test_slides, ")"));
+          throw UsageError(detail::concat("synth: slide counts must not be negative (slides ", slides, ", test_slides ",
+                                          test_slides, ")"));
         if (jpeg_quality < 1 || jpeg_quality > 100)
           throw UsageError(detail::concat("synth: jpeg_quality ", jpeg_quality, " is not in 1..100"));
         if (!(pen_marks >= 0 && pen_marks <= 1))
@@ -244,9 +250,8 @@ void bind_slide(nb::module_& m) {
         result["test"] = slide_specs(dataset.test);
         return result;
       },
-      nb::arg("out"), nb::arg("slides") = 40, nb::arg("test_slides") = -1, nb::arg("seed") = 1,
-      nb::arg("width") = 4096, nb::arg("height") = 2048, nb::arg("jpeg_quality") = 90, nb::arg("pen_marks") = 0.3,
-      nb::arg("threads") = 0,
+      nb::arg("out"), nb::arg("slides") = 40, nb::arg("test_slides") = -1, nb::arg("seed") = 1, nb::arg("width") = 4096,
+      nb::arg("height") = 2048, nb::arg("jpeg_quality") = 90, nb::arg("pen_marks") = 0.3, nb::arg("threads") = 0,
       "A synthetic PANDA-like dataset, as `slidegrade synth` writes it: out/train_images/, train_label_masks/, "
       "train.csv, test_images/, test.csv and test_truth.csv. The same seed writes the same bytes. Returns "
       "{'path', 'train': [slide dicts], 'test': [...]}, each with image_id, data_provider, isup_grade, "

@@ -19,9 +19,7 @@ namespace sg::python {
 
 namespace {
 
-nb::object optional_number(const std::optional<double>& value) {
-  return value ? nb::cast(*value) : nb::none();
-}
+nb::object optional_number(const std::optional<double>& value) { return value ? nb::cast(*value) : nb::none(); }
 
 nb::dict step_dict(const train::StepEvent& e) {
   nb::dict d;

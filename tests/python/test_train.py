@@ -3,6 +3,8 @@ config, Ctrl-C and resume, the CLI's messages for bad keys and values."""
 import csv
 import os
 import pathlib
+import signal
+import threading
 
 import pytest
 
@@ -59,6 +61,20 @@ def test_ctrl_c_leaves_a_resumable_run(dataset, tmp_path):
     result = slidegrade.train(out=out, resume=True, progress=False)
     assert len(metrics_rows(out)) == 3
     assert result["run_dir"] == str(out)
+
+
+def test_ctrl_c_without_a_callback(dataset, tmp_path):
+    # No Python runs during the training but the trainer's own checks: SIGINT from another thread
+    # (as a terminal's Ctrl-C) must still stop a run that would otherwise take a minute.
+    data, _ = dataset
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            slidegrade.train(REPO / "configs" / "demo.toml", data=data, out=tmp_path / "run", progress=False,
+                             **dict(TINY, epochs=300))
+    finally:
+        timer.cancel()
 
 
 def test_callback_exception_stops_training(dataset, tmp_path):
