@@ -138,6 +138,7 @@ def grade(models: Union[PathLike, Sequence[PathLike]],
           out: Optional[PathLike] = None,
           details: Optional[PathLike] = None,
           device: str = "auto",
+          memory_limit: str = "",
           batch: int = 8,
           threads: int = 2,
           progress: Optional[Callable[[int, int], Any]] = None) -> list:
@@ -146,7 +147,8 @@ def grade(models: Union[PathLike, Sequence[PathLike]],
     models: one best.h5 or several (an ensemble averages them); data: a folder with test.csv and
     test_images/, or with *.tiff slides; tta: "none" (1 view), "flips" (4) or "dihedral" (8). With
     out, writes Kaggle's submission CSV (image_id,isup_grade); with details, the details CSV.
-    progress(done, total) is called as slides finish. Returns one dict per slide, in order:
+    memory_limit ("4GiB", "512MiB"; "": none) caps the device's allocator, weights included, as
+    --memory-limit does. progress(done, total) is called as slides finish. Returns one dict per slide, in order:
     {"image_id", "path", "data_provider", "ok", "error", "grade", "score", "outputs"}; a slide that
     cannot be read has ok False, the reason in error, and grade 0.
     """
@@ -154,4 +156,5 @@ def grade(models: Union[PathLike, Sequence[PathLike]],
         models = [models]
     return _slidegrade._grade([os.fspath(m) for m in models], os.fspath(data), tta,
                               "" if out is None else os.fspath(out),
-                              "" if details is None else os.fspath(details), device, batch, threads, progress)
+                              "" if details is None else os.fspath(details), device, memory_limit, batch, threads,
+                              progress)

@@ -72,7 +72,8 @@ def read_png(path: PathLike) -> npt.NDArray[np.uint8]:
 class Model:
     """An EfficientNet from one of our weight files (ImageNet import, best.h5, last.h5), eval mode."""
     @staticmethod
-    def load(path: PathLike, device: str = "cpu", precision: str = "f32", batch: int = 8) -> "Model": ...
+    def load(path: PathLike, device: str = "cpu", precision: str = "f32", batch: int = 8,
+             memory_limit: str = "") -> "Model": ...
     @property
     def path(self) -> str: ...
     @property
@@ -104,5 +105,6 @@ def qwk(y_true: Any, y_pred: Any) -> float:
     """Quadratic weighted kappa over ISUP grades 0..5; nan where undefined."""
 
 def _train(arguments: list[str], resume_dir: str, progress: Optional[Callable[[dict[str, Any]], Any]]) -> list[dict[str, Any]]: ...
-def _grade(models: list[str], data: str, tta: str, out: str, details: str, device: str, batch: int, threads: int,
+def _grade(models: list[str], data: str, tta: str, out: str, details: str, device: str, memory_limit: str,
+           batch: int, threads: int,
            progress: Optional[Callable[[int, int], Any]]) -> list[dict[str, Any]]: ...

@@ -56,11 +56,12 @@ void bind_grade(nb::module_& m) {
   m.def(
       "_grade",
       [](const std::vector<std::string>& models, const std::string& data_dir, const std::string& tta,
-         const std::string& out, const std::string& details, const std::string& device, int batch, int threads,
-         nb::object progress) {
+         const std::string& out, const std::string& details, const std::string& device,
+         const std::string& memory_limit, int batch, int threads, nb::object progress) {
         infer::PredictorOptions options;
         options.tta = as_argument_error([&] { return infer::parse_tta_mode(tta); });
         options.device = device_argument(device);
+        const size_t limit = memory_limit_argument(memory_limit);
         if (batch < 1) throw UsageError(detail::concat("grade: batch must be at least 1, got ", batch));
         if (threads < 0) throw UsageError(detail::concat("grade: threads must not be negative, got ", threads));
         options.batch = batch;
@@ -71,6 +72,8 @@ void bind_grade(nb::module_& m) {
         {
           nb::gil_scoped_release release;
           const infer::SlidesToGrade list = infer::list_slides_to_grade(data_dir);  // a bad folder fails fast
+          // The cap covers the models' weights too, so it is set before they are loaded (as the command does).
+          const ScopedMemoryLimit cap(options.device, limit);
           const infer::Predictor predictor(models, options);
           rows = predictor.predict(list.slides, [&progress](int64_t done, int64_t total) {
             nb::gil_scoped_acquire acquire;
@@ -105,7 +108,7 @@ void bind_grade(nb::module_& m) {
         return result;
       },
       nb::arg("models"), nb::arg("data"), nb::arg("tta"), nb::arg("out"), nb::arg("details"), nb::arg("device"),
-      nb::arg("batch"), nb::arg("threads"), nb::arg("progress").none(), "The grader behind slidegrade.grade().");
+      nb::arg("memory_limit"), nb::arg("batch"), nb::arg("threads"), nb::arg("progress").none(), "The grader behind slidegrade.grade().");
 
   m.def(
       "evaluate",

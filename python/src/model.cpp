@@ -38,12 +38,15 @@ constexpr const char* kImagesExpected =
 
 class PyModel {
  public:
-  PyModel(const std::string& path, const std::string& device, const std::string& precision, int batch)
+  PyModel(const std::string& path, const std::string& device, const std::string& precision, int batch,
+          const std::string& memory_limit)
       : device_(device_argument(device)),
         precision_(as_argument_error([&] { return nn::parse_precision(precision); })),
-        batch_(batch) {
+        batch_(batch),
+        memory_limit_(memory_limit_argument(memory_limit)) {
     if (batch < 1) throw UsageError(detail::concat("Model.load: batch must be at least 1, got ", batch));
     nb::gil_scoped_release release;
+    const ScopedMemoryLimit cap(device_, memory_limit_);
     file_ = infer::load_network_file(path, device_);
     if (file_.info.attributes.user.count("head")) card_ = grading::read_model_card(file_.info.attributes, path);
     file_.network->set_precision(precision_);
@@ -113,6 +116,7 @@ class PyModel {
     {
       nb::gil_scoped_release release;
       const std::lock_guard<std::mutex> lock(mutex_);  // one forward pass at a time per network
+      const ScopedMemoryLimit cap(device_, memory_limit_);
       Tensor x;
       if (is_u8) {
         x = grading::mosaics_to_input(
@@ -139,6 +143,7 @@ class PyModel {
     {
       nb::gil_scoped_release release;
       const std::lock_guard<std::mutex> lock(mutex_);
+      const ScopedMemoryLimit cap(device_, memory_limit_);
       const infer::Predictor& predictor = predictor_for(mode);
       p = predictor.predict({data::SlideItem{std::filesystem::path(slide).stem().string(), slide, -1}}).front();
       names = predictor.output_names();
@@ -173,6 +178,9 @@ class PyModel {
   Device device_;
   DType precision_;
   int batch_;
+  // The device allocator's cap while this model loads and runs (0: none); the cap is the device's,
+  // set for the duration of each call, as --memory-limit is for a command.
+  size_t memory_limit_;
   infer::NetworkFile file_;
   std::optional<grading::ModelCard> card_;
   grading::InputNormalization input_;
@@ -188,12 +196,16 @@ void bind_model(nb::module_& m) {
                       "of slidegrade.train, with its model card) or a training checkpoint (last.h5). Eval mode.")
       .def_static(
           "load",
-          [](const std::filesystem::path& path, const std::string& device, const std::string& precision, int batch) {
-            return std::make_unique<PyModel>(path.string(), device, precision, batch);
+          [](const std::filesystem::path& path, const std::string& device, const std::string& precision, int batch,
+             const std::string& memory_limit) {
+            return std::make_unique<PyModel>(path.string(), device, precision, batch, memory_limit);
           },
           nb::arg("path"), nb::arg("device") = "cpu", nb::arg("precision") = "f32", nb::arg("batch") = 8,
+          nb::arg("memory_limit") = "",
           "Loads the network of a weight file on `device` ('cpu', 'cuda', 'cuda:N', 'auto') computing in "
-          "`precision` ('f32', 'f16', 'bf16'); `batch` images per forward pass. Raises slidegrade.Error naming the "
+          "`precision` ('f32', 'f16', 'bf16'); `batch` images per forward pass; `memory_limit` ('4GiB', '512MiB'; '': "
+          "none) caps the device's allocator while it loads and runs, as --memory-limit does (over it: "
+          "slidegrade.OutOfMemoryError naming what was running). Raises slidegrade.Error naming the "
           "file when it is missing, damaged or not a slidegrade network, slidegrade.ArgumentError for a bad word.")
       .def_prop_ro("path", &PyModel::path, "The weight file.")
       .def_prop_ro("arch", &PyModel::arch, "The architecture: 'b0'..'b7', 'lite0'..'lite4'.")

@@ -131,3 +131,12 @@ def test_grade_slide_bad_input(model, tmp_path):
         model.grade_slide(tmp_path / "x.tiff", tta="flip")
     with pytest.raises(slidegrade.Error, match="missing.tiff"):
         model.grade_slide(tmp_path / "missing.tiff")
+
+
+def test_memory_limit(trained):
+    with pytest.raises(slidegrade.OutOfMemoryError, match="loading the weights"):
+        slidegrade.Model.load(trained["best_weights"], memory_limit="64KiB")
+    with pytest.raises(slidegrade.ArgumentError, match="lots"):
+        slidegrade.Model.load(trained["best_weights"], memory_limit="lots")
+    capped = slidegrade.Model.load(trained["best_weights"], memory_limit="256MiB")
+    assert capped.predict(np.zeros((1, 64, 64, 3), np.uint8)).shape == (1, 5)

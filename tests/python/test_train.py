@@ -135,3 +135,7 @@ def test_grade_bad_input(trained, dataset, tmp_path):
         slidegrade.grade(tmp_path / "missing.h5", data)
     with pytest.raises(slidegrade.Error, match="nowhere"):
         slidegrade.grade(trained["best_weights"], tmp_path / "nowhere")
+    with pytest.raises(slidegrade.OutOfMemoryError, match="best.h5"):
+        slidegrade.grade(trained["best_weights"], data, memory_limit="64KiB", device="cpu")
+    with pytest.raises(slidegrade.ArgumentError, match="lots"):
+        slidegrade.grade(trained["best_weights"], data, memory_limit="lots")
