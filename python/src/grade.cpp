@@ -56,8 +56,8 @@ void bind_grade(nb::module_& m) {
   m.def(
       "_grade",
       [](const std::vector<std::string>& models, const std::string& data_dir, const std::string& tta,
-         const std::string& out, const std::string& details, const std::string& device,
-         const std::string& memory_limit, int batch, int threads, nb::object progress) {
+         const std::string& out, const std::string& details, const std::string& device, const std::string& memory_limit,
+         int batch, int threads, nb::object progress) {
         infer::PredictorOptions options;
         options.tta = as_argument_error([&] { return infer::parse_tta_mode(tta); });
         options.device = device_argument(device);
@@ -108,7 +108,8 @@ void bind_grade(nb::module_& m) {
         return result;
       },
       nb::arg("models"), nb::arg("data"), nb::arg("tta"), nb::arg("out"), nb::arg("details"), nb::arg("device"),
-      nb::arg("memory_limit"), nb::arg("batch"), nb::arg("threads"), nb::arg("progress").none(), "The grader behind slidegrade.grade().");
+      nb::arg("memory_limit"), nb::arg("batch"), nb::arg("threads"), nb::arg("progress").none(),
+      "The grader behind slidegrade.grade().");
 
   m.def(
       "evaluate",
