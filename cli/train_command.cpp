@@ -31,26 +31,13 @@ struct TrainCommandOptions {
 // difference that changes what the run computes).
 train::RunConfig resume_config(const CLI::App& parser, const TrainCommandOptions& o) {
   if (!o.config_file.empty()) return o.config;
-  const std::string saved = (std::filesystem::path(o.resume) / "config.toml").string();
-  SG_CHECK(std::filesystem::is_regular_file(saved), o.resume, ": not a run folder (no config.toml) to resume");
   std::vector<std::string> arguments;
   for (const CLI::Option* option : parser.get_options()) {
     const std::string name = option->get_name();
     if (option->count() == 0 || name == "--resume" || name == "--config" || name == "--help") continue;
     for (const std::string& value : option->results()) arguments.push_back(name + "=" + value);
   }
-  arguments.push_back("--config");
-  arguments.push_back(saved);
-  std::reverse(arguments.begin(), arguments.end());  // CLI11 takes them reversed
-  train::RunConfig config;
-  CLI::App reader{"resume"};
-  train::add_run_config_options(reader, config);
-  try {
-    reader.parse(arguments);
-  } catch (const CLI::ParseError& e) {
-    throw Error(detail::concat("reading the run config '", saved, "': ", e.what()));
-  }
-  return config;
+  return train::resume_run_config(o.resume, arguments);
 }
 
 std::string qwk_text(const std::optional<double>& qwk) { return grading::format_kappa(qwk); }

@@ -4,7 +4,8 @@
 The layers, bottom up: core (device, tensors, allocators), kernels (the ops), nn (modules and
 networks), weights (weight files and imports), data (slides and files), grading (what the trainer
 and the grader share), then train (the trainer) and infer (the grader) side by side, and cli on
-top. An include that points upwards, or sideways between train and infer, couples two parts that
+top, with python (the Python package's extension module) beside it: the two front ends share
+what they need through the libraries, never through each other's files. An include that points upwards, or sideways between train and infer, couples two parts that
 are meant to be built, linked and changed apart: for example the grader would link the trainer.
 Exit status 1 lists every such include with its file and line.
 """
@@ -22,6 +23,7 @@ ALLOWED = {
     "train": {"core", "kernels", "nn", "weights", "data", "grading", "train"},
     "infer": {"core", "kernels", "nn", "weights", "data", "grading", "infer"},
     "cli": {"core", "kernels", "nn", "weights", "data", "grading", "train", "infer", "cli"},
+    "python": {"core", "kernels", "nn", "weights", "data", "grading", "train", "infer", "python"},
 }
 SUFFIXES = {".h", ".cpp", ".cu", ".cuh"}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/')

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config libopenblas-openmp-dev libhdf5-dev zlib1g-dev libgtest-dev libgmock-dev
           libbenchmark-dev libcli11-dev libopenslide-dev openslide-tools libtiff-dev libopencv-imgproc-dev
-          libspng-dev libonnx-dev libprotobuf-dev)
+          libspng-dev libonnx-dev libprotobuf-dev python3-dev python3-venv)
 # The test suite also runs weights/convert_torch.py against torchvision (Debian's Python).
 if [[ ${SG_PYTHON_PACKAGES:-0} == 1 ]]; then
   packages+=(python3-torch python3-torchvision python3-h5py python3-numpy)

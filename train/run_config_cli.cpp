@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -624,6 +625,39 @@ RunConfig read_run_config(const std::string& path) {
     throw Error(detail::concat("reading the run config '", path, "': ", e.what()));
   }
   return config;
+}
+
+namespace {
+// CLI11 takes an argument vector in reverse order (it pops from the back).
+RunConfig parse_reversed(std::vector<std::string> arguments) {
+  std::reverse(arguments.begin(), arguments.end());
+  RunConfig config;
+  CLI::App app{"run config"};
+  add_run_config_options(app, config);
+  app.parse(arguments);
+  return config;
+}
+}  // namespace
+
+RunConfig parse_run_config_arguments(const std::vector<std::string>& arguments) {
+  try {
+    return parse_reversed(arguments);
+  } catch (const CLI::ParseError& e) {
+    throw UsageError(e.what());
+  }
+}
+
+RunConfig resume_run_config(const std::string& run_dir, const std::vector<std::string>& flag_arguments) {
+  const std::string saved = (std::filesystem::path(run_dir) / "config.toml").string();
+  std::error_code error;
+  SG_CHECK(std::filesystem::is_regular_file(saved, error), run_dir, ": not a run folder (no config.toml) to resume");
+  std::vector<std::string> arguments{"--config", saved};
+  arguments.insert(arguments.end(), flag_arguments.begin(), flag_arguments.end());
+  try {
+    return parse_reversed(arguments);
+  } catch (const CLI::ParseError& e) {
+    throw Error(detail::concat("reading the run config '", saved, "': ", e.what()));
+  }
 }
 
 std::vector<std::string> run_config_differences(const RunConfig& saved, const RunConfig& given) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/usage_error.h"
 #include "grading/head.h"
 #include "kernels/activation.h"
 #include "nn/head.h"
@@ -499,6 +500,43 @@ TEST(RunConfigCli, HelpListsKeysDefaultsAndAllowedValues) {
   for (const char* text : {"--config", "--tile_size", "256", "f32|f16|bf16", "softmax|binned|regression",
                            "none|every|every:K|blocks:I,J|auto", "--tile-size = --tile_size"})
     EXPECT_NE(help.find(text), std::string::npos) << text << "\n" << help;
+}
+
+// parse_run_config_arguments: the command's parser, with its parse errors as UsageError (the
+// Python package's train() passes its keys through it).
+TEST(RunConfigCli, ParseArgumentsAsTheCommandDoes) {
+  TempFolder folder;
+  const std::string file = folder.write("run.toml", "tiles = 16\nbatch = 8\n");
+  const RunConfig config = parse_run_config_arguments({"--config", file, "--batch=2", "--tile_size=64"});
+  EXPECT_EQ(config.tiles, 16);
+  EXPECT_EQ(config.batch, 2);
+  EXPECT_EQ(config.tile_size, 64);
+  try {
+    parse_run_config_arguments({"--tile_sise=64"});
+    FAIL() << "an unknown flag was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("tile_sise"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_run_config_arguments({"--precision=f8"}), UsageError);
+}
+
+// resume_run_config: the saved config.toml under the flags given beside --resume.
+TEST(RunConfigCli, ResumeReadsTheSavedConfigUnderTheFlags) {
+  TempFolder folder;
+  RunConfig saved;
+  saved.tiles = 9;
+  saved.epochs = 3;
+  folder.write("config.toml", run_config_toml(saved));
+  const RunConfig config = resume_run_config(folder.path().string(), {"--epochs=5"});
+  EXPECT_EQ(config.tiles, 9);
+  EXPECT_EQ(config.epochs, 5);
+  try {
+    resume_run_config((folder.path() / "nothing").string(), {});
+    FAIL() << "a folder without config.toml was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a run folder (no config.toml) to resume"), std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
