@@ -2,7 +2,7 @@
 # The Python package's tests, built from an existing build folder of the command (CI's):
 #   scripts/python_tests.sh BUILD_DIR
 # 1. a venv BUILD_DIR/python-venv (Debian's /usr/bin/python3) with scikit-build-core, nanobind, numpy
-#    and pytest from PyPI;
+#    and pytest from PyPI, and onnx, onnxruntime and h5py for the ONNX export's tests (tests/python/test_onnx_export.py);
 # 2. pip install --no-build-isolation --config-settings=build-dir=BUILD_DIR . : scikit-build-core
 #    configures BUILD_DIR again and builds the _slidegrade target alone, so the libraries' objects
 #    are reused and only the binding files compile. The folder's own SLIDEGRADE_TESTS,
@@ -19,7 +19,8 @@ build=$(cd "$1" && pwd)
 
 venv=$build/python-venv
 [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check scikit-build-core nanobind numpy pytest
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check scikit-build-core nanobind numpy pytest \
+  onnx onnxruntime h5py
 
 cache_value() { sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt"; }
 settings=(--config-settings=build-dir="$build")

@@ -26,6 +26,7 @@ from ._slidegrade import (
     default_device,
     devices,
     evaluate,
+    export_onnx,
     qwk,
     read_png,
     synth,
@@ -33,9 +34,6 @@ from ._slidegrade import (
     write_png,
 )
 from . import _slidegrade
-
-# ONNX export (issue 16, the exporter's part) is bound in the extension module as export_onnx and
-# re-exported here beside the others once sg::onnx_export::export_onnx exists.
 
 __all__ = [
     "ArgumentError",
@@ -47,6 +45,7 @@ __all__ = [
     "default_device",
     "devices",
     "evaluate",
+    "export_onnx",
     "grade",
     "qwk",
     "read_png",

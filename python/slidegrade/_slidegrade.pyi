@@ -27,6 +27,15 @@ def default_device() -> str:
 class Slide:
     """A whole-slide image, with OpenSlide Python's names; a context manager."""
     def __init__(self, path: PathLike) -> None: ...
+    @staticmethod
+    def create(arch: str, outputs: int = 1000, seed: int = 0, device: str = "cpu", precision: str = "f32",
+               batch: int = 8, memory_limit: str = "") -> "Model":
+        """A new network of `arch` initialised from `seed` (no pretrained weights, no model card)."""
+    def save(self, path: PathLike) -> None:
+        """Writes the network in slidegrade's weight format (arch config, and the card of a trained model)."""
+    def export_onnx(self, out: PathLike, layout: str = "nhwc", batch: Optional[int] = None, opset: int = 17,
+                    precision: str = "f32") -> dict[str, Any]:
+        """Writes this network as an ONNX model; see slidegrade.export_onnx."""
     @property
     def path(self) -> str: ...
     @property
@@ -100,6 +109,13 @@ class Model:
 
 def evaluate(truth: PathLike, pred: PathLike, partial: bool = False) -> dict[str, Any]:
     """QWK overall and per provider, accuracy, confusion matrix of a submission CSV against the truth."""
+
+def export_onnx(weights: PathLike, out: PathLike, layout: str = "nhwc", batch: Optional[int] = None,
+                opset: int = 17, precision: str = "f32") -> dict[str, Any]:
+    """A weight file's network as an ONNX model, as `slidegrade export --format onnx` writes it: input 'image'
+    float32 [N, H, W, 3] (layout 'nchw': [N, 3, H, W]), output 'logits' float32 [N, outputs]; batch None is
+    symbolic; opset 13..17; precision 'f32' or 'f16' inside. Returns {'path', 'arch', 'outputs', 'model_card',
+    'nodes', 'initializers', 'bytes'}."""
 
 def qwk(y_true: Any, y_pred: Any) -> float:
     """Quadratic weighted kappa over ISUP grades 0..5; nan where undefined."""

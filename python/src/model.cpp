@@ -22,11 +22,14 @@
 #include "grading/model_input.h"
 #include "infer/network_forward.h"
 #include "infer/predictor.h"
+#include "nn/efficientnet_config_text.h"
 #include "nn/precision.h"
+#include "weights/weight_file.h"
 #include "python/src/arguments.h"
 #include "python/src/arrays.h"
 #include "python/src/bindings.h"
 #include "python/src/errors.h"
+#include "python/src/onnx_export.h"
 
 namespace sg::python {
 
@@ -49,10 +52,59 @@ class PyModel {
     const ScopedMemoryLimit cap(device_, memory_limit_);
     file_ = infer::load_network_file(path, device_);
     if (file_.info.attributes.user.count("head")) card_ = grading::read_model_card(file_.info.attributes, path);
-    file_.network->set_precision(precision_);
-    input_.invert = card_ ? card_->invert : false;  // ImageNet weights: plain RGB
-    input_.mean = file_.config.mean;
-    input_.std = file_.config.std;
+    finish();
+  }
+
+  // A new network of `arch` with `outputs` logits, initialised from `seed` as training starts one
+  // (Model.create; timm.create_model without pretrained weights). No file and no model card.
+  struct Fresh {
+    std::string arch;
+    int64_t outputs = 1000;
+    uint64_t seed = 0;
+  };
+  PyModel(const Fresh& fresh, const std::string& device, const std::string& precision, int batch,
+          const std::string& memory_limit)
+      : device_(device_argument(device)),
+        precision_(as_argument_error([&] { return nn::parse_precision(precision); })),
+        batch_(batch),
+        memory_limit_(memory_limit_argument(memory_limit)) {
+    if (batch < 1) throw UsageError(detail::concat("Model.create: batch must be at least 1, got ", batch));
+    if (fresh.outputs < 1)
+      throw UsageError(detail::concat("Model.create: outputs must be at least 1, got ", fresh.outputs));
+    nn::EfficientNetConfig config = as_argument_error([&] { return nn::efficientnet_config(fresh.arch); });
+    config.outputs = fresh.outputs;
+    config.seed = fresh.seed;
+    nb::gil_scoped_release release;
+    const ScopedMemoryLimit cap(device_, memory_limit_);
+    file_.config = config;
+    file_.info.attributes.arch_config = nn::config_text(config);
+    file_.network = std::make_unique<nn::EfficientNet>(config, device_);
+    file_.network->set_training(false);
+    finish();
+  }
+
+  // Writes the network to `path` in our weight format with the file's attributes (arch config, and
+  // the model card of a trained model), as `slidegrade forward`, `export` and Model.load read it.
+  void save(const std::filesystem::path& path) {
+    nb::gil_scoped_release release;
+    const std::lock_guard<std::mutex> lock(mutex_);
+    save_weights(path.string(), named_tensors(file_.network->parameters(), file_.network->buffers()),
+                 file_.info.attributes);
+  }
+
+  // The network as an ONNX model (infer/onnx_export.h), with the model card when it has one.
+  nb::dict export_onnx(const std::filesystem::path& out, const std::string& layout, const nb::object& batch,
+                       int64_t opset, const std::string& precision) {
+    const infer::OnnxExportOptions options = onnx_export_options(layout, batch, opset, precision);
+    WeightAttributes attributes = file_.info.attributes;
+    if (!file_.path.empty()) attributes.user["source"] = std::filesystem::path(file_.path).filename().string();
+    infer::OnnxExportReport report;
+    {
+      nb::gil_scoped_release release;
+      const std::lock_guard<std::mutex> lock(mutex_);
+      report = infer::export_onnx(*file_.network, attributes, out.string(), options);
+    }
+    return onnx_export_report(report, out.string());
   }
 
   const std::string& path() const { return file_.path; }
@@ -175,6 +227,14 @@ class PyModel {
     return *slot;
   }
 
+  // What loading and creating share: the compute type, and how uint8 images are normalised.
+  void finish() {
+    file_.network->set_precision(precision_);
+    input_.invert = card_ ? card_->invert : false;  // ImageNet weights: plain RGB
+    input_.mean = file_.config.mean;
+    input_.std = file_.config.std;
+  }
+
   Device device_;
   DType precision_;
   int batch_;
@@ -207,7 +267,25 @@ void bind_model(nb::module_& m) {
           "none) caps the device's allocator while it loads and runs, as --memory-limit does (over it: "
           "slidegrade.OutOfMemoryError naming what was running). Raises slidegrade.Error naming the "
           "file when it is missing, damaged or not a slidegrade network, slidegrade.ArgumentError for a bad word.")
-      .def_prop_ro("path", &PyModel::path, "The weight file.")
+      .def_static(
+          "create",
+          [](const std::string& arch, int64_t outputs, uint64_t seed, const std::string& device,
+             const std::string& precision, int batch, const std::string& memory_limit) {
+            return std::make_unique<PyModel>(PyModel::Fresh{arch, outputs, seed}, device, precision, batch,
+                                             memory_limit);
+          },
+          nb::arg("arch"), nb::arg("outputs") = 1000, nb::arg("seed") = 0, nb::arg("device") = "cpu",
+          nb::arg("precision") = "f32", nb::arg("batch") = 8, nb::arg("memory_limit") = "",
+          "A new network of `arch` ('b0'..'b7', 'lite0'..'lite4') with `outputs` logits, its weights initialised "
+          "from `seed` as training initialises them (no pretrained weights, no model card), in eval mode. The other "
+          "arguments are load()'s. Raises slidegrade.ArgumentError naming the known archs for an unknown one.")
+      .def("save", &PyModel::save, nb::arg("path"),
+           "Writes the network to `path` in slidegrade's weight format (arch config, and the model card of a "
+           "trained model), which Model.load, export_onnx and `slidegrade forward` read.")
+      .def("export_onnx", &PyModel::export_onnx, nb::arg("out"), nb::arg("layout") = "nhwc",
+           nb::arg("batch") = nb::none(), nb::arg("opset") = nn::kOnnxNewestOpset, nb::arg("precision") = "f32",
+           "Writes this network as an ONNX model; the arguments and the result are slidegrade.export_onnx's.")
+      .def_prop_ro("path", &PyModel::path, "The weight file ('' for a network made by create()).")
       .def_prop_ro("arch", &PyModel::arch, "The architecture: 'b0'..'b7', 'lite0'..'lite4'.")
       .def_prop_ro("outputs", &PyModel::outputs, "Number of logits per image.")
       .def_prop_ro("device", &PyModel::device, "Where the network runs: 'cpu', 'cuda:0', ...")
@@ -232,8 +310,9 @@ void bind_model(nb::module_& m) {
            "'grade', 'score', 'outputs'} (outputs: the mean probabilities p0..p5, sigmoids sigmoid1..sigmoid5 or "
            "the regression output). Raises slidegrade.Error when the slide cannot be read.")
       .def("__repr__", [](const PyModel& model) {
-        return "<slidegrade.Model efficientnet-" + model.arch() + " from " + model.path() + " on " + model.device() +
-               ", " + model.precision() + ">";
+        const std::string from = model.path().empty() ? std::string(" (new)") : " from " + model.path();
+        return "<slidegrade.Model efficientnet-" + model.arch() + from + " on " + model.device() + ", " +
+               model.precision() + ">";
       });
 }
 

@@ -17,7 +17,5 @@ NB_MODULE(_slidegrade, m) {
   python::bind_model(m);
   python::bind_train(m);
   python::bind_grade(m);
-  // ONNX export (issue 16, the exporter's part): bind sg::onnx_export::export_onnx here as
-  // `export_onnx(weights, out, ...)` in a file of its own (python/src/onnx_export.cpp, a
-  // bind_onnx_export(m) beside the others) and re-export it in python/slidegrade/__init__.py.
+  python::bind_onnx_export(m);
 }
