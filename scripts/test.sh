@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite, in four builds:
 #   build/      the default build (CUDA with nvcc when found): the slidegrade program, compiled and
-#               linked as users build it;
+#               linked as users build it, and the Python package built from it (tests/python);
 #   build-sm61/ the Pascal build (GTX 1050 Ti, sm_61; scripts/build_pascal.sh): CUDA 12.9 from PyPI
 #               wheels, compiled by clang; slidegrade, sg_tests and sg_bench_cuda compiled and linked;
 #   build-emu/  clang with AddressSanitizer (leaks included) and UndefinedBehaviorSanitizer, and the
@@ -18,6 +18,10 @@ cd "$(dirname "$0")/.."
 # where nothing CUDA can run; its tests would repeat the CPU tests that build-emu runs under the
 # sanitizers, so only the programs are built (the demo uses this build).
 SG_PYTHON_PACKAGES=1 BUILD_DIR=build BUILD_TARGETS="slidegrade" scripts/setup.sh
+# The Python package from the same build folder (only its binding files compile: the libraries are
+# reused), and its tests: every call, the examples, the ONNX export against ONNX Runtime (tests/python).
+echo "test: the Python package (built from build/, tests/python)"
+scripts/python_tests.sh build
 
 if [ "${SG_SANITIZERS:-1}" != 1 ]; then
   cmake --build build -j "$(nproc)" --target sg_tests
