@@ -112,3 +112,28 @@ def test_bad_exports_raise_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="batch"):
         slidegrade.export_onnx(str(weights), str(tmp_path / "x.onnx"), batch=0)
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_trained_model_exports_with_its_card_and_checkpoint_is_refused(trained, tmp_path, rng):
+    best = trained["best_weights"]
+    out = tmp_path / "best.onnx"
+    report = slidegrade.export_onnx(best, str(out))
+    assert report["model_card"] and report["bytes"] == out.stat().st_size
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    model = slidegrade.Model.load(best)
+    assert meta["slidegrade.card.head"] == model.card["head"]
+    assert meta["slidegrade.card.tiles"] == str(model.card["tiles"])
+    # A deployer's normalisation from the metadata alone gives the engine's logits for a uint8 mosaic.
+    mosaic = rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    mean = np.array(meta["slidegrade.mean"].split(","), np.float32)
+    std = np.array(meta["slidegrade.std"].split(","), np.float32)
+    pixels = 255 - mosaic if meta["slidegrade.card.invert"] == "1" else mosaic
+    x = ((pixels.astype(np.float32) / 255 - mean) / std).astype(np.float32)
+    logits = session(out).run(None, {"image": x})[0]
+    assert relative_to_largest(logits, model.predict(mosaic)) < F32_TOLERANCE
+    # Model.export_onnx writes the same graph and metadata.
+    again = tmp_path / "again.onnx"
+    model.export_onnx(str(again))
+    assert {p.key: p.value for p in onnx.load(str(again)).metadata_props} == meta
+    with pytest.raises(slidegrade.Error, match="training checkpoint has no model card.*best.h5"):
+        slidegrade.export_onnx(trained["run_dir"] + "/last.h5", str(tmp_path / "last.onnx"))
