@@ -36,7 +36,8 @@ int run_forward(const ForwardOptions& o) {
 
   Tensor x;
   {
-    const AllocationScope scope("reading " + o.input, "the input is read whole: raise --memory-limit, or split the .npy");
+    const AllocationScope scope("reading " + o.input,
+                                "the input is read whole: raise --memory-limit, or split the .npy");
     x = read_npy(o.input);
   }
   infer::check_network_input(x, config, o.input);

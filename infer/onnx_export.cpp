@@ -83,8 +83,8 @@ OnnxExportReport export_onnx(const nn::EfficientNet& model, const WeightAttribut
   grading::ModelCard card;
   if (has_card) card = grading::read_model_card(attributes, "efficientnet-" + config.arch);
   nn::OnnxGraph graph("efficientnet_" + config.arch, options.precision, options.opset);
-  const std::vector<std::string> batch_symbol = options.batch == 0 ? std::vector<std::string>{"batch"}
-                                                                   : std::vector<std::string>{};
+  const std::vector<std::string> batch_symbol =
+      options.batch == 0 ? std::vector<std::string>{"batch"} : std::vector<std::string>{};
   const int64_t n = options.batch == 0 ? -1 : options.batch;
   std::vector<std::string> symbols = batch_symbol;
   symbols.insert(symbols.end(), {"height", "width"});
@@ -107,10 +107,11 @@ OnnxExportReport export_onnx(const nn::EfficientNet& model, const WeightAttribut
   if (const auto source = attributes.user.find("source"); source != attributes.user.end())
     graph.metadata("slidegrade.source", source->second);
   graph.metadata("slidegrade.arch_config", nn::config_text(config));
-  graph.metadata("slidegrade.input",
-                 detail::concat("image float32 ", options.layout == OnnxLayout::nhwc ? "[N, H, W, 3] NHWC" : "[N, 3, H, W] NCHW",
-                                ", RGB: x = (p / 255 - mean) / std per channel, p the uint8 pixel",
-                                has_card && card.invert ? " inverted first (255 - p)" : ""));
+  graph.metadata(
+      "slidegrade.input",
+      detail::concat("image float32 ", options.layout == OnnxLayout::nhwc ? "[N, H, W, 3] NHWC" : "[N, 3, H, W] NCHW",
+                     ", RGB: x = (p / 255 - mean) / std per channel, p the uint8 pixel",
+                     has_card && card.invert ? " inverted first (255 - p)" : ""));
   graph.metadata("slidegrade.mean", float_list(config.mean));
   graph.metadata("slidegrade.std", float_list(config.std));
   graph.metadata("slidegrade.precision", std::string(dtype_name(options.precision)));

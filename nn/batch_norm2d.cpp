@@ -101,12 +101,12 @@ Tensor BatchNorm2d::backward(Context& ctx, const Tensor& dy) {
 std::string BatchNorm2d::export_onnx(OnnxGraph& graph, const std::string& x) const {
   // Eval mode: the running statistics. Kept as BatchNormalization (not folded into the convolution
   // before it) so the file holds exactly the trained tensors; runtimes fold it themselves.
-  const std::string y = graph.node("BatchNormalization",
-                                   {x, graph.weight(gamma_.name, gamma_.value, {channels_}),
-                                    graph.weight(beta_.name, beta_.value, {channels_}),
-                                    graph.weight(running_mean_.name, running_mean_.value, {channels_}),
-                                    graph.weight(running_var_.name, running_var_.value, {channels_})},
-                                   name(), {{"epsilon", float(params_.eps)}});
+  const std::string y = graph.node(
+      "BatchNormalization",
+      {x, graph.weight(gamma_.name, gamma_.value, {channels_}), graph.weight(beta_.name, beta_.value, {channels_}),
+       graph.weight(running_mean_.name, running_mean_.value, {channels_}),
+       graph.weight(running_var_.name, running_var_.value, {channels_})},
+      name(), {{"epsilon", float(params_.eps)}});
   return graph.activation(params_.activation, y, name() + "." + std::string(activation_name(params_.activation)));
 }
 

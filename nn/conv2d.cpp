@@ -101,7 +101,8 @@ std::string Conv2d::export_onnx(OnnxGraph& graph, const std::string& x) const {
     for (int64_t ky = 0; ky < k; ++ky)
       for (int64_t kx = 0; kx < k; ++kx)
         for (int64_t ci = 0; ci < in_per_group; ++ci)
-          oihw[size_t(((co * in_per_group + ci) * k + ky) * k + kx)] = ohwi[size_t(((co * k + ky) * k + kx) * in_per_group + ci)];
+          oihw[size_t(((co * in_per_group + ci) * k + ky) * k + kx)] =
+              ohwi[size_t(((co * k + ky) * k + kx) * in_per_group + ci)];
   std::vector<std::string> inputs{x, graph.weight(weight_.name, oihw, {o.out_channels, in_per_group, k, k})};
   if (o.bias) inputs.push_back(graph.weight(bias_.name, bias_.value, {o.out_channels}));
   std::vector<OnnxAttribute> attributes{{"kernel_shape", std::vector<int64_t>{k, k}},

@@ -6,8 +6,8 @@
 
 #include "kernels/cast.h"
 #include "nn/inference_fusion.h"
-#include "nn/precision.h"
 #include "nn/onnx_graph.h"
+#include "nn/precision.h"
 
 namespace sg::nn {
 

@@ -156,15 +156,19 @@ std::string Head::export_onnx(OnnxGraph& graph, const std::string& x) const {
   const std::string pool_name = child_name("global_pool");
   std::string pooled;
   switch (options_.pooling) {
-    case HeadPooling::avg: pooled = graph.node("GlobalAveragePool", {x}, pool_name); break;
-    case HeadPooling::max: pooled = graph.node("GlobalMaxPool", {x}, pool_name); break;
+    case HeadPooling::avg:
+      pooled = graph.node("GlobalAveragePool", {x}, pool_name);
+      break;
+    case HeadPooling::max:
+      pooled = graph.node("GlobalMaxPool", {x}, pool_name);
+      break;
     case HeadPooling::gem: {
       // (mean_hw clamp(x, eps)^p)^(1/p) (kernels/pooling.h), p the learnable exponent [1].
       const std::string p = graph.weight(gem_p_.name, gem_p_.value, {1});
-      const std::string clamped = graph.node("Clip", {x, graph.constant(pool_name + ".eps", {kGemDefaultEps}, {})},
-                                             pool_name + ".clamp");
-      const std::string mean = graph.node("GlobalAveragePool", {graph.node("Pow", {clamped, p}, pool_name + ".pow")},
-                                          pool_name + ".mean");
+      const std::string clamped =
+          graph.node("Clip", {x, graph.constant(pool_name + ".eps", {kGemDefaultEps}, {})}, pool_name + ".clamp");
+      const std::string mean =
+          graph.node("GlobalAveragePool", {graph.node("Pow", {clamped, p}, pool_name + ".pow")}, pool_name + ".mean");
       pooled = graph.node("Pow", {mean, graph.node("Reciprocal", {p}, pool_name + ".inverse_p")}, pool_name);
       break;
     }

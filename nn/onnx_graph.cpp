@@ -18,9 +18,12 @@ constexpr int64_t kIrVersion = 8;
 
 int32_t onnx_type(DType dtype) {
   switch (dtype) {
-    case DType::f32: return onnx::TensorProto::FLOAT;
-    case DType::f16: return onnx::TensorProto::FLOAT16;
-    default: break;
+    case DType::f32:
+      return onnx::TensorProto::FLOAT;
+    case DType::f16:
+      return onnx::TensorProto::FLOAT16;
+    default:
+      break;
   }
   throw Error(detail::concat("ONNX export: compute type ", dtype_name(dtype), " is not supported (f32 or f16)"));
 }
@@ -51,8 +54,8 @@ void set_dims(onnx::ValueInfoProto& info, int32_t elem_type, const std::vector<i
 
 OnnxGraph::OnnxGraph(std::string graph_name, DType compute, int64_t opset)
     : model_(std::make_unique<onnx::ModelProto>()), compute_(compute), opset_(opset) {
-  SG_CHECK(opset >= kOnnxOldestOpset && opset <= kOnnxNewestOpset, "ONNX export: opset ", opset,
-           " is not supported (", kOnnxOldestOpset, " to ", kOnnxNewestOpset, ")");
+  SG_CHECK(opset >= kOnnxOldestOpset && opset <= kOnnxNewestOpset, "ONNX export: opset ", opset, " is not supported (",
+           kOnnxOldestOpset, " to ", kOnnxNewestOpset, ")");
   onnx_type(compute);  // checks it
   model_->set_ir_version(kIrVersion);
   model_->set_producer_name("slidegrade");
@@ -112,8 +115,8 @@ std::string OnnxGraph::weight(const std::string& name, const std::vector<float>&
 
 std::string OnnxGraph::constant(const std::string& name, const std::vector<float>& values,
                                 const std::vector<int64_t>& dims) {
-  SG_CHECK(int64_t(values.size()) == element_count(dims), "ONNX export: ", name, " has ", values.size(),
-           " values for ", element_count(dims), " elements");
+  SG_CHECK(int64_t(values.size()) == element_count(dims), "ONNX export: ", name, " has ", values.size(), " values for ",
+           element_count(dims), " elements");
   checked_ = false;
   onnx::TensorProto* t = model_->mutable_graph()->add_initializer();
   t->set_name(unique(name));
@@ -135,30 +138,21 @@ std::string OnnxGraph::constant(const std::string& name, const std::vector<float
   return t->name();
 }
 
-std::string OnnxGraph::constant_int64(const std::string& name, const std::vector<int64_t>& values,
-                                      const std::vector<int64_t>& dims) {
-  SG_CHECK(int64_t(values.size()) == element_count(dims), "ONNX export: ", name, " has ", values.size(),
-           " values for ", element_count(dims), " elements");
-  checked_ = false;
-  onnx::TensorProto* t = model_->mutable_graph()->add_initializer();
-  t->set_name(unique(name));
-  t->set_data_type(onnx::TensorProto::INT64);
-  for (const int64_t d : dims) t->add_dims(d);
-  for (const int64_t v : values) t->add_int64_data(v);
-  return t->name();
-}
-
 std::string OnnxGraph::activation(math::Activation kind, const std::string& x, const std::string& output_hint) {
   switch (kind) {
-    case math::Activation::identity: return x;
-    case math::Activation::relu: return node("Relu", {x}, output_hint);
+    case math::Activation::identity:
+      return x;
+    case math::Activation::relu:
+      return node("Relu", {x}, output_hint);
     case math::Activation::relu6: {
       const std::string low = constant(output_hint + ".clip_min", {0.0f}, {});
       const std::string high = constant(output_hint + ".clip_max", {6.0f}, {});
       return node("Clip", {x, low, high}, output_hint);
     }
-    case math::Activation::sigmoid: return node("Sigmoid", {x}, output_hint);
-    case math::Activation::swish: return node("Mul", {x, node("Sigmoid", {x}, output_hint + ".sigmoid")}, output_hint);
+    case math::Activation::sigmoid:
+      return node("Sigmoid", {x}, output_hint);
+    case math::Activation::swish:
+      return node("Mul", {x, node("Sigmoid", {x}, output_hint + ".sigmoid")}, output_hint);
     case math::Activation::mish: {
       const std::string soft = node("Softplus", {x}, output_hint + ".softplus");
       return node("Mul", {x, node("Tanh", {soft}, output_hint + ".tanh")}, output_hint);

@@ -51,9 +51,6 @@ class OnnxGraph {
   std::string weight(const std::string& name, const std::vector<float>& values, const std::vector<int64_t>& dims);
   // A constant in the compute dtype (scalar when dims is empty).
   std::string constant(const std::string& name, const std::vector<float>& values, const std::vector<int64_t>& dims);
-  // A constant int64 tensor (shapes, axes).
-  std::string constant_int64(const std::string& name, const std::vector<int64_t>& values,
-                             const std::vector<int64_t>& dims);
 
   // y = act(x) as ONNX nodes (identity returns x itself). Swish is x * Sigmoid(x), ReLU6 Clip(0, 6),
   // Mish x * Tanh(Softplus(x)) (below opset 18, which first has Mish).

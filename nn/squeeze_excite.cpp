@@ -130,15 +130,17 @@ std::string SqueezeExcite::export_onnx(OnnxGraph& graph, const std::string& x) c
   // timm's form: the two 1x1 convolutions on the pooled [N, C, 1, 1]. Our [out, 1, 1, in] weights
   // have OIHW's element order already.
   const std::string pooled = graph.node("GlobalAveragePool", {x}, child_name("pool"));
-  const std::string z1 = graph.node("Conv",
-                                    {pooled, graph.weight(reduce_weight_.name, reduce_weight_.value, {reduced_, channels_, 1, 1}),
-                                     graph.weight(reduce_bias_.name, reduce_bias_.value, {reduced_})},
-                                    child_name("conv_reduce"), {{"kernel_shape", std::vector<int64_t>{1, 1}}});
+  const std::string z1 =
+      graph.node("Conv",
+                 {pooled, graph.weight(reduce_weight_.name, reduce_weight_.value, {reduced_, channels_, 1, 1}),
+                  graph.weight(reduce_bias_.name, reduce_bias_.value, {reduced_})},
+                 child_name("conv_reduce"), {{"kernel_shape", std::vector<int64_t>{1, 1}}});
   const std::string a = graph.activation(activation_, z1, child_name("act"));
-  const std::string z2 = graph.node("Conv",
-                                    {a, graph.weight(expand_weight_.name, expand_weight_.value, {channels_, reduced_, 1, 1}),
-                                     graph.weight(expand_bias_.name, expand_bias_.value, {channels_})},
-                                    child_name("conv_expand"), {{"kernel_shape", std::vector<int64_t>{1, 1}}});
+  const std::string z2 =
+      graph.node("Conv",
+                 {a, graph.weight(expand_weight_.name, expand_weight_.value, {channels_, reduced_, 1, 1}),
+                  graph.weight(expand_bias_.name, expand_bias_.value, {channels_})},
+                 child_name("conv_expand"), {{"kernel_shape", std::vector<int64_t>{1, 1}}});
   const std::string s = graph.node("Sigmoid", {z2}, child_name("gate"));
   return graph.node("Mul", {x, s}, name());
 }

@@ -105,7 +105,7 @@ class Model:
         """Logits float32 [N, outputs] of images [N, H, W, 3] (float32 normalised, or uint8 RGB)."""
     def __call__(self, images: npt.NDArray[Union[np.float32, np.uint8]]) -> npt.NDArray[np.float32]: ...
     def grade_slide(self, path: PathLike, tta: str = "flips") -> dict[str, Any]:
-        """{'image_id', 'grade', 'score', 'outputs'} of one slide; tta 'none', 'flips' or 'dihedral'."""
+        """{'image_id', 'path', 'ok', 'error', 'grade', 'score', 'outputs'} of one slide; tta 'none', 'flips' or 'dihedral'."""
 
 def evaluate(truth: PathLike, pred: PathLike, partial: bool = False) -> dict[str, Any]:
     """QWK overall and per provider, accuracy, confusion matrix of a submission CSV against the truth."""

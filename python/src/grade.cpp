@@ -16,6 +16,7 @@
 #include "python/src/arguments.h"
 #include "python/src/bindings.h"
 #include "python/src/errors.h"
+#include "python/src/slide_prediction.h"
 
 namespace sg::python {
 
@@ -92,17 +93,8 @@ void bind_grade(nb::module_& m) {
         nb::list result;
         for (size_t i = 0; i < rows.size(); ++i) {
           const infer::SlidePrediction& p = rows[i];
-          nb::dict d;
-          d["image_id"] = p.image_id;
-          d["path"] = p.path;
+          nb::dict d = slide_prediction_dict(p, names);
           d["data_provider"] = i < providers.size() ? providers[i] : std::string();
-          d["ok"] = p.ok;
-          d["error"] = p.error;
-          d["grade"] = p.grade;
-          d["score"] = p.score;
-          nb::dict outputs;
-          for (size_t k = 0; k < p.outputs.size() && k < names.size(); ++k) outputs[names[k].c_str()] = p.outputs[k];
-          d["outputs"] = outputs;
           result.append(d);
         }
         return result;

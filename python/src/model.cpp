@@ -24,12 +24,13 @@
 #include "infer/predictor.h"
 #include "nn/efficientnet_config_text.h"
 #include "nn/precision.h"
-#include "weights/weight_file.h"
 #include "python/src/arguments.h"
 #include "python/src/arrays.h"
 #include "python/src/bindings.h"
 #include "python/src/errors.h"
 #include "python/src/onnx_export.h"
+#include "python/src/slide_prediction.h"
+#include "weights/weight_file.h"
 
 namespace sg::python {
 
@@ -201,14 +202,7 @@ class PyModel {
       names = predictor.output_names();
     }
     SG_CHECK(p.ok, p.error);
-    nb::dict d;
-    d["image_id"] = p.image_id;
-    d["grade"] = p.grade;
-    d["score"] = p.score;
-    nb::dict outputs;
-    for (size_t i = 0; i < p.outputs.size() && i < names.size(); ++i) outputs[names[i].c_str()] = p.outputs[i];
-    d["outputs"] = outputs;
-    return d;
+    return slide_prediction_dict(p, names);
   }
 
  private:
@@ -306,7 +300,8 @@ void bind_model(nb::module_& m) {
       .def("__call__", &PyModel::predict, nb::arg("images"), "Same as predict(images).")
       .def("grade_slide", &PyModel::grade_slide, nb::arg("path"), nb::arg("tta") = "flips",
            "The ISUP grade of one slide, as `slidegrade grade` computes it with this model alone: tiled by the "
-           "model card's recipe, `tta` 'none' (1 view), 'flips' (4) or 'dihedral' (8). Returns {'image_id', "
+           "model card's recipe, `tta` 'none' (1 view), 'flips' (4) or 'dihedral' (8). Returns {'image_id', 'path', "
+           "'ok', 'error', "
            "'grade', 'score', 'outputs'} (outputs: the mean probabilities p0..p5, sigmoids sigmoid1..sigmoid5 or "
            "the regression output). Raises slidegrade.Error when the slide cannot be read.")
       .def("__repr__", [](const PyModel& model) {

@@ -24,7 +24,8 @@ infer::OnnxExportOptions onnx_export_options(const std::string& layout, const nb
                                       nb::inst_name(batch).c_str()));
     options.batch = nb::cast<int64_t>(batch);
     if (options.batch < 1)
-      throw UsageError(detail::concat("export_onnx: batch ", options.batch, ": expected None (dynamic) or a positive "
+      throw UsageError(detail::concat("export_onnx: batch ", options.batch,
+                                      ": expected None (dynamic) or a positive "
                                       "image count"));
   }
   if (opset < nn::kOnnxOldestOpset || opset > nn::kOnnxNewestOpset)

@@ -142,10 +142,11 @@ TEST(OnnxExport, InputsOutputsAndOpsFollowTheOptions) {
     int64_t opset;
     DType precision;
   };
-  for (const Case& c : {Case{infer::OnnxLayout::nhwc, 0, 17, DType::f32}, Case{infer::OnnxLayout::nchw, 4, 13, DType::f32},
-                        Case{infer::OnnxLayout::nhwc, 2, 15, DType::f16}}) {
-    SCOPED_TRACE(detail::concat("layout ", int(c.layout), " batch ", c.batch, " opset ", c.opset, " ",
-                                 dtype_name(c.precision)));
+  for (const Case& c :
+       {Case{infer::OnnxLayout::nhwc, 0, 17, DType::f32}, Case{infer::OnnxLayout::nchw, 4, 13, DType::f32},
+        Case{infer::OnnxLayout::nhwc, 2, 15, DType::f16}}) {
+    SCOPED_TRACE(
+        detail::concat("layout ", int(c.layout), " batch ", c.batch, " opset ", c.opset, " ", dtype_name(c.precision)));
     infer::OnnxExportOptions options;
     options.layout = c.layout;
     options.batch = c.batch;
@@ -164,8 +165,8 @@ TEST(OnnxExport, InputsOutputsAndOpsFollowTheOptions) {
     std::vector<std::string> symbols;
     const std::vector<int64_t> in = dims_of(m.graph().input(0), &symbols);
     const int64_t n = c.batch == 0 ? -1 : c.batch;
-    const std::vector<int64_t> want_in = c.layout == infer::OnnxLayout::nhwc ? std::vector<int64_t>{n, -1, -1, 3}
-                                                                            : std::vector<int64_t>{n, 3, -1, -1};
+    const std::vector<int64_t> want_in =
+        c.layout == infer::OnnxLayout::nhwc ? std::vector<int64_t>{n, -1, -1, 3} : std::vector<int64_t>{n, 3, -1, -1};
     EXPECT_EQ(in, want_in);
     const std::vector<std::string> want_symbols = c.batch == 0 ? std::vector<std::string>{"batch", "height", "width"}
                                                                : std::vector<std::string>{"height", "width"};

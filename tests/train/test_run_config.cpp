@@ -534,8 +534,7 @@ TEST(RunConfigCli, ResumeReadsTheSavedConfigUnderTheFlags) {
     resume_run_config((folder.path() / "nothing").string(), {});
     FAIL() << "a folder without config.toml was accepted";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("not a run folder (no config.toml) to resume"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("not a run folder (no config.toml) to resume"), std::string::npos) << e.what();
   }
 }
 
