@@ -28,6 +28,7 @@ void add_tile_command(CLI::App& app, Commands& commands);
 void add_synth_command(CLI::App& app, Commands& commands);
 void add_train_command(CLI::App& app, Commands& commands);
 void add_grade_command(CLI::App& app, Commands& commands);
+void add_merge_grades_command(CLI::App& app, Commands& commands);
 void add_thresholds_command(CLI::App& app, Commands& commands);
 
 }  // namespace sg::cli

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "core/error.h"
 #include "data/grades_csv.h"
 #include "infer/predictor.h"
+#include "infer/grade_shards.h"
 #include "infer/slide_list.h"
 #include "train/option_validators.h"
 
@@ -34,6 +36,7 @@ struct GradeOptions {
   std::string memory_limit;  // "" : no cap
   int batch = 8;
   int threads = 2;
+  std::string shard;  // "K/N", "": every slide
 };
 
 int run_grade(const GradeOptions& o) {
@@ -43,8 +46,14 @@ int run_grade(const GradeOptions& o) {
   options.tta = infer::parse_tta_mode(o.tta);
   options.batch = o.batch;
   options.threads = o.threads;
-  const infer::SlidesToGrade list =
+  const std::optional<infer::GradeShard> shard =
+      o.shard.empty() ? std::nullopt : std::optional(infer::parse_grade_shard(o.shard));
+  const infer::SlidesToGrade all =
       infer::list_slides_to_grade(o.data);  // before loading models: a bad folder fails fast
+  const infer::SlidesToGrade list = shard ? infer::grade_shard(all, *shard) : all;
+  if (!o.shard.empty())
+    std::fprintf(stderr, "shard %s: %zu of %zu slides (join the parts with slidegrade merge-grades)\n", o.shard.c_str(),
+                 list.slides.size(), all.slides.size());
   // The cap covers the models' weights too, so it is set before they are loaded.
   const ScopedMemoryLimit memory_limit(options.device, o.memory_limit.empty() ? 0 : parse_bytes(o.memory_limit));
   allocator_for(options.device).reset_peak();
@@ -118,6 +127,9 @@ void add_grade_command(CLI::App& app, Commands& commands) {
   parser->add_option("--batch", o->batch, "images (TTA views) per forward pass")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  parser->add_option("--shard", o->shard,
+                     "K/N: grade only every N-th slide from the K-th (0 <= K < N), for one task of N; "
+                     "slidegrade merge-grades joins the parts");
   parser->add_option("--threads", o->threads, "slides read and tiled at once")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);

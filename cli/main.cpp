@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   sg::cli::add_synth_command(app, commands);
   sg::cli::add_train_command(app, commands);
   sg::cli::add_grade_command(app, commands);
+  sg::cli::add_merge_grades_command(app, commands);
   sg::cli::add_thresholds_command(app, commands);
 
   try {

@@ -34,6 +34,13 @@ namespace sg::infer {
 namespace {
 
 namespace fs = std::filesystem;
+
+std::string file_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 using grading::HeadKind;
 
 constexpr data::TileSpec kTiles{16, 32, 1, false};  // 4x4 mosaic of 128 px
@@ -460,6 +467,37 @@ TEST_F(GraderTest, CommandLine) {
   EXPECT_EQ(table.header[3], "sigmoid1");
   ASSERT_EQ(table.rows.size(), 5u);
   EXPECT_EQ(table.rows[4].fields.back(), "failed");
+
+  // Sharded: three tasks of a third each, joined, give the unsharded submission byte for byte.
+  std::vector<std::string> parts;
+  for (int k = 0; k < 3; ++k) {
+    parts.push_back(dir_->file(detail::concat("cli_part", k, ".csv")));
+    ASSERT_EQ(run_slidegrade(binary,
+                             detail::concat("grade --models ", binned_, " ", binned_, " --data ", data.string(),
+                                            " --tta flips --device cpu --batch 8 --threads 2 --shard ", k,
+                                            "/3 --out ", parts.back()),
+                             *dir_, output),
+              0)
+        << output;
+    EXPECT_NE(output.find(detail::concat("shard ", k, "/3: ", k < 2 ? 2 : 1, " of 5 slides")), std::string::npos)
+        << output;
+  }
+  const std::string merged = dir_->file("cli_merged.csv");
+  ASSERT_EQ(run_slidegrade(binary,
+                           "merge-grades " + merged + " " + parts[2] + " " + parts[0] + " " + parts[1] + " --data " +
+                               data.string(),
+                           *dir_, output),
+            0)
+      << output;
+  EXPECT_EQ(file_text(merged), file_text(out));
+  EXPECT_FALSE(file_text(out).empty());
+  EXPECT_EQ(run_slidegrade(binary, "merge-grades " + merged + " " + parts[0] + " --data " + data.string(), *dir_, output),
+            1);
+  EXPECT_NE(output.find("are in no part"), std::string::npos) << output;
+  EXPECT_EQ(run_slidegrade(binary, "grade --models " + binned_ + " --data " + data.string() + " --shard 3/3", *dir_,
+                           output),
+            2);  // a usage error, before anything runs
+  EXPECT_NE(output.find("--shard '3/3': expected K/N with 0 <= K < N"), std::string::npos) << output;
 
   // Bad input: a missing model file is named, a bad TTA mode is refused.
   const std::string missing = dir_->file("missing_model.h5");
