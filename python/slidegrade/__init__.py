@@ -27,6 +27,7 @@ from ._slidegrade import (
     devices,
     evaluate,
     export_onnx,
+    merge_grades,
     qwk,
     read_png,
     synth,
@@ -47,6 +48,7 @@ __all__ = [
     "evaluate",
     "export_onnx",
     "grade",
+    "merge_grades",
     "qwk",
     "read_png",
     "synth",
@@ -140,7 +142,8 @@ def grade(models: Union[PathLike, Sequence[PathLike]],
           memory_limit: str = "",
           batch: int = 8,
           threads: int = 2,
-          progress: Optional[Callable[[int, int], Any]] = None) -> list:
+          progress: Optional[Callable[[int, int], Any]] = None,
+          shard: Union[None, str, Sequence[int]] = None) -> list:
     """Grade test slides with trained models, as ``slidegrade grade`` does.
 
     models: one best.h5 or several (an ensemble averages them); data: a folder with test.csv and
@@ -149,11 +152,19 @@ def grade(models: Union[PathLike, Sequence[PathLike]],
     memory_limit ("4GiB", "512MiB"; "": none) caps the device's allocator, weights included, as
     --memory-limit does. progress(done, total) is called as slides finish. Returns one dict per slide, in order:
     {"image_id", "path", "data_provider", "ok", "error", "grade", "score", "outputs"}; a slide that
-    cannot be read has ok False, the reason in error, and grade 0.
+    cannot be read has ok False, the reason in error, and grade 0. shard "K/N" or (K, N) grades only
+    every N-th slide from the K-th (0 <= K < N), one task of N; merge_grades joins the parts.
     """
     if isinstance(models, (str, os.PathLike)):
         models = [models]
+    if shard is None:
+        shard_text = ""
+    elif isinstance(shard, str):
+        shard_text = shard
+    else:
+        index, count = shard
+        shard_text = f"{int(index)}/{int(count)}"
     return _slidegrade._grade([os.fspath(m) for m in models], os.fspath(data), tta,
                               "" if out is None else os.fspath(out),
                               "" if details is None else os.fspath(details), device, memory_limit, batch, threads,
-                              progress)
+                              shard_text, progress)

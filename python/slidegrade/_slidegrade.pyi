@@ -122,5 +122,7 @@ def qwk(y_true: Any, y_pred: Any) -> float:
 
 def _train(arguments: list[str], resume_dir: str, progress: Optional[Callable[[dict[str, Any]], Any]]) -> list[dict[str, Any]]: ...
 def _grade(models: list[str], data: str, tta: str, out: str, details: str, device: str, memory_limit: str,
-           batch: int, threads: int,
+           batch: int, threads: int, shard: str,
            progress: Optional[Callable[[int, int], Any]]) -> list[dict[str, Any]]: ...
+def merge_grades(out: PathLike, parts: list[PathLike], data: PathLike) -> int:
+    """Joins the submissions of grade(..., shard="K/N") into the unsharded submission; returns the slide count."""

@@ -5,12 +5,14 @@
 #include <nanobind/stl/vector.h>
 
 #include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "data/grades_csv.h"
 #include "grading/grade_evaluation.h"
 #include "grading/quadratic_weighted_kappa.h"
+#include "infer/grade_shards.h"
 #include "infer/predictor.h"
 #include "infer/slide_list.h"
 #include "python/src/arguments.h"
@@ -58,7 +60,9 @@ void bind_grade(nb::module_& m) {
       "_grade",
       [](const std::vector<std::string>& models, const std::string& data_dir, const std::string& tta,
          const std::string& out, const std::string& details, const std::string& device, const std::string& memory_limit,
-         int batch, int threads, nb::object progress) {
+         int batch, int threads, const std::string& shard_text, nb::object progress) {
+        const std::optional<infer::GradeShard> shard =
+            shard_text.empty() ? std::nullopt : std::optional(infer::parse_grade_shard(shard_text));
         infer::PredictorOptions options;
         options.tta = as_argument_error([&] { return infer::parse_tta_mode(tta); });
         options.device = device_argument(device);
@@ -72,7 +76,8 @@ void bind_grade(nb::module_& m) {
         std::vector<std::string> providers;
         {
           nb::gil_scoped_release release;
-          const infer::SlidesToGrade list = infer::list_slides_to_grade(data_dir);  // a bad folder fails fast
+          const infer::SlidesToGrade all = infer::list_slides_to_grade(data_dir);  // a bad folder fails fast
+          const infer::SlidesToGrade list = shard ? infer::grade_shard(all, *shard) : all;
           // The cap covers the models' weights too, so it is set before they are loaded (as the command does).
           const ScopedMemoryLimit cap(options.device, limit);
           const infer::Predictor predictor(models, options);
@@ -100,8 +105,30 @@ void bind_grade(nb::module_& m) {
         return result;
       },
       nb::arg("models"), nb::arg("data"), nb::arg("tta"), nb::arg("out"), nb::arg("details"), nb::arg("device"),
-      nb::arg("memory_limit"), nb::arg("batch"), nb::arg("threads"), nb::arg("progress").none(),
+      nb::arg("memory_limit"), nb::arg("batch"), nb::arg("threads"), nb::arg("shard"), nb::arg("progress").none(),
       "The grader behind slidegrade.grade().");
+
+  m.def(
+      "merge_grades",
+      [](const std::filesystem::path& out, const std::vector<std::filesystem::path>& parts,
+         const std::filesystem::path& data_dir) {
+        std::vector<std::string> part_names;
+        for (const std::filesystem::path& part : parts) part_names.push_back(part.string());
+        size_t slides = 0;
+        {
+          nb::gil_scoped_release release;
+          const infer::SlidesToGrade all = infer::list_slides_to_grade(data_dir.string());
+          const std::vector<data::SlideGrade> merged = infer::merge_grade_parts(all, part_names);
+          data::write_grades_csv(out.string(), merged);
+          slides = merged.size();
+        }
+        return slides;
+      },
+      nb::arg("out"), nb::arg("parts"), nb::arg("data"),
+      "Joins the submissions of grade(..., shard='K/N') into `out`, exactly the submission one unsharded run "
+      "writes (`data`: the folder graded, for the slides and their order), as `slidegrade merge-grades` does. "
+      "Returns the number of slides. Raises slidegrade.Error naming the slides of parts that overlap, slides in no "
+      "part, and slides not in `data`.");
 
   m.def(
       "evaluate",

@@ -127,6 +127,26 @@ def test_grade_and_evaluate(trained, dataset, tmp_path):
     assert result["qwk"] == pytest.approx(expected, nan_ok=True)
 
 
+def test_sharded_grading_merges_into_the_unsharded_submission(trained, dataset, tmp_path):
+    data, _ = dataset
+    whole = tmp_path / "whole.csv"
+    slidegrade.grade(trained["best_weights"], data, tta="none", out=whole, device="cpu")
+    parts = []
+    for k in range(3):
+        parts.append(tmp_path / f"part{k}.csv")
+        shard = f"{k}/3" if k % 2 else (k, 3)  # both spellings
+        rows = slidegrade.grade(trained["best_weights"], data, tta="none", out=parts[-1], device="cpu", shard=shard)
+        assert len(rows) == (2 if k == 0 else 1)  # 4 slides: 0 and 3, 1, 2
+    assert slidegrade.merge_grades(tmp_path / "merged.csv", parts[::-1], data) == 4
+    assert (tmp_path / "merged.csv").read_bytes() == whole.read_bytes()
+    with pytest.raises(slidegrade.Error, match="in no part"):
+        slidegrade.merge_grades(tmp_path / "merged.csv", parts[:2], data)
+    with pytest.raises(slidegrade.Error, match="overlap"):
+        slidegrade.merge_grades(tmp_path / "merged.csv", parts + parts[:1], data)
+    with pytest.raises(slidegrade.ArgumentError, match="0 <= K < N"):
+        slidegrade.grade(trained["best_weights"], data, shard="3/3")
+
+
 def test_grade_bad_input(trained, dataset, tmp_path):
     data, _ = dataset
     with pytest.raises(slidegrade.ArgumentError, match="none.*flips.*dihedral"):
