@@ -134,8 +134,8 @@ void add_tile_command(CLI::App& app, Commands& commands) {
       "tile", "Tile a slide (N tiles of S px at level L, most tissue first) and write the mosaic the model sees");
   parser->add_option("--slide", o->slide, "Slide file (anything OpenSlide reads)")->required();
   parser->add_option("--level", o->spec.level, "Pyramid level (0 = full resolution)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  parser->add_option("--tiles", o->spec.count, "Number of tiles N")->capture_default_str()->check(CLI::Range(1, 4096));
-  parser->add_option("--size", o->spec.size, "Tile size S in pixels")->capture_default_str()->check(CLI::Range(1, 2368));
+  parser->add_option("--tiles", o->spec.count, "Number of tiles N")->capture_default_str()->check(CLI::Range(1, data::kMaxTileCount));
+  parser->add_option("--size", o->spec.size, "Tile size S in pixels")->capture_default_str()->check(CLI::Range(1, data::kMaxTileSize));
   parser->add_flag("--half-offset", o->spec.half_offset, "Shift the grid by half a tile");
   parser->add_option("--rows", o->rows, "Mosaic rows (0: square)")->capture_default_str()->check(CLI::NonNegativeNumber);
   parser->add_option("--cols", o->cols, "Mosaic columns (0: square)")->capture_default_str()->check(CLI::NonNegativeNumber);

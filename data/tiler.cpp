@@ -13,9 +13,6 @@
 namespace sg::data {
 namespace {
 
-// The largest S whose white tile sum S*S*3*255 fits in uint32.
-constexpr int kMaxTileSize = 2368;
-
 // Plain padding along one axis: floor(P/2) before, the rest after; half offset: floor(S/2) more
 // before and the least padding after that completes the last tile (see tiler.h).
 void pad_axis(int64_t length, int size, bool half_offset, int64_t& before, int64_t& after) {

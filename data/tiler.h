@@ -49,6 +49,11 @@ TileGrid tile_grid(int64_t width, int64_t height, const TileSpec& spec);
 // The sum of all S*S*3 values of a white tile: the largest sum a tile can have.
 uint32_t white_tile_sum(int size);
 
+// The largest tile size S: a white tile's sum S*S*3*255 must fit in uint32.
+inline constexpr int kMaxTileSize = 2368;
+// The most tiles the command line and the Python package accept for a mosaic (64 x 64 of them).
+inline constexpr int kMaxTileCount = 4096;
+
 struct TilerOptions {
   // Training: put the chosen tiles in a random order (a permutation drawn from `seed`; the same
   // seed gives the same order on every machine). Which tiles are chosen does not change.

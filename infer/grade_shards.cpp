@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <map>
+#include <set>
 
 #include "core/error.h"
 #include "core/usage_error.h"
@@ -55,8 +56,8 @@ std::vector<data::SlideGrade> merge_grade_parts(const SlidesToGrade& all, const 
     std::string part;
   };
   std::map<std::string, Found> found;
-  std::map<std::string, bool> listed;
-  for (const data::SlideItem& slide : all.slides) listed[slide.id] = true;
+  std::set<std::string> listed;
+  for (const data::SlideItem& slide : all.slides) listed.insert(slide.id);
   std::vector<std::string> twice, unknown;
   for (const std::string& part : parts) {
     for (const data::SlideGrade& row : data::read_grades_csv(part)) {

@@ -49,7 +49,6 @@ int64_t parse_onnx_batch(std::string_view text) {
 OnnxExportReport export_onnx(const std::string& weights, const std::string& output, const OnnxExportOptions& options) {
   std::error_code error;
   SG_CHECK(std::filesystem::is_regular_file(weights, error), weights, ": no such weight file");
-  SG_CHECK(options.batch >= 0, "ONNX export: batch ", options.batch, " must be positive (0: dynamic)");
   const WeightFileInfo info = read_weight_file_info(weights);
   SG_CHECK(!info.attributes.arch_config.empty(), weights, ": no arch_config attribute (not a slidegrade network?)");
   // A trained model carries its card; a plain network (ImageNet weights) has none, and that is

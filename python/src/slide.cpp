@@ -19,6 +19,7 @@
 #include "data/slide_mosaics.h"
 #include "data/slide_reader.h"
 #include "data/synthetic_slides.h"
+#include "data/tiler.h"
 #include "python/src/arrays.h"
 #include "python/src/bindings.h"
 #include "python/src/errors.h"
@@ -163,8 +164,10 @@ void bind_slide(nb::module_& m) {
   m.def(
       "tile",
       [](const std::filesystem::path& path, int level, int tiles, int size, bool half_offset, int rows, int cols) {
-        if (tiles < 1 || tiles > 4096) throw UsageError(detail::concat("tile: tiles ", tiles, " is not in 1..4096"));
-        if (size < 1 || size > 2368) throw UsageError(detail::concat("tile: size ", size, " is not in 1..2368"));
+        if (tiles < 1 || tiles > data::kMaxTileCount)
+          throw UsageError(detail::concat("tile: tiles ", tiles, " is not in 1..", data::kMaxTileCount));
+        if (size < 1 || size > data::kMaxTileSize)
+          throw UsageError(detail::concat("tile: size ", size, " is not in 1..", data::kMaxTileSize));
         if (level < 0 || rows < 0 || cols < 0)
           throw UsageError(
               detail::concat("tile: level, rows and cols must not be negative (", level, ", ", rows, ", ", cols, ")"));
